@@ -1,0 +1,52 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlbridge/mlbridge/internal/bench"
+)
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	o := bench.Options{}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure a scenario against a baseline measured in the same run",
+		Long: `Runs a scenario and, in the same run, its floor: a bare Python length-prefixed echo
+over the same kind of pipes. Phases alternate for --rounds rounds so machine noise hits both.
+p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
+		Example: "  mlbridge bench --scenario noop --workers 1 --concurrency 64 --duration 10s --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Python, o.Bridge, o.Logger = g.python, g.bridge, g.logger()
+			rep, err := bench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(rep)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "scenario %s, %d worker(s), concurrency %d, %.0fs in %d rounds\n",
+				rep.Scenario, rep.Workers, rep.Concurrency, rep.DurationS, rep.Rounds)
+			fmt.Fprintf(w, "  one at a time: p50 %.1f µs  p99 %.1f µs   floor p50 %.1f µs   ratio %.2fx\n",
+				rep.P50us, rep.P99us, rep.FloorP50us, rep.RatioP50)
+			fmt.Fprintf(w, "  concurrent:    %.0f calls/s (p50 %.0f µs, p99 %.0f µs)   floor %.0f/s   ratio %.2f\n",
+				rep.CallsPerS, rep.LoadedP50us, rep.LoadedP99us, rep.FloorCallsPerS, rep.RatioRate)
+			fmt.Fprintf(w, "  calls %d, errors %d, restarts %d\n", rep.Calls, rep.Errors, rep.Restarts)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop")
+	f.IntVar(&o.Workers, "workers", 1, "worker processes")
+	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent callers")
+	f.DurationVar(&o.Duration, "duration", 10*time.Second, "total measuring time")
+	f.IntVar(&o.Rounds, "rounds", 3, "alternating floor/runtime rounds")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlbridge/mlbridge"
+)
+
+func newCallCmd(g *globalFlags) *cobra.Command {
+	var stream bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "call OP [JSON-ARGS]",
+		Short: "Start a worker, call one op, print the result as JSON",
+		Example: `  mlbridge call add '{"a": 1, "b": 2}'
+  mlbridge call count '{"n": 3}' --stream`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var callArgs map[string]any
+			if len(args) == 2 {
+				if err := json.Unmarshal([]byte(args[1]), &callArgs); err != nil {
+					return fmt.Errorf("arguments must be a JSON object: %w", err)
+				}
+			}
+			ctx := cmd.Context()
+			b, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: g.logger()})
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if timeout > 0 {
+				var cancel func()
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			out := json.NewEncoder(cmd.OutOrStdout())
+			if stream {
+				for item, err := range b.Stream(ctx, args[0], callArgs) {
+					if err != nil {
+						return err
+					}
+					if err := printValue(out, item); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			res, err := b.Call(ctx, args[0], callArgs)
+			if err != nil {
+				return err
+			}
+			return printValue(out, res)
+		},
+	}
+	cmd.Flags().BoolVar(&stream, "stream", false, "the op is a generator: print one JSON line per item")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline for the call (sent to Python)")
+	return cmd
+}
+
+func printValue(out *json.Encoder, r mlbridge.Result) error {
+	v, err := r.Value()
+	if err != nil {
+		return err
+	}
+	return out.Encode(v)
+}

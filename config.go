@@ -1,0 +1,57 @@
+package mlbridge
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/mlbridge/mlbridge/internal/worker"
+)
+
+// Config describes a bridge to one Python worker process. Only Bridge is required; every
+// zero value means its documented default.
+type Config struct {
+	// Bridge is the Python bridge class, "module:Class", e.g. "mlbridge_worker.echo:EchoBridge".
+	Bridge string
+	// Args, if set, replaces the worker's command line after the interpreter (for legacy
+	// entry points such as a script path); Bridge is then informational.
+	Args []string
+	// Python is the interpreter. Empty: $MLBRIDGE_PYTHON, then .venv/bin/python in Dir
+	// (or the current directory), then python3 on PATH.
+	Python string
+	// Dir is the worker's working directory (default: the host's).
+	Dir string
+	// Env adds "KEY=value" entries to the worker's environment.
+	Env []string
+	// EnvAllow names host environment variables to pass through beyond the safe base set
+	// (PATH, HOME, LANG, LC_*, TZ, TMPDIR, PYTHONPATH, ...); "PREFIX_*" matches a prefix.
+	// Nothing else of the host's environment (API keys, tokens) reaches Python unless named.
+	EnvAllow []string
+	// Threads sizes the worker's thread pool for sync handlers (default 8).
+	Threads int
+	// MaxInFlight bounds concurrent calls on the worker; more fail with ErrOverloaded
+	// (default 1024).
+	MaxInFlight int
+	// MaxFrame is the largest message either side accepts (default 64 MiB).
+	MaxFrame int
+	// MaxStreamBuffer bounds chunk bytes buffered for a slow stream consumer (default 64 MiB).
+	MaxStreamBuffer int
+
+	HandshakeTimeout  time.Duration // default 60s
+	HeartbeatInterval time.Duration // default 5s; negative disables
+	HeartbeatTimeout  time.Duration // default 30s without any frame
+	ShutdownGrace     time.Duration // default 2s for in-flight calls on Close
+
+	// Logger receives worker stderr lines and lifecycle events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+const defaultMaxInFlight = 1024
+
+func (c Config) workerConfig() worker.Config {
+	return worker.Config{
+		Python: c.Python, Bridge: c.Bridge, Args: c.Args, Dir: c.Dir, Env: c.Env, EnvAllow: c.EnvAllow,
+		Threads: c.Threads, MaxFrame: c.MaxFrame, MaxStreamBuffer: c.MaxStreamBuffer,
+		HandshakeTimeout: c.HandshakeTimeout, HeartbeatInterval: c.HeartbeatInterval,
+		HeartbeatTimeout: c.HeartbeatTimeout, ShutdownGrace: c.ShutdownGrace, Logger: c.Logger,
+	}
+}

@@ -1,0 +1,40 @@
+package mlbridge
+
+import (
+	"context"
+
+	"github.com/mlbridge/mlbridge/internal/worker"
+)
+
+// Future is a call started by Submit. It is safe to use from many goroutines.
+type Future struct {
+	call *worker.Call
+	err  error // the call could not be sent
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Done is closed once the call completed (or could not start).
+func (f *Future) Done() <-chan struct{} {
+	if f.call == nil {
+		return closedChan
+	}
+	return f.call.Done()
+}
+
+// Wait returns the call's result. If ctx ends first Wait returns ctx's error, and the call
+// itself goes on: it is governed by the ctx given to Submit.
+func (f *Future) Wait(ctx context.Context) (Result, error) {
+	if f.call == nil {
+		return Result{}, f.err
+	}
+	raw, err := f.call.Result(ctx)
+	return Result{raw: raw}, err
+}
+
+// Cancel stops the call, in Python too. It is a no-op once the call completed.
+func (f *Future) Cancel() {
+	if f.call != nil {
+		f.call.Cancel()
+	}
+}

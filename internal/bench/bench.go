@@ -1,0 +1,203 @@
+// Package bench implements `mlbridge bench`: scenarios that measure the runtime against a
+// baseline measured in the same run, so that ratios, not absolute numbers, carry across
+// noisy machines.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/wire"
+	"github.com/mlbridge/mlbridge/internal/worker"
+)
+
+// Options selects a scenario and its load.
+type Options struct {
+	Scenario    string
+	Workers     int
+	Concurrency int
+	Duration    time.Duration // total measuring time, split across phases and rounds
+	Rounds      int           // floor and runtime phases alternate this many times
+	Python      string
+	Bridge      string
+	Logger      *slog.Logger
+}
+
+// Report is the JSON contract of `mlbridge bench --json`.
+type Report struct {
+	Scenario    string  `json:"scenario"`
+	Workers     int     `json:"workers"`
+	Concurrency int     `json:"concurrency"`
+	DurationS   float64 `json:"duration_s"`
+	Rounds      int     `json:"rounds"`
+
+	// Latency of one call at a time (no queueing): what the runtime adds per call.
+	P50us float64 `json:"p50_us"`
+	P99us float64 `json:"p99_us"`
+	// Throughput and latency with Concurrency callers.
+	CallsPerS   float64 `json:"calls_per_s"`
+	LoadedP50us float64 `json:"loaded_p50_us"`
+	LoadedP99us float64 `json:"loaded_p99_us"`
+	Calls       int64   `json:"calls"`
+	Errors      int64   `json:"errors"`
+	Restarts    int64   `json:"restarts"`
+
+	// The floor: a bare length-prefixed echo in Python over the same pipes.
+	FloorP50us     float64 `json:"floor_p50_us"`
+	FloorP99us     float64 `json:"floor_p99_us"`
+	FloorCallsPerS float64 `json:"floor_calls_per_s"`
+	RatioP50       float64 `json:"ratio_p50"`        // p50_us / floor_p50_us (goal <= 1.5)
+	RatioRate      float64 `json:"ratio_calls_per_s"` // calls_per_s / floor_calls_per_s (goal >= 0.5)
+
+	GoVersion string `json:"go_version"`
+	CPUs      int    `json:"cpus"`
+}
+
+// Run executes the scenario.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Scenario != "noop" {
+		return nil, fmt.Errorf("unknown scenario %q (have: noop)", o.Scenario)
+	}
+	if o.Workers != 1 {
+		return nil, fmt.Errorf("--workers %d: only 1 is supported until the pool lands", o.Workers)
+	}
+	if o.Concurrency < 1 || o.Rounds < 1 || o.Duration <= 0 {
+		return nil, errors.New("concurrency, rounds and duration must be positive")
+	}
+	python, err := worker.ResolvePython(o.Python, "")
+	if err != nil {
+		return nil, err
+	}
+	b, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	floor, err := startFloor(python)
+	if err != nil {
+		return nil, err
+	}
+	defer floor.close()
+
+	enc := wire.NewEncoder()
+	frame, err := enc.Req(1, "noop", nil, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	frame = append([]byte(nil), frame...)
+
+	phase := o.Duration / time.Duration(4*o.Rounds)
+	var floorLat, seqLat, loadLat latencies
+	var floorRates, rates []float64
+	var calls, errs int64
+	// Warm up both sides (imports, allocator, branch caches) before measuring.
+	if _, err := floor.sequential(frame, phase/4); err != nil {
+		return nil, err
+	}
+	if _, _, err := sequentialCalls(ctx, b, phase/4); err != nil {
+		return nil, err
+	}
+	for range o.Rounds {
+		l, err := floor.sequential(frame, phase)
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		floorLat = append(floorLat, l...)
+		l, e, err := sequentialCalls(ctx, b, phase)
+		if err != nil {
+			return nil, err
+		}
+		seqLat = append(seqLat, l...)
+		errs += e
+		r, err := floor.pipelined(frame, o.Concurrency, phase)
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		floorRates = append(floorRates, r)
+		res := concurrentCalls(ctx, b, o.Concurrency, phase)
+		rates = append(rates, res.rate)
+		loadLat = append(loadLat, res.lat...)
+		calls += res.calls
+		errs += res.errors
+	}
+	rep := &Report{
+		Scenario: o.Scenario, Workers: o.Workers, Concurrency: o.Concurrency,
+		DurationS: o.Duration.Seconds(), Rounds: o.Rounds,
+		P50us: micros(seqLat.percentile(0.50)), P99us: micros(seqLat.percentile(0.99)),
+		CallsPerS:   median(rates),
+		LoadedP50us: micros(loadLat.percentile(0.50)), LoadedP99us: micros(loadLat.percentile(0.99)),
+		Calls: calls + int64(len(seqLat)), Errors: errs,
+		FloorP50us: micros(floorLat.percentile(0.50)), FloorP99us: micros(floorLat.percentile(0.99)),
+		FloorCallsPerS: median(floorRates),
+		GoVersion:      runtime.Version(), CPUs: runtime.NumCPU(),
+	}
+	if rep.FloorP50us > 0 {
+		rep.RatioP50 = rep.P50us / rep.FloorP50us
+	}
+	if rep.FloorCallsPerS > 0 {
+		rep.RatioRate = rep.CallsPerS / rep.FloorCallsPerS
+	}
+	return rep, nil
+}
+
+func sequentialCalls(ctx context.Context, b *mlbridge.Bridge, d time.Duration) (latencies, int64, error) {
+	var lat latencies
+	var errs int64
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		t0 := time.Now()
+		_, err := b.Call(ctx, "noop", nil)
+		lat = append(lat, time.Since(t0))
+		if err != nil {
+			if errors.Is(err, mlbridge.ErrWorkerExited) {
+				return lat, errs, err
+			}
+			errs++
+		}
+	}
+	return lat, errs, nil
+}
+
+type loadResult struct {
+	rate          float64
+	lat           latencies
+	calls, errors int64
+}
+
+func concurrentCalls(ctx context.Context, b *mlbridge.Bridge, concurrency int, d time.Duration) loadResult {
+	var calls, errs atomic.Int64
+	var mu sync.Mutex
+	var all latencies
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat latencies
+			for time.Now().Before(end) {
+				t0 := time.Now()
+				_, err := b.Call(ctx, "noop", nil)
+				lat = append(lat, time.Since(t0))
+				calls.Add(1)
+				if err != nil {
+					errs.Add(1)
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return loadResult{rate: float64(calls.Load()) / elapsed.Seconds(), lat: all, calls: calls.Load(), errors: errs.Load()}
+}

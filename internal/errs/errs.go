@@ -1,0 +1,101 @@
+// Package errs holds the error values every mlbridge layer returns. The root package
+// re-exports them; they live here so internal layers can return them without an import cycle.
+package errs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinels for conditions on the Go side.
+var (
+	ErrClosed               = errors.New("mlbridge: closed")
+	ErrOverloaded           = errors.New("mlbridge: overloaded")
+	ErrWorkerExited         = errors.New("mlbridge: worker exited")
+	ErrTimeout              = errors.New("mlbridge: timeout")
+	ErrCancelled            = errors.New("mlbridge: cancelled")
+	ErrHandshake            = errors.New("mlbridge: handshake failed")
+	ErrProtocol             = errors.New("mlbridge: protocol error")
+	ErrPythonNotFound       = errors.New("mlbridge: python interpreter not found")
+	ErrWorkerPackageMissing = errors.New("mlbridge: python package mlbridge_worker is not installed")
+	ErrStreamOverflow       = errors.New("mlbridge: stream consumer too slow, buffered chunks over the limit")
+)
+
+// Sentinels for the error categories of spec/protocol.md; a RemoteError matches the one of
+// its category with errors.Is.
+var (
+	ErrInvalidArgument      = errors.New("mlbridge: invalid argument")
+	ErrUnknownOp            = errors.New("mlbridge: unknown op")
+	ErrNotFound             = errors.New("mlbridge: not found")
+	ErrSerialization        = errors.New("mlbridge: serialization")
+	ErrInvalidConfiguration = errors.New("mlbridge: invalid configuration")
+	ErrModel                = errors.New("mlbridge: model error")
+	ErrRateLimit            = errors.New("mlbridge: rate limited")
+	ErrUnavailable          = errors.New("mlbridge: unavailable")
+	ErrInternal             = errors.New("mlbridge: internal error in handler")
+)
+
+var categorySentinel = map[string]error{
+	"invalid_argument":      ErrInvalidArgument,
+	"unknown_op":            ErrUnknownOp,
+	"not_found":             ErrNotFound,
+	"timeout":               ErrTimeout,
+	"cancelled":             ErrCancelled,
+	"serialization":         ErrSerialization,
+	"protocol":              ErrProtocol,
+	"invalid_configuration": ErrInvalidConfiguration,
+	"model_error":           ErrModel,
+	"rate_limit":            ErrRateLimit,
+	"unavailable":           ErrUnavailable,
+	"internal":              ErrInternal,
+}
+
+// RemoteError is an error raised in Python and carried back in a res frame.
+type RemoteError struct {
+	Op        string
+	Category  string
+	Type      string // the Python exception class
+	Message   string
+	Traceback string
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("mlbridge: %s: %s: %s: %s", e.Op, e.Category, e.Type, e.Message)
+}
+
+// Is makes errors.Is(err, ErrInvalidArgument) and friends true for the matching category.
+func (e *RemoteError) Is(target error) bool {
+	s, ok := categorySentinel[e.Category]
+	return ok && s == target
+}
+
+// ExitError says a worker process is gone: why, how it ended, and what it last wrote on
+// stderr. It matches ErrWorkerExited.
+type ExitError struct {
+	Pid      int
+	ExitCode int    // -1 when killed by a signal
+	Signal   string // "killed", "terminated"... when killed by a signal
+	Reason   string // what the host saw: "stdout closed", "heartbeat timeout", "protocol error"...
+	Stderr   []string
+}
+
+func (e *ExitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mlbridge: worker pid %d exited", e.Pid)
+	if e.Signal != "" {
+		fmt.Fprintf(&b, " (signal: %s)", e.Signal)
+	} else {
+		fmt.Fprintf(&b, " (exit code %d)", e.ExitCode)
+	}
+	if e.Reason != "" {
+		fmt.Fprintf(&b, ": %s", e.Reason)
+	}
+	if len(e.Stderr) > 0 {
+		fmt.Fprintf(&b, "; last stderr: %s", strings.Join(e.Stderr, " | "))
+	}
+	return b.String()
+}
+
+// Is matches ErrWorkerExited.
+func (e *ExitError) Is(target error) bool { return target == ErrWorkerExited }

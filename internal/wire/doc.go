@@ -1,0 +1,7 @@
+// Package wire implements the mlbridge frame format and message envelope described in
+// spec/protocol.md: a uint32 big-endian length, then one msgpack map.
+//
+// It is the only code that touches raw protocol bytes on the Go side. Decoding is strict and
+// bounded (max frame size checked before anything is allocated) because the peer is another
+// process whose output we do not trust blindly.
+package wire

@@ -1,0 +1,213 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
+	"github.com/mlbridge/mlbridge/internal/wire"
+)
+
+// Call is one request in flight on a worker: a unary call completes once, a stream
+// delivers chunks until it ends.
+type Call struct {
+	w      *Worker
+	id     uint64
+	op     string
+	stream bool
+
+	done     chan struct{}
+	finished atomic.Bool
+	result   msgpack.RawMessage
+	err      error
+	stopCtx  func() bool // unregisters the ctx watcher
+
+	// Stream state. The read loop never blocks on a slow consumer: chunks queue here,
+	// bounded in bytes by Config.MaxStreamBuffer.
+	smu    sync.Mutex
+	queue  []msgpack.RawMessage
+	queued int
+	ready  chan struct{} // capacity 1: "something changed"
+}
+
+// Send starts op on the worker. ctx governs the call: its deadline travels to Python as
+// the request deadline, and its cancellation sends a cancel frame and completes the call
+// with ErrTimeout or ErrCancelled at once.
+func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*Call, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(op, err)
+	}
+	var deadline uint64
+	if d, ok := ctx.Deadline(); ok {
+		deadline = uint64(d.UnixMilli())
+	}
+	id := w.nextID.Add(1)
+	enc := wire.GetEncoder()
+	defer wire.PutEncoder(enc)
+	frame, err := enc.Req(id, op, args, deadline, stream)
+	if err != nil {
+		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
+	}
+	if len(frame)-4 > w.maxFrame {
+		return nil, fmt.Errorf("%w: op %q: request of %d bytes exceeds the %d-byte frame limit",
+			errs.ErrInvalidArgument, op, len(frame)-4, w.maxFrame)
+	}
+	c := &Call{w: w, id: id, op: op, stream: stream, done: make(chan struct{})}
+	if stream {
+		c.ready = make(chan struct{}, 1)
+	}
+	w.mu.Lock()
+	switch {
+	case w.pending == nil:
+		err = w.deathErr
+	case w.closing:
+		err = errs.ErrClosed
+	default:
+		w.pending[id] = c
+	}
+	w.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	w.inFlight.Add(1)
+	if err := w.writeFrame(frame); err != nil {
+		// The pipe broke: the worker is dying; its death error says why.
+		w.take(id)
+		<-w.done
+		c.finish(nil, w.Err())
+		return nil, w.Err()
+	}
+	if ctx.Done() != nil {
+		c.stopCtx = context.AfterFunc(ctx, func() { c.abort(ctxError(op, ctx.Err())) })
+	}
+	return c, nil
+}
+
+// ctxError wraps a context error with the matching mlbridge sentinel, so callers can test
+// either errors.Is(err, mlbridge.ErrTimeout) or errors.Is(err, context.DeadlineExceeded).
+func ctxError(op string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("op %q: %w: %w", op, errs.ErrTimeout, err)
+	}
+	return fmt.Errorf("op %q: %w: %w", op, errs.ErrCancelled, err)
+}
+
+func (w *Worker) take(id uint64) *Call {
+	w.mu.Lock()
+	c := w.pending[id]
+	delete(w.pending, id)
+	w.mu.Unlock()
+	return c
+}
+
+func (w *Worker) lookup(id uint64) *Call {
+	w.mu.Lock()
+	c := w.pending[id]
+	w.mu.Unlock()
+	return c
+}
+
+// finish completes the call once; later completions are ignored.
+func (c *Call) finish(result msgpack.RawMessage, err error) bool {
+	if !c.finished.CompareAndSwap(false, true) {
+		return false
+	}
+	c.result, c.err = result, err
+	if c.stopCtx != nil {
+		c.stopCtx()
+	}
+	c.w.inFlight.Add(-1)
+	c.w.served.Add(1)
+	close(c.done)
+	if c.stream {
+		c.signal()
+	}
+	return true
+}
+
+// abort completes the call with err and tells Python to stop working on it.
+func (c *Call) abort(err error) {
+	if c.w.take(c.id) == nil {
+		return // already answered or the worker died
+	}
+	if c.finish(nil, err) {
+		enc := wire.GetEncoder()
+		_ = c.w.writeFrame(enc.Cancel(c.id))
+		wire.PutEncoder(enc)
+	}
+}
+
+// Cancel abandons the call; Python is told to stop. It is a no-op once the call completed.
+func (c *Call) Cancel() { c.abort(ctxError(c.op, context.Canceled)) }
+
+// Done is closed when the call completed.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Result waits for a unary call's result, or for ctx.
+func (c *Call) Result(ctx context.Context) (msgpack.RawMessage, error) {
+	select {
+	case <-c.done:
+		return c.result, c.err
+	default:
+	}
+	select {
+	case <-c.done:
+		return c.result, c.err
+	case <-ctx.Done():
+		return nil, ctxError(c.op, ctx.Err())
+	}
+}
+
+// push queues one chunk of a stream.
+func (c *Call) push(data msgpack.RawMessage) {
+	c.smu.Lock()
+	c.queue = append(c.queue, data)
+	c.queued += len(data)
+	over := c.queued > c.w.cfg.MaxStreamBuffer
+	c.smu.Unlock()
+	if over {
+		c.abort(fmt.Errorf("op %q: %w (%d bytes)", c.op, errs.ErrStreamOverflow, c.w.cfg.MaxStreamBuffer))
+		return
+	}
+	c.signal()
+}
+
+func (c *Call) signal() {
+	select {
+	case c.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the next chunk of a stream. ok is false once the stream ended; err is then
+// its error (nil for a clean end). Chunks that arrived before an error are still delivered.
+func (c *Call) Next() (data msgpack.RawMessage, ok bool, err error) {
+	for {
+		c.smu.Lock()
+		if len(c.queue) > 0 {
+			data = c.queue[0]
+			c.queue[0] = nil
+			c.queue = c.queue[1:]
+			c.queued -= len(data)
+			c.smu.Unlock()
+			return data, true, nil
+		}
+		c.smu.Unlock()
+		select {
+		case <-c.done:
+			// Re-check: a chunk may have been pushed just before the end.
+			c.smu.Lock()
+			n := len(c.queue)
+			c.smu.Unlock()
+			if n == 0 {
+				return nil, false, c.err
+			}
+		case <-c.ready:
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package worker
+
+import (
+	"os"
+	"strconv"
+	"strings"
+)
+
+// baseEnv is passed through from the host by default: what an interpreter needs to run,
+// nothing that usually holds a secret.
+var baseEnv = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH", "MLBRIDGE_*",
+}
+
+// threadCaps keep numeric libraries to one thread per worker: N workers × M cores of
+// BLAS threads each is how pools exhaust a machine's threads.
+var threadCaps = []string{
+	"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1",
+	"NUMEXPR_NUM_THREADS=1", "VECLIB_MAXIMUM_THREADS=1",
+}
+
+// Magic is the handshake cookie; a worker started without it refuses to run.
+const Magic = "MLBRIDGE_MAGIC=mlbridge-worker-v1"
+
+// buildEnv returns the worker's environment: the allowed host variables, the thread caps,
+// the caller's extras (which win), and the protocol variables (which always win).
+func buildEnv(host []string, allow []string, extra []string) []string {
+	patterns := append(append([]string{}, baseEnv...), allow...)
+	env := map[string]string{}
+	var order []string
+	set := func(kv string) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return
+		}
+		if _, seen := env[k]; !seen {
+			order = append(order, k)
+		}
+		env[k] = v
+	}
+	for _, kv := range host {
+		k, _, _ := strings.Cut(kv, "=")
+		if matchAny(patterns, k) {
+			set(kv)
+		}
+	}
+	for _, kv := range threadCaps {
+		set(kv)
+	}
+	set("PYTHONUNBUFFERED=1")
+	for _, kv := range extra {
+		set(kv)
+	}
+	set(Magic)
+	set("MLBRIDGE_PARENT_PID=" + strconv.Itoa(os.Getpid()))
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(name, prefix) {
+				return true
+			}
+		} else if p == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,42 @@
+package worker
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
+)
+
+// ResolvePython finds the interpreter, in order: explicit, $MLBRIDGE_PYTHON, .venv in dir
+// (or the current directory), python3 on PATH.
+func ResolvePython(explicit, dir string) (string, error) {
+	if explicit != "" {
+		return lookExecutable(explicit, "the configured interpreter")
+	}
+	if env := os.Getenv("MLBRIDGE_PYTHON"); env != "" {
+		return lookExecutable(env, "$MLBRIDGE_PYTHON")
+	}
+	if dir == "" {
+		dir, _ = os.Getwd()
+	}
+	venv := filepath.Join(dir, ".venv", "bin", "python")
+	if st, err := os.Stat(venv); err == nil && !st.IsDir() {
+		return venv, nil
+	}
+	if p, err := exec.LookPath("python3"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: no explicit interpreter, $MLBRIDGE_PYTHON unset, no %s, no python3 on PATH; "+
+		"install Python 3.11+ and the worker package (pip install mlbridge-worker), or set MLBRIDGE_PYTHON",
+		errs.ErrPythonNotFound, venv)
+}
+
+func lookExecutable(path, what string) (string, error) {
+	p, err := exec.LookPath(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %q: %v", errs.ErrPythonNotFound, what, path, err)
+	}
+	return p, nil
+}

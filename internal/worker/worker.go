@@ -1,0 +1,476 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
+	"github.com/mlbridge/mlbridge/internal/wire"
+)
+
+// Hello is what a worker announced in its handshake.
+type Hello struct {
+	Version      uint64
+	Pid          int
+	Framework    wire.Framework
+	Capabilities []string
+	Handlers     map[string]string // op -> kind: sync, async, sync_gen, async_gen
+	MaxFrame     uint64
+	Runtime      msgpack.RawMessage
+}
+
+// Worker is one running Python worker process. It is safe for concurrent use.
+type Worker struct {
+	cfg   Config
+	log   *slog.Logger
+	proc  *process
+	hello Hello
+	fr    *wire.FrameReader
+	// maxFrame bounds frames both ways; larger requests are refused before sending.
+	maxFrame int
+
+	// Writes: senders append under wmu; the last one waiting flushes, so concurrent
+	// senders share one write syscall without a dedicated writer goroutine.
+	wmu     sync.Mutex
+	bw      *bufio.Writer
+	writers atomic.Int32
+
+	mu       sync.Mutex
+	pending  map[uint64]*Call
+	closing  bool
+	deathErr error
+
+	nextID   atomic.Uint64
+	frames   atomic.Uint64 // frames received: the heartbeat's liveness signal
+	inFlight atomic.Int64
+	served   atomic.Uint64
+
+	stderr     *stderrTail
+	killReason atomic.Pointer[string]
+	done       chan struct{}
+	dieOnce    sync.Once
+	started    time.Time
+}
+
+// Start spawns a worker and returns once its handshake completed. ctx bounds the start
+// only, not the worker's life.
+func Start(ctx context.Context, cfg Config) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	python, err := ResolvePython(cfg.Python, cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	args := cfg.Args
+	if len(args) == 0 {
+		if cfg.Bridge == "" {
+			return nil, fmt.Errorf("%w: no bridge class (module:Class) configured", errs.ErrInvalidConfiguration)
+		}
+		args = []string{"-m", "mlbridge_worker", "--bridge", cfg.Bridge}
+		if cfg.Threads > 0 {
+			args = append(args, "--threads", strconv.Itoa(cfg.Threads))
+		}
+		if cfg.MaxFrame > 0 {
+			args = append(args, "--max-frame", strconv.Itoa(cfg.MaxFrame))
+		}
+	}
+	maxFrame := cfg.MaxFrame
+	if maxFrame <= 0 {
+		maxFrame = wire.DefaultMaxFrame
+	}
+	cmd := exec.Command(python, args...)
+	cmd.Dir = cfg.Dir
+	cmd.Env = buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env)
+
+	proc, err := spawn(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("mlbridge: start %s: %w", python, err)
+	}
+	w := &Worker{
+		cfg:      cfg,
+		proc:     proc,
+		fr:       wire.NewFrameReader(proc.stdout, maxFrame),
+		maxFrame: maxFrame,
+		bw:       bufio.NewWriterSize(proc.stdin, 64<<10),
+		pending:  map[uint64]*Call{},
+		stderr:   newStderrTail(cfg.StderrLines),
+		done:     make(chan struct{}),
+		started:  time.Now(),
+	}
+	w.log = cfg.Logger.With("worker_pid", proc.pid(), "bridge", cfg.Bridge)
+	go w.stderr.run(proc.stderr, w.log)
+	go w.reapStragglers()
+
+	if err := w.handshake(ctx, uint64(maxFrame)); err != nil {
+		w.kill("handshake failed")
+		w.die("handshake failed")
+		return nil, err
+	}
+	go w.readLoop()
+	if cfg.HeartbeatInterval > 0 {
+		go w.heartbeat()
+	}
+	return w, nil
+}
+
+// handshake sends the host hello and waits for the worker's, bounded by ctx and the
+// handshake timeout. Until it returns nothing else reads the worker's stdout.
+func (w *Worker) handshake(ctx context.Context, maxFrame uint64) error {
+	enc := wire.GetEncoder()
+	err := w.writeFrame(enc.Hello([]uint64{wire.ProtocolVersion}, maxFrame))
+	wire.PutEncoder(enc)
+	if err != nil {
+		return w.handshakeErr("writing hello", err)
+	}
+	type result struct {
+		m   *wire.Message
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		payload, err := w.fr.ReadFrame()
+		if err != nil {
+			got <- result{nil, err}
+			return
+		}
+		m, err := wire.DecodeMessage(payload, wire.WorkerToHost)
+		got <- result{m, err}
+	}()
+	timer := time.NewTimer(w.cfg.HandshakeTimeout)
+	defer timer.Stop()
+	var r result
+	select {
+	case r = <-got:
+	case <-timer.C:
+		return w.handshakeErr(fmt.Sprintf("no hello within %s", w.cfg.HandshakeTimeout), nil)
+	case <-ctx.Done():
+		return w.handshakeErr("waiting for hello", ctx.Err())
+	}
+	if r.err != nil {
+		return w.handshakeErr("reading hello", r.err)
+	}
+	m := r.m
+	if m.Type != wire.TypeHello {
+		return w.handshakeErr(fmt.Sprintf("first frame is %q, not hello", m.Type), nil)
+	}
+	if m.Error != nil {
+		return fmt.Errorf("%w: %w", errs.ErrHandshake, &errs.RemoteError{
+			Op: "hello", Category: m.Error.Category, Type: m.Error.Type,
+			Message: m.Error.Message, Traceback: m.Error.Traceback,
+		})
+	}
+	if m.Version != wire.ProtocolVersion {
+		return w.handshakeErr(fmt.Sprintf("worker chose protocol version %d, host speaks %d", m.Version, wire.ProtocolVersion), nil)
+	}
+	w.hello = Hello{
+		Version: m.Version, Pid: int(m.Pid), Framework: m.Framework,
+		Capabilities: m.Capabilities, Handlers: m.Handlers, MaxFrame: m.MaxFrame, Runtime: m.Runtime,
+	}
+	return nil
+}
+
+// handshakeErr explains a failed start. If the process already exited, its exit status and
+// stderr say more than the symptom; a missing worker package gets its own sentinel.
+func (w *Worker) handshakeErr(what string, cause error) error {
+	select {
+	case <-w.proc.exited:
+	case <-time.After(200 * time.Millisecond):
+	}
+	select {
+	case <-w.proc.exited:
+		select {
+		case <-w.stderr.done:
+		case <-time.After(time.Second):
+		}
+		exit := w.exitError(what)
+		for _, line := range exit.Stderr {
+			if strings.Contains(line, "No module named") && strings.Contains(line, "mlbridge_worker") {
+				return fmt.Errorf("%w: interpreter %s: install it with `pip install mlbridge-worker` "+
+					"(in this repository: ./scripts/bootstrap), or point MLBRIDGE_PYTHON at an interpreter that has it: %w",
+					errs.ErrWorkerPackageMissing, w.cmdPython(), exit)
+			}
+		}
+		return fmt.Errorf("%w: %w", errs.ErrHandshake, exit)
+	default:
+	}
+	if cause != nil {
+		return fmt.Errorf("%w: %s: %w", errs.ErrHandshake, what, cause)
+	}
+	return fmt.Errorf("%w: %s; last stderr: %s", errs.ErrHandshake, what, strings.Join(w.stderr.last(), " | "))
+}
+
+func (w *Worker) cmdPython() string { return w.proc.cmd.Path }
+
+// Info returns the worker's handshake.
+func (w *Worker) Info() Hello { return w.hello }
+
+// Pid is the Python process id.
+func (w *Worker) Pid() int { return w.proc.pid() }
+
+// Done is closed once the worker is dead and every pending call has failed.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Err returns why the worker died (an *errs.ExitError inside), or nil while it runs.
+func (w *Worker) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.deathErr
+}
+
+// InFlight is the number of calls sent and not yet answered.
+func (w *Worker) InFlight() int { return int(w.inFlight.Load()) }
+
+// Served is the number of calls that completed (with a result or an error).
+func (w *Worker) Served() uint64 { return w.served.Load() }
+
+// StartedAt is when the process was spawned.
+func (w *Worker) StartedAt() time.Time { return w.started }
+
+func (w *Worker) writeFrame(b []byte) error {
+	w.writers.Add(1)
+	w.wmu.Lock()
+	_, err := w.bw.Write(b)
+	if w.writers.Add(-1) == 0 && err == nil {
+		err = w.bw.Flush()
+	}
+	w.wmu.Unlock()
+	return err
+}
+
+func (w *Worker) readLoop() {
+	for {
+		payload, err := w.fr.ReadFrame()
+		if err != nil {
+			var pe *wire.ProtocolError
+			if errors.As(err, &pe) {
+				w.kill("protocol error: " + pe.Error())
+			}
+			w.die("stdout closed")
+			return
+		}
+		w.frames.Add(1)
+		m, err := wire.DecodeMessage(payload, wire.WorkerToHost)
+		if err != nil {
+			w.badMessage(m, err)
+			continue
+		}
+		w.dispatch(m)
+	}
+}
+
+func (w *Worker) dispatch(m *wire.Message) {
+	switch m.Type {
+	case wire.TypeRes:
+		if c := w.take(m.ID); c != nil {
+			if m.OK {
+				c.finish(m.Result, nil)
+			} else {
+				c.finish(nil, &errs.RemoteError{
+					Op: c.op, Category: m.Error.Category, Type: m.Error.Type,
+					Message: m.Error.Message, Traceback: m.Error.Traceback,
+				})
+			}
+		}
+	case wire.TypeChunk:
+		if c := w.lookup(m.ID); c != nil {
+			c.push(m.Data)
+		}
+	case wire.TypeEnd:
+		if c := w.take(m.ID); c != nil {
+			c.finish(nil, nil)
+		}
+	case wire.TypePing:
+		enc := wire.GetEncoder()
+		_ = w.writeFrame(enc.Pong(m.Seq))
+		wire.PutEncoder(enc)
+	case wire.TypePong:
+		// Liveness is counted for every frame in readLoop.
+	default:
+		w.log.Warn("mlbridge: unexpected message from worker", "type", m.Type)
+	}
+}
+
+// badMessage handles a frame that decoded but broke the schema: the stream is still in
+// sync, so only the call it names (if any) fails.
+func (w *Worker) badMessage(m *wire.Message, err error) {
+	var pe *wire.ProtocolError
+	if errors.As(err, &pe) && pe.StreamBroken() {
+		w.kill("protocol error: " + err.Error())
+		return
+	}
+	w.log.Warn("mlbridge: invalid message from worker", "err", err)
+	if m != nil && m.ID != 0 {
+		if c := w.take(m.ID); c != nil {
+			c.finish(nil, fmt.Errorf("%w: %w", errs.ErrProtocol, err))
+		}
+	}
+}
+
+// kill stops the process group at once; the read loop then sees EOF and fails every
+// pending call with an ExitError carrying reason.
+func (w *Worker) kill(reason string) {
+	w.killReason.CompareAndSwap(nil, &reason)
+	w.proc.signalGroup(syscall.SIGKILL)
+}
+
+// Kill stops the worker at once (used by supervisors and tests).
+func (w *Worker) Kill(reason string) { w.kill(reason) }
+
+// reapStragglers makes sure that when the worker process ends, nothing of its group
+// outlives it and a pipe held open by a grandchild cannot keep the read loop waiting.
+func (w *Worker) reapStragglers() {
+	<-w.proc.exited
+	w.proc.signalGroup(syscall.SIGKILL)
+	select {
+	case <-w.done:
+	case <-time.After(time.Second):
+		_ = w.proc.stdout.Close()
+	}
+}
+
+// die runs once, after the read loop ended: it waits for the process to be gone, then
+// fails every pending call with the reason.
+func (w *Worker) die(symptom string) {
+	w.dieOnce.Do(func() {
+		select {
+		case <-w.proc.exited:
+		case <-time.After(w.cfg.KillDelay):
+			w.kill("stdout closed but the process did not exit")
+			<-w.proc.exited
+		}
+		select {
+		case <-w.stderr.done:
+		case <-time.After(time.Second):
+		}
+		exit := w.exitError(symptom)
+		var err error = exit
+		w.mu.Lock()
+		if w.closing {
+			err = fmt.Errorf("%w: %w", errs.ErrClosed, exit)
+		}
+		w.deathErr = err
+		pending := w.pending
+		w.pending = nil
+		w.mu.Unlock()
+		for _, c := range pending {
+			c.finish(nil, err)
+		}
+		closeAll(w.proc.stdin, w.proc.stdout, w.proc.stderr)
+		if !w.isClosing() {
+			w.log.Warn("mlbridge: worker exited", "err", exit)
+		}
+		close(w.done)
+	})
+}
+
+func (w *Worker) isClosing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closing
+}
+
+func (w *Worker) exitError(symptom string) *errs.ExitError {
+	code, sig := w.proc.exitStatus()
+	reason := symptom
+	if r := w.killReason.Load(); r != nil {
+		reason = *r
+	}
+	return &errs.ExitError{Pid: w.proc.pid(), ExitCode: code, Signal: sig, Reason: reason, Stderr: w.stderr.last()}
+}
+
+func (w *Worker) heartbeat() {
+	interval, timeout := w.cfg.HeartbeatInterval, w.cfg.HeartbeatTimeout
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var seq, lastFrames uint64
+	quietSince := time.Now()
+	for {
+		select {
+		case <-w.done:
+			return
+		case now := <-t.C:
+			if f := w.frames.Load(); f != lastFrames {
+				lastFrames, quietSince = f, now
+			} else if now.Sub(quietSince) >= timeout {
+				w.kill(fmt.Sprintf("heartbeat timeout: no frame for %s", now.Sub(quietSince).Round(time.Millisecond)))
+				return
+			}
+			seq++
+			enc := wire.GetEncoder()
+			_ = w.writeFrame(enc.Ping(seq))
+			wire.PutEncoder(enc)
+		}
+	}
+}
+
+// Shutdown stops the worker gracefully: a shutdown frame lets in-flight calls finish for
+// the grace period, then SIGTERM, then SIGKILL to the process group. New calls fail with
+// ErrClosed at once. It returns when the process is gone, or early with ctx's error (the
+// escalation still completes in the background).
+func (w *Worker) Shutdown(ctx context.Context) error {
+	w.mu.Lock()
+	already := w.closing
+	w.closing = true
+	w.mu.Unlock()
+	if !already {
+		go w.stop()
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Worker) stop() {
+	grace := w.cfg.ShutdownGrace
+	enc := wire.GetEncoder()
+	_ = w.writeFrame(enc.Shutdown(uint64(grace.Milliseconds())))
+	wire.PutEncoder(enc)
+	steps := []struct {
+		wait time.Duration
+		sig  syscall.Signal
+	}{
+		{grace + time.Second, syscall.SIGTERM},
+		{w.cfg.KillDelay, syscall.SIGKILL},
+	}
+	for _, s := range steps {
+		select {
+		case <-w.proc.exited:
+			return
+		case <-time.After(s.wait):
+			w.log.Warn("mlbridge: worker did not exit in time, signalling", "signal", s.sig.String())
+			w.proc.signalGroup(s.sig)
+		}
+	}
+}
+
+// HandlerKind returns the kind the worker declared for op, if any.
+func (w *Worker) HandlerKind(op string) (string, bool) {
+	k, ok := w.hello.Handlers[op]
+	return k, ok
+}
+
+// Ops lists the worker's handlers, sorted.
+func (w *Worker) Ops() []string {
+	ops := make([]string, 0, len(w.hello.Handlers))
+	for op := range w.hello.Handlers {
+		ops = append(ops, op)
+	}
+	slices.Sort(ops)
+	return ops
+}

@@ -1,0 +1,55 @@
+"""``python -m mlbridge_worker --bridge module:Class [--threads N] [--max-frame BYTES]``
+
+Started by an mlbridge host, which sets ``MLBRIDGE_MAGIC`` and speaks the protocol of
+spec/protocol.md on the worker's stdin/stdout. Exit codes: 0 after shutdown or end of input,
+1 when the worker cannot start (it answered a hello with an error), 2 on a bad command line or
+when started by hand, 3 after a frame-level protocol error on its input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .protocol import DEFAULT_MAX_FRAME, MAGIC, MAGIC_ENV
+
+
+def _positive(v: str) -> int:
+    n = int(v)
+    if n <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return n
+
+
+def main(argv: list[str] | None = None) -> None:
+    if os.environ.get(MAGIC_ENV) != MAGIC:
+        sys.stderr.write(
+            "mlbridge-worker: this program is started by an mlbridge host, not by hand.\n"
+            "It speaks a binary protocol on stdin/stdout (see spec/protocol.md); the host sets\n"
+            f"{MAGIC_ENV}={MAGIC} when it starts a worker.\n"
+        )
+        sys.exit(2)
+
+    p = argparse.ArgumentParser(prog="python -m mlbridge_worker", description="mlbridge Python worker")
+    p.add_argument("--bridge", required=True, help="the bridge class, as module:Class")
+    p.add_argument("--threads", type=_positive, default=8, help="thread pool size for sync handlers (default 8)")
+    p.add_argument(
+        "--max-frame", type=_positive, default=DEFAULT_MAX_FRAME,
+        help=f"largest frame accepted, in bytes (default {DEFAULT_MAX_FRAME})",
+    )
+    args = p.parse_args(argv)
+
+    # Before anything imports the bridge: the protocol gets private fds, fd 1 goes to stderr,
+    # fd 0 reads /dev/null.
+    from .stdio import redirect
+
+    proto_in, proto_out = redirect()
+
+    from .runtime import run
+
+    run(args.bridge, proto_in, proto_out, threads=args.threads, max_frame=args.max_frame)
+
+
+if __name__ == "__main__":
+    main()

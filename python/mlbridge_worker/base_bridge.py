@@ -1,0 +1,198 @@
+"""BaseBridge: the class a framework bridge subclasses.
+
+A bridge marks its handlers with ``@handler`` (op name = method name) or ``@handler("name")``.
+Each handler's kind is decided once, when the bridge is constructed, from the function itself
+(``inspect``): ``async_gen``, ``sync_gen``, ``async`` or ``sync``. Nothing at call time guesses.
+
+Subclasses implement :meth:`BaseBridge._initialize_framework` (framework imports and global
+configuration; called once before the worker sends its ``hello``) and usually
+:meth:`BaseBridge.get_framework_info`.
+"""
+
+from __future__ import annotations
+
+import abc
+import gc
+import inspect
+import os
+import sys
+from typing import Callable
+
+from .protocol import KINDS
+
+_MARK = "__mlbridge_handler__"
+_KIND_MARK = "__mlbridge_kind__"
+
+
+def handler(arg: Callable | str | None = None, *, kind: str | None = None):
+    """Mark a method as a handler.
+
+    ``@handler`` / ``@handler()`` use the method name; ``@handler("op")`` names the op.
+    ``kind=`` overrides detection, for a function wrapped so that ``inspect`` cannot see what
+    it is (a plain ``def`` wrapper returning a coroutine, say).
+    """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+
+    def mark(fn: Callable, name: str | None) -> Callable:
+        target = fn.__func__ if isinstance(fn, (staticmethod, classmethod)) else fn
+        setattr(target, _MARK, name or target.__name__)
+        if kind is not None:
+            setattr(target, _KIND_MARK, kind)
+        return fn
+
+    if callable(arg):
+        return mark(arg, None)
+    return lambda fn: mark(fn, arg)
+
+
+def handler_kind(fn: Callable) -> str:
+    """The kind of a handler function, decided with ``inspect`` (never asyncio's helpers)."""
+    forced = getattr(getattr(fn, "__func__", fn), _KIND_MARK, None)
+    if forced is not None:
+        return forced
+    if inspect.isasyncgenfunction(fn):
+        return "async_gen"
+    if inspect.isgeneratorfunction(fn):
+        return "sync_gen"
+    if inspect.iscoroutinefunction(fn):
+        return "async"
+    return "sync"
+
+
+class HandlerInfo:
+    __slots__ = ("name", "fn", "kind")
+
+    def __init__(self, name: str, fn: Callable, kind: str):
+        self.name = name
+        self.fn = fn
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"HandlerInfo({self.name!r}, kind={self.kind!r})"
+
+
+class BaseBridge(abc.ABC):
+    """Base class of all bridges. Built-in handlers: ping, get_info, get_stats, health_check,
+    list_handlers, cleanup, shutdown."""
+
+    #: defaults for :meth:`get_framework_info`
+    framework_name = "none"
+    framework_version = ""
+    capabilities: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._runtime = None  # set by the runtime that serves this bridge
+        self._handlers: dict[str, HandlerInfo] = self._collect_handlers()
+
+    # ---------------------------------------------------------------- subclass API
+
+    @abc.abstractmethod
+    def _initialize_framework(self) -> None:
+        """Import and configure the framework. Called once before the hello is sent; an
+        exception here becomes a hello carrying an ``invalid_configuration`` error. May be
+        ``async def``."""
+
+    def get_framework_info(self) -> dict:
+        return {
+            "name": self.framework_name,
+            "version": self.framework_version,
+            "capabilities": list(self.capabilities),
+        }
+
+    # ---------------------------------------------------------------- handler table
+
+    def _collect_handlers(self) -> dict[str, HandlerInfo]:
+        op_attr: dict[str, str] = {}  # op name -> attribute name
+        for cls in reversed(type(self).__mro__):
+            for attr, val in vars(cls).items():
+                fn = val.__func__ if isinstance(val, (staticmethod, classmethod)) else val
+                op = getattr(fn, _MARK, None) if callable(fn) else None
+                if op is not None:
+                    for o, a in list(op_attr.items()):
+                        if a == attr:  # re-marked under another name in a subclass
+                            del op_attr[o]
+                    op_attr[op] = attr
+                elif attr in op_attr.values():
+                    if val is None:  # `name = None` in a subclass removes a handler
+                        for o, a in list(op_attr.items()):
+                            if a == attr:
+                                del op_attr[o]
+                    # else: an override without the decorator stays a handler
+        table = {}
+        for op, attr in op_attr.items():
+            fn = getattr(self, attr)
+            table[op] = HandlerInfo(op, fn, handler_kind(fn))
+        return table
+
+    @property
+    def handlers(self) -> dict[str, HandlerInfo]:
+        if not hasattr(self, "_handlers"):  # a subclass __init__ that skipped super().__init__
+            self._runtime = getattr(self, "_runtime", None)
+            self._handlers = self._collect_handlers()
+        return self._handlers
+
+    def handler_kinds(self) -> dict[str, str]:
+        return {name: h.kind for name, h in self.handlers.items()}
+
+    # ---------------------------------------------------------------- built-in handlers
+
+    @handler
+    async def ping(self) -> str:
+        return "pong"
+
+    @handler
+    async def get_info(self) -> dict:
+        fw = self.get_framework_info()
+        from . import __version__
+        from .protocol import VERSIONS
+
+        return {
+            "framework": {"name": fw.get("name", ""), "version": fw.get("version", "")},
+            "capabilities": list(fw.get("capabilities", ())),
+            "handlers": self.handler_kinds(),
+            "bridge": f"{type(self).__module__}:{type(self).__qualname__}",
+            "worker_version": __version__,
+            "protocol_versions": list(VERSIONS),
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+        }
+
+    @handler
+    async def get_stats(self) -> dict:
+        rt = self._runtime
+        if rt is None:
+            return {}
+        return rt.stats.snapshot()
+
+    @handler
+    async def health_check(self) -> dict:
+        rt = self._runtime
+        if rt is None:
+            return {"status": "ok", "in_flight": 0, "abandoned": 0}
+        return rt.stats.health()
+
+    @handler
+    async def list_handlers(self) -> dict:
+        return self.handler_kinds()
+
+    @handler
+    def cleanup(self) -> dict:
+        """Release caches. Subclasses override (with or without ``@handler``)."""
+        return {"gc_collected": gc.collect()}
+
+    @handler
+    async def shutdown(self, grace: int = 2000) -> dict:
+        """Answer, then exit gracefully: in-flight calls get ``grace`` ms to finish."""
+        if type(grace) is not int or grace < 0:
+            from .errors import InvalidArgument
+
+            raise InvalidArgument("grace must be a non-negative integer (milliseconds)")
+        rt = self._runtime
+        if rt is not None:
+            rt.request_shutdown(grace, after_answer=True)
+        return {"shutting_down": True, "grace": grace}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} handlers={sorted(self.handlers)}>"
+

@@ -1,0 +1,170 @@
+"""EchoBridge: a bridge with no framework, for tests, benchmarks and demos.
+
+``python -m mlbridge_worker --bridge mlbridge_worker.echo:EchoBridge``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextvars
+import os
+import sys
+import threading
+import time
+
+from . import __version__
+from .base_bridge import BaseBridge, handler
+from .errors import BRIDGE_ERRORS, InvalidArgument
+from .runtime import current_request
+
+#: tokens of sleep/count calls that were cancelled (or closed) before they finished
+_cancelled_tokens: set[str] = set()
+_cancelled_lock = threading.Lock()
+#: memory held by alloc() (leak simulation)
+_leak: list[bytearray] = []
+#: set by _initialize_framework; visible to every handler through the request context
+init_var: contextvars.ContextVar[str] = contextvars.ContextVar("echo_init", default="unset")
+
+
+def _record_cancel(token: str) -> None:
+    if token:
+        with _cancelled_lock:
+            _cancelled_tokens.add(token)
+
+
+class EchoBridge(BaseBridge):
+    framework_name = "echo"
+    framework_version = __version__
+    capabilities = ("echo",)
+
+    def _initialize_framework(self) -> None:
+        init_var.set("initialized")
+
+    # -- the cheapest call there is (the benchmark op)
+    @handler
+    async def noop(self):
+        return None
+
+    @handler
+    async def echo(self, value=None):
+        return value
+
+    @handler
+    def sync_echo(self, value=None):
+        return value
+
+    @handler
+    def add(self, a: int, b: int) -> int:
+        if type(a) is not int or type(b) is not int:
+            raise InvalidArgument(
+                f"add needs two integers, got {type(a).__name__} and {type(b).__name__}"
+            )
+        return a + b
+
+    @handler
+    async def sleep(self, seconds: float, token: str = ""):
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            _record_cancel(token)
+            raise
+        return seconds
+
+    @handler
+    def sync_sleep(self, seconds: float):
+        time.sleep(seconds)
+        return seconds
+
+    @handler
+    def hang(self):
+        threading.Event().wait()
+
+    @handler
+    async def hang_async(self):
+        await asyncio.get_running_loop().create_future()
+
+    @handler
+    def fail(self, type: str = "ValueError", message: str = "boom"):
+        exc = BRIDGE_ERRORS.get(type)
+        if exc is None:
+            exc = getattr(builtins, type, None)
+            if not (isinstance(exc, builtins.type) and issubclass(exc, Exception)):
+                raise InvalidArgument(f"fail: unknown exception type {type!r}")
+        raise exc(message)
+
+    @handler
+    def print_stdout(self, text: str):
+        print(text)
+        os.write(1, text.encode())
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return "ok"
+
+    @handler
+    async def unserializable(self):
+        return object()
+
+    @handler
+    async def big(self, n: int):
+        return bytes(n)
+
+    @handler
+    async def count(self, n: int, delay: float = 0.0, token: str = ""):
+        finished = False
+        try:
+            for i in range(n):
+                if i and delay:
+                    await asyncio.sleep(delay)
+                yield i
+            finished = True
+        finally:
+            if not finished:
+                _record_cancel(token)
+
+    @handler
+    def sync_count(self, n: int, delay: float = 0.0):
+        for i in range(n):
+            if i and delay:
+                time.sleep(delay)
+            yield i
+
+    @handler
+    async def cancelled_tokens(self):
+        with _cancelled_lock:
+            return sorted(_cancelled_tokens)
+
+    @handler
+    def alloc(self, mb: int):
+        if type(mb) is not int or mb < 0:
+            raise InvalidArgument("mb must be a non-negative integer")
+        _leak.append(bytearray(b"\x5a") * (mb * 1024 * 1024))  # written, so resident
+        from .stats import rss_bytes
+
+        return rss_bytes()
+
+    @handler
+    def exit(self, code: int = 1):
+        sys.stderr.flush()
+        os._exit(code)
+
+    @handler
+    async def pid(self):
+        return os.getpid()
+
+    @handler
+    async def ctxvar(self):
+        """Context seen by an async handler: the request and what initialization set."""
+        req = current_request()
+        return {"init": init_var.get(), "id": req.id if req else None, "op": req.op if req else None}
+
+    @handler
+    def sync_ctxvar(self):
+        """Same from a thread-pool handler: contextvars flow into sync handlers."""
+        req = current_request()
+        return {
+            "init": init_var.get(),
+            "id": req.id if req else None,
+            "op": req.op if req else None,
+            "thread": threading.current_thread().name,
+        }

@@ -1,0 +1,96 @@
+"""Exceptions a handler may raise to choose the error category, and exception -> Error map.
+
+Error = {category, type, message, traceback?} (spec/protocol.md, "Errors").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback as _tb
+
+CATEGORIES = frozenset(
+    {
+        "invalid_argument",
+        "unknown_op",
+        "not_found",
+        "timeout",
+        "cancelled",
+        "serialization",
+        "protocol",
+        "invalid_configuration",
+        "model_error",
+        "rate_limit",
+        "unavailable",
+        "internal",
+    }
+)
+
+
+class BridgeError(Exception):
+    """Base of the exceptions that carry an error category. Unclassified -> ``internal``."""
+
+    category = "internal"
+
+    def __init__(self, message: str = ""):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(BridgeError):
+    category = "invalid_argument"
+
+
+class NotFound(BridgeError):
+    category = "not_found"
+
+
+class InvalidConfiguration(BridgeError):
+    category = "invalid_configuration"
+
+
+class ModelError(BridgeError):
+    category = "model_error"
+
+
+class RateLimit(BridgeError):
+    category = "rate_limit"
+
+
+class Unavailable(BridgeError):
+    category = "unavailable"
+
+
+BRIDGE_ERRORS = {
+    c.__name__: c
+    for c in (BridgeError, InvalidArgument, NotFound, InvalidConfiguration, ModelError, RateLimit, Unavailable)
+}
+
+
+def error_map(category: str, type: str, message: str, traceback: str | None = None) -> dict:
+    err = {"category": category, "type": type, "message": message}
+    if traceback:
+        err["traceback"] = traceback
+    return err
+
+
+def category_of(exc: BaseException) -> str:
+    cat = getattr(exc, "category", None)
+    if type(cat) is str and cat in CATEGORIES:
+        return cat
+    # TimeoutError raised by the handler's own code (not the request deadline, which the
+    # runtime reports itself). asyncio.TimeoutError is TimeoutError on 3.11+.
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return "timeout"
+    return "internal"
+
+
+def exception_to_error(exc: BaseException, category: str | None = None, with_traceback: bool = True) -> dict:
+    """Turn any exception into an Error map.
+
+    ``category`` overrides the category derived from the exception.
+    """
+    msg = exc.message if isinstance(exc, BridgeError) else str(exc)
+    tb = None
+    if with_traceback and exc.__traceback__ is not None:
+        tb = "".join(_tb.format_exception(type(exc), exc, exc.__traceback__))
+    return error_map(category or category_of(exc), type(exc).__name__, msg, tb)

@@ -1,0 +1,434 @@
+"""mlbridge wire protocol, version 1 (spec/protocol.md).
+
+Frame = uint32 big-endian payload length N + N bytes holding exactly one msgpack map.
+
+This module holds:
+
+* :func:`encode_frame` / :class:`FrameEncoder` -- message -> frame bytes;
+* :class:`FrameDecoder` -- incremental frame parser (feed bytes, get decoded maps); frame-level
+  errors raise :class:`ProtocolError`;
+* :func:`validate` -- the message table of the spec, per direction; message-level errors raise
+  :class:`ProtocolError` (``unknown_type``, ``missing_field``, ``bad_field``).
+
+Frame-level kinds mean the byte stream can no longer be trusted; message-level kinds leave it
+in sync (see :data:`FRAME_KINDS` / :data:`MESSAGE_KINDS`).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Callable
+
+import msgpack
+
+VERSIONS = (1,)  # protocol versions this worker speaks
+DEFAULT_MAX_FRAME = 64 * 1024 * 1024  # 67,108,864 bytes
+MAGIC_ENV = "MLBRIDGE_MAGIC"
+MAGIC = "mlbridge-worker-v1"
+PARENT_PID_ENV = "MLBRIDGE_PARENT_PID"
+
+HOST_TO_WORKER = "host_to_worker"
+WORKER_TO_HOST = "worker_to_host"
+
+KINDS = ("sync", "async", "sync_gen", "async_gen")
+
+FRAME_KINDS = frozenset(
+    {"empty_frame", "frame_too_large", "truncated", "not_a_map", "trailing_bytes", "malformed"}
+)
+MESSAGE_KINDS = frozenset({"unknown_type", "missing_field", "bad_field"})
+ERROR_KINDS = FRAME_KINDS | MESSAGE_KINDS
+
+_HEADER = struct.Struct(">I")
+_unpack_header = _HEADER.unpack_from
+pack_header = _HEADER.pack
+
+
+class ProtocolError(Exception):
+    """A frame or message that breaks the protocol. ``kind`` is one of :data:`ERROR_KINDS`."""
+
+    def __init__(self, kind: str, message: str, *, id: int | None = None, t: str | None = None):
+        assert kind in ERROR_KINDS, kind
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        #: the request id when the message was a ``req`` whose id was readable, else None
+        self.id = id
+        #: the message type when it was readable
+        self.t = t
+
+    @property
+    def frame_level(self) -> bool:
+        return self.kind in FRAME_KINDS
+
+
+# --------------------------------------------------------------------------------------------
+# encoding
+
+
+def new_packer() -> msgpack.Packer:
+    return msgpack.Packer(use_bin_type=True)
+
+
+def encode_payload(msg: dict) -> bytes:
+    return msgpack.packb(msg, use_bin_type=True)
+
+
+def encode_frame(msg: dict) -> bytes:
+    """One whole frame: length prefix + msgpack map."""
+    payload = msgpack.packb(msg, use_bin_type=True)
+    return pack_header(len(payload)) + payload
+
+
+# --------------------------------------------------------------------------------------------
+# decoding
+
+
+def decode_payload(payload) -> dict:
+    """Decode one frame payload (bytes-like) into its map, or raise a frame-level ProtocolError."""
+    if not len(payload):
+        raise ProtocolError("empty_frame", "frame length is 0")
+    try:
+        msg = msgpack.unpackb(payload, raw=False)
+    except msgpack.ExtraData:
+        raise ProtocolError("trailing_bytes", "bytes after the msgpack value in the frame") from None
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        # FormatError/StackError/incomplete input/invalid UTF-8/non-string map key ...
+        raise ProtocolError("malformed", f"invalid msgpack: {e or type(e).__name__}") from None
+    if type(msg) is not dict:
+        raise ProtocolError("not_a_map", f"frame holds a msgpack {_type_name(msg)}, not a map")
+    return msg
+
+
+class FrameDecoder:
+    """Incremental frame parser.
+
+    ``feed(data)`` returns the list of maps completed by ``data`` (possibly empty). The length
+    prefix is checked against ``max_frame`` as soon as its 4 bytes are known, before any of the
+    payload is buffered. ``close()`` signals end of stream: a partial frame left is ``truncated``.
+    After a ProtocolError the decoder is unusable (the stream cannot be trusted).
+    """
+
+    __slots__ = ("max_frame", "_buf", "_need", "_broken")
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME):
+        self.max_frame = max_frame
+        self._buf = bytearray()
+        self._need = 0  # payload length of the frame being assembled, 0 while reading the header
+        self._broken = False
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data) -> list:
+        if self._broken:
+            raise ProtocolError("malformed", "decoder already failed")
+        buf = self._buf
+        if not buf and len(data) >= 4:
+            # fast path: parse straight from the chunk we were handed, no copy
+            out, rest = self._parse(data)
+            if rest:
+                buf += rest
+            return out
+        buf += data
+        out, rest = self._parse(buf)
+        if rest is not buf:
+            # keep only the unconsumed tail
+            self._buf = rest if type(rest) is bytearray else bytearray(rest)
+        return out
+
+    def _parse(self, data):
+        """Parse complete frames from ``data``; return (messages, unconsumed tail)."""
+        out = []
+        n = len(data)
+        pos = 0
+        max_frame = self.max_frame
+        mv = None
+        while n - pos >= 4:
+            (size,) = _unpack_header(data, pos)
+            if size > max_frame:
+                self._broken = True
+                raise ProtocolError(
+                    "frame_too_large", f"frame of {size} bytes exceeds the max frame size {max_frame}"
+                )
+            if size == 0:
+                self._broken = True
+                raise ProtocolError("empty_frame", "frame length is 0")
+            end = pos + 4 + size
+            if end > n:
+                self._need = size
+                break
+            if mv is None:
+                mv = memoryview(data)
+            try:
+                out.append(decode_payload(mv[pos + 4 : end]))
+            except ProtocolError:
+                self._broken = True
+                raise
+            pos = end
+        if mv is not None:
+            mv.release()
+        if pos == 0:
+            return out, data
+        if pos == n:
+            return out, b""
+        return out, data[pos:]
+
+    def close(self) -> None:
+        """End of stream. Raises ``truncated`` if a partial frame is buffered."""
+        if self._buf:
+            n = len(self._buf)
+            self._buf = bytearray()
+            if n < 4:
+                raise ProtocolError("truncated", f"stream ended inside a frame header ({n} of 4 bytes)")
+            raise ProtocolError(
+                "truncated", f"stream ended inside a frame ({n - 4} of {self._need} payload bytes)"
+            )
+
+
+def decode_frames(data: bytes, max_frame: int = DEFAULT_MAX_FRAME) -> list:
+    """Decode a complete byte stream of frames (feed + close)."""
+    dec = FrameDecoder(max_frame)
+    out = dec.feed(data)
+    dec.close()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# message validation (the table of spec/protocol.md)
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "nil"
+    t = type(v)
+    if t is bool:
+        return "bool"
+    if t is int:
+        return "int"
+    if t is float:
+        return "float"
+    if t is str:
+        return "str"
+    if t is bytes:
+        return "bin"
+    if t is list or t is tuple:
+        return "array"
+    if t is dict:
+        return "map"
+    return t.__name__
+
+
+def is_uint(v: Any) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _bad(t: str, field: str, want: str, v: Any, id: int | None = None) -> ProtocolError:
+    return ProtocolError(
+        "bad_field", f"{t}.{field} must be {want}, got {_type_name(v)}", id=id, t=t
+    )
+
+
+def _missing(t: str, field: str, id: int | None = None) -> ProtocolError:
+    return ProtocolError("missing_field", f"{t} without required field {field!r}", id=id, t=t)
+
+
+def _req_uint(msg: dict, t: str, field: str, id: int | None = None) -> int:
+    try:
+        v = msg[field]
+    except KeyError:
+        raise _missing(t, field, id) from None
+    if type(v) is not int or v < 0:
+        raise _bad(t, field, "an unsigned integer", v, id)
+    return v
+
+
+def _opt(msg: dict, field: str):
+    # optional fields: absent and nil mean the same (the default)
+    return msg.get(field)
+
+
+def _check_id(msg: dict, t: str) -> int:
+    return _req_uint(msg, t, "id")
+
+
+def _check_error(v: Any, t: str, field: str = "error", id: int | None = None) -> None:
+    if type(v) is not dict:
+        raise _bad(t, field, "an Error map", v, id)
+    for k in ("category", "type", "message"):
+        if k not in v:
+            raise _missing(t, f"{field}.{k}", id)
+        if type(v[k]) is not str:
+            raise _bad(t, f"{field}.{k}", "a string", v[k], id)
+    tb = v.get("traceback")
+    if tb is not None and type(tb) is not str:
+        raise _bad(t, f"{field}.traceback", "a string", tb, id)
+
+
+def _v_hello_h2w(msg: dict) -> None:
+    if "versions" not in msg:
+        raise _missing("hello", "versions")
+    vs = msg["versions"]
+    if type(vs) is not list or not all(type(x) is int and x >= 0 for x in vs):
+        raise _bad("hello", "versions", "an array of unsigned integers", vs)
+    mf = _opt(msg, "max_frame")
+    if mf is not None and not is_uint(mf):
+        raise _bad("hello", "max_frame", "an unsigned integer", mf)
+
+
+def _v_hello_w2h(msg: dict) -> None:
+    err = _opt(msg, "error")
+    if err is not None:
+        _check_error(err, "hello")
+        return
+    _req_uint(msg, "hello", "version")
+    _req_uint(msg, "hello", "pid")
+    if "framework" not in msg:
+        raise _missing("hello", "framework")
+    fw = msg["framework"]
+    if type(fw) is not dict:
+        raise _bad("hello", "framework", "a map", fw)
+    for k in ("name", "version"):
+        if k not in fw:
+            raise _missing("hello", f"framework.{k}")
+        if type(fw[k]) is not str:
+            raise _bad("hello", f"framework.{k}", "a string", fw[k])
+    if "capabilities" not in msg:
+        raise _missing("hello", "capabilities")
+    caps = msg["capabilities"]
+    if type(caps) is not list or not all(type(c) is str for c in caps):
+        raise _bad("hello", "capabilities", "an array of strings", caps)
+    if "handlers" not in msg:
+        raise _missing("hello", "handlers")
+    hs = msg["handlers"]
+    if type(hs) is not dict or not all(type(k) is str and type(v) is str for k, v in hs.items()):
+        raise _bad("hello", "handlers", "a map of string to string", hs)
+    mf = _opt(msg, "max_frame")
+    if mf is not None and not is_uint(mf):
+        raise _bad("hello", "max_frame", "an unsigned integer", mf)
+    rt = _opt(msg, "runtime")
+    if rt is not None and type(rt) is not dict:
+        raise _bad("hello", "runtime", "a map", rt)
+
+
+def check_req(msg: dict):
+    """Validate a ``req``; return (id, op, args, deadline, stream) with defaults applied."""
+    try:
+        id = msg["id"]
+    except KeyError:
+        raise _missing("req", "id") from None
+    if type(id) is not int or id < 0:
+        raise _bad("req", "id", "an unsigned integer", id)
+    try:
+        op = msg["op"]
+    except KeyError:
+        raise _missing("req", "op", id) from None
+    if type(op) is not str:
+        raise _bad("req", "op", "a string", op, id)
+    args = msg.get("args")
+    if args is None:
+        args = {}
+    elif type(args) is not dict:
+        raise _bad("req", "args", "a map", args, id)
+    deadline = msg.get("deadline")
+    if deadline is not None and (type(deadline) is not int or deadline < 0):
+        raise _bad("req", "deadline", "an unsigned integer (unix ms)", deadline, id)
+    stream = msg.get("stream")
+    if stream is None:
+        stream = False
+    elif type(stream) is not bool:
+        raise _bad("req", "stream", "a bool", stream, id)
+    return id, op, args, deadline, stream
+
+
+def _v_req(msg: dict) -> None:
+    check_req(msg)
+
+
+def _v_res(msg: dict) -> None:
+    id = _check_id(msg, "res")
+    if "ok" not in msg:
+        raise _missing("res", "ok", id)
+    ok = msg["ok"]
+    if type(ok) is not bool:
+        raise _bad("res", "ok", "a bool", ok, id)
+    if not ok:
+        if msg.get("error") is None:
+            raise _missing("res", "error", id)
+        _check_error(msg["error"], "res", id=id)
+
+
+def _v_chunk(msg: dict) -> None:
+    id = _check_id(msg, "chunk")
+    if "data" not in msg:
+        raise _missing("chunk", "data", id)
+
+
+def _v_end(msg: dict) -> None:
+    _check_id(msg, "end")
+
+
+def _v_cancel(msg: dict) -> None:
+    _check_id(msg, "cancel")
+
+
+def _v_ping(msg: dict) -> None:
+    _req_uint(msg, "ping", "seq")
+
+
+def _v_pong(msg: dict) -> None:
+    _req_uint(msg, "pong", "seq")
+
+
+def _v_shutdown(msg: dict) -> None:
+    g = _opt(msg, "grace")
+    if g is not None and not is_uint(g):
+        raise _bad("shutdown", "grace", "an unsigned integer (ms)", g)
+
+
+VALIDATORS: dict[str, dict[str, Callable[[dict], None]]] = {
+    HOST_TO_WORKER: {
+        "hello": _v_hello_h2w,
+        "req": _v_req,
+        "cancel": _v_cancel,
+        "ping": _v_ping,
+        "pong": _v_pong,
+        "shutdown": _v_shutdown,
+    },
+    WORKER_TO_HOST: {
+        "hello": _v_hello_w2h,
+        "res": _v_res,
+        "chunk": _v_chunk,
+        "end": _v_end,
+        "ping": _v_ping,
+        "pong": _v_pong,
+    },
+}
+
+
+def validate(msg: dict, direction: str) -> str:
+    """Check a decoded map against the message table for ``direction``; return its type ``t``.
+
+    A type that exists in the protocol but not in this direction (a ``res`` sent to a worker)
+    is ``unknown_type`` too: the receiver has no meaning for it.
+    """
+    table = VALIDATORS[direction]
+    if "t" not in msg:
+        raise ProtocolError("missing_field", "message without type field 't'")
+    t = msg["t"]
+    if type(t) is not str:
+        raise _bad("message", "t", "a string", t)
+    v = table.get(t)
+    if v is None:
+        # keep a readable id for diagnostics, never for an answer
+        raise ProtocolError("unknown_type", f"unknown message type {t!r} ({direction})", t=t)
+    v(msg)
+    return t
+
+
+def decode_message(frame: bytes, direction: str, max_frame: int = DEFAULT_MAX_FRAME) -> dict:
+    """Decode exactly one whole frame and validate it. Raises ProtocolError."""
+    msgs = decode_frames(frame, max_frame)
+    if len(msgs) != 1:
+        raise ProtocolError("trailing_bytes", f"expected one frame, got {len(msgs)}")
+    validate(msgs[0], direction)
+    return msgs[0]

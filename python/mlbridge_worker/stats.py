@@ -1,0 +1,117 @@
+"""Cheap per-op and per-process statistics.
+
+Recording costs a ``perf_counter_ns`` pair and a few integer adds per call: latencies go into
+fixed power-of-two buckets in microseconds (bucket k holds [2^(k-1), 2^k) µs, bucket 0 < 1 µs),
+and percentiles are derived from the buckets when someone asks (``get_stats``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+NBUCKETS = 40  # bucket 39 starts at 2^38 µs (~76 h): everything fits
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class OpStats:
+    __slots__ = ("kind", "calls", "errors", "in_flight", "buckets")
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.calls = 0  # finished calls (ok or not)
+        self.errors = 0
+        self.in_flight = 0
+        self.buckets = [0] * NBUCKETS
+
+    def record(self, dt_ns: int, ok: bool) -> None:
+        self.calls += 1
+        if not ok:
+            self.errors += 1
+        b = (dt_ns // 1000).bit_length()
+        self.buckets[b if b < NBUCKETS else NBUCKETS - 1] += 1
+
+    def percentile_us(self, q: float) -> int | None:
+        """Upper bound (µs) of the bucket holding the q-quantile; None without data."""
+        total = sum(self.buckets)
+        if not total:
+            return None
+        rank = q * total
+        acc = 0
+        for k, c in enumerate(self.buckets):
+            acc += c
+            if c and acc >= rank:
+                return 1 << k
+        return 1 << (NBUCKETS - 1)
+
+    def snapshot(self) -> dict:
+        hist = [[1 << k, c] for k, c in enumerate(self.buckets) if c]
+        return {
+            "kind": self.kind,
+            "calls": self.calls,
+            "errors": self.errors,
+            "in_flight": self.in_flight,
+            "p50_us": self.percentile_us(0.50),
+            "p90_us": self.percentile_us(0.90),
+            "p99_us": self.percentile_us(0.99),
+            # [[bucket upper bound in µs, count], ...] for non-empty buckets
+            "histogram_us": hist,
+        }
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        except Exception:
+            return 0
+
+
+class Stats:
+    """Process-wide counters; ``abandoned`` is kept by the runtime."""
+
+    def __init__(self, threads: int = 0):
+        self.started = time.monotonic()
+        self.ops: dict[str, OpStats] = {}
+        self.inflight_map: dict = {}  # the runtime's in-flight table (its size is in_flight)
+        self.abandoned = 0
+        self.threads = threads  # executor size
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.inflight_map)
+
+    def op(self, name: str, kind: str) -> OpStats:
+        s = self.ops.get(name)
+        if s is None:
+            s = self.ops[name] = OpStats(kind)
+        return s
+
+    def health(self) -> dict:
+        # a thread still running an abandoned call is stuck work the host may want to recycle
+        return {
+            "status": "degraded" if self.abandoned else "ok",
+            "in_flight": self.in_flight,
+            "abandoned": self.abandoned,
+        }
+
+    def snapshot(self) -> dict:
+        return {
+            "process": {
+                "pid": os.getpid(),
+                "uptime_s": round(time.monotonic() - self.started, 3),
+                "rss_bytes": rss_bytes(),
+                "in_flight": self.in_flight,
+                "abandoned": self.abandoned,
+                "threads": threading.active_count(),
+                "pool_size": self.threads,
+            },
+            "ops": {name: s.snapshot() for name, s in self.ops.items()},
+        }

@@ -67,10 +67,12 @@ func TestHungSyncHandlerIsAbandonedAtDeadline(t *testing.T) {
 	}
 	// The worker still serves, and reports the abandoned thread (the pool recycles on it).
 	type stats struct {
-		Abandoned int `msgpack:"abandoned"`
+		Process struct {
+			Abandoned int `msgpack:"abandoned"`
+		} `msgpack:"process"`
 	}
-	if s := call[stats](t, b, "get_stats", nil); s.Abandoned != 1 {
-		t.Fatalf("abandoned = %d, want 1", s.Abandoned)
+	if s := call[stats](t, b, "get_stats", nil); s.Process.Abandoned != 1 {
+		t.Fatalf("abandoned = %d, want 1", s.Process.Abandoned)
 	}
 }
 

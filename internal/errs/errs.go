@@ -3,6 +3,7 @@
 package errs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -65,7 +66,15 @@ func (e *RemoteError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrInvalidArgument) and friends true for the matching category.
+// A timeout or cancellation enforced in Python also matches the context error it stands
+// for, exactly as when the Go side noticed first.
 func (e *RemoteError) Is(target error) bool {
+	switch {
+	case e.Category == "timeout" && target == context.DeadlineExceeded:
+		return true
+	case e.Category == "cancelled" && target == context.Canceled:
+		return true
+	}
 	s, ok := categorySentinel[e.Category]
 	return ok && s == target
 }

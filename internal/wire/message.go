@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -18,6 +19,13 @@ const (
 	HostToWorker Direction = iota
 	WorkerToHost
 )
+
+func (d Direction) String() string {
+	if d == HostToWorker {
+		return "host"
+	}
+	return "worker"
+}
 
 // Message types (the "t" field).
 const (
@@ -38,12 +46,16 @@ type ErrorInfo struct {
 	Type      string `msgpack:"type"`
 	Message   string `msgpack:"message"`
 	Traceback string `msgpack:"traceback,omitempty"`
+
+	missing string // first required field absent when decoded
 }
 
 // Framework names the framework a worker's bridge wraps.
 type Framework struct {
 	Name    string `msgpack:"name"`
 	Version string `msgpack:"version"`
+
+	missing string
 }
 
 // Message is one decoded envelope. Only the fields of its Type are meaningful. Values the
@@ -151,6 +163,9 @@ func DecodeMessage(payload []byte, dir Direction) (*Message, error) {
 		if err != nil {
 			return nil, protoErr(Malformed, "%v", err)
 		}
+		if !utf8.ValidString(key) {
+			bad(BadField, "map key is not valid UTF-8")
+		}
 		if err := m.decodeField(dec, key, &seen, bad); err != nil {
 			return nil, err
 		}
@@ -170,6 +185,12 @@ func DecodeMessage(payload []byte, dir Direction) (*Message, error) {
 // decodeField reads the value of key. A wrong type is reported through bad and the value
 // skipped, so that frame-level damage later in the payload is still found first.
 func (m *Message) decodeField(dec *msgpack.Decoder, key string, seen *fieldSet, bad func(ErrorKind, string, ...any)) error {
+	if optionalFields[key] {
+		// nil in an optional field means absent (msgpack encoders write None/nil freely).
+		if c, err := dec.PeekCode(); err == nil && c == msgpcode.Nil {
+			return dec.DecodeNil()
+		}
+	}
 	var err error
 	var ok bool
 	switch key {
@@ -245,6 +266,17 @@ func (m *Message) decodeField(dec *msgpack.Decoder, key string, seen *fieldSet, 
 	return nil
 }
 
+// optionalFields may be nil, meaning absent.
+var optionalFields = map[string]bool{
+	"args": true, "deadline": true, "stream": true, "grace": true, "max_frame": true, "runtime": true,
+}
+
+// typesFrom lists the message types each side may send.
+var typesFrom = map[Direction]map[string]bool{
+	HostToWorker: {TypeHello: true, TypeReq: true, TypeCancel: true, TypePing: true, TypePong: true, TypeShutdown: true},
+	WorkerToHost: {TypeHello: true, TypeRes: true, TypeChunk: true, TypeEnd: true, TypePing: true, TypePong: true},
+}
+
 // required lists, per message type, the fields that must be present.
 var required = map[string]fieldSet{
 	TypeReq:      fID | fOp,
@@ -269,6 +301,9 @@ var fieldNames = []struct {
 func (m *Message) validate(seen fieldSet, dir Direction) error {
 	if seen&fT == 0 {
 		return protoErr(MissingField, `no "t" field`)
+	}
+	if !typesFrom[dir][m.Type] {
+		return protoErr(UnknownType, "message type %q from the %s", m.Type, dir)
 	}
 	var need fieldSet
 	switch m.Type {
@@ -300,8 +335,11 @@ func (m *Message) validate(seen fieldSet, dir Direction) error {
 			}
 		}
 	}
-	if m.Error != nil && seen&fError != 0 && (m.Error.Category == "" || m.Error.Type == "") {
-		return protoErr(MissingField, "error without category or type")
+	if seen&fError != 0 && m.Error != nil && m.Error.missing != "" {
+		return protoErr(MissingField, "error without %q", m.Error.missing)
+	}
+	if seen&fFramework != 0 && m.Framework.missing != "" {
+		return protoErr(MissingField, "framework without %q", m.Framework.missing)
 	}
 	return nil
 }
@@ -331,7 +369,12 @@ func readString(dec *msgpack.Decoder) (string, bool, error) {
 		return "", false, dec.Skip()
 	}
 	s, err := dec.DecodeString()
-	return s, true, err
+	if err != nil {
+		return "", false, err
+	}
+	// Envelope strings must be valid UTF-8, as msgpack's str type promises and Python
+	// requires; a bad one fails the message, not the stream.
+	return s, utf8.ValidString(s), nil
 }
 
 func readUint(dec *msgpack.Decoder) (uint64, bool, error) {
@@ -497,33 +540,51 @@ func readStruct(dec *msgpack.Decoder, field func(key string) (bool, error)) (boo
 
 func readFramework(dec *msgpack.Decoder) (Framework, bool, error) {
 	var f Framework
+	var has [2]bool
 	ok, err := readStruct(dec, func(key string) (bool, error) {
 		var ok bool
 		var err error
 		switch key {
 		case "name":
+			has[0] = true
 			f.Name, ok, err = readString(dec)
 		case "version":
+			has[1] = true
 			f.Version, ok, err = readString(dec)
 		default:
 			return true, dec.Skip()
 		}
 		return ok, err
 	})
+	f.missing = firstMissing(has[:], "name", "version")
 	return f, ok, err
+}
+
+// firstMissing names the first field whose has flag is false.
+func firstMissing(has []bool, names ...string) string {
+	for i, h := range has {
+		if !h {
+			return names[i]
+		}
+	}
+	return ""
 }
 
 func readErrorInfo(dec *msgpack.Decoder) (*ErrorInfo, bool, error) {
 	e := &ErrorInfo{}
+	var has [3]bool
 	ok, err := readStruct(dec, func(key string) (bool, error) {
 		var ok bool
 		var err error
 		switch key {
 		case "category":
+			has[0] = true
 			e.Category, ok, err = readString(dec)
 		case "type":
+			has[1] = true
 			e.Type, ok, err = readString(dec)
 		case "message":
+			has[2] = true
 			e.Message, ok, err = readString(dec)
 		case "traceback":
 			if c, perr := dec.PeekCode(); perr == nil && c == msgpcode.Nil {
@@ -535,6 +596,7 @@ func readErrorInfo(dec *msgpack.Decoder) (*ErrorInfo, bool, error) {
 		}
 		return ok, err
 	})
+	e.missing = firstMissing(has[:], "category", "type", "message")
 	return e, ok, err
 }
 

@@ -25,7 +25,7 @@ type Call struct {
 	finished atomic.Bool
 	result   msgpack.RawMessage
 	err      error
-	stopCtx  func() bool // unregisters the ctx watcher
+	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
 
 	// Stream state. The read loop never blocks on a slow consumer: chunks queue here,
 	// bounded in bytes by Config.MaxStreamBuffer.
@@ -44,7 +44,8 @@ func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*C
 	}
 	var deadline uint64
 	if d, ok := ctx.Deadline(); ok {
-		deadline = uint64(d.UnixMilli())
+		// Rounded up: Python must not give up before the Go ctx does.
+		deadline = uint64((d.UnixMicro() + 999) / 1000)
 	}
 	id := w.nextID.Add(1)
 	enc := wire.GetEncoder()
@@ -75,15 +76,22 @@ func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*C
 		return nil, err
 	}
 	w.inFlight.Add(1)
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.abort(ctxError(op, ctx.Err())) })
+		c.stopCtx.Store(&stop)
+		if c.finished.Load() {
+			stop() // completed (or aborted) before the watcher was stored
+		}
+	}
+	if c.finished.Load() {
+		return c, nil // ctx ended before the request left: don't send it at all
+	}
 	if err := w.writeFrame(frame); err != nil {
 		// The pipe broke: the worker is dying; its death error says why.
 		w.take(id)
 		<-w.done
 		c.finish(nil, w.Err())
 		return nil, w.Err()
-	}
-	if ctx.Done() != nil {
-		c.stopCtx = context.AfterFunc(ctx, func() { c.abort(ctxError(op, ctx.Err())) })
 	}
 	return c, nil
 }
@@ -118,8 +126,8 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 		return false
 	}
 	c.result, c.err = result, err
-	if c.stopCtx != nil {
-		c.stopCtx()
+	if stop := c.stopCtx.Load(); stop != nil {
+		(*stop)()
 	}
 	c.w.inFlight.Add(-1)
 	c.w.served.Add(1)

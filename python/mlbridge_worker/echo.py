@@ -110,10 +110,12 @@ class EchoBridge(BaseBridge):
         return bytes(n)
 
     @handler
-    async def count(self, n: int, delay: float = 0.0, token: str = ""):
+    async def count(self, n: int, delay: float = 0.0, token: str = "", fail_at: int = -1):
         finished = False
         try:
             for i in range(n):
+                if i == fail_at:
+                    raise RuntimeError(f"count failed at {i}")
                 if i and delay:
                     await asyncio.sleep(delay)
                 yield i
@@ -144,9 +146,16 @@ class EchoBridge(BaseBridge):
         return rss_bytes()
 
     @handler
-    def exit(self, code: int = 1):
+    def exit(self, code: int = 1, message: str = ""):
+        if message:
+            print(message, file=sys.stderr)
         sys.stderr.flush()
         os._exit(code)
+
+    @handler
+    def getenv(self, names: list[str]) -> dict[str, str]:
+        """The worker's view of the named environment variables (absent ones omitted)."""
+        return {name: os.environ[name] for name in names if name in os.environ}
 
     @handler
     async def pid(self):

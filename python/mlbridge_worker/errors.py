@@ -66,10 +66,21 @@ BRIDGE_ERRORS = {
 }
 
 
+def _clean(s: str) -> str:
+    """Envelope strings must be valid UTF-8: escape lone surrogates (from undecodable bytes)."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_map(category: str, type: str, message: str, traceback: str | None = None) -> dict:
-    err = {"category": category, "type": type, "message": message}
+    err = {"category": category, "type": _clean(type), "message": _clean(message)}
     if traceback:
-        err["traceback"] = traceback
+        err["traceback"] = _clean(traceback)
     return err
 
 

@@ -87,7 +87,10 @@ def decode_payload(payload) -> dict:
     if not len(payload):
         raise ProtocolError("empty_frame", "frame length is 0")
     try:
-        msg = msgpack.unpackb(payload, raw=False)
+        # Maps inside values may have keys of any type; strings that are not valid UTF-8
+        # decode with surrogates instead of failing the stream (the envelope's own strings
+        # are checked by validate). Both as the Go side decodes.
+        msg = msgpack.unpackb(payload, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
     except msgpack.ExtraData:
         raise ProtocolError("trailing_bytes", "bytes after the msgpack value in the frame") from None
     except (ValueError, TypeError, msgpack.UnpackException) as e:
@@ -222,6 +225,19 @@ def is_uint(v: Any) -> bool:
     return type(v) is int and v >= 0
 
 
+def is_str(v: Any) -> bool:
+    """A msgpack str holding valid UTF-8 (decoding maps invalid bytes to lone surrogates)."""
+    if type(v) is not str:
+        return False
+    if v.isascii():
+        return True
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _bad(t: str, field: str, want: str, v: Any, id: int | None = None) -> ProtocolError:
     return ProtocolError(
         "bad_field", f"{t}.{field} must be {want}, got {_type_name(v)}", id=id, t=t
@@ -257,10 +273,10 @@ def _check_error(v: Any, t: str, field: str = "error", id: int | None = None) ->
     for k in ("category", "type", "message"):
         if k not in v:
             raise _missing(t, f"{field}.{k}", id)
-        if type(v[k]) is not str:
+        if not is_str(v[k]):
             raise _bad(t, f"{field}.{k}", "a string", v[k], id)
     tb = v.get("traceback")
-    if tb is not None and type(tb) is not str:
+    if tb is not None and not is_str(tb):
         raise _bad(t, f"{field}.traceback", "a string", tb, id)
 
 
@@ -290,17 +306,17 @@ def _v_hello_w2h(msg: dict) -> None:
     for k in ("name", "version"):
         if k not in fw:
             raise _missing("hello", f"framework.{k}")
-        if type(fw[k]) is not str:
+        if not is_str(fw[k]):
             raise _bad("hello", f"framework.{k}", "a string", fw[k])
     if "capabilities" not in msg:
         raise _missing("hello", "capabilities")
     caps = msg["capabilities"]
-    if type(caps) is not list or not all(type(c) is str for c in caps):
+    if type(caps) is not list or not all(is_str(c) for c in caps):
         raise _bad("hello", "capabilities", "an array of strings", caps)
     if "handlers" not in msg:
         raise _missing("hello", "handlers")
     hs = msg["handlers"]
-    if type(hs) is not dict or not all(type(k) is str and type(v) is str for k, v in hs.items()):
+    if type(hs) is not dict or not all(is_str(k) and is_str(v) for k, v in hs.items()):
         raise _bad("hello", "handlers", "a map of string to string", hs)
     mf = _opt(msg, "max_frame")
     if mf is not None and not is_uint(mf):
@@ -322,8 +338,9 @@ def check_req(msg: dict):
         op = msg["op"]
     except KeyError:
         raise _missing("req", "op", id) from None
-    if type(op) is not str:
+    if not is_str(op):
         raise _bad("req", "op", "a string", op, id)
+    _check_keys(msg, "req", id)
     args = msg.get("args")
     if args is None:
         args = {}
@@ -338,6 +355,12 @@ def check_req(msg: dict):
     elif type(stream) is not bool:
         raise _bad("req", "stream", "a bool", stream, id)
     return id, op, args, deadline, stream
+
+
+def _check_keys(msg: dict, t: str, id: int | None = None) -> None:
+    for k in msg:
+        if not is_str(k):
+            raise ProtocolError("bad_field", f"{t}: a map key is not a string ({_type_name(k)})", id=id, t=t)
 
 
 def _v_req(msg: dict) -> None:
@@ -412,10 +435,11 @@ def validate(msg: dict, direction: str) -> str:
     is ``unknown_type`` too: the receiver has no meaning for it.
     """
     table = VALIDATORS[direction]
+    _check_keys(msg, "message")
     if "t" not in msg:
         raise ProtocolError("missing_field", "message without type field 't'")
     t = msg["t"]
-    if type(t) is not str:
+    if not is_str(t):
         raise _bad("message", "t", "a string", t)
     v = table.get(t)
     if v is None:

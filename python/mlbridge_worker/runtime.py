@@ -7,7 +7,7 @@ Dispatch (every ``req``):
 
 * ``async``     -- the coroutine is stepped eagerly in the read callback; if it finishes without
   suspending (a no-op, a cache hit) the answer goes out at once, with no task. Otherwise it
-  continues in a task (see :class:`_Resume`).
+  continues in a task (see :mod:`.eager`).
 * ``sync``      -- a bounded ThreadPoolExecutor, run inside the request's context
   (``contextvars``), the answer posted back with ``call_soon_threadsafe``.
 * ``async_gen`` -- a task iterating the generator, one ``chunk`` per item, then ``end``.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import importlib
 import inspect
 import os
@@ -37,7 +38,8 @@ import msgpack
 
 from . import __version__
 from .base_bridge import BaseBridge
-from .errors import error_map, exception_to_error
+from .eager import Continuation
+from .errors import InvalidConfiguration, error_map, exception_to_error
 from .protocol import (
     DEFAULT_MAX_FRAME,
     HOST_TO_WORKER,
@@ -49,7 +51,10 @@ from .protocol import (
     pack_header,
     validate,
 )
+from .protocol import _unpack_header
 from .stats import OpStats, Stats
+
+_pack_header = pack_header
 
 _perf_ns = time.perf_counter_ns
 _CoroutineType = types.CoroutineType
@@ -58,7 +63,18 @@ EXIT_OK = 0
 EXIT_START_FAILED = 1
 EXIT_PROTOCOL = 3
 
+LOOP_ENV = "MLBRIDGE_LOOP"
+LOOP_NAME = "asyncio"  # set by loop_factory
 PARENT_POLL_S = 0.5
+SMALL_FRAME = 64 * 1024  # on_data's single-frame fast path copies payloads up to this size
+
+# {"t": "res", "id": <id>, "ok": true, "result": <result>} encoded around its two values
+_RES_OK_HEAD = b"\x84\xa1t\xa3res\xa2id"
+_RES_OK_MID = b"\xa2ok\xc3\xa6result"
+_unpackb = msgpack.unpackb
+_NO_ARGS: dict = {}
+READ_SIZE = 64 * 1024
+SPIN_YIELD_NS = 2_000_000  # a spinning reader hands the loop back at least this often
 FLUSH_TIMEOUT_S = 2.0
 
 
@@ -76,14 +92,16 @@ class RequestInfo:
         return f"RequestInfo(id={self.id}, op={self.op!r}, deadline={self.deadline})"
 
 
-_request_var: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
+# holds (id, op, deadline): a tuple is the cheapest thing to build per request
+_request_var: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
     "mlbridge_request", default=None
 )
 
 
 def current_request() -> RequestInfo | None:
     """The request being served by the calling handler (sync or async), or None."""
-    return _request_var.get()
+    t = _request_var.get()
+    return None if t is None else RequestInfo(*t)
 
 
 def log(msg: str) -> None:
@@ -92,43 +110,6 @@ def log(msg: str) -> None:
         sys.stderr.flush()
     except Exception:
         pass
-
-
-class _Resume:
-    """Continue, inside a task, a coroutine that was stepped once eagerly and suspended on
-    ``first`` (what its first ``send`` yielded). Equivalent to ``yield from`` on a started
-    coroutine: sends, throws (cancellation) and close are forwarded."""
-
-    __slots__ = ("coro", "first")
-
-    def __init__(self, coro, first):
-        self.coro = coro
-        self.first = first
-
-    def __await__(self):
-        coro = self.coro
-        pending = self.first
-        self.first = None
-        while True:
-            try:
-                sent = yield pending
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:
-                try:
-                    pending = coro.throw(e)
-                except StopIteration as stop:
-                    return stop.value
-                continue
-            try:
-                pending = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value
-
-
-async def _continue(coro, first):
-    return await _Resume(coro, first)
 
 
 class Request:
@@ -150,7 +131,8 @@ class Request:
 
 class _ReadProtocol(asyncio.Protocol):
     def __init__(self, rt: "Runtime"):
-        self.data_received = rt.on_data  # bound straight through: one call less per chunk
+        # bound straight through: one call less per chunk
+        self.data_received = rt.on_data_spin if rt.spin_ns else rt.on_data
         self._rt = rt
 
     def eof_received(self):
@@ -205,12 +187,15 @@ class _BlockingWriter:
 
 
 class Runtime:
-    def __init__(self, proto_in: int, proto_out: int, *, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME):
+    def __init__(self, proto_in: int, proto_out: int, *, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
+                 spin_us: int = 0):
         self.proto_in = proto_in
         self.proto_out = proto_out
         self.threads = threads
+        self.spin_ns = spin_us * 1000
         self.max_frame = max_frame  # what we accept
         self.out_max = DEFAULT_MAX_FRAME  # what the host accepts (its hello may say)
+        self._fast_max = min(SMALL_FRAME, max_frame)
         self.decoder = FrameDecoder(max_frame)
         self._pack = msgpack.Packer(use_bin_type=True).pack
         self.stats = Stats(threads)
@@ -250,7 +235,12 @@ class Runtime:
         self.write = self.transport.write
         inp = os.fdopen(self.proto_in, "rb", buffering=0)
         try:
-            await loop.connect_read_pipe(lambda: _ReadProtocol(self), inp)
+            rtr, _ = await loop.connect_read_pipe(lambda: _ReadProtocol(self), inp)
+            # asyncio reads 256 KiB at a time: an allocation that big is an mmap + mremap +
+            # munmap per read, which costs more than a whole small round trip. 64 KiB stays
+            # on the heap.
+            if hasattr(rtr, "max_size"):  # the selector loop's transport (uvloop reads 64 KiB)
+                rtr.max_size = READ_SIZE
         except ValueError:
             threading.Thread(target=self._blocking_reader, name="mlbridge-reader", daemon=True).start()
 
@@ -286,6 +276,26 @@ class Runtime:
     # ------------------------------------------------------------------ input
 
     def on_data(self, data) -> None:
+        # Fast path: the chunk is exactly one whole small frame and nothing is buffered (the
+        # usual case for request/response traffic). Anything else, and every error, goes
+        # through the general decoder, which classifies it.
+        n = len(data)
+        if self.ready and n > 4 and not self.decoder._buf:
+            size = _unpack_header(data, 0)[0]
+            if size + 4 == n and size <= self._fast_max:
+                try:
+                    msg = _unpackb(data[4:])
+                except Exception:
+                    msg = None
+                if type(msg) is dict:
+                    try:
+                        if msg.get("t") == "req":
+                            self.on_req(msg)
+                        else:
+                            self.on_other(msg)
+                    except Exception as e:  # a bug of ours: keep serving
+                        log("internal error handling a message:\n" + "".join(traceback.format_exception(e)))
+                    return
         try:
             msgs = self.decoder.feed(data)
         except ProtocolError as e:
@@ -306,6 +316,41 @@ class Runtime:
             except Exception as e:  # a bug of ours: keep serving
                 log("internal error handling a message:\n" + "".join(traceback.format_exception(e)))
 
+    def on_data_spin(self, data) -> None:
+        """``on_data``, then, while nothing is in flight, keep reading the input without
+        blocking for up to ``spin_ns`` for the next request (``--spin-us``).
+
+        A worker that blocks in epoll between requests pays a wake-up and runs its next
+        request on cold caches; spinning briefly trades CPU for that latency. The loop gets
+        its turn back as soon as anything is in flight (tasks, threads, timers need it) and
+        at least every SPIN_YIELD_NS."""
+        self.on_data(data)
+        if not self.ready:
+            return
+        fd = self.proto_in
+        spin = self.spin_ns
+        now = _perf_ns()
+        end = now + spin
+        yield_at = now + SPIN_YIELD_NS
+        while not self.inflight and not self.closing:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                now = _perf_ns()
+                if now >= end or now >= yield_at:
+                    return
+                continue
+            except OSError:
+                return
+            if not data:
+                self.on_eof()
+                return
+            self.on_data(data)
+            now = _perf_ns()
+            if now >= yield_at:
+                return
+            end = now + spin
+
     def on_eof(self) -> None:
         if self._eof:
             return
@@ -324,6 +369,7 @@ class Runtime:
         self.request_shutdown(0)
 
     def on_writer_lost(self, exc) -> None:
+        self.write = _discard  # nobody reads our answers any more; some transports raise
         w = self._writer_lost
         if w is not None and not w.done():
             w.set_result(None)
@@ -357,6 +403,59 @@ class Runtime:
     # ------------------------------------------------------------------ requests
 
     def on_req(self, msg: dict) -> None:
+        """A request. The common case (a plain ``{t, id, op[, args]}`` for an ``async`` handler
+        that finishes without suspending) is handled inline; everything else goes through
+        :meth:`dispatch`."""
+        get = msg.get
+        id = get("id")
+        op = get("op")
+        args = get("args")
+        if (
+            type(id) is int and id >= 0 and type(op) is str
+            # exactly t, id, op (+ args): no deadline, no stream, nothing unusual
+            and (len(msg) == 3 if args is None else (len(msg) == 4 and type(args) is dict))
+        ):
+            entry = self.table.get(op)
+            if entry is not None and entry[1] == "async" and not self.closing and id not in self.inflight:
+                fn = entry[0]
+                st = entry[2]
+                ctx = self._base_ctx.copy()
+                ctx.run(_request_var.set, (id, op, None))
+                t0 = _perf_ns()
+                try:
+                    coro = fn(**args) if args is not None else fn()
+                except BaseException as e:
+                    self._call_failed(id, st, t0, e)
+                    return
+                try:
+                    first = ctx.run(coro.send, None)
+                except StopIteration as done:
+                    # finished without suspending: answer now, no task
+                    st.buckets[((_perf_ns() - t0) // 1000).bit_length()] += 1
+                    st.calls += 1
+                    result = done.value
+                    try:
+                        payload = (_RES_OK_HEAD + self._pack(id) + _RES_OK_MID
+                                   + (b"\xc0" if result is None else self._pack(result)))
+                    except Exception:
+                        self.send_result(id, result, st)  # reports the serialization error
+                        return
+                    n = len(payload)
+                    if n > self.out_max:
+                        self.send_result(id, result, st)
+                        return
+                    self.write(_pack_header(n) + payload)
+                    return
+                except BaseException as e:
+                    st.record(_perf_ns() - t0, False)
+                    self.send_error_exc(id, e)
+                    return
+                self._continue_async(id, op, st, t0, coro, first, ctx, None)
+                return
+        self.dispatch(msg)
+
+    def dispatch(self, msg: dict) -> None:
+        """The general request path: full validation, every kind, deadlines, streams."""
         try:
             id, op, args, deadline, stream = check_req(msg)
         except ProtocolError as e:
@@ -392,18 +491,14 @@ class Runtime:
                 return
 
         ctx = self._base_ctx.copy()
-        ctx.run(_request_var.set, RequestInfo(id, op, deadline))
+        ctx.run(_request_var.set, (id, op, deadline))
         t0 = _perf_ns()
 
         if kind == "async":
             try:
                 coro = fn(**args)
-            except TypeError as e:
-                self._call_failed(id, st, t0, e)
-                return
             except BaseException as e:
-                st.record(_perf_ns() - t0, False)
-                self.send_error_exc(id, e)
+                self._call_failed(id, st, t0, e)
                 return
             try:
                 first = ctx.run(coro.send, None)
@@ -415,21 +510,16 @@ class Runtime:
                 st.record(_perf_ns() - t0, False)
                 self.send_error_exc(id, e)
                 return
-            req = Request(id, op, st, t0, False, False)
-            req.task = task = self.loop.create_task(_continue(coro, first), context=ctx)
-            task.add_done_callback(lambda t, req=req: self._task_done(req, t))
+            self._continue_async(id, op, st, t0, coro, first, ctx, timeout)
+            return
         elif kind == "sync":
             req = Request(id, op, st, t0, False, True)
             self.executor.submit(ctx.run, self._run_sync, req, fn, args)
         elif kind == "async_gen":
             try:
                 agen = fn(**args)
-            except TypeError as e:
-                self._call_failed(id, st, t0, e)
-                return
             except BaseException as e:
-                st.record(_perf_ns() - t0, False)
-                self.send_error_exc(id, e)
+                self._call_failed(id, st, t0, e)
                 return
             req = Request(id, op, st, t0, True, False)
             req.task = task = self.loop.create_task(self._run_agen(req, agen), context=ctx)
@@ -443,9 +533,22 @@ class Runtime:
         if timeout is not None:
             req.timer = self.loop.call_later(timeout, self._expire, req)
 
-    def _call_failed(self, id: int, st: OpStats, t0: int, e: TypeError) -> None:
+    def _continue_async(self, id, op, st, t0, coro, first, ctx, timeout) -> None:
+        """An async handler suspended in its eager first step: continue it in a task."""
+        req = Request(id, op, st, t0, False, False)
+        req.task = task = self.loop.create_task(Continuation(coro, first), context=ctx)
+        task.add_done_callback(lambda t, req=req: self._task_done(req, t))
+        self.inflight[id] = req
+        st.in_flight += 1
+        if timeout is not None:
+            req.timer = self.loop.call_later(timeout, self._expire, req)
+
+    def _call_failed(self, id: int, st: OpStats, t0: int, e: BaseException) -> None:
+        """Calling the handler function raised (before any await)."""
         st.record(_perf_ns() - t0, False)
-        if e.__traceback__ is not None and e.__traceback__.tb_next is None:
+        if not isinstance(e, TypeError):
+            self.send_error_exc(id, e)
+        elif e.__traceback__ is not None and e.__traceback__.tb_next is None:
             # raised by binding the arguments, before any handler code ran
             self.send_error(id, "invalid_argument", "TypeError", str(e))
         else:
@@ -546,7 +649,7 @@ class Runtime:
                 ok = True
                 if type(value) is _CoroutineType:
                     value.close()
-                    raise TypeError(
+                    raise InvalidConfiguration(
                         f"sync handler {req.op!r} returned a coroutine: declare it `async def` "
                         "or mark it @handler(kind='async')"
                     )
@@ -626,7 +729,7 @@ class Runtime:
 
     def send_result(self, id: int, result: Any, st: OpStats | None = None) -> None:
         try:
-            payload = self._pack({"t": "res", "id": id, "ok": True, "result": result})
+            payload = _RES_OK_HEAD + self._pack(id) + _RES_OK_MID + self._pack(result)
         except Exception as e:
             if st is not None:
                 st.errors += 1
@@ -751,6 +854,10 @@ class Runtime:
             await asyncio.sleep(PARENT_POLL_S)
 
 
+def _discard(data) -> None:
+    pass
+
+
 def _binding_error(e: TypeError) -> bool:
     """True when a TypeError from ``fn(**args)`` in :meth:`Runtime._run_sync` was raised by the
     call binding (its traceback has no frame below the calling one)."""
@@ -780,8 +887,9 @@ def load_bridge(spec: str) -> BaseBridge:
     return obj()
 
 
-async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-    rt = Runtime(proto_in, proto_out, threads=threads, max_frame=max_frame)
+async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
+               spin_us: int = 0) -> None:
+    rt = Runtime(proto_in, proto_out, threads=threads, max_frame=max_frame, spin_us=spin_us)
     await rt.connect()
 
     parent = os.environ.get(PARENT_PID_ENV)
@@ -830,6 +938,11 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
         )
         return
 
+    # Everything alive now (the framework's modules and objects) lives as long as the process:
+    # move it out of the collector's generations so full collections stop rescanning it.
+    gc.collect()
+    gc.freeze()
+
     rt.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlbridge-sync")
     rt.attach(bridge)
     rt._base_ctx = contextvars.copy_context()  # what _initialize_framework set is visible to all
@@ -851,6 +964,8 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
             "python": sys.version.split()[0],
             "implementation": sys.implementation.name,
             "threads": threads,
+            "loop": LOOP_NAME,
+            "spin_us": spin_us,
             "worker": __version__,
             "bridge": bridge_spec,
         },
@@ -869,9 +984,34 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
     await asyncio.Event().wait()  # the process ends through hard_exit
 
 
-def run(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+def loop_factory():
+    """The event loop implementation: uvloop when installed (its per-event overhead is a few
+    times lower than the pure-Python selector loop's, which dominates a small round trip),
+    else asyncio's default. ``MLBRIDGE_LOOP=asyncio`` forces the default, ``=uvloop`` requires
+    uvloop."""
+    global LOOP_NAME
+    choice = os.environ.get(LOOP_ENV, "auto").strip().lower() or "auto"
+    if choice not in ("auto", "uvloop", "asyncio"):
+        log(f"ignoring {LOOP_ENV}={choice!r} (want auto, uvloop or asyncio)")
+        choice = "auto"
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            LOOP_NAME = "uvloop"
+            return uvloop.new_event_loop
+    LOOP_NAME = "asyncio"
+    return None
+
+
+def run(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
+        spin_us: int = 0) -> None:
     try:
-        asyncio.run(main(bridge_spec, proto_in, proto_out, threads, max_frame))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(main(bridge_spec, proto_in, proto_out, threads, max_frame, spin_us))
     except BaseException as e:
         log("runtime failed:\n" + "".join(traceback.format_exception(e)))
         for f in (sys.stdout, sys.stderr):

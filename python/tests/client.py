@@ -38,18 +38,20 @@ def worker_env(**extra) -> dict:
 
 class Worker:
     def __init__(self, bridge: str = ECHO, *args: str, env: dict | None = None, threads: int | None = None,
-                 max_frame: int | None = None):
-        cmd = [sys.executable, "-m", "mlbridge_worker", "--bridge", bridge, *args]
-        if threads is not None:
-            cmd += ["--threads", str(threads)]
-        if max_frame is not None:
-            cmd += ["--max-frame", str(max_frame)]
+                 max_frame: int | None = None, cmd: list[str] | None = None, cwd: str | None = None):
+        if cmd is None:
+            cmd = [sys.executable, "-m", "mlbridge_worker", "--bridge", bridge, *args]
+            if threads is not None:
+                cmd += ["--threads", str(threads)]
+            if max_frame is not None:
+                cmd += ["--max-frame", str(max_frame)]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env if env is not None else worker_env(), bufsize=0,
+            env=env if env is not None else worker_env(), bufsize=0, cwd=cwd,
         )
         self.frames: queue.Queue = queue.Queue()
-        self.stderr_lines: list[str] = []
+        self._stderr = bytearray()
+        self._stderr_cond = threading.Condition()
         self.decode_error: ProtocolError | None = None
         self.stdout_closed = threading.Event()
         self._pending: dict = {}  # frames received for other ids while waiting
@@ -80,12 +82,32 @@ class Worker:
             self.frames.put(None)
 
     def _read_stderr(self) -> None:
-        for line in iter(self.proc.stderr.readline, b""):
-            self.stderr_lines.append(line.decode("utf-8", "replace"))
+        fd = self.proc.stderr.fileno()
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""
+            with self._stderr_cond:
+                if data:
+                    self._stderr += data
+                self._stderr_cond.notify_all()
+            if not data:
+                return
 
     @property
     def stderr(self) -> str:
-        return "".join(self.stderr_lines)
+        with self._stderr_cond:
+            return self._stderr.decode("utf-8", "replace")
+
+    def wait_stderr(self, text: str, count: int = 1, timeout: float = TIMEOUT) -> str:
+        """Block until ``text`` appeared ``count`` times on the worker's stderr."""
+        needle = text.encode()
+        with self._stderr_cond:
+            ok = self._stderr_cond.wait_for(lambda: self._stderr.count(needle) >= count, timeout)
+            got = self._stderr.decode("utf-8", "replace")
+        assert ok, f"{text!r} x{count} not on stderr within {timeout}s; stderr:\n{got}"
+        return got
 
     # ------------------------------------------------------------- frames
 
@@ -189,7 +211,10 @@ class Worker:
             pass
 
     def wait(self, timeout: float = TIMEOUT) -> int:
-        return self.proc.wait(timeout)
+        """Exit code; afterwards ``stderr`` is complete (the pipe reached EOF)."""
+        code = self.proc.wait(timeout)
+        self._et.join(timeout)
+        return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -1,0 +1,385 @@
+"""Rebuild spec/vectors/messages.json, the shared wire-protocol test vectors.
+
+    /work/main/.venv/bin/python spec/vectors/generate.py
+
+The file is a JSON array of cases:
+
+    {"name": str,
+     "direction": "host_to_worker" | "worker_to_host",
+     "hex": str,                 # the whole frame (or byte stream), length prefix included
+     "message": {...}            # the decoded map, when the case is valid
+     | "error": kind,            # else the ProtocolError kind the receiver reports
+     "max_frame": int}           # optional: the receiver's max frame size (default 67108864)
+
+In "message", a msgpack bin value is written as {"$bin": "<hex>"}; integers are exact (some
+exceed 2^53: decode JSON numbers exactly, e.g. Go's json.Decoder.UseNumber); a msgpack float32
+is written as the float64 of the same value. Frame bytes are built here by hand (not by the
+implementation under test), so non-canonical but valid encodings can be covered too.
+Regenerating is deterministic: the output depends on this file only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import struct
+
+OUT = pathlib.Path(__file__).with_name("messages.json")
+DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+
+H2W = "host_to_worker"
+W2H = "worker_to_host"
+
+
+# ----------------------------------------------------------------------------------------------
+# a tiny msgpack encoder with exact control over the bytes
+
+
+class Raw:
+    """Pre-encoded msgpack bytes standing for ``value``."""
+
+    def __init__(self, data: bytes, value):
+        self.data = data
+        self.value = value
+
+
+def f32(x: float) -> Raw:
+    data = b"\xca" + struct.pack(">f", x)
+    return Raw(data, struct.unpack(">f", data[1:])[0])
+
+
+def i64(x: int) -> Raw:
+    return Raw(b"\xd3" + struct.pack(">q", x), x)
+
+
+def u64(x: int) -> Raw:
+    return Raw(b"\xcf" + struct.pack(">Q", x), x)
+
+
+def map16(d: dict) -> Raw:
+    body = b"".join(enc(k) + enc(v) for k, v in d.items())
+    return Raw(b"\xde" + struct.pack(">H", len(d)) + body, {k: value(v) for k, v in d.items()})
+
+
+def str8(s: str) -> Raw:
+    b = s.encode()
+    return Raw(b"\xd9" + bytes([len(b)]) + b, s)
+
+
+def enc_int(v: int) -> bytes:
+    if 0 <= v <= 0x7F:
+        return bytes([v])
+    if -32 <= v < 0:
+        return struct.pack(">b", v)
+    if v >= 0:
+        for code, fmt, top in ((0xCC, ">B", 0xFF), (0xCD, ">H", 0xFFFF), (0xCE, ">I", 0xFFFFFFFF),
+                               (0xCF, ">Q", 0xFFFFFFFFFFFFFFFF)):
+            if v <= top:
+                return bytes([code]) + struct.pack(fmt, v)
+        raise OverflowError(v)
+    for code, fmt, lo in ((0xD0, ">b", -0x80), (0xD1, ">h", -0x8000), (0xD2, ">i", -0x80000000),
+                          (0xD3, ">q", -0x8000000000000000)):
+        if v >= lo:
+            return bytes([code]) + struct.pack(fmt, v)
+    raise OverflowError(v)
+
+
+def enc_len(n: int, fix: int | None, fixmax: int, c8: int | None, c16: int, c32: int) -> bytes:
+    if fix is not None and n <= fixmax:
+        return bytes([fix | n])
+    if c8 is not None and n <= 0xFF:
+        return bytes([c8, n])
+    if n <= 0xFFFF:
+        return bytes([c16]) + struct.pack(">H", n)
+    return bytes([c32]) + struct.pack(">I", n)
+
+
+def enc(v) -> bytes:
+    if isinstance(v, Raw):
+        return v.data
+    if v is None:
+        return b"\xc0"
+    if v is True:
+        return b"\xc3"
+    if v is False:
+        return b"\xc2"
+    if isinstance(v, int):
+        return enc_int(v)
+    if isinstance(v, float):
+        return b"\xcb" + struct.pack(">d", v)
+    if isinstance(v, str):
+        b = v.encode("utf-8")
+        return enc_len(len(b), 0xA0, 31, 0xD9, 0xDA, 0xDB) + b
+    if isinstance(v, bytes):
+        return enc_len(len(v), None, 0, 0xC4, 0xC5, 0xC6) + v
+    if isinstance(v, list):
+        return enc_len(len(v), 0x90, 15, None, 0xDC, 0xDD) + b"".join(enc(x) for x in v)
+    if isinstance(v, dict):
+        return enc_len(len(v), 0x80, 15, None, 0xDE, 0xDF) + b"".join(enc(k) + enc(x) for k, x in v.items())
+    raise TypeError(type(v))
+
+
+def value(v):
+    """The decoded value of an encoder input."""
+    if isinstance(v, Raw):
+        return v.value
+    if isinstance(v, list):
+        return [value(x) for x in v]
+    if isinstance(v, dict):
+        return {value(k): value(x) for k, x in v.items()}
+    return v
+
+
+def frame(payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + payload
+
+
+def to_json(v):
+    if isinstance(v, bytes):
+        return {"$bin": v.hex()}
+    if isinstance(v, list):
+        return [to_json(x) for x in v]
+    if isinstance(v, dict):
+        return {k: to_json(x) for k, x in v.items()}
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError("no NaN/Inf in vectors: JSON cannot hold them")
+    return v
+
+
+# ----------------------------------------------------------------------------------------------
+# cases
+
+CASES: list[dict] = []
+_names: set[str] = set()
+
+
+def _add(case: dict) -> None:
+    assert case["name"] not in _names, case["name"]
+    _names.add(case["name"])
+    CASES.append(case)
+
+
+def ok(name: str, direction: str, msg, *, max_frame: int | None = None) -> None:
+    """A valid frame holding ``msg`` (a dict of encoder inputs, or a Raw map)."""
+    data = frame(enc(msg))
+    case = {"name": name, "direction": direction, "hex": data.hex(), "message": to_json(value(msg))}
+    if max_frame is not None:
+        case["max_frame"] = max_frame
+    _add(case)
+
+
+def bad(name: str, direction: str, kind: str, *, msg=None, raw: bytes | None = None, payload: bytes | None = None,
+        max_frame: int | None = None) -> None:
+    """An invalid input: a message (encoded and framed), a payload (framed) or raw bytes."""
+    if msg is not None:
+        data = frame(enc(msg))
+    elif payload is not None:
+        data = frame(payload)
+    else:
+        data = raw
+    case = {"name": name, "direction": direction, "hex": data.hex(), "error": kind}
+    if max_frame is not None:
+        case["max_frame"] = max_frame
+    _add(case)
+
+
+ERR = {"category": "invalid_argument", "type": "TypeError", "message": "missing 1 required positional argument: 'b'"}
+ERR_TB = dict(ERR, traceback='Traceback (most recent call last):\n  File "bridge.py", line 3, in add\nTypeError: boom\n')
+
+# --- host -> worker ---------------------------------------------------------------------------
+ok("hello_host", H2W, {"t": "hello", "versions": [1]})
+ok("hello_host_versions_and_max_frame", H2W, {"t": "hello", "versions": [1, 2], "max_frame": 1048576})
+ok("hello_host_no_common_version_still_valid", H2W, {"t": "hello", "versions": [7]})
+ok("req_minimal", H2W, {"t": "req", "id": 1, "op": "noop"})
+ok("req_full", H2W, {"t": "req", "id": 42, "op": "predict", "args": {"question": "2+2?"},
+                     "deadline": 1767225600000, "stream": True})
+ok("req_stream_false", H2W, {"t": "req", "id": 2, "op": "echo", "args": {"value": 1}, "stream": False})
+ok("req_empty_args", H2W, {"t": "req", "id": 3, "op": "noop", "args": {}})
+ok("req_nil_args_means_absent", H2W, {"t": "req", "id": 4, "op": "noop", "args": None})
+ok("req_nil_optionals_mean_absent", H2W, {"t": "req", "id": 5, "op": "noop", "deadline": None, "stream": None})
+ok("req_id_zero", H2W, {"t": "req", "id": 0, "op": "noop"})
+ok("req_id_max_uint64", H2W, {"t": "req", "id": 18446744073709551615, "op": "noop"})
+ok("req_id_signed_format_positive_value", H2W, {"t": "req", "id": i64(7), "op": "noop"})
+ok("req_id_uint64_format_small_value", H2W, {"t": "req", "id": u64(9), "op": "noop"})
+ok("req_map16_header", H2W, map16({"t": "req", "id": 6, "op": "noop"}))
+ok("req_str8_op", H2W, {"t": "req", "id": 7, "op": str8("noop")})
+ok("req_unknown_keys_ignored", H2W, {"t": "req", "id": 8, "op": "noop", "trace": {"traceparent": "00-ab-cd-01"},
+                                     "priority": 3})
+ok("req_key_order_free", H2W, {"op": "noop", "id": 9, "t": "req"})
+ok("req_args_nil_bool", H2W, {"t": "req", "id": 10, "op": "echo",
+                              "args": {"nil": None, "yes": True, "no": False}})
+ok("req_args_ints", H2W, {"t": "req", "id": 11, "op": "echo", "args": {"value": [
+    0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296,
+    9223372036854775807, 9223372036854775808, 18446744073709551615,
+    -1, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649,
+    -9223372036854775808,
+]}})
+ok("req_args_floats", H2W, {"t": "req", "id": 12, "op": "echo", "args": {
+    "f64": [0.0, 1.0, -2.5, 3.141592653589793, 1e-300, 1.7976931348623157e308, 5e-324],
+    "f32": [f32(1.5), f32(-0.25), f32(0.1), f32(3.4028234663852886e38)],
+}})
+ok("req_args_strings", H2W, {"t": "req", "id": 13, "op": "echo", "args": {
+    "empty": "", "ascii": "hello", "non_ascii": "héllo wörld ✓ 日本語 🚀",
+    "fixstr_max": "x" * 31, "str8": "y" * 32, "str16": "z" * 256,
+    "escapes": "tab\tnewline\nquote\"backslash\\nul\u0000",
+}})
+ok("req_args_bin", H2W, {"t": "req", "id": 14, "op": "echo", "args": {
+    "empty": b"", "bytes": bytes(range(0, 256, 15)), "zeros": bytes(4), "bin16": bytes(range(256)) + b"\xff",
+}})
+ok("req_args_containers", H2W, {"t": "req", "id": 15, "op": "echo", "args": {
+    "empty_array": [], "empty_map": {},
+    "array": [1, "two", 3.0, None, True, b"\x06"],
+    "nested": {"a": [{"b": [[], {}]}, [1, [2, [3, [4]]]]], "c": {"d": {"e": {"f": "deep"}}}},
+    "array16": list(range(16)), "map16": {f"k{i:02d}": i for i in range(16)},
+}})
+ok("cancel", H2W, {"t": "cancel", "id": 42})
+ok("ping_host", H2W, {"t": "ping", "seq": 1})
+ok("pong_host", H2W, {"t": "pong", "seq": 77})
+ok("shutdown", H2W, {"t": "shutdown"})
+ok("shutdown_grace", H2W, {"t": "shutdown", "grace": 5000})
+ok("shutdown_grace_zero", H2W, {"t": "shutdown", "grace": 0})
+
+# --- worker -> host ---------------------------------------------------------------------------
+ok("hello_worker", W2H, {
+    "t": "hello", "version": 1, "pid": 12345,
+    "framework": {"name": "dspy", "version": "2.6.0"},
+    "capabilities": ["cancel", "deadline", "streaming"],
+    "handlers": {"ping": "async", "predict": "sync", "stream_tokens": "async_gen", "batches": "sync_gen"},
+    "max_frame": 67108864,
+    "runtime": {"python": "3.11.7", "threads": 8},
+})
+ok("hello_worker_minimal", W2H, {"t": "hello", "version": 1, "pid": 1, "framework": {"name": "echo", "version": ""},
+                                 "capabilities": [], "handlers": {}})
+ok("hello_worker_error", W2H, {"t": "hello", "error": {
+    "category": "invalid_configuration", "type": "ModuleNotFoundError",
+    "message": "cannot load bridge nope:Bridge: No module named 'nope'",
+    "traceback": "Traceback (most recent call last):\nModuleNotFoundError: No module named 'nope'\n"}})
+ok("hello_worker_error_version", W2H, {"t": "hello", "pid": 99, "error": {
+    "category": "protocol", "type": "ProtocolError",
+    "message": "no common protocol version: host speaks [7], worker speaks [1]"}})
+ok("res_ok", W2H, {"t": "res", "id": 1, "ok": True, "result": {"answer": "4", "score": 0.9}})
+ok("res_ok_nil_result", W2H, {"t": "res", "id": 2, "ok": True, "result": None})
+ok("res_ok_without_result", W2H, {"t": "res", "id": 3, "ok": True})
+ok("res_ok_bin_result", W2H, {"t": "res", "id": 4, "ok": True, "result": b"\x00\x01\xfe\xff"})
+ok("res_ok_scalar_result", W2H, {"t": "res", "id": 5, "ok": True, "result": -9223372036854775808})
+ok("res_error", W2H, {"t": "res", "id": 6, "ok": False, "error": ERR})
+ok("res_error_traceback", W2H, {"t": "res", "id": 7, "ok": False, "error": ERR_TB})
+ok("res_error_timeout", W2H, {"t": "res", "id": 8, "ok": False, "error": {
+    "category": "timeout", "type": "DeadlineExceeded", "message": "deadline of 'sleep' passed"}})
+ok("chunk", W2H, {"t": "chunk", "id": 9, "data": "tok"})
+ok("chunk_nil_data", W2H, {"t": "chunk", "id": 9, "data": None})
+ok("chunk_map_data", W2H, {"t": "chunk", "id": 9, "data": {"i": 0, "bytes": b"\x01"}})
+ok("end", W2H, {"t": "end", "id": 9})
+ok("ping_worker", W2H, {"t": "ping", "seq": 3})
+ok("pong_worker", W2H, {"t": "pong", "seq": 4294967296})
+
+# --- frame-level errors -----------------------------------------------------------------------
+bad("empty_frame", H2W, "empty_frame", raw=bytes(4))
+bad("empty_frame_w2h", W2H, "empty_frame", raw=bytes(4))
+bad("frame_too_large_small_max", H2W, "frame_too_large", raw=struct.pack(">I", 17) + b"\x80" * 17, max_frame=16)
+bad("frame_too_large_header_only", H2W, "frame_too_large", raw=struct.pack(">I", 1 << 20), max_frame=1024)
+bad("frame_too_large_default_max", W2H, "frame_too_large", raw=struct.pack(">I", DEFAULT_MAX_FRAME + 1))
+ok("frame_at_max_frame", H2W, {"t": "ping", "seq": 1}, max_frame=len(enc({"t": "ping", "seq": 1})))
+bad("truncated_header", H2W, "truncated", raw=b"\x00\x00")
+bad("truncated_header_three_bytes", W2H, "truncated", raw=b"\x00\x00\x00")
+bad("truncated_payload", H2W, "truncated", raw=frame(enc({"t": "ping", "seq": 1}))[:-3])
+bad("truncated_payload_header_only", W2H, "truncated", raw=struct.pack(">I", 10))
+bad("not_a_map_array", H2W, "not_a_map", payload=enc([1, 2, 3]))
+bad("not_a_map_int", W2H, "not_a_map", payload=enc(5))
+bad("not_a_map_str", H2W, "not_a_map", payload=enc("req"))
+bad("not_a_map_nil", H2W, "not_a_map", payload=b"\xc0")
+bad("trailing_bytes", H2W, "trailing_bytes", payload=enc({"t": "ping", "seq": 1}) + b"\x00")
+bad("trailing_bytes_second_map", W2H, "trailing_bytes", payload=enc({"t": "end", "id": 1}) + enc({"t": "end", "id": 2}))
+bad("malformed_c1", H2W, "malformed", payload=b"\xc1")
+bad("malformed_c1_inside_map", H2W, "malformed", payload=b"\x81\xa1t\xc1")
+bad("malformed_map_missing_entry", H2W, "malformed", payload=b"\x82\xa1t\xa4ping")
+bad("malformed_str_past_end", W2H, "malformed", payload=b"\x81\xa1t\xa5end")
+bad("malformed_bin_header_past_end", H2W, "malformed", payload=b"\x81\xa1t\xc4\x09ping")
+
+# --- message-level errors ---------------------------------------------------------------------
+bad("unknown_type", H2W, "unknown_type", msg={"t": "bogus", "id": 1})
+bad("unknown_type_w2h", W2H, "unknown_type", msg={"t": "req", "id": 1, "op": "noop"})
+bad("unknown_type_res_to_worker", H2W, "unknown_type", msg={"t": "res", "id": 1, "ok": True})
+bad("unknown_type_chunk_to_worker", H2W, "unknown_type", msg={"t": "chunk", "id": 1, "data": 1})
+bad("unknown_type_cancel_to_host", W2H, "unknown_type", msg={"t": "cancel", "id": 1})
+bad("unknown_type_shutdown_to_host", W2H, "unknown_type", msg={"t": "shutdown"})
+bad("missing_field_t", H2W, "missing_field", msg={"id": 1, "op": "noop"})
+bad("missing_field_t_empty_map", W2H, "missing_field", msg={})
+bad("missing_field_req_id", H2W, "missing_field", msg={"t": "req", "op": "noop"})
+bad("missing_field_req_op", H2W, "missing_field", msg={"t": "req", "id": 1})
+bad("missing_field_cancel_id", H2W, "missing_field", msg={"t": "cancel"})
+bad("missing_field_ping_seq", H2W, "missing_field", msg={"t": "ping"})
+bad("missing_field_pong_seq", W2H, "missing_field", msg={"t": "pong"})
+bad("missing_field_hello_host_versions", H2W, "missing_field", msg={"t": "hello", "max_frame": 1024})
+bad("missing_field_hello_worker_pid", W2H, "missing_field", msg={
+    "t": "hello", "version": 1, "framework": {"name": "echo", "version": ""}, "capabilities": [], "handlers": {}})
+bad("missing_field_hello_worker_framework_name", W2H, "missing_field", msg={
+    "t": "hello", "version": 1, "pid": 1, "framework": {"version": ""}, "capabilities": [], "handlers": {}})
+bad("missing_field_res_id", W2H, "missing_field", msg={"t": "res", "ok": True, "result": 1})
+bad("missing_field_res_ok", W2H, "missing_field", msg={"t": "res", "id": 1, "result": 1})
+bad("missing_field_res_error", W2H, "missing_field", msg={"t": "res", "id": 1, "ok": False})
+bad("missing_field_res_error_message", W2H, "missing_field", msg={
+    "t": "res", "id": 1, "ok": False, "error": {"category": "internal", "type": "ValueError"}})
+bad("missing_field_chunk_data", W2H, "missing_field", msg={"t": "chunk", "id": 1})
+bad("missing_field_end_id", W2H, "missing_field", msg={"t": "end"})
+bad("bad_field_t_not_string", H2W, "bad_field", msg={"t": 1, "id": 1})
+# The envelope's strings (keys, t, op, error fields...) must be valid UTF-8 and its keys strings:
+# a message-level error, the stream stays in sync. Inside values (args, result, data) maps may
+# have keys of any type and strings are passed through (such values cannot be written in JSON,
+# so no vector holds one).
+bad("bad_field_t_invalid_utf8", H2W, "bad_field", payload=b"\x81\xa1t\xa2\xff\xfe")
+bad("bad_field_op_invalid_utf8", H2W, "bad_field",
+    payload=b"\x83" + enc("t") + enc("req") + enc("id") + enc(1) + enc("op") + b"\xa2\xc3\x28")
+bad("bad_field_int_map_key", H2W, "bad_field", payload=b"\x82\xa1t\xa4ping\x01\x02")
+bad("bad_field_bin_map_key", W2H, "bad_field", payload=b"\x82\xa1t\xa3end\xc4\x02id\x01")
+bad("bad_field_invalid_utf8_map_key", H2W, "bad_field", payload=b"\x82\xa1t\xa4ping\xa1\xff\x01")
+bad("bad_field_t_bin", H2W, "bad_field", msg={"t": b"req", "id": 1, "op": "noop"})
+bad("bad_field_req_op_int", H2W, "bad_field", msg={"t": "req", "id": 1, "op": 5})
+bad("bad_field_req_op_bin", H2W, "bad_field", msg={"t": "req", "id": 1, "op": b"noop"})
+bad("bad_field_req_op_nil", H2W, "bad_field", msg={"t": "req", "id": 1, "op": None})
+bad("bad_field_req_id_negative", H2W, "bad_field", msg={"t": "req", "id": -1, "op": "noop"})
+bad("bad_field_req_id_negative_int64", H2W, "bad_field", msg={"t": "req", "id": i64(-5), "op": "noop"})
+bad("bad_field_req_id_string", H2W, "bad_field", msg={"t": "req", "id": "1", "op": "noop"})
+bad("bad_field_req_id_float", H2W, "bad_field", msg={"t": "req", "id": 1.0, "op": "noop"})
+bad("bad_field_req_id_bool", H2W, "bad_field", msg={"t": "req", "id": True, "op": "noop"})
+bad("bad_field_req_id_nil", H2W, "bad_field", msg={"t": "req", "id": None, "op": "noop"})
+bad("bad_field_req_args_array", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "args": [1, 2]})
+bad("bad_field_req_args_string", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "args": "x=1"})
+bad("bad_field_req_deadline_negative", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "deadline": -1})
+bad("bad_field_req_deadline_float", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "deadline": 1.5e12})
+bad("bad_field_req_stream_int", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "stream": 1})
+bad("bad_field_cancel_id_string", H2W, "bad_field", msg={"t": "cancel", "id": "7"})
+bad("bad_field_ping_seq_negative", H2W, "bad_field", msg={"t": "ping", "seq": -3})
+bad("bad_field_shutdown_grace_string", H2W, "bad_field", msg={"t": "shutdown", "grace": "2s"})
+bad("bad_field_hello_host_versions_int", H2W, "bad_field", msg={"t": "hello", "versions": 1})
+bad("bad_field_hello_host_versions_element", H2W, "bad_field", msg={"t": "hello", "versions": [1, "2"]})
+bad("bad_field_hello_host_max_frame_negative", H2W, "bad_field", msg={"t": "hello", "versions": [1], "max_frame": -1})
+bad("bad_field_hello_worker_version_string", W2H, "bad_field", msg={
+    "t": "hello", "version": "1", "pid": 1, "framework": {"name": "echo", "version": ""}, "capabilities": [],
+    "handlers": {}})
+bad("bad_field_hello_worker_handlers_array", W2H, "bad_field", msg={
+    "t": "hello", "version": 1, "pid": 1, "framework": {"name": "echo", "version": ""}, "capabilities": [],
+    "handlers": ["ping"]})
+bad("bad_field_hello_worker_capabilities_element", W2H, "bad_field", msg={
+    "t": "hello", "version": 1, "pid": 1, "framework": {"name": "echo", "version": ""}, "capabilities": [1],
+    "handlers": {}})
+bad("bad_field_hello_worker_error_not_map", W2H, "bad_field", msg={"t": "hello", "error": "failed"})
+bad("bad_field_res_ok_int", W2H, "bad_field", msg={"t": "res", "id": 1, "ok": 1, "result": 1})
+bad("bad_field_res_error_not_map", W2H, "bad_field", msg={"t": "res", "id": 1, "ok": False, "error": "boom"})
+bad("bad_field_res_error_category_int", W2H, "bad_field", msg={
+    "t": "res", "id": 1, "ok": False, "error": {"category": 3, "type": "ValueError", "message": "x"}})
+bad("bad_field_res_error_traceback_int", W2H, "bad_field", msg={
+    "t": "res", "id": 1, "ok": False, "error": {"category": "internal", "type": "ValueError", "message": "x",
+                                                "traceback": 5}})
+bad("bad_field_chunk_id_string", W2H, "bad_field", msg={"t": "chunk", "id": "9", "data": 1})
+
+
+def main() -> None:
+    text = json.dumps(CASES, indent=1, ensure_ascii=False) + "\n"
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {len(CASES)} cases to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

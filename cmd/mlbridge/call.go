@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,8 +24,9 @@ func newCallCmd(g *globalFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var callArgs map[string]any
 			if len(args) == 2 {
-				if err := json.Unmarshal([]byte(args[1]), &callArgs); err != nil {
-					return fmt.Errorf("arguments must be a JSON object: %w", err)
+				var err error
+				if callArgs, err = parseArgs(args[1]); err != nil {
+					return err
 				}
 			}
 			ctx := cmd.Context()
@@ -68,4 +70,36 @@ func printValue(out *json.Encoder, r mlbridge.Result) error {
 		return err
 	}
 	return out.Encode(v)
+}
+
+// parseArgs reads a JSON object, keeping integers as integers (JSON has one number type;
+// Python handlers tell int from float).
+func parseArgs(s string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("arguments must be a JSON object: %w", err)
+	}
+	return numbers(m).(map[string]any), nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = numbers(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = numbers(x[k])
+		}
+	}
+	return v
 }

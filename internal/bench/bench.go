@@ -25,6 +25,7 @@ type Options struct {
 	Concurrency int
 	Duration    time.Duration // total measuring time, split across phases and rounds
 	Rounds      int           // floor and runtime phases alternate this many times
+	IdleSpin    time.Duration // passed to the worker (Config.IdleSpin)
 	Python      string
 	Bridge      string
 	Logger      *slog.Logger
@@ -37,6 +38,7 @@ type Report struct {
 	Concurrency int     `json:"concurrency"`
 	DurationS   float64 `json:"duration_s"`
 	Rounds      int     `json:"rounds"`
+	IdleSpinUs  int64   `json:"idle_spin_us"`
 
 	// Latency of one call at a time (no queueing): what the runtime adds per call.
 	P50us float64 `json:"p50_us"`
@@ -53,7 +55,7 @@ type Report struct {
 	FloorP50us     float64 `json:"floor_p50_us"`
 	FloorP99us     float64 `json:"floor_p99_us"`
 	FloorCallsPerS float64 `json:"floor_calls_per_s"`
-	RatioP50       float64 `json:"ratio_p50"`        // p50_us / floor_p50_us (goal <= 1.5)
+	RatioP50       float64 `json:"ratio_p50"`         // p50_us / floor_p50_us (goal <= 1.5)
 	RatioRate      float64 `json:"ratio_calls_per_s"` // calls_per_s / floor_calls_per_s (goal >= 0.5)
 
 	GoVersion string `json:"go_version"`
@@ -75,7 +77,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger})
+	b, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin})
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +131,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{
 		Scenario: o.Scenario, Workers: o.Workers, Concurrency: o.Concurrency,
-		DurationS: o.Duration.Seconds(), Rounds: o.Rounds,
+		DurationS: o.Duration.Seconds(), Rounds: o.Rounds, IdleSpinUs: o.IdleSpin.Microseconds(),
 		P50us: micros(seqLat.percentile(0.50)), P99us: micros(seqLat.percentile(0.99)),
 		CallsPerS:   median(rates),
 		LoadedP50us: micros(loadLat.percentile(0.50)), LoadedP99us: micros(loadLat.percentile(0.99)),

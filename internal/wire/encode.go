@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"github.com/tinylib/msgp/msgp"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -96,7 +97,7 @@ func (e *Encoder) Req(id uint64, op string, args any, deadline uint64, stream bo
 		if err != nil {
 			return nil, err
 		}
-		if b := e.buf.Bytes(); start >= len(b) || !isMapOrNil(b[start]) {
+		if b := e.buf.Bytes(); start >= len(b) || !isMapOrNil(b[start:]) {
 			return nil, ErrArgsNotMap
 		}
 	}
@@ -157,4 +158,9 @@ func (e *Encoder) Value(v any) ([]byte, error) {
 		return nil, err
 	}
 	return e.buf.Bytes(), nil
+}
+
+func isMapOrNil(b []byte) bool {
+	t := msgp.NextType(b)
+	return t == msgp.MapType || t == msgp.NilType
 }

@@ -32,6 +32,9 @@ type Config struct {
 	Threads int
 	// MaxFrame is the largest frame either side accepts (default wire.DefaultMaxFrame).
 	MaxFrame int
+	// IdleSpin makes the worker poll its input this long after answering, before it sleeps:
+	// lower latency for back-to-back calls, paid in CPU (0: off).
+	IdleSpin time.Duration
 
 	HandshakeTimeout  time.Duration // default 60s: framework imports can take seconds
 	HeartbeatInterval time.Duration // default 5s; negative disables heartbeats

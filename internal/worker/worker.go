@@ -86,6 +86,9 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 		if cfg.MaxFrame > 0 {
 			args = append(args, "--max-frame", strconv.Itoa(cfg.MaxFrame))
 		}
+		if cfg.IdleSpin > 0 {
+			args = append(args, "--spin-us", strconv.FormatInt(cfg.IdleSpin.Microseconds(), 10))
+		}
 	}
 	maxFrame := cfg.MaxFrame
 	if maxFrame <= 0 {

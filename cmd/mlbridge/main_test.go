@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mlbridge/mlbridge/internal/testenv"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(append(args, "--python", testenv.Python(t)))
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestCall(t *testing.T) {
+	out, err := run(t, "call", "add", `{"a": 40, "b": 2}`)
+	if err != nil || strings.TrimSpace(out) != "42" {
+		t.Fatalf("call add: %q %v", out, err)
+	}
+	out, err = run(t, "call", "count", `{"n": 3}`, "--stream")
+	if err != nil || out != "0\n1\n2\n" {
+		t.Fatalf("call count --stream: %q %v", out, err)
+	}
+	if _, err := run(t, "call", "add", `{"a": 1}`); err == nil || !strings.Contains(err.Error(), "invalid_argument") {
+		t.Fatalf("bad arguments: %v", err)
+	}
+	if _, err := run(t, "call", "add", `[1, 2]`); err == nil || !strings.Contains(err.Error(), "JSON object") {
+		t.Fatalf("non-object arguments: %v", err)
+	}
+}
+
+// TestBenchJSONContract checks the fields other tools read from `mlbridge bench --json`.
+func TestBenchJSONContract(t *testing.T) {
+	out, err := run(t, "bench", "--scenario", "noop", "--workers", "1", "--concurrency", "4",
+		"--duration", "800ms", "--rounds", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %q", out)
+	}
+	if rep["scenario"] != "noop" || rep["errors"] != 0.0 {
+		t.Fatalf("report %v", rep)
+	}
+	for _, k := range []string{"p50_us", "p99_us", "calls_per_s", "floor_p50_us", "ratio_p50", "floor_calls_per_s", "ratio_calls_per_s"} {
+		if v, ok := rep[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, rep[k])
+		}
+	}
+	if _, err := run(t, "bench", "--scenario", "nope"); err == nil {
+		t.Fatal("unknown scenario accepted")
+	}
+}

@@ -178,52 +178,80 @@ func bareVenvPython(t *testing.T) string {
 	return filepath.Join(dir, "bin", "python")
 }
 
-// TestHostKilledLeavesNoWorker re-runs this test binary as a host that opens a bridge,
-// prints its worker's pid, and waits; then SIGKILLs that host. Pdeathsig, stdin EOF and
-// the worker's parent watch must each be enough; together the worker must be gone within 2 s.
+// TestHostKilledLeavesNoWorker re-runs this test binary as a host that opens a bridge (or a
+// pool of 4), prints its workers' pids, and waits; then SIGKILLs that host. Pdeathsig, stdin
+// EOF and the worker's parent watch must each be enough; together every worker must be gone
+// within 2 s.
 func TestHostKilledLeavesNoWorker(t *testing.T) {
-	if os.Getenv("MLBRIDGE_TEST_HOST") == "1" {
-		runHelperHost()
+	if kind := os.Getenv("MLBRIDGE_TEST_HOST"); kind != "" {
+		runHelperHost(kind)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostKilledLeavesNoWorker$")
-	cmd.Env = append(os.Environ(), "MLBRIDGE_TEST_HOST=1", "MLBRIDGE_PYTHON="+testenv.Python(t))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = testWriter{t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("helper host: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "worker pid ")))
-	if err != nil || !processAlive(pid) {
-		t.Fatalf("helper said %q", line)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	deadline := time.Now().Add(2 * time.Second)
-	for processAlive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker %d still alive 2 s after its host was SIGKILLed", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
+	for _, kind := range []string{"bridge", "pool"} {
+		t.Run(kind, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHostKilledLeavesNoWorker$")
+			cmd.Env = append(os.Environ(), "MLBRIDGE_TEST_HOST="+kind, "MLBRIDGE_PYTHON="+testenv.Python(t))
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = testWriter{t}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err != nil {
+				t.Fatalf("helper host: %v", err)
+			}
+			var workers []int
+			for _, f := range strings.Fields(strings.TrimPrefix(line, "worker pids ")) {
+				pid, err := strconv.Atoi(f)
+				if err != nil || !processAlive(pid) {
+					t.Fatalf("helper said %q", line)
+				}
+				workers = append(workers, pid)
+			}
+			if want := map[string]int{"bridge": 1, "pool": 4}[kind]; len(workers) != want {
+				t.Fatalf("helper started %d workers, want %d", len(workers), want)
+			}
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			deadline := time.Now().Add(2 * time.Second)
+			for _, pid := range workers {
+				for processAlive(pid) {
+					if time.Now().After(deadline) {
+						t.Fatalf("worker %d still alive 2 s after its host was SIGKILLed", pid)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
 	}
 }
 
-func runHelperHost() {
-	b, err := mlbridge.Open(context.Background(), mlbridge.Config{Bridge: testenv.EchoBridge})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+func runHelperHost(kind string) {
+	ctx := context.Background()
+	var pids []string
+	if kind == "pool" {
+		p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{Config: mlbridge.Config{Bridge: testenv.EchoBridge}, Size: 4})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for _, w := range p.Stats().Workers {
+			pids = append(pids, strconv.Itoa(w.Pid))
+		}
+	} else {
+		b, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: testenv.EchoBridge})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pids = append(pids, strconv.Itoa(b.Info().Pid))
 	}
-	fmt.Printf("worker pid %d\n", b.Info().Pid)
+	fmt.Printf("worker pids %s\n", strings.Join(pids, " "))
 	time.Sleep(time.Minute)
 	os.Exit(0)
 }

@@ -31,6 +31,11 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(rep)
 			}
 			w := cmd.OutOrStdout()
+			if rep.Scenario == "startup" {
+				fmt.Fprintf(w, "startup: 1 worker ready in %.0f ms, 8 workers in %.0f ms: ratio %.2f (median of %d rounds)\n",
+					rep.Startup1ms, rep.Startup8ms, rep.StartupRatio, rep.Rounds)
+				return nil
+			}
 			fmt.Fprintf(w, "scenario %s, %d worker(s), concurrency %d, %.0fs in %d rounds\n",
 				rep.Scenario, rep.Workers, rep.Concurrency, rep.DurationS, rep.Rounds)
 			fmt.Fprintf(w, "  one at a time: p50 %.1f µs  p99 %.1f µs   floor p50 %.1f µs   ratio %.2fx\n",
@@ -42,7 +47,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup")
 	f.IntVar(&o.Workers, "workers", 1, "worker processes")
 	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent callers")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "total measuring time")

@@ -58,30 +58,54 @@ type Report struct {
 	RatioP50       float64 `json:"ratio_p50"`         // p50_us / floor_p50_us (goal <= 1.5)
 	RatioRate      float64 `json:"ratio_calls_per_s"` // calls_per_s / floor_calls_per_s (goal >= 0.5)
 
+	// Scenario startup: time until every worker completed its handshake.
+	Startup1ms   float64 `json:"startup_1_ms,omitempty"`
+	Startup8ms   float64 `json:"startup_8_ms,omitempty"`
+	StartupRatio float64 `json:"startup_ratio_8_vs_1,omitempty"` // goal <= 1.3
+
 	GoVersion string `json:"go_version"`
 	CPUs      int    `json:"cpus"`
 }
 
+// callFunc makes one no-op call through whatever is measured (a Bridge or a Pool).
+type callFunc func(ctx context.Context) error
+
 // Run executes the scenario.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	if o.Scenario != "noop" {
-		return nil, fmt.Errorf("unknown scenario %q (have: noop)", o.Scenario)
-	}
-	if o.Workers != 1 {
-		return nil, fmt.Errorf("--workers %d: only 1 is supported until the pool lands", o.Workers)
-	}
-	if o.Concurrency < 1 || o.Rounds < 1 || o.Duration <= 0 {
-		return nil, errors.New("concurrency, rounds and duration must be positive")
+	if o.Concurrency < 1 || o.Rounds < 1 || o.Duration <= 0 || o.Workers < 1 {
+		return nil, errors.New("workers, concurrency, rounds and duration must be positive")
 	}
 	python, err := worker.ResolvePython(o.Python, "")
 	if err != nil {
 		return nil, err
 	}
-	b, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin})
-	if err != nil {
-		return nil, err
+	switch o.Scenario {
+	case "noop":
+	case "startup":
+		return runStartup(ctx, o, python)
+	default:
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup)", o.Scenario)
 	}
-	defer b.Close()
+	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
+	var call callFunc
+	var restarts func() int64
+	if o.Workers == 1 {
+		b, err := mlbridge.Open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
+		call = func(ctx context.Context) error { _, err := b.Call(ctx, "noop", nil); return err }
+		restarts = func() int64 { return 0 }
+	} else {
+		p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{Config: cfg, Size: o.Workers, CrashLoopThreshold: 1 << 30})
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		call = func(ctx context.Context) error { _, err := p.Call(ctx, "noop", nil); return err }
+		restarts = func() int64 { st := p.Stats(); return int64(st.Crashes + st.Recycles) }
+	}
 	floor, err := startFloor(python)
 	if err != nil {
 		return nil, err
@@ -103,7 +127,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if _, err := floor.sequential(frame, phase/4); err != nil {
 		return nil, err
 	}
-	if _, _, err := sequentialCalls(ctx, b, phase/4); err != nil {
+	if _, _, err := sequentialCalls(ctx, call, phase/4); err != nil {
 		return nil, err
 	}
 	for range o.Rounds {
@@ -112,7 +136,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("floor: %w", err)
 		}
 		floorLat = append(floorLat, l...)
-		l, e, err := sequentialCalls(ctx, b, phase)
+		l, e, err := sequentialCalls(ctx, call, phase)
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +147,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("floor: %w", err)
 		}
 		floorRates = append(floorRates, r)
-		res := concurrentCalls(ctx, b, o.Concurrency, phase)
+		res := concurrentCalls(ctx, call, o.Concurrency, phase)
 		rates = append(rates, res.rate)
 		loadLat = append(loadLat, res.lat...)
 		calls += res.calls
@@ -135,7 +159,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		P50us: micros(seqLat.percentile(0.50)), P99us: micros(seqLat.percentile(0.99)),
 		CallsPerS:   median(rates),
 		LoadedP50us: micros(loadLat.percentile(0.50)), LoadedP99us: micros(loadLat.percentile(0.99)),
-		Calls: calls + int64(len(seqLat)), Errors: errs,
+		Calls: calls + int64(len(seqLat)), Errors: errs, Restarts: restarts(),
 		FloorP50us: micros(floorLat.percentile(0.50)), FloorP99us: micros(floorLat.percentile(0.99)),
 		FloorCallsPerS: median(floorRates),
 		GoVersion:      runtime.Version(), CPUs: runtime.NumCPU(),
@@ -149,22 +173,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-func sequentialCalls(ctx context.Context, b *mlbridge.Bridge, d time.Duration) (latencies, int64, error) {
+// sequentialCalls makes one call at a time for d. Errors are counted, not fatal: a bench
+// run while workers are killed from outside must finish and report them.
+func sequentialCalls(ctx context.Context, call callFunc, d time.Duration) (latencies, int64, error) {
 	var lat latencies
 	var errs int64
 	end := time.Now().Add(d)
-	for time.Now().Before(end) {
+	for time.Now().Before(end) && ctx.Err() == nil {
 		t0 := time.Now()
-		_, err := b.Call(ctx, "noop", nil)
+		err := call(ctx)
 		lat = append(lat, time.Since(t0))
 		if err != nil {
-			if errors.Is(err, mlbridge.ErrWorkerExited) {
-				return lat, errs, err
-			}
 			errs++
 		}
 	}
-	return lat, errs, nil
+	return lat, errs, ctx.Err()
 }
 
 type loadResult struct {
@@ -173,7 +196,7 @@ type loadResult struct {
 	calls, errors int64
 }
 
-func concurrentCalls(ctx context.Context, b *mlbridge.Bridge, concurrency int, d time.Duration) loadResult {
+func concurrentCalls(ctx context.Context, call callFunc, concurrency int, d time.Duration) loadResult {
 	var calls, errs atomic.Int64
 	var mu sync.Mutex
 	var all latencies
@@ -185,9 +208,9 @@ func concurrentCalls(ctx context.Context, b *mlbridge.Bridge, concurrency int, d
 		go func() {
 			defer wg.Done()
 			var lat latencies
-			for time.Now().Before(end) {
+			for time.Now().Before(end) && ctx.Err() == nil {
 				t0 := time.Now()
-				_, err := b.Call(ctx, "noop", nil)
+				err := call(ctx)
 				lat = append(lat, time.Since(t0))
 				calls.Add(1)
 				if err != nil {

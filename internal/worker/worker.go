@@ -223,7 +223,7 @@ func (w *Worker) Info() Hello { return w.hello }
 // Pid is the Python process id.
 func (w *Worker) Pid() int { return w.proc.pid() }
 
-// Done is closed once the worker is dead and every pending call has failed.
+// Done is closed once the worker is dead; its pending calls fail right after.
 func (w *Worker) Done() <-chan struct{} { return w.done }
 
 // Err returns why the worker died (an *errs.ExitError inside), or nil while it runs.
@@ -367,22 +367,19 @@ func (w *Worker) die(symptom string) {
 		w.deathErr = err
 		pending := w.pending
 		w.pending = nil
+		closing := w.closing
 		w.mu.Unlock()
+		if !closing {
+			w.log.Warn("mlbridge: worker exited", "err", exit)
+		}
+		closeAll(w.proc.stdin, w.proc.stdout, w.proc.stderr)
+		// Done closes before the pending calls fail, so that a caller woken by its failed
+		// call already sees the worker as dead (a pool must not place the next call here).
+		close(w.done)
 		for _, c := range pending {
 			c.finish(nil, err)
 		}
-		closeAll(w.proc.stdin, w.proc.stdout, w.proc.stderr)
-		if !w.isClosing() {
-			w.log.Warn("mlbridge: worker exited", "err", exit)
-		}
-		close(w.done)
 	})
-}
-
-func (w *Worker) isClosing() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.closing
 }
 
 func (w *Worker) exitError(symptom string) *errs.ExitError {

@@ -1,0 +1,332 @@
+package mlbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mlbridge/mlbridge/internal/worker"
+	"github.com/mlbridge/mlbridge/store"
+)
+
+// ErrCrashLoop: the pool's workers kept dying; the pool stopped restarting them.
+var ErrCrashLoop = errors.New("mlbridge: workers crash in a loop")
+
+// PoolConfig describes a supervised pool of identical workers. Config holds the per-worker
+// settings (Config.MaxInFlight is the in-flight limit of each worker).
+type PoolConfig struct {
+	Config
+
+	// Size is the number of worker processes (default 2).
+	Size int
+	// QueueSize bounds calls waiting for a free worker; past it calls fail at once with
+	// ErrOverloaded (default 1024).
+	QueueSize int
+
+	// Recycling: a worker is replaced after MaxRequests calls, after MaxAge, when its
+	// Python process's RSS exceeds MaxRSS bytes, or when it holds abandoned threads (a sync
+	// handler that ignored its deadline). Zero disables each limit.
+	MaxRequests uint64
+	MaxAge      time.Duration
+	MaxRSS      int64
+	// HealthInterval is how often workers are checked for recycling (default 2s).
+	HealthInterval time.Duration
+	// DrainTimeout bounds how long a recycled worker, or Close, waits for in-flight calls
+	// (default 30s).
+	DrainTimeout time.Duration
+
+	// Restarts back off exponentially, with jitter, from RestartBackoff (default 100ms) to
+	// MaxRestartBackoff (default 10s). CrashLoopThreshold crashes within CrashLoopWindow
+	// (defaults 5 and 1m) mark the pool failed with ErrCrashLoop instead of spinning.
+	RestartBackoff     time.Duration
+	MaxRestartBackoff  time.Duration
+	CrashLoopThreshold int
+	CrashLoopWindow    time.Duration
+
+	// Store holds resource definitions (default: in memory). Global definitions are applied
+	// to every worker before it takes calls.
+	Store store.Store
+}
+
+func (c PoolConfig) withDefaults() PoolConfig {
+	if c.Size <= 0 {
+		c.Size = 2
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 1024
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 64
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.HealthInterval, 2*time.Second)
+	def(&c.DrainTimeout, 30*time.Second)
+	def(&c.RestartBackoff, 100*time.Millisecond)
+	def(&c.MaxRestartBackoff, 10*time.Second)
+	def(&c.CrashLoopWindow, time.Minute)
+	if c.CrashLoopThreshold <= 0 {
+		c.CrashLoopThreshold = 5
+	}
+	if c.Store == nil {
+		c.Store = store.NewMemory()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Pool is N supervised Python workers of one bridge that behave like one reliable service.
+// It is safe for concurrent use.
+type Pool struct {
+	cfg   PoolConfig
+	wcfg  worker.Config
+	log   *slog.Logger
+	store store.Store
+
+	mu      sync.Mutex
+	workers []*poolWorker // ready and draining workers
+	next    int           // rotates the dispatch scan
+	waiters waitQueue
+	closed  bool
+	failErr error
+	crashes []time.Time
+
+	ready   chan struct{} // closed once Size workers are ready the first time
+	stop    chan struct{} // closed by Close
+	slotsWG sync.WaitGroup
+	stats   poolStats
+}
+
+// OpenPool starts cfg.Size workers concurrently and returns when all completed their
+// handshake (ctx bounds the start). If a worker cannot start at all, the error says why.
+func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
+	cfg = cfg.withDefaults()
+	p := &Pool{
+		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
+		ready: make(chan struct{}), stop: make(chan struct{}),
+	}
+	p.stats.init()
+	first := make(chan error, cfg.Size)
+	for i := range cfg.Size {
+		s := &slot{index: i}
+		p.slotsWG.Add(1)
+		go p.runSlot(s, first)
+	}
+	for range cfg.Size {
+		select {
+		case err := <-first:
+			if err != nil {
+				_ = p.closeNow()
+				return nil, err
+			}
+		case <-ctx.Done():
+			_ = p.closeNow()
+			return nil, ctx.Err()
+		}
+	}
+	go p.monitor()
+	return p, nil
+}
+
+// Call runs op on the least-loaded worker and waits for the result.
+func (p *Pool) Call(ctx context.Context, op string, args any, opts ...CallOption) (Result, error) {
+	return p.do(ctx, op, args, collect(opts))
+}
+
+// Submit starts op and returns a Future at once; waiting for a free worker happens in the
+// background. ctx governs the call.
+func (p *Pool) Submit(ctx context.Context, op string, args any, opts ...CallOption) *Future {
+	f := newAsyncFuture()
+	ctx, f.cancel = context.WithCancel(ctx)
+	o := collect(opts)
+	go func() {
+		f.complete(p.do(ctx, op, args, o))
+		f.cancel()
+	}()
+	return f
+}
+
+// do is the one call path of the pool: pick a worker, make sure it has the resources the
+// call uses, send, wait, and retry once on another worker if the call is idempotent and
+// its worker died.
+func (p *Pool) do(ctx context.Context, op string, args any, o callOptions) (Result, error) {
+	start := time.Now()
+	var avoid *poolWorker
+	for attempt := 0; ; attempt++ {
+		pw, err := p.acquire(ctx, avoid)
+		if err != nil {
+			p.stats.record(op, start, err)
+			return Result{}, err
+		}
+		raw, sent, err := p.callOn(ctx, pw, op, args, o)
+		p.release(pw, err)
+		if err != nil && errors.Is(err, ErrWorkerExited) && ctx.Err() == nil {
+			// A call that never reached the dead worker is simply placed again; one that
+			// did is retried once, and only if the caller said it is idempotent.
+			if !sent && attempt < p.cfg.Size+1 {
+				avoid = pw
+				continue
+			}
+			if sent && attempt == 0 && o.idempotent {
+				p.stats.retries.Add(1)
+				avoid = pw
+				continue
+			}
+		}
+		p.stats.record(op, start, err)
+		return Result{raw: raw}, err
+	}
+}
+
+// callOn runs one attempt on pw; sent reports whether the request itself reached the worker.
+func (p *Pool) callOn(ctx context.Context, pw *poolWorker, op string, args any, o callOptions) (raw []byte, sent bool, err error) {
+	if len(o.uses) > 0 {
+		if err := p.ensure(ctx, pw, o.uses); err != nil {
+			return nil, false, err
+		}
+	}
+	c, err := pw.w.Send(ctx, op, args, false)
+	if err != nil {
+		return nil, false, err
+	}
+	raw, err = c.Result(ctx)
+	return raw, true, err
+}
+
+// Stream runs a generator op on the least-loaded worker; see Bridge.Stream. Streams are
+// never retried.
+func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOption) iter.Seq2[Result, error] {
+	o := collect(opts)
+	return func(yield func(Result, error) bool) {
+		start := time.Now()
+		pw, err := p.acquire(ctx, nil)
+		if err != nil {
+			p.stats.record(op, start, err)
+			yield(Result{}, err)
+			return
+		}
+		var final error
+		defer func() { p.release(pw, final); p.stats.record(op, start, final) }()
+		if len(o.uses) > 0 {
+			if final = p.ensure(ctx, pw, o.uses); final != nil {
+				yield(Result{}, final)
+				return
+			}
+		}
+		c, err := pw.w.Send(ctx, op, args, true)
+		if err != nil {
+			final = err
+			yield(Result{}, err)
+			return
+		}
+		defer c.Cancel()
+		for {
+			data, ok, err := c.Next()
+			if err != nil {
+				final = err
+				yield(Result{}, err)
+				return
+			}
+			if !ok || !yield(Result{raw: data}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Err is non-nil once the pool has failed (ErrCrashLoop) or closed.
+func (p *Pool) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failErr != nil {
+		return p.failErr
+	}
+	if p.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close stops taking calls, lets in-flight calls finish (up to DrainTimeout), and stops
+// every worker.
+func (p *Pool) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout+time.Minute)
+	defer cancel()
+	return p.Shutdown(ctx)
+}
+
+// Shutdown is Close bounded by ctx.
+func (p *Pool) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.waiters.failAll(ErrClosed)
+	workers := append([]*poolWorker(nil), p.workers...)
+	for _, pw := range workers {
+		pw.state = stateDraining
+	}
+	p.mu.Unlock()
+	close(p.stop)
+
+	var wg sync.WaitGroup
+	for _, pw := range workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.drainAndStop(ctx, pw) }()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { p.slotsWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// closeNow stops everything without draining (a failed start).
+func (p *Pool) closeNow() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	_ = p.Shutdown(ctx) // ctx is already over: nothing waits for a drain
+	p.slotsWG.Wait()
+	return nil
+}
+
+// Define stores a resource definition. A global definition (framework configuration) is
+// applied to every running worker before Define returns, and to every worker started later.
+// Other definitions reach a worker the first time a call that Uses them runs there.
+func (p *Pool) Define(ctx context.Context, d store.Definition) (store.Definition, error) {
+	d, err := p.store.Put(ctx, d)
+	if err != nil {
+		return d, err
+	}
+	if !d.Global {
+		return d, nil
+	}
+	p.mu.Lock()
+	workers := append([]*poolWorker(nil), p.workers...)
+	p.mu.Unlock()
+	var errs []error
+	for _, pw := range workers {
+		if err := p.ensure(ctx, pw, []string{d.ID}); err != nil && !errors.Is(err, ErrWorkerExited) {
+			errs = append(errs, fmt.Errorf("worker pid %d: %w", pw.w.Pid(), err))
+		}
+	}
+	return d, errors.Join(errs...)
+}
+
+// Store is the pool's definition store.
+func (p *Pool) Store() store.Store { return p.store }

@@ -1,0 +1,201 @@
+package mlbridge
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mlbridge/mlbridge/internal/worker"
+)
+
+type workerState int
+
+const (
+	stateReady workerState = iota
+	stateDraining
+)
+
+func (s workerState) String() string {
+	if s == stateReady {
+		return "ready"
+	}
+	return "draining"
+}
+
+// poolWorker is one worker as the pool sees it. inflight and state are guarded by Pool.mu.
+type poolWorker struct {
+	w        *worker.Worker
+	slot     *slot
+	state    workerState
+	inflight int
+	idle     chan struct{} // closed when a draining worker has nothing in flight
+	recycle  chan string   // the monitor asks the slot to replace this worker (reason)
+
+	served atomic.Uint64
+	errors atomic.Uint64
+
+	resMu   sync.Mutex
+	loaded  map[string]uint64        // resource id -> version built on this worker
+	loading map[string]chan struct{} // resource id -> closed when its define completes
+}
+
+// dead reports whether the process is gone (its slot will remove and replace it shortly).
+func (pw *poolWorker) dead() bool {
+	select {
+	case <-pw.w.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// waitQueue holds callers waiting for a free worker, oldest first.
+type waitQueue struct{ l list.List }
+
+type waiter struct {
+	ch    chan *poolWorker // receives the worker reserved for this caller
+	fail  chan error
+	avoid *poolWorker
+}
+
+func (q *waitQueue) len() int { return q.l.Len() }
+
+func (q *waitQueue) push(w *waiter) *list.Element { return q.l.PushBack(w) }
+
+func (q *waitQueue) remove(e *list.Element) { q.l.Remove(e) }
+
+func (q *waitQueue) failAll(err error) {
+	for e := q.l.Front(); e != nil; e = q.l.Front() {
+		q.l.Remove(e)
+		e.Value.(*waiter).fail <- err
+	}
+}
+
+// pickLocked returns the least-loaded ready worker below the in-flight limit (not avoid,
+// unless it is the only one). The caller holds p.mu.
+func (p *Pool) pickLocked(avoid *poolWorker) *poolWorker {
+	var best, fallback *poolWorker
+	// Start the scan one further each time, so that ties (an idle pool) rotate.
+	p.next++
+	n := len(p.workers)
+	for i := range n {
+		pw := p.workers[(p.next+i)%n]
+		if pw.state != stateReady || pw.inflight >= p.cfg.MaxInFlight || pw.dead() {
+			continue
+		}
+		if pw == avoid {
+			fallback = pw
+			continue
+		}
+		if best == nil || pw.inflight < best.inflight {
+			best = pw
+		}
+	}
+	if best == nil {
+		best = fallback
+	}
+	return best
+}
+
+// acquire reserves a slot on a worker: at once if one is free, else after waiting in the
+// bounded queue; a full queue is ErrOverloaded right away.
+func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, error) {
+	p.mu.Lock()
+	if err := p.unavailableLocked(); err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	if pw := p.pickLocked(avoid); pw != nil {
+		pw.inflight++
+		p.mu.Unlock()
+		return pw, nil
+	}
+	if p.waiters.len() >= p.cfg.QueueSize {
+		p.mu.Unlock()
+		p.stats.overloaded.Add(1)
+		return nil, fmt.Errorf("%w: %d calls waiting for %d workers", ErrOverloaded, p.cfg.QueueSize, p.cfg.Size)
+	}
+	w := &waiter{ch: make(chan *poolWorker, 1), fail: make(chan error, 1), avoid: avoid}
+	e := p.waiters.push(w)
+	p.mu.Unlock()
+
+	select {
+	case pw := <-w.ch:
+		return pw, nil
+	case err := <-w.fail:
+		return nil, err
+	case <-ctx.Done():
+		p.mu.Lock()
+		select {
+		case pw := <-w.ch: // handed a worker just as ctx ended: give it back
+			p.mu.Unlock()
+			p.release(pw, nil)
+		case err := <-w.fail:
+			p.mu.Unlock()
+			return nil, err
+		default:
+			p.waiters.remove(e)
+			p.mu.Unlock()
+		}
+		return nil, ctxError("waiting for a worker", ctx.Err())
+	}
+}
+
+func (p *Pool) unavailableLocked() error {
+	if p.failErr != nil {
+		return p.failErr
+	}
+	if p.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// release returns a reserved slot and hands it to the oldest waiter if there is one.
+func (p *Pool) release(pw *poolWorker, callErr error) {
+	pw.served.Add(1)
+	if callErr != nil {
+		pw.errors.Add(1)
+	}
+	recycle := p.cfg.MaxRequests > 0 && pw.served.Load() >= p.cfg.MaxRequests
+	p.mu.Lock()
+	pw.inflight--
+	if pw.state == stateDraining {
+		if pw.inflight == 0 && pw.idle != nil {
+			close(pw.idle)
+			pw.idle = nil
+		}
+	} else {
+		p.handOffLocked()
+	}
+	p.mu.Unlock()
+	if recycle {
+		p.requestRecycle(pw, fmt.Sprintf("served %d calls (MaxRequests)", pw.served.Load()))
+	}
+}
+
+// handOffLocked gives free capacity to waiters, oldest first. The caller holds p.mu.
+func (p *Pool) handOffLocked() {
+	for e := p.waiters.l.Front(); e != nil; {
+		w := e.Value.(*waiter)
+		pw := p.pickLocked(w.avoid)
+		if pw == nil {
+			return
+		}
+		next := e.Next()
+		p.waiters.remove(e)
+		pw.inflight++
+		w.ch <- pw
+		e = next
+	}
+}
+
+// ctxError is the pool's flavour of a context error (see worker.ctxError).
+func ctxError(what string, err error) error {
+	if err == context.DeadlineExceeded {
+		return fmt.Errorf("%s: %w: %w", what, ErrTimeout, err)
+	}
+	return fmt.Errorf("%s: %w: %w", what, ErrCancelled, err)
+}

@@ -1,0 +1,74 @@
+package mlbridge
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// monitor checks workers every HealthInterval and recycles those past a limit: age, RSS of
+// the Python process, or threads abandoned by handlers that ignored their deadline.
+func (p *Pool) monitor() {
+	t := time.NewTicker(p.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		workers := append([]*poolWorker(nil), p.workers...)
+		p.mu.Unlock()
+		for _, pw := range workers {
+			if reason := p.needsRecycle(pw); reason != "" {
+				p.requestRecycle(pw, reason)
+			}
+		}
+	}
+}
+
+func (p *Pool) needsRecycle(pw *poolWorker) string {
+	if p.cfg.MaxAge > 0 {
+		if age := time.Since(pw.w.StartedAt()); age > p.cfg.MaxAge {
+			return fmt.Sprintf("age %s over MaxAge %s", age.Round(time.Second), p.cfg.MaxAge)
+		}
+	}
+	if p.cfg.MaxRSS > 0 {
+		if rss, err := processRSS(pw.w.Pid()); err == nil && rss > p.cfg.MaxRSS {
+			return fmt.Sprintf("RSS %d bytes over MaxRSS %d", rss, p.cfg.MaxRSS)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HealthInterval)
+	defer cancel()
+	var h struct {
+		Abandoned int `msgpack:"abandoned"`
+	}
+	if c, err := pw.w.Send(ctx, "health_check", nil, false); err == nil {
+		if raw, err := c.Result(ctx); err == nil && (Result{raw: raw}).Decode(&h) == nil && h.Abandoned > 0 {
+			return fmt.Sprintf("%d abandoned handler thread(s)", h.Abandoned)
+		}
+	}
+	return ""
+}
+
+// processRSS reads the resident set size of pid — the Python process itself, not the host
+// — from /proc/<pid>/statm.
+func processRSS(pid int) (int64, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(raw))
+	if len(fields) < 2 {
+		return 0, fmt.Errorf("unexpected statm %q", raw)
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	return pages * int64(os.Getpagesize()), nil
+}

@@ -1,0 +1,127 @@
+package mlbridge
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mlbridge/mlbridge/store"
+)
+
+// Built-in ops every BaseBridge answers: build a resource from its definition and cache it
+// by id and version; drop it.
+const (
+	opDefine = "define_resource"
+	opForget = "forget_resource"
+)
+
+type defineArgs struct {
+	ID      string         `msgpack:"id"`
+	Kind    string         `msgpack:"kind"`
+	Version uint64         `msgpack:"version"`
+	Spec    map[string]any `msgpack:"spec"`
+	State   []byte         `msgpack:"state"`
+	Global  bool           `msgpack:"is_global"`
+}
+
+// ensure makes sure pw has built each resource at its current version, sending the
+// definition when it has not. Concurrent calls needing the same resource on the same
+// worker share one define.
+func (p *Pool) ensure(ctx context.Context, pw *poolWorker, ids []string) error {
+	for _, id := range ids {
+		if err := p.ensureOne(ctx, pw, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Pool) ensureOne(ctx context.Context, pw *poolWorker, id string) error {
+	for {
+		d, err := p.store.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("%w: resource %q: %w", ErrNotFound, id, err)
+		}
+		pw.resMu.Lock()
+		if pw.loaded[id] == d.Version {
+			pw.resMu.Unlock()
+			return nil
+		}
+		if wait, busy := pw.loading[id]; busy {
+			pw.resMu.Unlock()
+			select {
+			case <-wait:
+				continue // look again: it may have loaded, or failed
+			case <-ctx.Done():
+				return ctxError("waiting for resource "+id, ctx.Err())
+			}
+		}
+		done := make(chan struct{})
+		pw.loading[id] = done
+		pw.resMu.Unlock()
+
+		err = defineOn(ctx, pw, d)
+
+		pw.resMu.Lock()
+		delete(pw.loading, id)
+		if err == nil {
+			pw.loaded[id] = d.Version
+		}
+		pw.resMu.Unlock()
+		close(done)
+		return err
+	}
+}
+
+func defineOn(ctx context.Context, pw *poolWorker, d store.Definition) error {
+	c, err := pw.w.Send(ctx, opDefine, defineArgs{
+		ID: d.ID, Kind: d.Kind, Version: d.Version, Spec: d.Spec, State: d.State, Global: d.Global,
+	}, false)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Result(ctx); err != nil {
+		return fmt.Errorf("defining %s %q (version %d): %w", d.Kind, d.ID, d.Version, err)
+	}
+	return nil
+}
+
+// applyGlobals replays every global definition (framework configuration) on a new worker,
+// so that no worker runs with other settings than the rest.
+func (p *Pool) applyGlobals(ctx context.Context, pw *poolWorker) error {
+	defs, err := p.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range defs {
+		if !d.Global {
+			continue
+		}
+		if err := defineOn(ctx, pw, d); err != nil {
+			return err
+		}
+		pw.loaded[d.ID] = d.Version
+	}
+	return nil
+}
+
+// Forget deletes a definition from the store and drops what workers built from it.
+func (p *Pool) Forget(ctx context.Context, id string) error {
+	if err := p.store.Delete(ctx, id); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	workers := append([]*poolWorker(nil), p.workers...)
+	p.mu.Unlock()
+	for _, pw := range workers {
+		pw.resMu.Lock()
+		_, had := pw.loaded[id]
+		delete(pw.loaded, id)
+		pw.resMu.Unlock()
+		if had {
+			if c, err := pw.w.Send(ctx, opForget, map[string]any{"id": id}, false); err == nil {
+				_, _ = c.Result(ctx)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is a Store that lives as long as the process.
+type Memory struct {
+	mu   sync.RWMutex
+	defs map[string]Definition
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory { return &Memory{defs: map[string]Definition{}} }
+
+func (m *Memory) Put(_ context.Context, d Definition) (Definition, error) {
+	if d.ID == "" {
+		return Definition{}, fmt.Errorf("store: definition without an ID")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d.Version = m.defs[d.ID].Version + 1
+	d.UpdatedAt = time.Now().UTC()
+	m.defs[d.ID] = d
+	return d, nil
+}
+
+func (m *Memory) Get(_ context.Context, id string) (Definition, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	d, ok := m.defs[id]
+	if !ok {
+		return Definition{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return d, nil
+}
+
+func (m *Memory) Delete(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.defs[id]; !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	delete(m.defs, id)
+	return nil
+}
+
+func (m *Memory) List(_ context.Context) ([]Definition, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ids := slices.Sorted(maps.Keys(m.defs))
+	out := make([]Definition, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, m.defs[id])
+	}
+	return out, nil
+}
+
+func (m *Memory) Close() error { return nil }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlbridge/mlbridge"
+)
+
+func newStatusCmd() *cobra.Command {
+	var addr string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the workers and ops of a running 'mlbridge serve'",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, "http://"+addr+"/v1/status", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("no mlbridge node at %s (start one with `mlbridge serve`): %w", addr, err)
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				_, err := cmd.OutOrStdout().Write(raw)
+				return err
+			}
+			var st mlbridge.PoolStats
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return fmt.Errorf("unexpected answer from %s: %w", addr, err)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", defaultAdminAddr, "address of the node")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON")
+	return cmd
+}
+
+func printStatus(w io.Writer, st mlbridge.PoolStats) {
+	health := "healthy"
+	if !st.Healthy {
+		health = "UNHEALTHY"
+		if st.Error != "" {
+			health += ": " + st.Error
+		}
+	}
+	fmt.Fprintf(w, "pool: %s — %d/%d ready, %d waiting, %d crashes, %d recycles, %d retries, %d overloaded\n\n",
+		health, st.Ready, st.Size, st.Waiting, st.Crashes, st.Recycles, st.Retries, st.Overloaded)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "SLOT\tPID\tSTATE\tIN-FLIGHT\tSERVED\tERRORS\tRSS MiB\tUPTIME\tRESTARTS\t")
+	for _, wk := range st.Workers {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%d\t%.1f\t%s\t%d\t\n", wk.Slot, wk.Pid, wk.State, wk.InFlight,
+			wk.Served, wk.Errors, float64(wk.RSSBytes)/(1<<20), wk.Uptime.Round(time.Second), wk.Restarts)
+	}
+	tw.Flush()
+	if len(st.Ops) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "OP\tCALLS\tERRORS\tP50 µs\tP90 µs\tP99 µs\t")
+	for _, op := range st.Ops {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t≤%.0f\t≤%.0f\t≤%.0f\t\n", op.Op, op.Count, op.Errors, op.P50us, op.P90us, op.P99us)
+	}
+	tw.Flush()
+}

@@ -247,9 +247,13 @@ func TestPoolQueueWaitHonoursDeadline(t *testing.T) {
 func TestPoolRecyclesHungHandler(t *testing.T) {
 	p := openPool(t, func(c *mlbridge.PoolConfig) { c.Size, c.HealthInterval = 1, 50*time.Millisecond })
 	before := pids(p)[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := p.Call(ctx, "hang", nil); !errors.Is(err, mlbridge.ErrTimeout) {
+	f := p.Submit(ctx, "hang", args("token", "pool-hang"))
+	waitFor(t, func() bool { // the handler's thread is running (see TestHungSyncHandlerIsAbandonedAtDeadline)
+		return slices.Contains(poolCall[[]string](t, p, "cancelled_tokens", nil), "started:pool-hang")
+	})
+	if _, err := f.Wait(context.Background()); !errors.Is(err, mlbridge.ErrTimeout) {
 		t.Fatalf("hung call: %v", err)
 	}
 	waitFor(t, func() bool { ps := pids(p); return len(ps) == 1 && ps[0] != before && p.Healthy() })

@@ -143,11 +143,12 @@ func (c *Call) abort(err error) {
 	if c.w.take(c.id) == nil {
 		return // already answered or the worker died
 	}
-	if c.finish(nil, err) {
-		enc := wire.GetEncoder()
-		_ = c.w.writeFrame(enc.Cancel(c.id))
-		wire.PutEncoder(enc)
-	}
+	// The cancel is written before the caller wakes, so anything the caller sends next
+	// reaches Python after it.
+	enc := wire.GetEncoder()
+	_ = c.w.writeFrame(enc.Cancel(c.id))
+	wire.PutEncoder(enc)
+	c.finish(nil, err)
 }
 
 // Cancel abandons the call; Python is told to stop. It is a no-op once the call completed.

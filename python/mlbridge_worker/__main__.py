@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
 
     proto_in, proto_out = redirect()
 
-    from .runtime import run
+    from .startup import run
 
     run(args.bridge, proto_in, proto_out, threads=args.threads, max_frame=args.max_frame, spin_us=args.spin_us)
 

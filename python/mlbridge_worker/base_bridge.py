@@ -16,7 +16,7 @@ import gc
 import inspect
 import os
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from .protocol import KINDS
 
@@ -74,7 +74,7 @@ class HandlerInfo:
 
 class BaseBridge(abc.ABC):
     """Base class of all bridges. Built-in handlers: ping, get_info, get_stats, health_check,
-    list_handlers, cleanup, shutdown."""
+    list_handlers, define_resource, forget_resource, cleanup, shutdown."""
 
     #: defaults for :meth:`get_framework_info`
     framework_name = "none"
@@ -84,6 +84,9 @@ class BaseBridge(abc.ABC):
     def __init__(self) -> None:
         self._runtime = None  # set by the runtime that serves this bridge
         self._handlers: dict[str, HandlerInfo] = self._collect_handlers()
+        # Resources built from host-owned definitions: id -> (version, object). Only a cache:
+        # the host re-sends a definition to any worker that lacks it.
+        self._resources: dict[str, tuple[int, Any]] = {}
 
     # ---------------------------------------------------------------- subclass API
 
@@ -99,6 +102,24 @@ class BaseBridge(abc.ABC):
             "version": self.framework_version,
             "capabilities": list(self.capabilities),
         }
+
+    def build_resource(self, kind: str, id: str, spec: dict, state: bytes | None) -> Any:
+        """Build a resource (program, chain, model, configuration) from its definition. The
+        result is cached by id and version; :meth:`resource` returns it to handlers. Global
+        definitions (framework configuration) are applied here too, before the worker takes
+        calls. Subclasses override."""
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(f"{type(self).__name__} builds no resources of kind {kind!r}")
+
+    def resource(self, id: str) -> Any:
+        """The object built for resource ``id``; NotFound if this worker has not built it."""
+        entry = self._resources.get(id)
+        if entry is None:
+            from .errors import NotFound
+
+            raise NotFound(f"resource {id!r} is not defined on this worker")
+        return entry[1]
 
     # ---------------------------------------------------------------- handler table
 
@@ -175,6 +196,21 @@ class BaseBridge(abc.ABC):
     @handler
     async def list_handlers(self) -> dict:
         return self.handler_kinds()
+
+    @handler
+    def define_resource(self, id: str, kind: str, version: int, spec: dict | None = None,
+                        state: bytes | None = None, is_global: bool = False) -> dict:
+        """Build (or rebuild, for a new version) a resource from the host's definition."""
+        cached = self._resources.get(id)
+        if cached is not None and cached[0] == version:
+            return {"id": id, "version": version, "built": False}
+        obj = self.build_resource(kind, id, spec or {}, state)
+        self._resources[id] = (version, obj)
+        return {"id": id, "version": version, "built": True}
+
+    @handler
+    def forget_resource(self, id: str) -> dict:
+        return {"id": id, "forgotten": self._resources.pop(id, None) is not None}
 
     @handler
     def cleanup(self) -> dict:

@@ -40,6 +40,33 @@ class EchoBridge(BaseBridge):
 
     def _initialize_framework(self) -> None:
         init_var.set("initialized")
+        self.settings: dict = {}
+
+    def build_resource(self, kind: str, id: str, spec: dict, state: bytes | None):
+        if kind == "greeting":
+            return str(spec.get("prefix", "hello"))
+        if kind == "config":  # global: applied to the worker as a whole
+            self.settings.update(spec)
+            return dict(spec)
+        return super().build_resource(kind, id, spec, state)
+
+    @handler
+    def greet(self, id: str, name: str) -> str:
+        return f"{self.resource(id)} {name}"
+
+    @handler
+    async def get_setting(self, name: str) -> dict:
+        return {"pid": os.getpid(), "value": self.settings.get(name)}
+
+    @handler
+    async def sleep_pid(self, seconds: float) -> int:
+        await asyncio.sleep(seconds)
+        return os.getpid()
+
+    @handler
+    async def sleep_echo(self, value=None, seconds: float = 0.0):
+        await asyncio.sleep(seconds)
+        return value
 
     # -- the cheapest call there is (the benchmark op)
     @handler
@@ -77,7 +104,8 @@ class EchoBridge(BaseBridge):
         return seconds
 
     @handler
-    def hang(self):
+    def hang(self, token: str = ""):
+        _record_cancel(f"started:{token}" if token else "")  # lets a test see the thread run
         threading.Event().wait()
 
     @handler

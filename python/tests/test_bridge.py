@@ -168,3 +168,32 @@ def test_exception_to_error_traceback():
         err = exception_to_error(e)
     assert err == {**err, "category": "not_found", "type": "NotFound", "message": "program p1"}
     assert "Traceback" in err["traceback"] and "NotFound: program p1" in err["traceback"]
+
+
+def test_resources_built_once_per_version_and_forgotten():
+    from mlbridge_worker.echo import EchoBridge
+    from mlbridge_worker.errors import InvalidArgument, NotFound
+
+    b = EchoBridge()
+    b._initialize_framework()
+    with pytest.raises(NotFound):
+        b.resource("g")
+    assert b.define_resource("g", "greeting", 1, {"prefix": "hi"})["built"] is True
+    assert b.define_resource("g", "greeting", 1, {"prefix": "ignored"})["built"] is False
+    assert b.greet("g", "ada") == "hi ada"
+    assert b.define_resource("g", "greeting", 2, {"prefix": "yo"})["built"] is True
+    assert b.greet("g", "ada") == "yo ada"
+    assert b.forget_resource("g") == {"id": "g", "forgotten": True}
+    with pytest.raises(NotFound):
+        b.greet("g", "ada")
+    with pytest.raises(InvalidArgument):
+        b.define_resource("x", "no_such_kind", 1, {})
+
+
+def test_global_config_resource_applies_to_the_bridge():
+    from mlbridge_worker.echo import EchoBridge
+
+    b = EchoBridge()
+    b._initialize_framework()
+    b.define_resource("settings", "config", 1, {"greeting": "hola"}, is_global=True)
+    assert b.settings["greeting"] == "hola"

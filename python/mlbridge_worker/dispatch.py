@@ -1,0 +1,258 @@
+"""Request dispatch: every message after the handshake, every ``req`` to its handler, and the
+bookkeeping that ends a request (answered, aborted, expired, its task done).
+
+* ``async``     -- the coroutine is stepped eagerly in the read callback; if it finishes without
+  suspending (a no-op, a cache hit) the answer goes out at once, with no task. Otherwise it
+  continues in a task (see :mod:`.eager`).
+* ``sync``, ``sync_gen`` -- the thread pool (:mod:`.sync_calls`).
+* ``async_gen`` -- a task iterating the generator (:mod:`.streams`).
+
+Deadlines and cancels answer at once (``timeout`` / ``cancelled``); tasks are cancelled, threads
+are abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from .eager import Continuation
+from .log import log
+from .output import _RES_OK_HEAD, _RES_OK_MID
+from .protocol import HOST_TO_WORKER, ProtocolError, check_req, pack_header, validate
+from .request import Request, _request_var
+from .stats import OpStats
+
+_perf_ns = time.perf_counter_ns
+
+
+class DispatchMixin:
+    """The :class:`~.runtime.Runtime`'s request handling."""
+
+    def on_other(self, msg: dict) -> None:
+        try:
+            t = validate(msg, HOST_TO_WORKER)
+        except ProtocolError as e:
+            log(f"dropped message ({e.kind}): {e}")
+            if e.id is not None and e.t == "req":
+                self.send_error(e.id, "protocol", "ProtocolError", str(e))
+            return
+        if t == "ping":
+            self.send({"t": "pong", "seq": msg["seq"]})
+        elif t == "cancel":
+            req = self.inflight.get(msg["id"])
+            if req is not None:
+                self.abort(req, "cancelled", "CancelledError", "cancelled by the host")
+        elif t == "shutdown":
+            grace = msg.get("grace")
+            self.request_shutdown(2000 if grace is None else grace)
+        elif t == "req":  # not reached: on_data routes reqs to on_req
+            self.on_req(msg)
+        elif t == "hello":
+            log("ignored a second hello")
+        # pong: we never ping, nothing to do
+
+    def on_req(self, msg: dict) -> None:
+        """A request. The common case (a plain ``{t, id, op[, args]}`` for an ``async`` handler
+        that finishes without suspending) is handled inline; everything else goes through
+        :meth:`dispatch`."""
+        get = msg.get
+        id = get("id")
+        op = get("op")
+        args = get("args")
+        if (
+            type(id) is int and id >= 0 and type(op) is str
+            # exactly t, id, op (+ args): no deadline, no stream, nothing unusual
+            and (len(msg) == 3 if args is None else (len(msg) == 4 and type(args) is dict))
+        ):
+            entry = self.table.get(op)
+            if entry is not None and entry[1] == "async" and not self.closing and id not in self.inflight:
+                fn = entry[0]
+                st = entry[2]
+                ctx = self._base_ctx.copy()
+                ctx.run(_request_var.set, (id, op, None))
+                t0 = _perf_ns()
+                try:
+                    coro = fn(**args) if args is not None else fn()
+                except BaseException as e:
+                    self._call_failed(id, st, t0, e)
+                    return
+                try:
+                    first = ctx.run(coro.send, None)
+                except StopIteration as done:
+                    # finished without suspending: answer now, no task
+                    st.buckets[((_perf_ns() - t0) // 1000).bit_length()] += 1
+                    st.calls += 1
+                    result = done.value
+                    try:
+                        payload = (_RES_OK_HEAD + self._pack(id) + _RES_OK_MID
+                                   + (b"\xc0" if result is None else self._pack(result)))
+                    except Exception:
+                        self.send_result(id, result, st)  # reports the serialization error
+                        return
+                    n = len(payload)
+                    if n > self.out_max:
+                        self.send_result(id, result, st)
+                        return
+                    self.write(pack_header(n) + payload)
+                    return
+                except BaseException as e:
+                    st.record(_perf_ns() - t0, False)
+                    self.send_error_exc(id, e)
+                    return
+                self._continue_async(id, op, st, t0, coro, first, ctx, None)
+                return
+        self.dispatch(msg)
+
+    def dispatch(self, msg: dict) -> None:
+        """The general request path: full validation, every kind, deadlines, streams."""
+        try:
+            id, op, args, deadline, stream = check_req(msg)
+        except ProtocolError as e:
+            log(f"bad request ({e.kind}): {e}")
+            if e.id is not None:
+                self.send_error(e.id, "protocol", "ProtocolError", str(e))
+            return
+        entry = self.table.get(op)
+        if entry is None:
+            self.send_error(id, "unknown_op", "UnknownOp", f"no handler named {op!r}")
+            return
+        if self.closing:
+            self.send_error(id, "unavailable", "Unavailable", "the worker is shutting down")
+            return
+        if id in self.inflight:
+            self.send_error(id, "protocol", "ProtocolError", f"request id {id} is already in flight")
+            return
+        fn, kind, st, is_gen = entry
+        if stream is not is_gen:
+            if stream:
+                self.send_error(id, "invalid_argument", "InvalidArgument",
+                                f"{op!r} is a {kind} handler: it cannot be streamed (stream: true needs a generator)")
+            else:
+                self.send_error(id, "invalid_argument", "InvalidArgument",
+                                f"{op!r} is a {kind} handler: call it with stream: true")
+            return
+        timeout = None
+        if deadline is not None:
+            timeout = deadline / 1000.0 - time.time()
+            if timeout <= 0:
+                st.record(0, False)
+                self.send_error(id, "timeout", "DeadlineExceeded", f"deadline of {op!r} passed before it started")
+                return
+
+        ctx = self._base_ctx.copy()
+        ctx.run(_request_var.set, (id, op, deadline))
+        t0 = _perf_ns()
+
+        if kind == "async":
+            try:
+                coro = fn(**args)
+            except BaseException as e:
+                self._call_failed(id, st, t0, e)
+                return
+            try:
+                first = ctx.run(coro.send, None)
+            except StopIteration as done:
+                st.record(_perf_ns() - t0, True)
+                self.send_result(id, done.value, st)
+                return
+            except BaseException as e:
+                st.record(_perf_ns() - t0, False)
+                self.send_error_exc(id, e)
+                return
+            self._continue_async(id, op, st, t0, coro, first, ctx, timeout)
+            return
+        elif kind == "sync":
+            req = Request(id, op, st, t0, False, True)
+            self.executor.submit(ctx.run, self._run_sync, req, fn, args)
+        elif kind == "async_gen":
+            try:
+                agen = fn(**args)
+            except BaseException as e:
+                self._call_failed(id, st, t0, e)
+                return
+            req = Request(id, op, st, t0, True, False)
+            req.task = task = self.loop.create_task(self._run_agen(req, agen), context=ctx)
+            task.add_done_callback(lambda t, req=req: self._task_done(req, t))
+        else:  # sync_gen
+            req = Request(id, op, st, t0, True, True)
+            self.executor.submit(ctx.run, self._run_sync_gen, req, fn, args)
+
+        self.inflight[id] = req
+        st.in_flight += 1
+        if timeout is not None:
+            req.timer = self.loop.call_later(timeout, self._expire, req)
+
+    def _continue_async(self, id, op, st, t0, coro, first, ctx, timeout) -> None:
+        """An async handler suspended in its eager first step: continue it in a task."""
+        req = Request(id, op, st, t0, False, False)
+        req.task = task = self.loop.create_task(Continuation(coro, first), context=ctx)
+        task.add_done_callback(lambda t, req=req: self._task_done(req, t))
+        self.inflight[id] = req
+        st.in_flight += 1
+        if timeout is not None:
+            req.timer = self.loop.call_later(timeout, self._expire, req)
+
+    def _call_failed(self, id: int, st: OpStats, t0: int, e: BaseException) -> None:
+        """Calling the handler function raised (before any await)."""
+        st.record(_perf_ns() - t0, False)
+        if not isinstance(e, TypeError):
+            self.send_error_exc(id, e)
+        elif e.__traceback__ is not None and e.__traceback__.tb_next is None:
+            # raised by binding the arguments, before any handler code ran
+            self.send_error(id, "invalid_argument", "TypeError", str(e))
+        else:
+            self.send_error_exc(id, e)
+
+    def _finish(self, req: Request, ok: bool) -> bool:
+        """Mark the request answered. False if it was already (timeout/cancel won)."""
+        if req.done:
+            return False
+        req.done = True
+        self.inflight.pop(req.id, None)
+        if req.timer is not None:
+            req.timer.cancel()
+        st = req.st
+        st.in_flight -= 1
+        st.record(_perf_ns() - req.t0, ok)
+        if self.closing and not self.inflight and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        return True
+
+    def abort(self, req: Request, category: str, type_: str, message: str) -> None:
+        """Answer now with an error and stop the work: cancel a task, abandon a thread."""
+        if not self._finish(req, False):
+            return
+        req.stop = True
+        self.send_error(req.id, category, type_, message)
+        if req.sync:
+            req.abandoned = True
+            self.stats.abandoned += 1
+        elif req.task is not None:
+            req.task.cancel()
+
+    def _expire(self, req: Request) -> None:
+        req.timer = None
+        self.abort(req, "timeout", "DeadlineExceeded", f"deadline of {req.op!r} passed")
+
+    def _task_done(self, req: Request, task: asyncio.Task) -> None:
+        if req.done:
+            if not task.cancelled():
+                task.exception()  # retrieved: no "exception was never retrieved" noise
+            return
+        if task.cancelled():
+            # cancelled by handler code itself (we answer cancels/timeouts before cancelling)
+            if self._finish(req, False):
+                self.send_error(req.id, "cancelled", "CancelledError", "the handler was cancelled")
+            return
+        exc = task.exception()
+        if exc is not None:
+            if self._finish(req, False):
+                self.send_error_exc(req.id, exc)
+            return
+        if req.stream:
+            if self._finish(req, True):
+                self.send({"t": "end", "id": req.id})
+        else:
+            if self._finish(req, True):
+                self.send_result(req.id, task.result(), req.st)

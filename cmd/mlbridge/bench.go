@@ -36,6 +36,11 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 					rep.Startup1ms, rep.Startup8ms, rep.StartupRatio, rep.Rounds)
 				return nil
 			}
+			if rep.Scenario == "pool-overhead" {
+				fmt.Fprintf(w, "pool overhead: p50 %.1f µs through a Pool, %.1f µs through a Bridge: %+.1f%%\n",
+					rep.P50us, rep.BridgeP50us, rep.PoolOverheadPct)
+				return nil
+			}
 			fmt.Fprintf(w, "scenario %s, %d worker(s), concurrency %d, %.0fs in %d rounds\n",
 				rep.Scenario, rep.Workers, rep.Concurrency, rep.DurationS, rep.Rounds)
 			fmt.Fprintf(w, "  one at a time: p50 %.1f µs  p99 %.1f µs   floor p50 %.1f µs   ratio %.2fx\n",
@@ -47,7 +52,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead")
 	f.IntVar(&o.Workers, "workers", 1, "worker processes")
 	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent callers")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "total measuring time")

@@ -58,6 +58,10 @@ type Report struct {
 	RatioP50       float64 `json:"ratio_p50"`         // p50_us / floor_p50_us (goal <= 1.5)
 	RatioRate      float64 `json:"ratio_calls_per_s"` // calls_per_s / floor_calls_per_s (goal >= 0.5)
 
+	// Scenario pool-overhead: p50_us is through a Pool of one worker, this through a Bridge.
+	BridgeP50us     float64 `json:"bridge_p50_us,omitempty"`
+	PoolOverheadPct float64 `json:"pool_overhead_pct,omitempty"` // goal <= 10
+
 	// Scenario startup: time until every worker completed its handshake.
 	Startup1ms   float64 `json:"startup_1_ms,omitempty"`
 	Startup8ms   float64 `json:"startup_8_ms,omitempty"`
@@ -72,6 +76,14 @@ type callFunc func(ctx context.Context) error
 
 // Run executes the scenario.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	rep, err := run(ctx, o)
+	if rep != nil {
+		rep.GoVersion, rep.CPUs, rep.IdleSpinUs = runtime.Version(), runtime.NumCPU(), o.IdleSpin.Microseconds()
+	}
+	return rep, err
+}
+
+func run(ctx context.Context, o Options) (*Report, error) {
 	if o.Concurrency < 1 || o.Rounds < 1 || o.Duration <= 0 || o.Workers < 1 {
 		return nil, errors.New("workers, concurrency, rounds and duration must be positive")
 	}
@@ -83,8 +95,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	case "noop":
 	case "startup":
 		return runStartup(ctx, o, python)
+	case "pool-overhead":
+		return runPoolOverhead(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc
@@ -155,14 +169,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{
 		Scenario: o.Scenario, Workers: o.Workers, Concurrency: o.Concurrency,
-		DurationS: o.Duration.Seconds(), Rounds: o.Rounds, IdleSpinUs: o.IdleSpin.Microseconds(),
+		DurationS: o.Duration.Seconds(), Rounds: o.Rounds,
 		P50us: micros(seqLat.percentile(0.50)), P99us: micros(seqLat.percentile(0.99)),
 		CallsPerS:   median(rates),
 		LoadedP50us: micros(loadLat.percentile(0.50)), LoadedP99us: micros(loadLat.percentile(0.99)),
 		Calls: calls + int64(len(seqLat)), Errors: errs, Restarts: restarts(),
 		FloorP50us: micros(floorLat.percentile(0.50)), FloorP99us: micros(floorLat.percentile(0.99)),
 		FloorCallsPerS: median(floorRates),
-		GoVersion:      runtime.Version(), CPUs: runtime.NumCPU(),
 	}
 	if rep.FloorP50us > 0 {
 		rep.RatioP50 = rep.P50us / rep.FloorP50us

@@ -142,13 +142,7 @@ class TransportMixin:
                 except Exception:
                     msg = None
                 if type(msg) is dict:
-                    try:
-                        if msg.get("t") == "req":
-                            self.on_req(msg)
-                        else:
-                            self.on_other(msg)
-                    except Exception as e:  # a bug of ours: keep serving
-                        log("internal error handling a message:\n" + "".join(traceback.format_exception(e)))
+                    self._route(msg)
                     return
         try:
             msgs = self.decoder.feed(data)
@@ -162,13 +156,16 @@ class TransportMixin:
                 w.set_result(None)
             return
         for msg in msgs:
-            try:
-                if msg.get("t") == "req":
-                    self.on_req(msg)
-                else:
-                    self.on_other(msg)
-            except Exception as e:  # a bug of ours: keep serving
-                log("internal error handling a message:\n" + "".join(traceback.format_exception(e)))
+            self._route(msg)
+
+    def _route(self, msg: dict) -> None:
+        try:
+            if msg.get("t") == "req":
+                self.on_req(msg)
+            else:
+                self.on_other(msg)
+        except Exception as e:  # a bug of ours: keep serving
+            log("internal error handling a message:\n" + "".join(traceback.format_exception(e)))
 
     def on_data_spin(self, data) -> None:
         """``on_data``, then, while nothing is in flight, keep reading the input without

@@ -187,7 +187,7 @@ func TestHostKilledLeavesNoWorker(t *testing.T) {
 		runHelperHost(kind)
 		return
 	}
-	for _, kind := range []string{"bridge", "pool"} {
+	for _, kind := range []string{"bridge", "pool", "preload"} {
 		t.Run(kind, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHostKilledLeavesNoWorker$")
 			cmd.Env = append(os.Environ(), "MLBRIDGE_TEST_HOST="+kind, "MLBRIDGE_PYTHON="+testenv.Python(t))
@@ -211,8 +211,11 @@ func TestHostKilledLeavesNoWorker(t *testing.T) {
 				}
 				workers = append(workers, pid)
 			}
-			if want := map[string]int{"bridge": 1, "pool": 4}[kind]; len(workers) != want {
+			if want := map[string]int{"bridge": 1, "pool": 4, "preload": 4}[kind]; len(workers) != want {
 				t.Fatalf("helper started %d workers, want %d", len(workers), want)
+			}
+			if kind == "preload" { // the zygote must go too
+				workers = append(workers, parentOf(t, workers[0]))
 			}
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
@@ -234,8 +237,10 @@ func TestHostKilledLeavesNoWorker(t *testing.T) {
 func runHelperHost(kind string) {
 	ctx := context.Background()
 	var pids []string
-	if kind == "pool" {
-		p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{Config: mlbridge.Config{Bridge: testenv.EchoBridge}, Size: 4})
+	if kind != "bridge" {
+		p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+			Config: mlbridge.Config{Bridge: testenv.EchoBridge}, Size: 4, Preload: kind == "preload",
+		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

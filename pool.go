@@ -47,6 +47,12 @@ type PoolConfig struct {
 	CrashLoopThreshold int
 	CrashLoopWindow    time.Duration
 
+	// Preload starts workers by forking them from one interpreter that imported the bridge
+	// once (a zygote), instead of starting a new interpreter for each: N workers are ready in
+	// about the time of one, which matters for frameworks that take seconds to import. The
+	// bridge module must be safe to fork after import (no threads started at import time).
+	Preload bool
+
 	// Store holds resource definitions (default: in memory). Global definitions are applied
 	// to every worker before it takes calls.
 	Store store.Store
@@ -100,6 +106,9 @@ type Pool struct {
 	failErr error
 	crashes []time.Time
 
+	zmu    sync.Mutex
+	zygote *worker.Zygote // with Preload: forks the workers; restarted if it dies
+
 	ready   chan struct{} // closed once Size workers are ready the first time
 	stop    chan struct{} // closed by Close
 	slotsWG sync.WaitGroup
@@ -115,6 +124,11 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		ready: make(chan struct{}), stop: make(chan struct{}),
 	}
 	p.stats.init()
+	if cfg.Preload {
+		if _, err := p.currentZygote(); err != nil {
+			return nil, err
+		}
+	}
 	first := make(chan error, cfg.Size)
 	for i := range cfg.Size {
 		s := &slot{index: i}
@@ -287,13 +301,40 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	done := make(chan struct{})
-	go func() { p.slotsWG.Wait(); close(done) }()
+	go func() {
+		p.slotsWG.Wait()
+		p.zmu.Lock()
+		if p.zygote != nil {
+			_ = p.zygote.Close()
+		}
+		p.zmu.Unlock()
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// currentZygote returns the live zygote, starting a new one if there is none or it died.
+func (p *Pool) currentZygote() (*worker.Zygote, error) {
+	p.zmu.Lock()
+	defer p.zmu.Unlock()
+	if p.zygote != nil {
+		select {
+		case <-p.zygote.Done():
+		default:
+			return p.zygote, nil
+		}
+	}
+	z, err := worker.StartZygote(p.wcfg)
+	if err != nil {
+		return nil, err
+	}
+	p.zygote = z
+	return z, nil
 }
 
 // closeNow stops everything without draining (a failed start).

@@ -101,7 +101,15 @@ func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
 		case <-ctx.Done():
 		}
 	}()
-	w, err := worker.Start(ctx, p.wcfg)
+	wcfg := p.wcfg
+	if p.cfg.Preload {
+		z, err := p.currentZygote()
+		if err != nil {
+			return nil, err
+		}
+		wcfg.Zygote = z
+	}
+	w, err := worker.Start(ctx, wcfg)
 	if err != nil {
 		return nil, err
 	}

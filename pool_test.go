@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -455,4 +457,51 @@ func processGone(pid int) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
+}
+
+// TestPoolPreload: workers forked from a zygote behave like any other: they serve, a killed
+// one is replaced, and if the zygote itself dies its workers go with it and the pool starts
+// a new zygote and new workers.
+func TestPoolPreload(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.Preload = true })
+	if v := poolCall[int](t, p, "add", args("a", 2, "b", 3)); v != 5 {
+		t.Fatal(v)
+	}
+	workers := pids(p)
+	zygote := parentOf(t, workers[0])
+	if zygote == os.Getpid() || parentOf(t, workers[1]) != zygote {
+		t.Fatalf("workers %v are not children of one zygote (parent %d)", workers, zygote)
+	}
+	_ = syscall.Kill(workers[0], syscall.SIGKILL)
+	waitReplaced(t, p, workers[0])
+	if got := parentOf(t, pids(p)[0]); got != zygote && parentOf(t, pids(p)[1]) != zygote {
+		t.Fatal("replacement was not forked by the zygote")
+	}
+
+	before := pids(p)
+	_ = syscall.Kill(zygote, syscall.SIGKILL)
+	for _, pid := range before {
+		if !processGone(pid) {
+			t.Fatalf("worker %d outlived its zygote", pid)
+		}
+	}
+	waitReplaced(t, p, before...)
+	if v := poolCall[int](t, p, "add", args("a", 1, "b", 1)); v != 2 {
+		t.Fatal(v)
+	}
+	if parentOf(t, pids(p)[0]) == zygote {
+		t.Fatal("new workers still claim the dead zygote as parent")
+	}
+}
+
+// parentOf reads a process's parent pid from /proc.
+func parentOf(t testing.TB, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
 }

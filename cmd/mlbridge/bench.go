@@ -58,6 +58,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "total measuring time")
 	f.IntVar(&o.Rounds, "rounds", 3, "alternating floor/runtime rounds")
 	f.DurationVar(&o.IdleSpin, "idle-spin", 0, "worker polls for the next request this long before sleeping (e.g. 50us)")
+	f.BoolVar(&o.Preload, "preload", false, "pools fork workers from a preloaded interpreter (zygote)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

@@ -26,6 +26,7 @@ type Options struct {
 	Duration    time.Duration // total measuring time, split across phases and rounds
 	Rounds      int           // floor and runtime phases alternate this many times
 	IdleSpin    time.Duration // passed to the worker (Config.IdleSpin)
+	Preload     bool          // pools fork workers from a zygote (PoolConfig.Preload)
 	Python      string
 	Bridge      string
 	Logger      *slog.Logger
@@ -39,6 +40,7 @@ type Report struct {
 	DurationS   float64 `json:"duration_s"`
 	Rounds      int     `json:"rounds"`
 	IdleSpinUs  int64   `json:"idle_spin_us"`
+	Preload     bool    `json:"preload"`
 
 	// Latency of one call at a time (no queueing): what the runtime adds per call.
 	P50us float64 `json:"p50_us"`
@@ -78,7 +80,7 @@ type callFunc func(ctx context.Context) error
 func Run(ctx context.Context, o Options) (*Report, error) {
 	rep, err := run(ctx, o)
 	if rep != nil {
-		rep.GoVersion, rep.CPUs, rep.IdleSpinUs = runtime.Version(), runtime.NumCPU(), o.IdleSpin.Microseconds()
+		rep.GoVersion, rep.CPUs, rep.IdleSpinUs, rep.Preload = runtime.Version(), runtime.NumCPU(), o.IdleSpin.Microseconds(), o.Preload
 	}
 	return rep, err
 }
@@ -112,7 +114,7 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		call = func(ctx context.Context) error { _, err := b.Call(ctx, "noop", nil); return err }
 		restarts = func() int64 { return 0 }
 	} else {
-		p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{Config: cfg, Size: o.Workers, CrashLoopThreshold: 1 << 30})
+		p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{Config: cfg, Size: o.Workers, CrashLoopThreshold: 1 << 30, Preload: o.Preload})
 		if err != nil {
 			return nil, err
 		}

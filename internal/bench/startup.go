@@ -14,7 +14,7 @@ func runStartup(ctx context.Context, o Options, python string) (*Report, error) 
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger}
 	open := func(n int) (time.Duration, error) {
 		t0 := time.Now()
-		p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{Config: cfg, Size: n})
+		p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{Config: cfg, Size: n, Preload: o.Preload})
 		if err != nil {
 			return 0, err
 		}

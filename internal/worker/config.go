@@ -32,6 +32,9 @@ type Config struct {
 	Threads int
 	// MaxFrame is the largest frame either side accepts (default wire.DefaultMaxFrame).
 	MaxFrame int
+	// Zygote, if set, forks the worker from a preloaded interpreter instead of starting a
+	// new one (Args is then ignored).
+	Zygote *Zygote
 	// IdleSpin makes the worker poll its input this long after answering, before it sleeps:
 	// lower latency for back-to-back calls, paid in CPU (0: off).
 	IdleSpin time.Duration

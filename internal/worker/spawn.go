@@ -8,14 +8,24 @@ import (
 	"syscall"
 )
 
-// process is a started worker process and the host's ends of its pipes.
+// process is a started worker process and the host's ends of its pipes. It is either our
+// child (spawn) or a zygote's (Zygote.spawn); exit status arrives accordingly.
 type process struct {
-	cmd    *exec.Cmd
+	path   string // the interpreter, for messages
+	id     int
 	stdin  *os.File // host writes frames here
 	stdout *os.File // host reads frames here
 	stderr *os.File // host reads log lines here
 	exited chan struct{}
-	state  *os.ProcessState // valid after exited is closed
+	ready  chan struct{} // zygote children: closed once the pid is known
+	// valid after exited is closed: exit code, or -1 and the signal's name
+	code   int
+	signal string
+}
+
+func (p *process) exit(code int, signal string) {
+	p.code, p.signal = code, signal
+	close(p.exited)
 }
 
 // spawn starts cmd in its own process group, with Pdeathsig so the kernel kills it if the
@@ -23,25 +33,15 @@ type process struct {
 // so the fork happens on a goroutine locked to its OS thread, and that goroutine stays
 // alive, waiting for the child, until the child is gone.
 func spawn(cmd *exec.Cmd) (*process, error) {
-	inR, inW, err := os.Pipe()
+	child, host, err := pipes()
 	if err != nil {
-		return nil, err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		closeAll(inR, inW)
-		return nil, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		closeAll(inR, inW, outR, outW)
 		return nil, err
 	}
 	// *os.File ends mean exec starts no copying goroutines and Wait closes nothing of ours.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = child[0], child[1], child[2]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 
-	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, exited: make(chan struct{})}
+	p := &process{path: cmd.Path, stdin: host[0], stdout: host[1], stderr: host[2], exited: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -51,38 +51,65 @@ func spawn(cmd *exec.Cmd) (*process, error) {
 			started <- err
 			return
 		}
+		p.id = cmd.Process.Pid
 		started <- nil
 		_ = cmd.Wait()
-		p.state = cmd.ProcessState
-		close(p.exited)
+		p.exit(statusOf(cmd.ProcessState))
 	}()
 	err = <-started
-	closeAll(inR, outW, errW) // the child has its copies
+	closeAll(child[:]...) // the child has its copies
 	if err != nil {
-		closeAll(inW, outR, errR)
+		closeAll(host[:]...)
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *process) pid() int { return p.cmd.Process.Pid }
+func (p *process) pid() int { return p.id }
 
 // signalGroup signals the worker's whole process group, so helpers it spawned go too.
 func (p *process) signalGroup(sig syscall.Signal) {
-	if err := syscall.Kill(-p.pid(), sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		_ = p.cmd.Process.Signal(sig)
+	if err := syscall.Kill(-p.id, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		_ = syscall.Kill(p.id, sig)
 	}
 }
 
 // exitStatus describes how the process ended: exit code, or -1 and the signal's name.
 func (p *process) exitStatus() (code int, signal string) {
-	if p.state == nil {
+	select {
+	case <-p.exited:
+		return p.code, p.signal
+	default:
 		return -1, ""
 	}
-	if ws, ok := p.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+}
+
+func statusOf(st *os.ProcessState) (int, string) {
+	if st == nil {
+		return -1, ""
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return -1, ws.Signal().String()
 	}
-	return p.state.ExitCode(), ""
+	return st.ExitCode(), ""
+}
+
+// pipes makes the three pipes of a worker: the child's ends, then the host's.
+func pipes() (child, host [3]*os.File, err error) {
+	for i := range 3 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(child[:i]...)
+			closeAll(host[:i]...)
+			return child, host, err
+		}
+		if i == 0 { // stdin: the child reads
+			child[i], host[i] = r, w
+		} else {
+			child[i], host[i] = w, r
+		}
+	}
+	return child, host, nil
 }
 
 func closeAll(files ...*os.File) {

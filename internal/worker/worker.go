@@ -79,16 +79,7 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 		if cfg.Bridge == "" {
 			return nil, fmt.Errorf("%w: no bridge class (module:Class) configured", errs.ErrInvalidConfiguration)
 		}
-		args = []string{"-m", "mlbridge_worker", "--bridge", cfg.Bridge}
-		if cfg.Threads > 0 {
-			args = append(args, "--threads", strconv.Itoa(cfg.Threads))
-		}
-		if cfg.MaxFrame > 0 {
-			args = append(args, "--max-frame", strconv.Itoa(cfg.MaxFrame))
-		}
-		if cfg.IdleSpin > 0 {
-			args = append(args, "--spin-us", strconv.FormatInt(cfg.IdleSpin.Microseconds(), 10))
-		}
+		args = workerArgs(cfg)
 	}
 	maxFrame := cfg.MaxFrame
 	if maxFrame <= 0 {
@@ -98,7 +89,12 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 	cmd.Dir = cfg.Dir
 	cmd.Env = buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env)
 
-	proc, err := spawn(cmd)
+	var proc *process
+	if cfg.Zygote != nil {
+		proc, err = cfg.Zygote.spawn()
+	} else {
+		proc, err = spawn(cmd)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mlbridge: start %s: %w", python, err)
 	}
@@ -127,6 +123,21 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 		go w.heartbeat()
 	}
 	return w, nil
+}
+
+// workerArgs is the worker command line after the interpreter.
+func workerArgs(cfg Config) []string {
+	args := []string{"-m", "mlbridge_worker", "--bridge", cfg.Bridge}
+	if cfg.Threads > 0 {
+		args = append(args, "--threads", strconv.Itoa(cfg.Threads))
+	}
+	if cfg.MaxFrame > 0 {
+		args = append(args, "--max-frame", strconv.Itoa(cfg.MaxFrame))
+	}
+	if cfg.IdleSpin > 0 {
+		args = append(args, "--spin-us", strconv.FormatInt(cfg.IdleSpin.Microseconds(), 10))
+	}
+	return args
 }
 
 // handshake sends the host hello and waits for the worker's, bounded by ctx and the
@@ -215,7 +226,7 @@ func (w *Worker) handshakeErr(what string, cause error) error {
 	return fmt.Errorf("%w: %s; last stderr: %s", errs.ErrHandshake, what, strings.Join(w.stderr.last(), " | "))
 }
 
-func (w *Worker) cmdPython() string { return w.proc.cmd.Path }
+func (w *Worker) cmdPython() string { return w.proc.path }
 
 // Info returns the worker's handshake.
 func (w *Worker) Info() Hello { return w.hello }

@@ -43,10 +43,23 @@ def main(argv: list[str] | None = None) -> None:
         help="after answering, while nothing is in flight, poll the input this long before "
              "sleeping: lower latency for back-to-back calls, paid in CPU (default 0: off)",
     )
+    p.add_argument(
+        "--zygote-fd", type=int, default=None, metavar="FD",
+        help="run as a zygote: preload the bridge, then fork a worker per request on this control socket",
+    )
     args = p.parse_args(argv)
     if args.spin_us < 0:
         p.error("--spin-us must be >= 0")
 
+    if args.zygote_fd is not None:
+        from .zygote import serve
+
+        serve(args.bridge, args.zygote_fd, lambda: _worker(args))
+        return
+    _worker(args)
+
+
+def _worker(args: argparse.Namespace) -> None:
     # Before anything imports the bridge: the protocol gets private fds, fd 1 goes to stderr,
     # fd 0 reads /dev/null.
     from .stdio import redirect

@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Zygote is a Python process that has imported the bridge once and forks workers on request
+// (python/mlbridge_worker/zygote.py), so that N workers start in about the time of one.
+// Forked workers have their own process group, die with the zygote, which dies with the host.
+type Zygote struct {
+	proc *process
+	ctrl *net.UnixConn
+	log  interface{ Warn(string, ...any) }
+
+	spawnMu sync.Mutex // one spawn request in flight at a time
+
+	mu      sync.Mutex
+	queue   []*process       // spawned, waiting for their pid, in request order
+	running map[int]*process // by pid, until the zygote reports their exit
+	err     error            // set when the control channel closed
+	done    chan struct{}
+}
+
+// StartZygote starts a zygote for cfg's bridge; pass it as Config.Zygote to Start.
+func StartZygote(cfg Config) (*Zygote, error) {
+	cfg = cfg.withDefaults()
+	python, err := ResolvePython(cfg.Python, cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "zygote-ctrl"), os.NewFile(uintptr(fds[1]), "zygote-ctrl-child")
+	defer theirs.Close()
+	conn, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		return nil, err
+	}
+	args := append(workerArgs(cfg), "--zygote-fd", "3")
+	cmd := exec.Command(python, args...)
+	cmd.Dir = cfg.Dir
+	cmd.Env = buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env)
+	cmd.ExtraFiles = []*os.File{theirs}
+	proc, err := spawn(cmd)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("mlbridge: start zygote: %w", err)
+	}
+	log := cfg.Logger.With("zygote_pid", proc.pid(), "bridge", cfg.Bridge)
+	tail := newStderrTail(cfg.StderrLines)
+	go tail.run(proc.stderr, log)
+	closeAll(proc.stdin) // the zygote reads nothing on stdin
+	z := &Zygote{proc: proc, ctrl: conn.(*net.UnixConn), log: log, running: map[int]*process{}, done: make(chan struct{})}
+	go z.readLoop()
+	return z, nil
+}
+
+// Pid is the zygote's process id.
+func (z *Zygote) Pid() int { return z.proc.pid() }
+
+// Done is closed when the zygote is gone (its workers die with it).
+func (z *Zygote) Done() <-chan struct{} { return z.done }
+
+// spawn asks the zygote for a new worker whose stdio are fresh pipes.
+func (z *Zygote) spawn() (*process, error) {
+	child, host, err := pipes()
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(child[:]...) // the zygote received its own copies
+	p := &process{path: "zygote", stdin: host[0], stdout: host[1], stderr: host[2], exited: make(chan struct{})}
+	ready := make(chan struct{})
+
+	z.spawnMu.Lock()
+	defer z.spawnMu.Unlock()
+	z.mu.Lock()
+	if z.err != nil {
+		z.mu.Unlock()
+		closeAll(host[:]...)
+		return nil, z.err
+	}
+	z.queue = append(z.queue, p)
+	z.mu.Unlock()
+	p.ready = ready
+	oob := syscall.UnixRights(int(child[0].Fd()), int(child[1].Fd()), int(child[2].Fd()))
+	if _, _, err := z.ctrl.WriteMsgUnix([]byte("spawn"), oob, nil); err != nil {
+		closeAll(host[:]...)
+		return nil, fmt.Errorf("mlbridge: zygote spawn: %w", err)
+	}
+	select {
+	case <-ready:
+		return p, nil
+	case <-z.done:
+		closeAll(host[:]...)
+		return nil, z.err
+	case <-time.After(30 * time.Second):
+		closeAll(host[:]...)
+		return nil, errors.New("mlbridge: zygote did not fork a worker within 30s")
+	}
+}
+
+type zygoteMsg struct {
+	Spawned int    `json:"spawned"`
+	Exited  int    `json:"exited"`
+	Code    *int   `json:"code"`
+	Signal  *int   `json:"signal"`
+	Error   string `json:"error"`
+}
+
+func (z *Zygote) readLoop() {
+	buf := make([]byte, 4096)
+	for {
+		n, _, _, _, err := z.ctrl.ReadMsgUnix(buf, nil)
+		if err != nil || n == 0 {
+			z.fail()
+			return
+		}
+		var m zygoteMsg
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			z.log.Warn("mlbridge: bad message from zygote", "err", err)
+			continue
+		}
+		z.mu.Lock()
+		switch {
+		case m.Spawned > 0 && len(z.queue) > 0:
+			p := z.queue[0]
+			z.queue = z.queue[1:]
+			p.id = m.Spawned
+			z.running[p.id] = p
+			close(p.ready)
+		case m.Exited > 0:
+			if p := z.running[m.Exited]; p != nil {
+				delete(z.running, m.Exited)
+				if m.Signal != nil {
+					p.exit(-1, syscall.Signal(*m.Signal).String())
+				} else if m.Code != nil {
+					p.exit(*m.Code, "")
+				}
+			}
+		case m.Error != "":
+			z.log.Warn("mlbridge: zygote refused a spawn", "err", m.Error)
+		}
+		z.mu.Unlock()
+	}
+}
+
+// fail runs when the control channel closes: the zygote is gone, and with it its workers.
+func (z *Zygote) fail() {
+	<-z.proc.exited
+	z.mu.Lock()
+	code, sig := z.proc.exitStatus()
+	z.err = fmt.Errorf("mlbridge: zygote pid %d exited (code %d %s)", z.proc.pid(), code, sig)
+	running := z.running
+	z.running = map[int]*process{}
+	z.mu.Unlock()
+	for _, p := range running {
+		p.exit(-1, "killed") // PDEATHSIG
+	}
+	close(z.done)
+}
+
+// Close stops the zygote; the workers it forked die with it.
+func (z *Zygote) Close() error {
+	_ = z.ctrl.Close()
+	select {
+	case <-z.done:
+	case <-time.After(2 * time.Second):
+		z.proc.signalGroup(syscall.SIGKILL)
+		<-z.done
+	}
+	return nil
+}

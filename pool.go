@@ -109,7 +109,6 @@ type Pool struct {
 	zmu    sync.Mutex
 	zygote *worker.Zygote // with Preload: forks the workers; restarted if it dies
 
-	ready   chan struct{} // closed once Size workers are ready the first time
 	stop    chan struct{} // closed by Close
 	slotsWG sync.WaitGroup
 	stats   poolStats
@@ -121,9 +120,8 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	cfg = cfg.withDefaults()
 	p := &Pool{
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
-		ready: make(chan struct{}), stop: make(chan struct{}),
+		stop: make(chan struct{}),
 	}
-	p.stats.init()
 	if cfg.Preload {
 		if _, err := p.currentZygote(); err != nil {
 			return nil, err

@@ -128,8 +128,6 @@ type opCounters struct {
 	buckets       [histBuckets]atomic.Uint64
 }
 
-func (s *poolStats) init() {}
-
 func (s *poolStats) record(op string, start time.Time, err error) {
 	v, ok := s.ops.Load(op)
 	if !ok {

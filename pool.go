@@ -17,7 +17,8 @@ import (
 var ErrCrashLoop = errors.New("mlbridge: workers crash in a loop")
 
 // PoolConfig describes a supervised pool of identical workers. Config holds the per-worker
-// settings (Config.MaxInFlight is the in-flight limit of each worker).
+// settings; Config.MaxInFlight is each worker's in-flight limit (default: the capacity the
+// bridge declares in its handshake, BaseBridge.capacity, else 64).
 type PoolConfig struct {
 	Config
 
@@ -64,9 +65,6 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 1024
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 64
 	}
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {

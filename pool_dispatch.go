@@ -30,6 +30,7 @@ type poolWorker struct {
 	slot     *slot
 	state    workerState
 	inflight int
+	limit    int           // in-flight limit: Config.MaxInFlight, or the bridge's declared capacity
 	idle     chan struct{} // closed when a draining worker has nothing in flight
 	recycle  chan string   // the monitor asks the slot to replace this worker (reason)
 
@@ -82,7 +83,7 @@ func (p *Pool) pickLocked(avoid *poolWorker) *poolWorker {
 	n := len(p.workers)
 	for i := range n {
 		pw := p.workers[(p.next+i)%n]
-		if pw.state != stateReady || pw.inflight >= p.cfg.MaxInFlight || pw.dead() {
+		if pw.state != stateReady || pw.inflight >= pw.limit || pw.dead() {
 			continue
 		}
 		if pw == avoid {

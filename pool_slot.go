@@ -113,7 +113,10 @@ func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
 	if err != nil {
 		return nil, err
 	}
-	pw := &poolWorker{w: w, slot: s, recycle: make(chan string, 1), loaded: map[string]uint64{}, loading: map[string]chan struct{}{}}
+	pw := &poolWorker{
+		w: w, slot: s, limit: p.workerLimit(w), recycle: make(chan string, 1),
+		loaded: map[string]uint64{}, loading: map[string]chan struct{}{},
+	}
 	if err := p.applyGlobals(ctx, pw); err != nil {
 		w.Kill("global configuration failed")
 		<-w.Done()
@@ -129,6 +132,20 @@ func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
 	p.handOffLocked()
 	p.mu.Unlock()
 	return pw, nil
+}
+
+// workerLimit is the in-flight limit of w: configured, else declared by the bridge, else 64.
+func (p *Pool) workerLimit(w *worker.Worker) int {
+	if p.cfg.MaxInFlight > 0 {
+		return p.cfg.MaxInFlight
+	}
+	var rt struct {
+		Capacity int `msgpack:"capacity"`
+	}
+	if raw := w.Info().Runtime; len(raw) > 0 && (Result{raw: raw}).Decode(&rt) == nil && rt.Capacity > 0 {
+		return rt.Capacity
+	}
+	return 64
 }
 
 // crashed records a crash and reports whether the pool must stop restarting.

@@ -505,3 +505,29 @@ func parentOf(t testing.TB, pid int) int {
 	ppid, _ := strconv.Atoi(fields[1])
 	return ppid
 }
+
+func TestPoolUsesDeclaredCapacity(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.Bridge = 1, "mlbridge_worker.echo:SerialEchoBridge"
+	})
+	first := p.Submit(context.Background(), "sleep", args("seconds", 0.3))
+	waitFor(t, func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	second := p.Submit(context.Background(), "noop", nil)
+	waitFor(t, func() bool { return p.Stats().Waiting == 1 }) // capacity 1: it queues
+	for _, f := range []*mlbridge.Future{first, second} {
+		if _, err := f.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPoolRecyclesByAge(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MaxAge, c.HealthInterval = 1, 300*time.Millisecond, 50*time.Millisecond
+	})
+	before := pids(p)[0]
+	waitReplaced(t, p, before)
+	if v := poolCall[int](t, p, "add", args("a", 1, "b", 2)); v != 3 {
+		t.Fatal(v)
+	}
+}

@@ -80,6 +80,9 @@ class BaseBridge(abc.ABC):
     framework_name = "none"
     framework_version = ""
     capabilities: tuple[str, ...] = ()
+    #: how many calls this bridge can usefully run at once; a pool uses it as each worker's
+    #: default in-flight limit (a bridge bound to one local model might say 1 or 2)
+    capacity: int = 64
 
     def __init__(self) -> None:
         self._runtime = None  # set by the runtime that serves this bridge

@@ -205,3 +205,9 @@ class EchoBridge(BaseBridge):
             "op": req.op if req else None,
             "thread": threading.current_thread().name,
         }
+
+
+class SerialEchoBridge(EchoBridge):
+    """EchoBridge that declares it runs one call at a time (tests the host's use of capacity)."""
+
+    capacity = 1

@@ -118,6 +118,8 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
             "spin_us": spin_us,
             "worker": __version__,
             "bridge": bridge_spec,
+            # calls this bridge can usefully run at once; the host's default in-flight limit
+            "capacity": bridge.capacity,
         },
     })
 

@@ -1,0 +1,92 @@
+package adapters
+
+import (
+	"context"
+	"sync"
+)
+
+// The package-level functions below run on one default PythonPoolV2, the way the original
+// module-level calls did. It is started on first use with zero Options (or installed with
+// SetDefault) and lives until CloseDefault. This is the only global state in mlbridge.
+var (
+	defaultMu   sync.Mutex
+	defaultPool *PythonPoolV2
+)
+
+// SetDefault installs p as the pool behind the package-level functions.
+func SetDefault(p *PythonPoolV2) {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	defaultPool = p
+}
+
+// Default returns the default pool, starting it if needed.
+func Default(ctx context.Context) (*PythonPoolV2, error) {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultPool == nil {
+		p, err := NewPythonPoolV2(ctx, Options{})
+		if err != nil {
+			return nil, err
+		}
+		defaultPool = p
+	}
+	return defaultPool, nil
+}
+
+// CloseDefault stops the default pool, if one was started.
+func CloseDefault() error {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultPool == nil {
+		return nil
+	}
+	err := defaultPool.Close()
+	defaultPool = nil
+	return err
+}
+
+// CreateProgram is PythonPoolV2.CreateProgram on the default pool.
+func CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
+	p, err := Default(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.CreateProgram(ctx, signature, opts...)
+}
+
+// ExecuteProgram is PythonPoolV2.ExecuteProgram on the default pool.
+func ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[string]any, error) {
+	p, err := Default(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.ExecuteProgram(ctx, id, inputs)
+}
+
+// ListPrograms is PythonPoolV2.ListPrograms on the default pool.
+func ListPrograms(ctx context.Context) ([]string, error) {
+	p, err := Default(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.ListPrograms(ctx)
+}
+
+// DeleteProgram is PythonPoolV2.DeleteProgram on the default pool.
+func DeleteProgram(ctx context.Context, id string) error {
+	p, err := Default(ctx)
+	if err != nil {
+		return err
+	}
+	return p.DeleteProgram(ctx, id)
+}
+
+// ConfigureLM is PythonPoolV2.ConfigureLM on the default pool.
+func ConfigureLM(ctx context.Context, cfg LMConfig) error {
+	p, err := Default(ctx)
+	if err != nil {
+		return err
+	}
+	return p.ConfigureLM(ctx, cfg)
+}

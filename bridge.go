@@ -96,16 +96,22 @@ func (b *Bridge) Stream(ctx context.Context, op string, args any) iter.Seq2[Resu
 			yield(Result{}, err)
 			return
 		}
-		defer c.Cancel() // a no-op once the stream ended
-		for {
-			data, ok, err := c.Next()
-			if err != nil {
-				yield(Result{}, err)
-				return
-			}
-			if !ok || !yield(Result{raw: data}, nil) {
-				return
-			}
+		drain(c, yield)
+	}
+}
+
+// drain yields a stream's chunks until it ends, fails, or the consumer stops (which cancels
+// the generator in Python). It returns the stream's error, which it also yielded.
+func drain(c *worker.Call, yield func(Result, error) bool) error {
+	defer c.Cancel() // a no-op once the stream ended
+	for {
+		data, ok, err := c.Next()
+		if err != nil {
+			yield(Result{}, err)
+			return err
+		}
+		if !ok || !yield(Result{raw: data}, nil) {
+			return nil
 		}
 	}
 }

@@ -46,7 +46,7 @@ func (f *Future) Wait(ctx context.Context) (Result, error) {
 		case <-f.done:
 			return f.res, f.err
 		case <-ctx.Done():
-			return Result{}, ctxError("waiting for the result", ctx.Err())
+			return Result{}, worker.CtxError("waiting for the result", ctx.Err())
 		}
 	}
 	if f.call == nil {

@@ -238,18 +238,7 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 			yield(Result{}, err)
 			return
 		}
-		defer c.Cancel()
-		for {
-			data, ok, err := c.Next()
-			if err != nil {
-				final = err
-				yield(Result{}, err)
-				return
-			}
-			if !ok || !yield(Result{raw: data}, nil) {
-				return
-			}
-		}
+		final = drain(c, yield)
 	}
 }
 

@@ -140,7 +140,7 @@ func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, err
 			p.waiters.remove(e)
 			p.mu.Unlock()
 		}
-		return nil, ctxError("waiting for a worker", ctx.Err())
+		return nil, worker.CtxError("waiting for a worker", ctx.Err())
 	}
 }
 
@@ -191,12 +191,4 @@ func (p *Pool) handOffLocked() {
 		w.ch <- pw
 		e = next
 	}
-}
-
-// ctxError is the pool's flavour of a context error (see worker.ctxError).
-func ctxError(what string, err error) error {
-	if err == context.DeadlineExceeded {
-		return fmt.Errorf("%s: %w: %w", what, ErrTimeout, err)
-	}
-	return fmt.Errorf("%s: %w: %w", what, ErrCancelled, err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/mlbridge/mlbridge/internal/worker"
 	"github.com/mlbridge/mlbridge/store"
 )
 
@@ -52,7 +53,7 @@ func (p *Pool) ensureOne(ctx context.Context, pw *poolWorker, id string) error {
 			case <-wait:
 				continue // look again: it may have loaded, or failed
 			case <-ctx.Done():
-				return ctxError("waiting for resource "+id, ctx.Err())
+				return worker.CtxError("waiting for resource "+id, ctx.Err())
 			}
 		}
 		done := make(chan struct{})

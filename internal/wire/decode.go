@@ -370,7 +370,6 @@ func (m *Message) decodeField(d *decoder, key string) {
 		d.seen |= fSeq
 		m.Seq, ok = d.uint()
 	case "grace":
-		m.HasGrace = true
 		m.Grace, ok = d.uint()
 	case "versions":
 		d.seen |= fVersions

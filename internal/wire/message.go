@@ -75,8 +75,6 @@ type Message struct {
 
 	Seq   uint64
 	Grace uint64
-	// HasGrace distinguishes "grace: 0" from an absent grace.
-	HasGrace bool
 
 	Versions     []uint64
 	Version      uint64

@@ -40,7 +40,7 @@ type Call struct {
 // with ErrTimeout or ErrCancelled at once.
 func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*Call, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, ctxError(op, err)
+		return nil, opCtxError(op, err)
 	}
 	var deadline uint64
 	if d, ok := ctx.Deadline(); ok {
@@ -77,7 +77,7 @@ func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*C
 	}
 	w.inFlight.Add(1)
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { c.abort(ctxError(op, ctx.Err())) })
+		stop := context.AfterFunc(ctx, func() { c.abort(opCtxError(op, ctx.Err())) })
 		c.stopCtx.Store(&stop)
 		if c.finished.Load() {
 			stop() // completed (or aborted) before the watcher was stored
@@ -96,14 +96,17 @@ func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*C
 	return c, nil
 }
 
-// ctxError wraps a context error with the matching mlbridge sentinel, so callers can test
+// CtxError wraps a context error with the matching mlbridge sentinel, so callers can test
 // either errors.Is(err, mlbridge.ErrTimeout) or errors.Is(err, context.DeadlineExceeded).
-func ctxError(op string, err error) error {
+// what says what was interrupted ("op \"x\"", "waiting for a worker").
+func CtxError(what string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("op %q: %w: %w", op, errs.ErrTimeout, err)
+		return fmt.Errorf("%s: %w: %w", what, errs.ErrTimeout, err)
 	}
-	return fmt.Errorf("op %q: %w: %w", op, errs.ErrCancelled, err)
+	return fmt.Errorf("%s: %w: %w", what, errs.ErrCancelled, err)
 }
+
+func opCtxError(op string, err error) error { return CtxError(fmt.Sprintf("op %q", op), err) }
 
 func (w *Worker) take(id uint64) *Call {
 	w.mu.Lock()
@@ -130,7 +133,6 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 		(*stop)()
 	}
 	c.w.inFlight.Add(-1)
-	c.w.served.Add(1)
 	close(c.done)
 	if c.stream {
 		c.signal()
@@ -152,7 +154,7 @@ func (c *Call) abort(err error) {
 }
 
 // Cancel abandons the call; Python is told to stop. It is a no-op once the call completed.
-func (c *Call) Cancel() { c.abort(ctxError(c.op, context.Canceled)) }
+func (c *Call) Cancel() { c.abort(opCtxError(c.op, context.Canceled)) }
 
 // Done is closed when the call completed.
 func (c *Call) Done() <-chan struct{} { return c.done }
@@ -168,7 +170,7 @@ func (c *Call) Result(ctx context.Context) (msgpack.RawMessage, error) {
 	case <-c.done:
 		return c.result, c.err
 	case <-ctx.Done():
-		return nil, ctxError(c.op, ctx.Err())
+		return nil, opCtxError(c.op, ctx.Err())
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,7 +56,6 @@ type Worker struct {
 	nextID   atomic.Uint64
 	frames   atomic.Uint64 // frames received: the heartbeat's liveness signal
 	inFlight atomic.Int64
-	served   atomic.Uint64
 
 	stderr     *stderrTail
 	killReason atomic.Pointer[string]
@@ -246,9 +244,6 @@ func (w *Worker) Err() error {
 
 // InFlight is the number of calls sent and not yet answered.
 func (w *Worker) InFlight() int { return int(w.inFlight.Load()) }
-
-// Served is the number of calls that completed (with a result or an error).
-func (w *Worker) Served() uint64 { return w.served.Load() }
 
 // StartedAt is when the process was spawned.
 func (w *Worker) StartedAt() time.Time { return w.started }
@@ -468,20 +463,4 @@ func (w *Worker) stop() {
 			w.proc.signalGroup(s.sig)
 		}
 	}
-}
-
-// HandlerKind returns the kind the worker declared for op, if any.
-func (w *Worker) HandlerKind(op string) (string, bool) {
-	k, ok := w.hello.Handlers[op]
-	return k, ok
-}
-
-// Ops lists the worker's handlers, sorted.
-func (w *Worker) Ops() []string {
-	ops := make([]string, 0, len(w.hello.Handlers))
-	for op := range w.hello.Handlers {
-		ops = append(ops, op)
-	}
-	slices.Sort(ops)
-	return ops
 }

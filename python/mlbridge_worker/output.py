@@ -23,7 +23,8 @@ class OutputMixin:
 
     def send_result(self, id: int, result: Any, st: OpStats | None = None) -> None:
         try:
-            payload = _RES_OK_HEAD + self._pack(id) + _RES_OK_MID + self._pack(result)
+            payload = (_RES_OK_HEAD + self._pack(id) + _RES_OK_MID
+                       + (b"\xc0" if result is None else self._pack(result)))
         except Exception as e:
             if st is not None:
                 st.errors += 1

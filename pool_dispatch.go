@@ -156,11 +156,11 @@ func (p *Pool) unavailableLocked() error {
 
 // release returns a reserved slot and hands it to the oldest waiter if there is one.
 func (p *Pool) release(pw *poolWorker, callErr error) {
-	pw.served.Add(1)
+	served := pw.served.Add(1)
 	if callErr != nil {
 		pw.errors.Add(1)
 	}
-	recycle := p.cfg.MaxRequests > 0 && pw.served.Load() >= p.cfg.MaxRequests
+	recycle := p.cfg.MaxRequests > 0 && served >= p.cfg.MaxRequests
 	p.mu.Lock()
 	pw.inflight--
 	if pw.state == stateDraining {
@@ -173,7 +173,7 @@ func (p *Pool) release(pw *poolWorker, callErr error) {
 	}
 	p.mu.Unlock()
 	if recycle {
-		p.requestRecycle(pw, fmt.Sprintf("served %d calls (MaxRequests)", pw.served.Load()))
+		p.requestRecycle(pw, fmt.Sprintf("served %d calls (MaxRequests)", served))
 	}
 }
 

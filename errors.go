@@ -38,6 +38,7 @@ var (
 	ErrInvalidConfiguration = errs.ErrInvalidConfiguration
 	ErrModel                = errs.ErrModel
 	ErrRateLimit            = errs.ErrRateLimit
+	ErrUnknown              = errs.ErrUnknown
 	ErrUnavailable          = errs.ErrUnavailable
 	ErrInternal             = errs.ErrInternal
 )

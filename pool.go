@@ -334,24 +334,66 @@ func (p *Pool) closeNow() error {
 // Define stores a resource definition. A global definition (framework configuration) is
 // applied to every running worker before Define returns, and to every worker started later.
 // Other definitions reach a worker the first time a call that Uses them runs there.
+//
+// A global definition that a worker refuses is taken back: the store keeps what it held
+// before, because a definition no worker can build would stop every replacement worker from
+// starting. One worker tries it first; the rest, in parallel, only after it succeeded.
 func (p *Pool) Define(ctx context.Context, d store.Definition) (store.Definition, error) {
+	prev, prevErr := p.store.Get(ctx, d.ID)
 	d, err := p.store.Put(ctx, d)
-	if err != nil {
+	if err != nil || !d.Global {
 		return d, err
 	}
-	if !d.Global {
-		return d, nil
-	}
+	start := time.Now()
 	p.mu.Lock()
 	workers := append([]*poolWorker(nil), p.workers...)
 	p.mu.Unlock()
-	var errs []error
-	for _, pw := range workers {
-		if err := p.ensure(ctx, pw, []string{d.ID}); err != nil && !errors.Is(err, ErrWorkerExited) {
-			errs = append(errs, fmt.Errorf("worker pid %d: %w", pw.w.Pid(), err))
+	for len(workers) > 0 {
+		err := p.ensure(ctx, workers[0], []string{d.ID})
+		if errors.Is(err, ErrWorkerExited) {
+			workers = workers[1:] // its replacement applies the definition when it starts
+			continue
+		}
+		if _, refused := errors.AsType[*RemoteError](err); refused {
+			p.restore(ctx, d.ID, prev, prevErr == nil)
+			return d, fmt.Errorf("worker pid %d refused %s %q, definition not kept: %w", workers[0].w.Pid(), d.Kind, d.ID, err)
+		}
+		if err != nil {
+			return d, fmt.Errorf("worker pid %d: %w", workers[0].w.Pid(), err)
+		}
+		break
+	}
+	if len(workers) > 1 {
+		var wg sync.WaitGroup
+		errs := make([]error, len(workers))
+		for i, pw := range workers[1:] {
+			wg.Go(func() {
+				if err := p.ensure(ctx, pw, []string{d.ID}); err != nil && !errors.Is(err, ErrWorkerExited) {
+					errs[i] = fmt.Errorf("worker pid %d: %w", pw.w.Pid(), err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return d, err
 		}
 	}
-	return d, errors.Join(errs...)
+	p.log.Info("mlbridge: global definition applied", "id", d.ID, "kind", d.Kind, "version", d.Version,
+		"workers", len(workers), "took", time.Since(start).Round(time.Millisecond))
+	return d, nil
+}
+
+// restore puts back what the store held for id before a refused definition (or removes it).
+func (p *Pool) restore(ctx context.Context, id string, prev store.Definition, existed bool) {
+	var err error
+	if existed {
+		_, err = p.store.Put(ctx, prev)
+	} else {
+		err = p.store.Delete(ctx, id)
+	}
+	if err != nil {
+		p.log.Error("mlbridge: could not take back a refused definition", "id", id, "err", err)
+	}
 }
 
 // Store is the pool's definition store.

@@ -92,6 +92,7 @@ func (p *Pool) runSlot(s *slot, first chan<- error) {
 // startWorker starts a process, applies every global definition to it, and only then
 // puts it in service.
 func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
+	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -131,6 +132,7 @@ func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
 	p.workers = append(p.workers, pw)
 	p.handOffLocked()
 	p.mu.Unlock()
+	p.log.Info("mlbridge: worker ready", "slot", s.index, "pid", w.Pid(), "took", time.Since(start).Round(time.Millisecond))
 	return pw, nil
 }
 

@@ -35,6 +35,7 @@ var (
 	ErrRateLimit            = errors.New("mlbridge: rate limited")
 	ErrUnavailable          = errors.New("mlbridge: unavailable")
 	ErrInternal             = errors.New("mlbridge: internal error in handler")
+	ErrUnknown              = errors.New("mlbridge: unclassified framework error")
 )
 
 var categorySentinel = map[string]error{
@@ -50,6 +51,7 @@ var categorySentinel = map[string]error{
 	"rate_limit":            ErrRateLimit,
 	"unavailable":           ErrUnavailable,
 	"internal":              ErrInternal,
+	"unknown":               ErrUnknown,
 }
 
 // RemoteError is an error raised in Python and carried back in a res frame.

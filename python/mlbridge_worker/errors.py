@@ -22,6 +22,7 @@ CATEGORIES = frozenset(
         "rate_limit",
         "unavailable",
         "internal",
+        "unknown",
     }
 )
 
@@ -31,9 +32,11 @@ class BridgeError(Exception):
 
     category = "internal"
 
-    def __init__(self, message: str = ""):
+    def __init__(self, message: str = "", *, type_name: str | None = None):
         super().__init__(message)
         self.message = message
+        # The error's `type` on the wire: a framework's own class name when this wraps one.
+        self.type_name = type_name or type(self).__name__
 
 
 class InvalidArgument(BridgeError):
@@ -60,9 +63,22 @@ class Unavailable(BridgeError):
     category = "unavailable"
 
 
+class Timeout(BridgeError):
+    """A deadline inside the framework (a provider's own timeout), not the request's."""
+
+    category = "timeout"
+
+
+class Unknown(BridgeError):
+    """The framework failed without saying why (as opposed to ``internal``: a handler's own bug)."""
+
+    category = "unknown"
+
+
 BRIDGE_ERRORS = {
     c.__name__: c
-    for c in (BridgeError, InvalidArgument, NotFound, InvalidConfiguration, ModelError, RateLimit, Unavailable)
+    for c in (BridgeError, InvalidArgument, NotFound, InvalidConfiguration, ModelError, RateLimit, Unavailable,
+              Timeout, Unknown)
 }
 
 
@@ -100,8 +116,9 @@ def exception_to_error(exc: BaseException, category: str | None = None, with_tra
 
     ``category`` overrides the category derived from the exception.
     """
-    msg = exc.message if isinstance(exc, BridgeError) else str(exc)
+    bridge = isinstance(exc, BridgeError)
+    msg = exc.message if bridge else str(exc)
     tb = None
     if with_traceback and exc.__traceback__ is not None:
         tb = "".join(_tb.format_exception(type(exc), exc, exc.__traceback__))
-    return error_map(category or category_of(exc), type(exc).__name__, msg, tb)
+    return error_map(category or category_of(exc), exc.type_name if bridge else type(exc).__name__, msg, tb)

@@ -80,9 +80,6 @@ def test_unknown_program_module_and_provider(bridge):
 
 
 def test_no_lm_configured(bridge):
-    import dspy
-
-    dspy.configure(lm=None)
     bridge.create_program("p", "question -> answer")
     with pytest.raises(InvalidConfiguration, match="no LM configured"):
         bridge.execute_program("p", {"question": "q"})

@@ -1,0 +1,112 @@
+"""DSPy programs built from host-owned definitions, and the checks on their inputs.
+
+A definition is {signature, module, instructions?, field_descriptions?}. Everything about it is
+checked here, before any LM is called: a bad signature is `invalid_argument`, never a silent
+fallback to `question -> answer`; inputs must be present and of the declared types.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import dspy
+
+from ..errors import InvalidArgument
+
+MODULES = {"Predict": dspy.Predict, "ChainOfThought": dspy.ChainOfThought}
+
+
+class Program:
+    """A built DSPy module with what the host defined it from."""
+
+    __slots__ = ("id", "module", "module_type", "signature")
+
+    def __init__(self, id: str, module: dspy.Module, module_type: str, signature: type[dspy.Signature]):
+        self.id = id
+        self.module = module
+        self.module_type = module_type
+        self.signature = signature
+
+    def info(self) -> dict:
+        sig = self.signature
+        fields = lambda fs: [  # noqa: E731 - a one-line view
+            {"name": n, "type": _type_name(f.annotation), "desc": _desc(n, f)} for n, f in fs.items()
+        ]
+        return {
+            "id": self.id, "module": self.module_type, "signature": sig.signature,
+            "instructions": sig.instructions, "inputs": fields(sig.input_fields), "outputs": fields(sig.output_fields),
+        }
+
+
+def build_program(id: str, spec: dict, state: bytes | None) -> Program:
+    signature = spec.get("signature")
+    if not isinstance(signature, str) or not signature.strip():
+        raise InvalidArgument("a program needs a signature string, e.g. 'question -> answer'")
+    module_type = spec.get("module", "Predict")
+    module_cls = MODULES.get(module_type)
+    if module_cls is None:
+        raise InvalidArgument(f"unknown module {module_type!r} (have: {', '.join(MODULES)})")
+    try:
+        sig = dspy.Signature(signature, spec.get("instructions") or None)
+    except Exception as e:  # DSPy raises ValueError, SyntaxError, TypeError for bad strings
+        raise InvalidArgument(f"invalid signature {signature!r}: {e}") from e
+    descs = spec.get("field_descriptions") or {}
+    for name, desc in descs.items():
+        if name not in sig.fields:
+            raise InvalidArgument(f"field_descriptions names {name!r}, which is not in the signature")
+        sig = sig.with_updated_fields(name, desc=str(desc))
+    module = module_cls(sig)
+    if state:
+        raise InvalidArgument("loading optimized program state is not supported yet")
+    return Program(id, module, module_type, sig)
+
+
+def check_inputs(sig: type[dspy.Signature], inputs: Any) -> None:
+    """Every input field present, no unknown ones, and values of the declared types."""
+    if not isinstance(inputs, dict):
+        raise InvalidArgument("inputs must be a map of field name to value")
+    missing = [n for n in sig.input_fields if n not in inputs]
+    if missing:
+        raise InvalidArgument(f"missing input field(s): {', '.join(missing)}")
+    unknown = [n for n in inputs if n not in sig.input_fields]
+    if unknown:
+        raise InvalidArgument(f"unknown input field(s): {', '.join(unknown)}")
+    for name, field in sig.input_fields.items():
+        if not _conforms(inputs[name], field.annotation):
+            raise InvalidArgument(
+                f"input {name!r} must be {_type_name(field.annotation)}, got {type(inputs[name]).__name__}")
+
+
+def _conforms(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation in (str, int, float, bool):
+        if annotation is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if annotation is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, annotation)
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (Any,)
+        return isinstance(value, list) and all(_conforms(v, item) for v in value)
+    if origin is dict:
+        args = typing.get_args(annotation)
+        return isinstance(value, dict) and (not args or all(_conforms(v, args[1]) for v in value.values()))
+    if origin is typing.Union:
+        return any(_conforms(value, a) for a in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if annotation is type(None):
+        return value is None
+    return True  # types we do not check (custom classes): DSPy validates them
+
+
+def _desc(name: str, field: Any) -> str:
+    desc = (field.json_schema_extra or {}).get("desc", "")
+    return "" if desc == f"${{{name}}}" else desc  # DSPy's placeholder for "no description"
+
+
+def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is None and isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")

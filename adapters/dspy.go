@@ -64,13 +64,13 @@ type LMConfig struct {
 	//   - "openai_compatible": any provider DSPy supports, by Model ("openai/..." is assumed
 	//     when BaseURL is set and Model has no provider prefix), BaseURL and APIKeyEnv.
 	//   - "dummy": DSPy's DummyLM answering Answers in order (tests).
-	Provider    string
-	Model       string
-	BaseURL     string
-	APIKeyEnv   string // the *name* of the variable holding the key, never the key
+	Provider  string
+	Model     string
+	BaseURL   string
+	APIKeyEnv string // the *name* of the variable holding the key, never the key
 	// NumRetries is how often DSPy retries a failed provider call (rate limits, server
 	// errors): 0 keeps DSPy's default (3), a negative value turns retries off.
-	NumRetries int
+	NumRetries  int
 	Temperature float64
 	MaxTokens   int
 	Answers     []map[string]any

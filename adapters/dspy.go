@@ -222,6 +222,10 @@ func (c *dspyClient) HealthCheck(ctx context.Context) error {
 
 func (c *dspyClient) GetStats() mlbridge.PoolStats { return c.pool.Stats() }
 
+// Pool is the mlbridge.Pool underneath: the same workers and program definitions, for calls
+// the legacy methods do not cover.
+func (c *dspyClient) Pool() *mlbridge.Pool { return c.pool }
+
 func (c *dspyClient) Close() error { return c.pool.Close() }
 
 // exists turns an unknown program id into ErrNotFound before any call is made.

@@ -64,6 +64,12 @@ type Report struct {
 	BridgeP50us     float64 `json:"bridge_p50_us,omitempty"`
 	PoolOverheadPct float64 `json:"pool_overhead_pct,omitempty"` // goal <= 10
 
+	// Scenario dspy: p50_us is ExecuteProgram through the bridge (DummyLM); direct_* the same
+	// program called in the worker's own Python; overhead_us = p50_us - direct_p50_us.
+	DirectP50us float64 `json:"direct_p50_us,omitempty"`
+	DirectP99us float64 `json:"direct_p99_us,omitempty"`
+	OverheadUs  float64 `json:"overhead_us,omitempty"`
+
 	// Scenario startup: time until every worker completed its handshake.
 	Startup1ms   float64 `json:"startup_1_ms,omitempty"`
 	Startup8ms   float64 `json:"startup_8_ms,omitempty"`
@@ -99,8 +105,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runStartup(ctx, o, python)
 	case "pool-overhead":
 		return runPoolOverhead(ctx, o, python)
+	case "dspy":
+		return runDSPy(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

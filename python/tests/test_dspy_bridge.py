@@ -96,3 +96,33 @@ def test_delete_program(bridge):
     assert bridge.delete_program("p")["forgotten"] is True
     with pytest.raises(NotFound):
         bridge.delete_program("p")
+
+
+def _signature_vectors():
+    import json
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "spec" / "vectors" / "signatures.json"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("case", _signature_vectors()["valid"], ids=lambda c: c["in"])
+def test_shared_valid_signatures(bridge, case):
+    info = bridge.create_program("v", case["in"])
+    # The same fields, in the same order, as the Go parser's canonical form (type spelling aside).
+    assert [f["name"] for f in info["inputs"] + info["outputs"]] == _field_names(case["canonical"])
+
+
+def _field_names(canonical: str) -> list[str]:
+    from mlbridge_worker.frameworks.dspy_programs import _top_level_split
+
+    names = []
+    for side in canonical.split(" -> "):
+        names += [part.split(":")[0].strip() for part in _top_level_split(side)]
+    return names
+
+
+@pytest.mark.parametrize("signature", _signature_vectors()["invalid"])
+def test_shared_invalid_signatures(bridge, signature):
+    with pytest.raises(InvalidArgument):
+        bridge.create_program("bad", signature)

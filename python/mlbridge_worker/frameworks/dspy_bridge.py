@@ -12,6 +12,7 @@ change it again, and handlers run on a thread pool. Each execution runs inside
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dspy
@@ -68,6 +69,24 @@ class DSPyBridge(BaseBridge):
     @handler
     def execute_program(self, program_id: str, inputs: dict) -> dict:
         return self.run(self.program(program_id), inputs)
+
+    @handler
+    def time_program(self, program_id: str, inputs: dict, seconds: float = 1.0) -> list[float]:
+        """Run a program directly in this process, one call after another, for `seconds`: the
+        per-call times in seconds. It is the baseline `mlbridge bench --scenario dspy` measures
+        ExecuteProgram against: the same program and LM, without the bridge."""
+        prog = self.program(program_id)
+        check_inputs(prog.signature, inputs)
+        if self.lm is None:
+            raise InvalidConfiguration("no LM configured")
+        times: list[float] = []
+        with dspy.context(lm=self.lm, adapter=self.adapter):
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                prog.module(**inputs)
+                times.append(time.perf_counter() - t0)
+        return times
 
     @handler
     def get_program_info(self, program_id: str) -> dict:

@@ -47,10 +47,7 @@ def build_program(id: str, spec: dict, state: bytes | None) -> Program:
     module_cls = MODULES.get(module_type)
     if module_cls is None:
         raise InvalidArgument(f"unknown module {module_type!r} (have: {', '.join(MODULES)})")
-    try:
-        sig = dspy.Signature(signature, spec.get("instructions") or None)
-    except Exception as e:  # DSPy raises ValueError, SyntaxError, TypeError for bad strings
-        raise InvalidArgument(f"invalid signature {signature!r}: {e}") from e
+    sig = parse_signature(signature, spec.get("instructions") or None)
     descs = spec.get("field_descriptions") or {}
     for name, desc in descs.items():
         if name not in sig.fields:
@@ -60,6 +57,59 @@ def build_program(id: str, spec: dict, state: bytes | None) -> Program:
     if state:
         raise InvalidArgument("loading optimized program state is not supported yet")
     return Program(id, module, module_type, sig)
+
+
+def parse_signature(text: str, instructions: str | None = None) -> type[dspy.Signature]:
+    """DSPy's parser, plus the rules the Go parser (mlbridge.ParseSignature) applies, so that both
+    sides accept the same signatures (spec/vectors/signatures.json): DSPy alone takes a
+    signature without inputs, a trailing comma, `list[str, int]` or `dict[int, str]`."""
+    for side in text.split("->"):
+        if any(not part.strip() for part in _top_level_split(side)):
+            raise InvalidArgument(f"invalid signature {text!r}: an empty field (a stray comma, or no fields)")
+    try:
+        sig = dspy.Signature(text, instructions)
+    except Exception as e:  # DSPy raises ValueError, SyntaxError, TypeError for bad strings
+        raise InvalidArgument(f"invalid signature {text!r}: {e}") from e
+    if not sig.input_fields or not sig.output_fields:
+        raise InvalidArgument(f"invalid signature {text!r}: it needs at least one input and one output")
+    for name, field in sig.fields.items():
+        problem = _annotation_problem(field.annotation)
+        if problem:
+            raise InvalidArgument(f"invalid signature {text!r}: field {name!r}: {problem}")
+    return sig
+
+
+def _top_level_split(side: str) -> list[str]:
+    """Split at commas outside brackets and quotes."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(side):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(side[start:i])
+            start = i + 1
+    parts.append(side[start:])
+    return parts
+
+
+def _annotation_problem(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and len(args) > 1:
+        return "list takes one item type"
+    if origin is dict and args and args[0] is not str:
+        return "dict keys must be str"
+    for a in args:
+        if typing.get_origin(a) is not None:
+            problem = _annotation_problem(a)
+            if problem:
+                return problem
+    return ""
 
 
 def check_inputs(sig: type[dspy.Signature], inputs: Any) -> None:

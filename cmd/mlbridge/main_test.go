@@ -61,3 +61,28 @@ func TestBenchJSONContract(t *testing.T) {
 		t.Fatal("unknown scenario accepted")
 	}
 }
+
+// The dspy scenario reports ExecuteProgram against the same program run directly in Python;
+// the numbers are whatever the machine gives, so only their presence and coherence are checked.
+func TestBenchDSPyJSONContract(t *testing.T) {
+	out, err := run(t, "bench", "--scenario", "dspy", "--duration", "1s", "--rounds", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %q", out)
+	}
+	if rep["scenario"] != "dspy" || rep["errors"] != 0.0 {
+		t.Fatalf("report %v", rep)
+	}
+	for _, k := range []string{"p50_us", "direct_p50_us", "calls"} {
+		if v, ok := rep[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, rep[k])
+		}
+	}
+	overhead, _ := rep["overhead_us"].(float64) // omitted when exactly zero
+	if d := rep["p50_us"].(float64) - rep["direct_p50_us"].(float64) - overhead; d > 1e-6 || d < -1e-6 {
+		t.Errorf("overhead_us is not p50_us - direct_p50_us: %v", rep)
+	}
+}

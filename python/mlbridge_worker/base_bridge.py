@@ -72,9 +72,19 @@ class HandlerInfo:
         return f"HandlerInfo({self.name!r}, kind={self.kind!r})"
 
 
+class Resource:
+    """One resource built on this worker from a host-owned definition."""
+
+    __slots__ = ("id", "kind", "version", "obj")
+
+    def __init__(self, id: str, kind: str, version: int, obj: Any):
+        self.id, self.kind, self.version, self.obj = id, kind, version, obj
+
+
 class BaseBridge(abc.ABC):
     """Base class of all bridges. Built-in handlers: ping, get_info, get_stats, health_check,
-    list_handlers, define_resource, forget_resource, cleanup, shutdown."""
+    list_handlers, define_resource, forget_resource, execute, describe, list_resources,
+    cleanup, shutdown."""
 
     #: defaults for :meth:`get_framework_info`
     framework_name = "none"
@@ -87,9 +97,9 @@ class BaseBridge(abc.ABC):
     def __init__(self) -> None:
         self._runtime = None  # set by the runtime that serves this bridge
         self._handlers: dict[str, HandlerInfo] = self._collect_handlers()
-        # Resources built from host-owned definitions: id -> (version, object). Only a cache:
-        # the host re-sends a definition to any worker that lacks it.
-        self._resources: dict[str, tuple[int, Any]] = {}
+        # Resources built from host-owned definitions, by id. Only a cache: the host re-sends
+        # a definition to any worker that lacks it.
+        self._resources: dict[str, Resource] = {}
 
     # ---------------------------------------------------------------- subclass API
 
@@ -115,14 +125,29 @@ class BaseBridge(abc.ABC):
 
         raise InvalidArgument(f"{type(self).__name__} builds no resources of kind {kind!r}")
 
-    def resource(self, id: str) -> Any:
-        """The object built for resource ``id``; NotFound if this worker has not built it."""
+    def resource(self, id: str, kind: str | None = None) -> Any:
+        """The object built for resource ``id`` (of ``kind``, when given); NotFound if this
+        worker has not built it."""
         entry = self._resources.get(id)
-        if entry is None:
+        if entry is None or (kind is not None and entry.kind != kind):
             from .errors import NotFound
 
-            raise NotFound(f"resource {id!r} is not defined on this worker")
-        return entry[1]
+            raise NotFound(f"{kind or 'resource'} {id!r} is not defined on this worker")
+        return entry.obj
+
+    def resources(self, kind: str | None = None) -> list[Resource]:
+        return sorted((r for r in self._resources.values() if kind is None or r.kind == kind), key=lambda r: r.id)
+
+    def execute_resource(self, kind: str, id: str, obj: Any, inputs: dict) -> Any:
+        """Run a resource on inputs (the generic ``execute`` op): a program, a chain, a model's
+        prediction. Subclasses override for the kinds they can run."""
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(f"{type(self).__name__} cannot execute resources of kind {kind!r}")
+
+    def describe_resource(self, kind: str, id: str, obj: Any) -> dict:
+        """What the generic ``describe`` op reports beyond id, kind and version."""
+        return {}
 
     # ---------------------------------------------------------------- handler table
 
@@ -205,15 +230,33 @@ class BaseBridge(abc.ABC):
                         state: bytes | None = None, is_global: bool = False) -> dict:
         """Build (or rebuild, for a new version) a resource from the host's definition."""
         cached = self._resources.get(id)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached.version == version:
             return {"id": id, "version": version, "built": False}
         obj = self.build_resource(kind, id, spec or {}, state)
-        self._resources[id] = (version, obj)
+        self._resources[id] = Resource(id, kind, version, obj)
         return {"id": id, "version": version, "built": True}
 
     @handler
     def forget_resource(self, id: str) -> dict:
         return {"id": id, "forgotten": self._resources.pop(id, None) is not None}
+
+    # Generic resource ops: the Go Adapter's Execute / Describe / List work with any bridge.
+    @handler
+    def execute(self, id: str, inputs: dict | None = None) -> Any:
+        r = self._resources.get(id)
+        if r is None:
+            self.resource(id)  # raises NotFound
+        return self.execute_resource(r.kind, id, r.obj, inputs or {})
+
+    @handler
+    def describe(self, id: str) -> dict:
+        self.resource(id)
+        r = self._resources[id]
+        return {**self.describe_resource(r.kind, id, r.obj), "id": id, "kind": r.kind, "version": r.version}
+
+    @handler
+    def list_resources(self, kind: str | None = None) -> list[dict]:
+        return [{"id": r.id, "kind": r.kind, "version": r.version} for r in self.resources(kind)]
 
     @handler
     def cleanup(self) -> dict:

@@ -50,6 +50,14 @@ class EchoBridge(BaseBridge):
             return dict(spec)
         return super().build_resource(kind, id, spec, state)
 
+    def execute_resource(self, kind: str, id: str, obj, inputs: dict):
+        if kind == "greeting":
+            return f"{obj} {inputs.get('name', '')}"
+        return super().execute_resource(kind, id, obj, inputs)
+
+    def describe_resource(self, kind: str, id: str, obj) -> dict:
+        return {"prefix": obj} if kind == "greeting" else {}
+
     @handler
     def greet(self, id: str, name: str) -> str:
         return f"{self.resource(id)} {name}"

@@ -197,3 +197,26 @@ def test_global_config_resource_applies_to_the_bridge():
     b._initialize_framework()
     b.define_resource("settings", "config", 1, {"greeting": "hola"}, is_global=True)
     assert b.settings["greeting"] == "hola"
+
+
+def test_generic_resource_ops():
+    from mlbridge_worker.echo import EchoBridge
+    from mlbridge_worker.errors import InvalidArgument, NotFound
+
+    b = EchoBridge()
+    b._initialize_framework()
+    b.define_resource("g", "greeting", 3, {"prefix": "hi"})
+    b.define_resource("settings", "config", 1, {"x": 1}, is_global=True)
+    assert b.execute("g", {"name": "ada"}) == "hi ada"
+    assert b.describe("g") == {"id": "g", "kind": "greeting", "version": 3, "prefix": "hi"}
+    assert b.list_resources() == [{"id": "g", "kind": "greeting", "version": 3},
+                                  {"id": "settings", "kind": "config", "version": 1}]
+    assert b.list_resources("config") == [{"id": "settings", "kind": "config", "version": 1}]
+    with pytest.raises(InvalidArgument, match="cannot execute resources of kind 'config'"):
+        b.execute("settings", {})
+    with pytest.raises(NotFound):
+        b.execute("nope", {})
+    with pytest.raises(NotFound):
+        b.describe("nope")
+    with pytest.raises(NotFound):
+        b.resource("g", kind="config")

@@ -47,10 +47,18 @@ class DSPyBridge(BaseBridge):
         return super().build_resource(kind, id, spec, state)
 
     def program(self, program_id: str) -> Program:
-        obj = self._resources.get(program_id)
-        if obj is None or not isinstance(obj[1], Program):
+        r = self._resources.get(program_id)
+        if r is None or r.kind != "program":
             raise NotFound(f"program {program_id!r} not found")
-        return obj[1]
+        return r.obj
+
+    def execute_resource(self, kind: str, id: str, obj: Any, inputs: dict) -> Any:
+        if kind != "program":
+            return super().execute_resource(kind, id, obj, inputs)
+        return self.run(obj, inputs)
+
+    def describe_resource(self, kind: str, id: str, obj: Any) -> dict:
+        return obj.info() if kind == "program" else {}
 
     def run(self, prog: Program, inputs: dict) -> dict:
         """One execution of a program on this worker's LM; DSPy failures mapped to categories."""
@@ -94,7 +102,7 @@ class DSPyBridge(BaseBridge):
 
     @handler
     def list_programs(self) -> list[str]:
-        return sorted(k for k, (_, obj) in self._resources.items() if isinstance(obj, Program))
+        return [r.id for r in self.resources("program")]
 
     # Legacy conveniences for a worker used standalone; a host defines resources instead.
     @handler

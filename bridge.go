@@ -58,16 +58,21 @@ func Open(ctx context.Context, cfg Config) (*Bridge, error) {
 	if b.maxInFlight <= 0 {
 		b.maxInFlight = defaultMaxInFlight
 	}
+	b.info = infoOf(w)
+	return b, nil
+}
+
+func infoOf(w *worker.Worker) Info {
 	h := w.Info()
-	b.info = Info{
+	info := Info{
 		Pid: h.Pid, ProtocolVersion: int(h.Version), Framework: h.Framework.Name,
 		FrameworkVersion: h.Framework.Version, Capabilities: h.Capabilities,
 		Handlers: make(map[string]HandlerKind, len(h.Handlers)),
 	}
 	for op, kind := range h.Handlers {
-		b.info.Handlers[op] = HandlerKind(kind)
+		info.Handlers[op] = HandlerKind(kind)
 	}
-	return b, nil
+	return info
 }
 
 // Info describes the worker: pid, framework, handlers and their kinds.

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mlbridge/mlbridge/internal/worker"
@@ -110,6 +111,7 @@ type Pool struct {
 	stop    chan struct{} // closed by Close
 	slotsWG sync.WaitGroup
 	stats   poolStats
+	info    atomic.Pointer[Info] // the newest worker's hello
 }
 
 // OpenPool starts cfg.Size workers concurrently and returns when all completed their

@@ -132,6 +132,8 @@ func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
 	p.workers = append(p.workers, pw)
 	p.handOffLocked()
 	p.mu.Unlock()
+	info := infoOf(w)
+	p.info.Store(&info)
 	p.log.Info("mlbridge: worker ready", "slot", s.index, "pid", w.Pid(), "took", time.Since(start).Round(time.Millisecond))
 	return pw, nil
 }

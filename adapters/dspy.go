@@ -1,24 +1,22 @@
 // Package adapters is the DSPy-specific API that existing users call: PythonPort (one Python
 // process) and PythonPoolV2 (a pool), with CreateProgram, ExecuteProgram and friends.
 //
-// Both are thin layers over mlbridge.Pool and its host-owned store — there is no second
-// implementation: a program created here is a store definition any worker can build.
+// Both are thin wrappers over the multi-framework API — an mlbridge.Pool (an Adapter) and
+// the dspy package's Client — with no second implementation: a program created here is a
+// definition in the pool's store, which any worker can build and the new API can run.
 package adapters
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/dspy"
 	"github.com/mlbridge/mlbridge/store"
 )
 
 // DSPyBridge is the Python bridge class the adapters run.
-const DSPyBridge = "mlbridge_worker.frameworks.dspy_bridge:DSPyBridge"
+const DSPyBridge = dspy.Bridge
 
 // Options configures a PythonPort or PythonPoolV2.
 type Options struct {
@@ -32,112 +30,45 @@ type Options struct {
 	// across restarts.
 	Store  store.Store
 	Logger *slog.Logger
+
+	// Adapter, when set, is an adapter of the multi-framework API running the DSPy bridge
+	// (a Registry's "dspy" entry): the legacy API then runs on it — the same workers and the
+	// same programs — instead of starting its own pool, and Close leaves it running. The
+	// other options are ignored.
+	Adapter mlbridge.Adapter
 }
 
-// ProgramOption adjusts CreateProgram.
-type ProgramOption func(map[string]any)
+// The legacy names of the dspy package's types.
+type (
+	ProgramOption = dspy.ProgramOption
+	ProgramInfo   = dspy.ProgramInfo
+	FieldInfo     = dspy.FieldInfo
+	LMConfig      = dspy.LMConfig
+)
 
 // WithModule selects the DSPy module: "Predict" (default) or "ChainOfThought".
-func WithModule(module string) ProgramOption { return func(s map[string]any) { s["module"] = module } }
+func WithModule(module string) ProgramOption { return dspy.WithModule(module) }
 
 // WithInstructions sets the signature's instructions.
-func WithInstructions(text string) ProgramOption {
-	return func(s map[string]any) { s["instructions"] = text }
-}
+func WithInstructions(text string) ProgramOption { return dspy.WithInstructions(text) }
 
 // WithFieldDescriptions describes signature fields by name.
 func WithFieldDescriptions(desc map[string]string) ProgramOption {
-	return func(s map[string]any) {
-		m := make(map[string]any, len(desc))
-		for k, v := range desc {
-			m[k] = v
-		}
-		s["field_descriptions"] = m
-	}
+	return dspy.WithFieldDescriptions(desc)
 }
 
-// LMConfig selects the language model every worker uses, including workers started later.
-type LMConfig struct {
-	// Provider is one of:
-	//   - "local" (also the zero value): the embedded SmolLM2-135M-Instruct, run in each
-	//     worker by llama.cpp — offline, no key; ModelPath, Threads and ContextSize tune it.
-	//   - "openai_compatible": any provider DSPy supports, by Model ("openai/..." is assumed
-	//     when BaseURL is set and Model has no provider prefix), BaseURL and APIKeyEnv.
-	//   - "dummy": DSPy's DummyLM answering Answers in order (tests).
-	Provider  string
-	Model     string
-	BaseURL   string
-	APIKeyEnv string // the *name* of the variable holding the key, never the key
-	// NumRetries is how often DSPy retries a failed provider call (rate limits, server
-	// errors): 0 keeps DSPy's default (3), a negative value turns retries off.
-	NumRetries  int
-	Temperature float64
-	MaxTokens   int
-	Answers     []map[string]any
-
-	ModelPath   string // local: a GGUF file instead of the packaged model
-	Threads     int    // local: llama.cpp threads per worker (default 1: the pool is the parallelism)
-	ContextSize int    // local: context window in tokens (default 2048)
-
-	// Adapter is the DSPy adapter that formats prompts: "json" (default for local: it asks
-	// for the signature's JSON schema, which llama.cpp enforces) or "chat" (DSPy's default).
-	Adapter string
-}
-
-func (c LMConfig) spec() map[string]any {
-	provider := c.Provider
-	if provider == "" {
-		provider = "local"
-	}
-	s := map[string]any{"provider": provider}
-	set := func(k string, v any, ok bool) {
-		if ok {
-			s[k] = v
-		}
-	}
-	set("model", c.Model, c.Model != "")
-	set("base_url", c.BaseURL, c.BaseURL != "")
-	set("api_key_env", c.APIKeyEnv, c.APIKeyEnv != "")
-	set("temperature", c.Temperature, c.Temperature != 0)
-	set("max_tokens", c.MaxTokens, c.MaxTokens != 0)
-	set("model_path", c.ModelPath, c.ModelPath != "")
-	set("n_threads", c.Threads, c.Threads != 0)
-	set("n_ctx", c.ContextSize, c.ContextSize != 0)
-	set("adapter", c.Adapter, c.Adapter != "")
-	set("num_retries", max(c.NumRetries, 0), c.NumRetries != 0)
-	if len(c.Answers) > 0 {
-		answers := make([]any, len(c.Answers))
-		for i, a := range c.Answers {
-			answers[i] = a
-		}
-		s["answers"] = answers
-	}
-	return s
-}
-
-// ProgramInfo describes a program as a worker built it.
-type ProgramInfo struct {
-	ID           string      `msgpack:"id"`
-	Module       string      `msgpack:"module"`
-	Signature    string      `msgpack:"signature"`
-	Instructions string      `msgpack:"instructions"`
-	Inputs       []FieldInfo `msgpack:"inputs"`
-	Outputs      []FieldInfo `msgpack:"outputs"`
-}
-
-// FieldInfo is one field of a ProgramInfo.
-type FieldInfo struct {
-	Name string `msgpack:"name"`
-	Type string `msgpack:"type"`
-	Desc string `msgpack:"desc"`
-}
-
-// dspyClient is what PythonPort and PythonPoolV2 share: the DSPy calls over one pool.
+// dspyClient is what PythonPort and PythonPoolV2 share: the legacy method set, each method a
+// call to the dspy package's Client on the same pool.
 type dspyClient struct {
-	pool *mlbridge.Pool
+	a      mlbridge.Adapter
+	client *dspy.Client
+	owned  bool // Close closes a
 }
 
 func open(ctx context.Context, o Options, size int) (*dspyClient, error) {
+	if o.Adapter != nil {
+		return &dspyClient{a: o.Adapter, client: dspy.New(o.Adapter)}, nil
+	}
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
 		Config: mlbridge.Config{Bridge: DSPyBridge, Python: o.Python, EnvAllow: o.EnvAllow, Logger: o.Logger},
 		Size:   size, Store: o.Store, Preload: size > 1,
@@ -145,100 +76,45 @@ func open(ctx context.Context, o Options, size int) (*dspyClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dspyClient{pool: p}, nil
+	return &dspyClient{a: p, client: dspy.New(p), owned: true}, nil
 }
 
 func (c *dspyClient) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
-	sig, err := mlbridge.ParseSignature(signature)
-	if err != nil {
-		return "", err
-	}
-	spec := map[string]any{"signature": sig.String()}
-	for _, o := range opts {
-		o(spec)
-	}
-	id := newProgramID()
-	if _, err := c.pool.Define(ctx, store.Definition{ID: id, Kind: "program", Spec: spec}); err != nil {
-		return "", err
-	}
-	// Build it once now, so that a bad module or description fails here, not on first use.
-	if _, err := c.pool.Call(ctx, "get_program_info", map[string]any{"program_id": id}, mlbridge.Uses(id)); err != nil {
-		_ = c.pool.Forget(ctx, id)
-		return "", err
-	}
-	return id, nil
+	return c.client.CreateProgram(ctx, signature, opts...)
 }
 
 func (c *dspyClient) ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[string]any, error) {
-	if err := c.exists(ctx, id); err != nil {
-		return nil, err
-	}
-	return mlbridge.Decode[map[string]any](c.pool.Call(ctx, "execute_program",
-		map[string]any{"program_id": id, "inputs": inputs}, mlbridge.Uses(id)))
+	return c.client.ExecuteProgram(ctx, id, inputs)
 }
 
 func (c *dspyClient) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
-	if err := c.exists(ctx, id); err != nil {
-		return ProgramInfo{}, err
-	}
-	return mlbridge.Decode[ProgramInfo](c.pool.Call(ctx, "get_program_info", map[string]any{"program_id": id}, mlbridge.Uses(id)))
+	return c.client.GetProgramInfo(ctx, id)
 }
 
 func (c *dspyClient) ListPrograms(ctx context.Context) ([]string, error) {
-	defs, err := c.pool.Store().List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, d := range defs {
-		if d.Kind == "program" {
-			ids = append(ids, d.ID)
-		}
-	}
-	return ids, nil
+	return c.client.ListPrograms(ctx)
 }
 
 func (c *dspyClient) DeleteProgram(ctx context.Context, id string) error {
-	if err := c.exists(ctx, id); err != nil {
-		return err
-	}
-	return c.pool.Forget(ctx, id)
+	return c.client.DeleteProgram(ctx, id)
 }
 
 func (c *dspyClient) ConfigureLM(ctx context.Context, cfg LMConfig) error {
-	_, err := c.pool.Define(ctx, store.Definition{ID: "lm", Kind: "lm", Global: true, Spec: cfg.spec()})
-	return err
+	return c.client.ConfigureLM(ctx, cfg)
 }
 
-func (c *dspyClient) HealthCheck(ctx context.Context) error {
-	if err := c.pool.Err(); err != nil {
-		return err
+func (c *dspyClient) HealthCheck(ctx context.Context) error { return c.a.Health(ctx) }
+
+func (c *dspyClient) GetStats() mlbridge.PoolStats { return c.a.Stats() }
+
+// Close stops the workers, unless the adapter came from Options.Adapter.
+func (c *dspyClient) Close() error {
+	if !c.owned {
+		return nil
 	}
-	if !c.pool.Healthy() {
-		return fmt.Errorf("%w: not every worker is ready", mlbridge.ErrUnavailable)
-	}
-	return nil
+	return c.a.Close()
 }
 
-func (c *dspyClient) GetStats() mlbridge.PoolStats { return c.pool.Stats() }
-
-// Pool is the mlbridge.Pool underneath: the same workers and program definitions, for calls
-// the legacy methods do not cover.
-func (c *dspyClient) Pool() *mlbridge.Pool { return c.pool }
-
-func (c *dspyClient) Close() error { return c.pool.Close() }
-
-// exists turns an unknown program id into ErrNotFound before any call is made.
-func (c *dspyClient) exists(ctx context.Context, id string) error {
-	d, err := c.pool.Store().Get(ctx, id)
-	if err != nil || d.Kind != "program" {
-		return fmt.Errorf("%w: program %q", mlbridge.ErrNotFound, id)
-	}
-	return nil
-}
-
-func newProgramID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "prog_" + time.Now().UTC().Format("20060102") + "_" + hex.EncodeToString(b[:])
-}
+// Adapter is the adapter underneath, for the multi-framework API: the same workers and the
+// same program definitions.
+func (c *dspyClient) Adapter() mlbridge.Adapter { return c.a }

@@ -31,7 +31,7 @@ func runDSPy(ctx context.Context, o Options, python string) (*Report, error) {
 	inputs := map[string]any{"question": "What is the capital of France?"}
 	bridged := func(ctx context.Context) error { _, err := port.ExecuteProgram(ctx, id, inputs); return err }
 	direct := func(ctx context.Context, d time.Duration) (latencies, error) {
-		secs, err := mlbridge.Decode[[]float64](port.Pool().Call(ctx, "time_program",
+		secs, err := mlbridge.Decode[[]float64](port.Adapter().Call(ctx, "time_program",
 			map[string]any{"program_id": id, "inputs": inputs, "seconds": d.Seconds()}, mlbridge.Uses(id)))
 		if err != nil {
 			return nil, fmt.Errorf("direct run: %w", err)

@@ -1,0 +1,141 @@
+// Package dspy is the typed DSPy client of the multi-framework API: programs and the LM of a
+// DSPy bridge, over any mlbridge.Adapter (a Registry's "dspy" entry, or a Pool).
+//
+// It holds no state of its own: programs are definitions in the adapter's store, so the
+// legacy adapters.PythonPoolV2 and this client, on the same pool, see the same programs.
+package dspy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/store"
+)
+
+// Bridge is the Python bridge class DSPy adapters run.
+const Bridge = "mlbridge_worker.frameworks.dspy_bridge:DSPyBridge"
+
+// Client runs DSPy programs on an adapter.
+type Client struct{ a mlbridge.Adapter }
+
+// New returns a client for a, which must run the DSPy bridge.
+func New(a mlbridge.Adapter) *Client { return &Client{a: a} }
+
+// Adapter is the adapter underneath.
+func (c *Client) Adapter() mlbridge.Adapter { return c.a }
+
+// ProgramOption adjusts CreateProgram.
+type ProgramOption func(map[string]any)
+
+// WithModule selects the DSPy module: "Predict" (default) or "ChainOfThought".
+func WithModule(module string) ProgramOption { return func(s map[string]any) { s["module"] = module } }
+
+// WithInstructions sets the signature's instructions.
+func WithInstructions(text string) ProgramOption {
+	return func(s map[string]any) { s["instructions"] = text }
+}
+
+// WithFieldDescriptions describes signature fields by name.
+func WithFieldDescriptions(desc map[string]string) ProgramOption {
+	return func(s map[string]any) {
+		m := make(map[string]any, len(desc))
+		for k, v := range desc {
+			m[k] = v
+		}
+		s["field_descriptions"] = m
+	}
+}
+
+// ProgramInfo describes a program as a worker built it.
+type ProgramInfo struct {
+	ID           string      `msgpack:"id"`
+	Module       string      `msgpack:"module"`
+	Signature    string      `msgpack:"signature"`
+	Instructions string      `msgpack:"instructions"`
+	Inputs       []FieldInfo `msgpack:"inputs"`
+	Outputs      []FieldInfo `msgpack:"outputs"`
+}
+
+// FieldInfo is one field of a ProgramInfo.
+type FieldInfo struct {
+	Name string `msgpack:"name"`
+	Type string `msgpack:"type"`
+	Desc string `msgpack:"desc"`
+}
+
+// CreateProgram validates signature in Go (a bad one never reaches Python), stores the
+// program's definition and builds it once on a worker, so that a bad module fails here.
+func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
+	sig, err := mlbridge.ParseSignature(signature)
+	if err != nil {
+		return "", err
+	}
+	spec := map[string]any{"signature": sig.String()}
+	for _, o := range opts {
+		o(spec)
+	}
+	d, err := c.a.Create(ctx, store.Definition{ID: newProgramID(), Kind: "program", Spec: spec})
+	if err != nil {
+		return "", err
+	}
+	return d.ID, nil
+}
+
+// ExecuteProgram runs program id on inputs and returns its output fields.
+func (c *Client) ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[string]any, error) {
+	return mlbridge.Decode[map[string]any](c.a.Execute(ctx, id, inputs))
+}
+
+// GetProgramInfo describes program id.
+func (c *Client) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
+	if err := c.exists(ctx, id); err != nil {
+		return ProgramInfo{}, err
+	}
+	return mlbridge.Decode[ProgramInfo](c.a.Call(ctx, "get_program_info", map[string]any{"program_id": id}, mlbridge.Uses(id)))
+}
+
+// ListPrograms returns the ids of the stored programs.
+func (c *Client) ListPrograms(ctx context.Context) ([]string, error) {
+	defs, err := c.a.List(ctx, "program")
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(defs))
+	for _, d := range defs {
+		ids = append(ids, d.ID)
+	}
+	return ids, nil
+}
+
+// DeleteProgram removes program id.
+func (c *Client) DeleteProgram(ctx context.Context, id string) error {
+	if err := c.exists(ctx, id); err != nil {
+		return err
+	}
+	return c.a.Delete(ctx, id)
+}
+
+// ConfigureLM sets the LM of every worker, including workers started later. A configuration
+// the workers refuse is not kept: the previous one stays in force.
+func (c *Client) ConfigureLM(ctx context.Context, cfg LMConfig) error {
+	_, err := c.a.Create(ctx, store.Definition{ID: "lm", Kind: "lm", Global: true, Spec: cfg.spec()})
+	return err
+}
+
+// exists turns an id that is not a stored program into ErrNotFound before any call is made.
+func (c *Client) exists(ctx context.Context, id string) error {
+	if d, err := c.a.Get(ctx, id); err != nil || d.Kind != "program" {
+		return fmt.Errorf("%w: program %q", mlbridge.ErrNotFound, id)
+	}
+	return nil
+}
+
+func newProgramID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "prog_" + time.Now().UTC().Format("20060102") + "_" + hex.EncodeToString(b[:])
+}

@@ -58,6 +58,10 @@ type PoolConfig struct {
 	// Store holds resource definitions (default: in memory). Global definitions are applied
 	// to every worker before it takes calls.
 	Store store.Store
+
+	// CallTimeout is the deadline of a call whose ctx has none (0: none). Streams count it
+	// from their start to their end.
+	CallTimeout time.Duration
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
@@ -149,6 +153,16 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	return p, nil
 }
 
+// withCallTimeout applies PoolConfig.CallTimeout to a ctx without a deadline.
+func (p *Pool) withCallTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if p.cfg.CallTimeout > 0 {
+		if _, ok := ctx.Deadline(); !ok {
+			return context.WithTimeout(ctx, p.cfg.CallTimeout)
+		}
+	}
+	return ctx, func() {}
+}
+
 // Call runs op on the least-loaded worker and waits for the result.
 func (p *Pool) Call(ctx context.Context, op string, args any, opts ...CallOption) (Result, error) {
 	return p.do(ctx, op, args, collect(opts))
@@ -171,6 +185,8 @@ func (p *Pool) Submit(ctx context.Context, op string, args any, opts ...CallOpti
 // call uses, send, wait, and retry once on another worker if the call is idempotent and
 // its worker died.
 func (p *Pool) do(ctx context.Context, op string, args any, o callOptions) (Result, error) {
+	ctx, cancel := p.withCallTimeout(ctx)
+	defer cancel()
 	start := time.Now()
 	var avoid *poolWorker
 	for attempt := 0; ; attempt++ {
@@ -219,6 +235,8 @@ func (p *Pool) callOn(ctx context.Context, pw *poolWorker, op string, args any, 
 func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOption) iter.Seq2[Result, error] {
 	o := collect(opts)
 	return func(yield func(Result, error) bool) {
+		ctx, cancel := p.withCallTimeout(ctx)
+		defer cancel()
 		start := time.Now()
 		pw, err := p.acquire(ctx, nil)
 		if err != nil {

@@ -73,3 +73,7 @@ func matchAny(patterns []string, name string) bool {
 	}
 	return false
 }
+
+// Env is the environment a worker started with allow and extra would get (for probes that
+// must see what the worker will see, such as `mlbridge doctor`).
+func Env(allow, extra []string) []string { return buildEnv(os.Environ(), allow, extra) }

@@ -100,6 +100,8 @@ class BaseBridge(abc.ABC):
         # Resources built from host-owned definitions, by id. Only a cache: the host re-sends
         # a definition to any worker that lacks it.
         self._resources: dict[str, Resource] = {}
+        #: free-form settings from the host's bridge declaration (mlbridge.yaml `options:`)
+        self.options: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- subclass API
 
@@ -232,7 +234,10 @@ class BaseBridge(abc.ABC):
         cached = self._resources.get(id)
         if cached is not None and cached.version == version:
             return {"id": id, "version": version, "built": False}
-        obj = self.build_resource(kind, id, spec or {}, state)
+        if kind == "options":  # a registry's free-form bridge options, for every bridge
+            obj = self.options = dict(spec or {})
+        else:
+            obj = self.build_resource(kind, id, spec or {}, state)
         self._resources[id] = Resource(id, kind, version, obj)
         return {"id": id, "version": version, "built": True}
 

@@ -67,6 +67,10 @@ class EchoBridge(BaseBridge):
         return {"pid": os.getpid(), "value": self.settings.get(name)}
 
     @handler
+    async def get_option(self, name: str):
+        return self.options.get(name)
+
+    @handler
     async def sleep_pid(self, seconds: float) -> int:
         await asyncio.sleep(seconds)
         return os.getpid()

@@ -1,0 +1,151 @@
+package mlbridge_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/testenv"
+	"github.com/mlbridge/mlbridge/store"
+)
+
+func TestRegistryConfigErrors(t *testing.T) {
+	cases := map[string]string{
+		"unknown key":     "bridges:\n  echo:\n    bridge: a.b:C\n    wokers: 2\n",
+		"no bridges":      "default: x\n",
+		"bad default":     "default: nope\nbridges:\n  echo:\n    bridge: a.b:C\n",
+		"bridge & script": "bridges:\n  echo:\n    bridge: a.b:C\n    script: x.py\n",
+		"not module:Cls":  "bridges:\n  echo:\n    bridge: echo\n",
+		"bad mode":        "bridges:\n  echo:\n    bridge: a.b:C\n    mode: cluster\n",
+		"process of 3":    "bridges:\n  echo:\n    bridge: a.b:C\n    mode: process\n    workers: 3\n",
+		"bad duration":    "bridges:\n  echo:\n    bridge: a.b:C\n    call_timeout: soon\n",
+		"bad python":      "bridges:\n  echo:\n    bridge: a.b:C\n    min_python: eleven\n",
+		"bad env name":    "bridges:\n  echo:\n    bridge: a.b:C\n    env: [\"MY KEY\"]\n",
+		"bad name":        "bridges:\n  Echo Bridge:\n    bridge: a.b:C\n",
+	}
+	for name, yaml := range cases {
+		if _, err := mlbridge.ParseRegistryConfig([]byte(yaml)); !errors.Is(err, mlbridge.ErrConfig) {
+			t.Errorf("%s: got %v, want ErrConfig", name, err)
+		}
+	}
+	cfg, err := mlbridge.ParseRegistryConfig([]byte("default: echo\nbridges:\n  echo:\n    bridge: mlbridge_worker.echo:EchoBridge\n    call_timeout: 30s\n    options: {greeting: hi}\n"))
+	if err != nil || cfg.Bridges["echo"].CallTimeout.String() != "30s" || cfg.Bridges["echo"].Options["greeting"] != "hi" {
+		t.Fatalf("valid config: %+v %v", cfg, err)
+	}
+}
+
+func echoRegistry(t *testing.T, extra map[string]mlbridge.BridgeConfig) *mlbridge.Registry {
+	t.Helper()
+	cfg := mlbridge.RegistryConfig{Python: testenv.Python(t), Bridges: map[string]mlbridge.BridgeConfig{
+		"echo": {Bridge: testenv.EchoBridge, Workers: 2, Options: map[string]any{"greeting": "hola"}},
+	}}
+	for k, v := range extra {
+		cfg.Bridges[k] = v
+	}
+	r, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// Bridges start on first use; concurrent first uses share one start; options reach Python;
+// generic resources work through the Adapter interface.
+func TestRegistryLazyStartAndAdapter(t *testing.T) {
+	ctx := context.Background()
+	r := echoRegistry(t, nil)
+	if r.Started("echo") {
+		t.Fatal("started before first use")
+	}
+	adapters := make([]mlbridge.Adapter, 4)
+	var wg sync.WaitGroup
+	for i := range adapters {
+		wg.Go(func() {
+			a, err := r.Default(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			adapters[i] = a
+		})
+	}
+	wg.Wait()
+	for _, a := range adapters[1:] {
+		if a != adapters[0] {
+			t.Fatal("concurrent first uses started more than one pool")
+		}
+	}
+	a := adapters[0]
+	if !r.Started("echo") || a.Info().Framework != "echo" || a.Stats().Size != 2 {
+		t.Fatalf("info %+v, stats size %d", a.Info(), a.Stats().Size)
+	}
+	if v, err := mlbridge.Decode[string](a.Call(ctx, "get_option", map[string]any{"name": "greeting"})); err != nil || v != "hola" {
+		t.Fatalf("option: %q %v", v, err)
+	}
+	if _, err := a.Create(ctx, store.Definition{ID: "g", Kind: "greeting", Spec: map[string]any{"prefix": "hi"}}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := mlbridge.Decode[string](a.Execute(ctx, "g", map[string]any{"name": "ada"})); err != nil || v != "hi ada" {
+		t.Fatalf("execute: %q %v", v, err)
+	}
+	if d, err := a.Describe(ctx, "g"); err != nil || d["prefix"] != "hi" || d["kind"] != "greeting" {
+		t.Fatalf("describe: %v %v", d, err)
+	}
+	if defs, err := a.List(ctx, "greeting"); err != nil || len(defs) != 1 {
+		t.Fatalf("list: %v %v", defs, err)
+	}
+	// A definition the bridge cannot build is refused and not kept.
+	if _, err := a.Create(ctx, store.Definition{ID: "bad", Kind: "no_such_kind"}); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("bad kind: %v", err)
+	}
+	if _, err := a.Get(ctx, "bad"); !errors.Is(err, mlbridge.ErrNotFound) {
+		t.Fatalf("a refused definition was kept: %v", err)
+	}
+	if err := a.Delete(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Execute(ctx, "g", nil); !errors.Is(err, mlbridge.ErrNotFound) {
+		t.Fatalf("deleted: %v", err)
+	}
+	if err := a.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Requirements are checked before anything starts, and say what is missing.
+func TestRegistryRequirements(t *testing.T) {
+	ctx := context.Background()
+	r := echoRegistry(t, map[string]mlbridge.BridgeConfig{
+		"needy": {Bridge: testenv.EchoBridge, Env: []string{"MLBRIDGE_TEST_UNSET_VAR"},
+			Packages: []string{"no_such_package_xyz"}, MinPython: "3.99"},
+	})
+	problems, err := r.Check(ctx, "needy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text []string
+	for _, p := range problems {
+		text = append(text, p.What)
+	}
+	all := strings.Join(text, "\n")
+	for _, want := range []string{"MLBRIDGE_TEST_UNSET_VAR", "no_such_package_xyz", "needs 3.99"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems do not mention %q:\n%s", want, all)
+		}
+	}
+	if _, err := r.Adapter(ctx, "needy"); !errors.Is(err, mlbridge.ErrRequirements) || r.Started("needy") {
+		t.Fatalf("start with unmet requirements: %v", err)
+	}
+	if p, err := r.Check(ctx, "echo"); err != nil || len(p) != 0 {
+		t.Fatalf("echo: %v %v", p, err)
+	}
+	if _, err := r.Adapter(ctx, "nope"); !errors.Is(err, mlbridge.ErrUnknownBridge) {
+		t.Fatalf("unknown bridge: %v", err)
+	}
+	if err := r.Register("echo", mlbridge.BridgeConfig{Bridge: testenv.EchoBridge}); !errors.Is(err, mlbridge.ErrConfig) {
+		t.Fatalf("registered twice: %v", err)
+	}
+}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/internal/testenv"
 )
 
@@ -84,5 +88,32 @@ func TestBenchDSPyJSONContract(t *testing.T) {
 	overhead, _ := rep["overhead_us"].(float64) // omitted when exactly zero
 	if d := rep["p50_us"].(float64) - rep["direct_p50_us"].(float64) - overhead; d > 1e-6 || d < -1e-6 {
 		t.Errorf("overhead_us is not p50_us - direct_p50_us: %v", rep)
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	invalid := filepath.Join(dir, "invalid.yaml")
+	for path, body := range map[string]string{
+		good:    "bridges:\n  echo:\n    bridge: mlbridge_worker.echo:EchoBridge\n    min_python: \"3.11\"\n",
+		bad:     "bridges:\n  echo:\n    bridge: mlbridge_worker.echo:EchoBridge\n  needy:\n    bridge: no_such_module_xyz:Bridge\n    env: [MLBRIDGE_TEST_UNSET_VAR]\n",
+		invalid: "bridges:\n  echo:\n    bridge: mlbridge_worker.echo:EchoBridge\n    workerz: 2\n",
+	} {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := run(t, "doctor", "--config", good)
+	if err != nil || !strings.Contains(out, "echo") || !strings.Contains(out, "ok") {
+		t.Fatalf("good config: %v\n%s", err, out)
+	}
+	out, err = run(t, "doctor", "--config", bad)
+	if !errors.Is(err, errProblems) || !strings.Contains(out, "no_such_module_xyz") || !strings.Contains(out, "MLBRIDGE_TEST_UNSET_VAR") {
+		t.Fatalf("bad config: %v\n%s", err, out)
+	}
+	if _, err := run(t, "doctor", "--config", invalid); !errors.Is(err, mlbridge.ErrConfig) || !strings.Contains(err.Error(), "workerz") {
+		t.Fatalf("invalid config: %v", err)
 	}
 }

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlbridge/mlbridge"
+)
+
+// errProblems makes doctor exit non-zero after it printed what is missing.
+var errProblems = errors.New("requirements not met")
+
+func newDoctorCmd(g *globalFlags) *cobra.Command {
+	var path string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check a registry configuration against this machine and say what is missing",
+		Long: `Reads the registry configuration (mlbridge.yaml), validates it, and for every bridge checks
+what it declares it needs: environment variables, the interpreter and its version, Python
+packages, the bridge module or script. Nothing is started. Exits 1 when something is missing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := mlbridge.LoadRegistryConfig(path)
+			if err != nil {
+				return err
+			}
+			if g.python != "" && cfg.Python == "" {
+				cfg.Python = g.python
+			}
+			reg, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: g.logger()})
+			if err != nil {
+				return err
+			}
+			report := map[string][]mlbridge.Problem{}
+			total := 0
+			for _, name := range reg.Names() {
+				problems, err := reg.Check(cmd.Context(), name)
+				if err != nil {
+					return err
+				}
+				report[name] = append([]mlbridge.Problem{}, problems...)
+				total += len(problems)
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				if err := json.NewEncoder(w).Encode(report); err != nil {
+					return err
+				}
+			} else {
+				for _, name := range reg.Names() {
+					if len(report[name]) == 0 {
+						fmt.Fprintf(w, "%-12s ok\n", name)
+						continue
+					}
+					for _, p := range report[name] {
+						fmt.Fprintf(w, "%-12s %s\n%-12s   fix: %s\n", name, p.What, "", p.Fix)
+					}
+				}
+			}
+			if total > 0 {
+				return fmt.Errorf("%w: %d problem(s) in %s", errProblems, total, path)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "mlbridge.yaml", "registry configuration file")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the problems per bridge as JSON")
+	return cmd
+}

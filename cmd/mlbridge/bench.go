@@ -36,6 +36,11 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 					rep.Startup1ms, rep.Startup8ms, rep.StartupRatio, rep.Rounds)
 				return nil
 			}
+			if rep.Scenario == "legacy-vs-new" {
+				fmt.Fprintf(w, "legacy-vs-new: ExecuteProgram p50 %.1f µs through the new interface, %.1f µs through the legacy one: %+.2f%% (%d calls alternating, %d errors)\n",
+					rep.P50us, rep.LegacyP50us, rep.OverheadPct, rep.Calls, rep.Errors)
+				return nil
+			}
 			if rep.Scenario == "dspy" {
 				fmt.Fprintf(w, "dspy: ExecuteProgram p50 %.1f µs (p99 %.1f), the same program called directly in Python p50 %.1f µs: bridge overhead %.1f µs per call (%d calls, %d errors)\n",
 					rep.P50us, rep.P99us, rep.DirectP50us, rep.OverheadUs, rep.Calls, rep.Errors)
@@ -57,7 +62,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new")
 	f.IntVar(&o.Workers, "workers", 1, "worker processes")
 	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent callers")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "total measuring time")

@@ -117,3 +117,27 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("invalid config: %v", err)
 	}
 }
+
+func TestBenchLegacyVsNewJSONContract(t *testing.T) {
+	out, err := run(t, "bench", "--scenario", "legacy-vs-new", "--duration", "1s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %q", out)
+	}
+	if rep["scenario"] != "legacy-vs-new" || rep["errors"] != 0.0 {
+		t.Fatalf("report %v", rep)
+	}
+	for _, k := range []string{"p50_us", "legacy_p50_us", "calls"} {
+		if v, ok := rep[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, rep[k])
+		}
+	}
+	pct, _ := rep["overhead_pct"].(float64)
+	want := 100 * (rep["p50_us"].(float64) - rep["legacy_p50_us"].(float64)) / rep["legacy_p50_us"].(float64)
+	if d := pct - want; d > 1e-6 || d < -1e-6 {
+		t.Errorf("overhead_pct %v is not (p50 - legacy p50) / legacy p50 = %v", pct, want)
+	}
+}

@@ -70,6 +70,12 @@ type Report struct {
 	DirectP99us float64 `json:"direct_p99_us,omitempty"`
 	OverheadUs  float64 `json:"overhead_us,omitempty"`
 
+	// Scenario legacy-vs-new: p50_us is the new interface (dspy.Client), legacy_* the legacy
+	// PythonPoolV2 on the same pool; overhead_pct = new vs legacy at p50 (goal <= 1).
+	LegacyP50us float64 `json:"legacy_p50_us,omitempty"`
+	LegacyP99us float64 `json:"legacy_p99_us,omitempty"`
+	OverheadPct float64 `json:"overhead_pct,omitempty"`
+
 	// Scenario startup: time until every worker completed its handshake.
 	Startup1ms   float64 `json:"startup_1_ms,omitempty"`
 	Startup8ms   float64 `json:"startup_8_ms,omitempty"`
@@ -107,8 +113,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runPoolOverhead(ctx, o, python)
 	case "dspy":
 		return runDSPy(ctx, o, python)
+	case "legacy-vs-new":
+		return runLegacyVsNew(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

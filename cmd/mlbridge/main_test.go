@@ -141,3 +141,35 @@ func TestBenchLegacyVsNewJSONContract(t *testing.T) {
 		t.Errorf("overhead_pct %v is not (p50 - legacy p50) / legacy p50 = %v", pct, want)
 	}
 }
+
+// examples/greeter is the scaffold as generated: its own tests (Go here, Python in
+// scripts/test) are the scaffold's tests, so it must stay byte-identical to what new-bridge writes.
+func TestNewBridgeMatchesTheCommittedExample(t *testing.T) {
+	files, err := renderScaffold("greeter", filepath.Join("..", "..", "examples", "greeter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 4 {
+		t.Fatalf("%d files", len(files))
+	}
+	for path, want := range files {
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s differs from the generator's output (regenerate: go run ./cmd/mlbridge new-bridge greeter --dir examples/greeter --force): %v", path, err)
+		}
+	}
+}
+
+func TestNewBridgeRefuses(t *testing.T) {
+	if _, err := run(t, "new-bridge", "Bad-Name", "--dir", t.TempDir()); err == nil {
+		t.Fatal("a bad name was accepted")
+	}
+	dir := filepath.Join(t.TempDir(), "x")
+	if _, err := run(t, "new-bridge", "thing", "--dir", dir); err == nil {
+		t.Fatal("a directory outside any Go module was accepted")
+	}
+	inRepo := filepath.Join("..", "..", "examples", "greeter")
+	if _, err := run(t, "new-bridge", "greeter", "--dir", inRepo); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("existing files were overwritten without --force: %v", err)
+	}
+}

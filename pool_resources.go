@@ -37,10 +37,25 @@ func (p *Pool) ensure(ctx context.Context, pw *poolWorker, ids []string) error {
 }
 
 func (p *Pool) ensureOne(ctx context.Context, pw *poolWorker, id string) error {
+	return p.ensureDepth(ctx, pw, id, 0)
+}
+
+// maxRequiresDepth bounds chains of Requires (and so breaks cycles).
+const maxRequiresDepth = 8
+
+func (p *Pool) ensureDepth(ctx context.Context, pw *poolWorker, id string, depth int) error {
+	if depth > maxRequiresDepth {
+		return fmt.Errorf("%w: resource %q: requirements nest deeper than %d (a cycle?)", ErrInvalidArgument, id, maxRequiresDepth)
+	}
 	for {
 		d, err := p.store.Get(ctx, id)
 		if err != nil {
 			return fmt.Errorf("%w: resource %q: %w", ErrNotFound, id, err)
+		}
+		for _, r := range d.Requires {
+			if err := p.ensureDepth(ctx, pw, r, depth+1); err != nil {
+				return fmt.Errorf("resource %q requires %q: %w", id, r, err)
+			}
 		}
 		pw.resMu.Lock()
 		if pw.loaded[id] == d.Version {

@@ -26,7 +26,10 @@ type Definition struct {
 	State []byte `json:"state,omitempty"`
 	// Global definitions (framework configuration such as the LM) are applied to every
 	// worker when it starts, before it takes calls.
-	Global    bool      `json:"global,omitempty"`
+	Global bool `json:"global,omitempty"`
+	// Requires names resources this one is built from (a chain's model): a worker builds them
+	// first.
+	Requires  []string  `json:"requires,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 

@@ -1,0 +1,150 @@
+// Package langchain is the typed LangChain client of the multi-framework API, over any
+// mlbridge.Adapter running the LangChain bridge: chat models, chains (prompt | model | parser)
+// invoked or streamed, and chat sessions whose history the host keeps.
+package langchain
+
+import (
+	"context"
+	"iter"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/store"
+)
+
+// Bridge is the Python bridge class.
+const Bridge = "mlbridge_worker.frameworks.langchain_bridge:LangChainBridge"
+
+// Client runs LangChain chains and chats on an adapter.
+type Client struct{ a mlbridge.Adapter }
+
+// New returns a client for a, which must run the LangChain bridge.
+func New(a mlbridge.Adapter) *Client { return &Client{a: a} }
+
+// ModelConfig selects a chat model.
+type ModelConfig struct {
+	// Provider: "local" (the embedded SmolLM2-135M-Instruct on llama.cpp, offline),
+	// "openai_compatible" (Model, BaseURL, APIKeyEnv) or "fake" (langchain-core's fake chat
+	// model answering Responses in turn; tests).
+	Provider    string
+	Model       string
+	BaseURL     string
+	APIKeyEnv   string // the *name* of the variable holding the key
+	Temperature float64
+	MaxTokens   int
+	NumRetries  int // 0: the provider client's default; negative: none
+	Responses   []string
+}
+
+func (m ModelConfig) spec() map[string]any {
+	s := map[string]any{"provider": m.Provider}
+	if s["provider"] == "" {
+		s["provider"] = "local"
+	}
+	set := func(k string, v any, ok bool) {
+		if ok {
+			s[k] = v
+		}
+	}
+	set("model", m.Model, m.Model != "")
+	set("base_url", m.BaseURL, m.BaseURL != "")
+	set("api_key_env", m.APIKeyEnv, m.APIKeyEnv != "")
+	set("temperature", m.Temperature, m.Temperature != 0)
+	set("max_tokens", m.MaxTokens, m.MaxTokens != 0)
+	set("num_retries", max(m.NumRetries, 0), m.NumRetries != 0)
+	if len(m.Responses) > 0 {
+		s["responses"] = m.Responses
+	}
+	return s
+}
+
+// CreateModel defines chat model id.
+func (c *Client) CreateModel(ctx context.Context, id string, cfg ModelConfig) error {
+	_, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "model", Spec: cfg.spec()})
+	return err
+}
+
+// Message is one turn of a chat or one prompt message: role system, human/user, ai/assistant
+// (or placeholder in a chain prompt).
+type Message struct {
+	Role    string `msgpack:"role"`
+	Content string `msgpack:"content"`
+}
+
+// ChainConfig is a chain: a prompt (Messages, or a single human Template) with {variables},
+// the chat model it runs on, and the output parser ("str", default, or "json").
+type ChainConfig struct {
+	Model    string
+	Messages []Message
+	Template string
+	Parser   string
+}
+
+// CreateChain defines chain id; its model is built first on any worker that runs it.
+func (c *Client) CreateChain(ctx context.Context, id string, cfg ChainConfig) error {
+	spec := map[string]any{"model": cfg.Model}
+	if len(cfg.Messages) > 0 {
+		msgs := make([]any, len(cfg.Messages))
+		for i, m := range cfg.Messages {
+			msgs[i] = []any{m.Role, m.Content}
+		}
+		spec["messages"] = msgs
+	}
+	if cfg.Template != "" {
+		spec["template"] = cfg.Template
+	}
+	if cfg.Parser != "" {
+		spec["parser"] = cfg.Parser
+	}
+	_, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "chain", Spec: spec, Requires: []string{cfg.Model}})
+	return err
+}
+
+// Invoke runs chain id on inputs; the result is a string (parser "str") or JSON-like values.
+func (c *Client) Invoke(ctx context.Context, id string, inputs map[string]any) (mlbridge.Result, error) {
+	return c.a.Call(ctx, "invoke", map[string]any{"chain_id": id, "inputs": inputs}, mlbridge.Uses(id))
+}
+
+// Stream runs chain id on inputs and yields its text as the model produces it; breaking out
+// of the loop stops the generation in Python.
+func (c *Client) Stream(ctx context.Context, id string, inputs map[string]any) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		for r, err := range c.a.Stream(ctx, "stream", map[string]any{"chain_id": id, "inputs": inputs}, mlbridge.Uses(id)) {
+			var s string
+			if err == nil {
+				err = r.Decode(&s)
+			}
+			if !yield(s, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Session is a chat with model whose history lives on the host: every turn sends the whole
+// history, so any worker can answer and a dead worker loses nothing.
+type Session struct {
+	c       *Client
+	model   string
+	History []Message
+}
+
+// Chat starts a session on model id, with an optional system prompt.
+func (c *Client) Chat(model, system string) *Session {
+	s := &Session{c: c, model: model}
+	if system != "" {
+		s.History = append(s.History, Message{Role: "system", Content: system})
+	}
+	return s
+}
+
+// Send adds a user turn, asks the model, records its answer and returns it. A failed turn
+// leaves the history as it was.
+func (s *Session) Send(ctx context.Context, text string) (string, error) {
+	msgs := append(s.History[:len(s.History):len(s.History)], Message{Role: "user", Content: text})
+	reply, err := mlbridge.Decode[Message](s.c.a.Call(ctx, "chat", map[string]any{"model_id": s.model, "messages": msgs}, mlbridge.Uses(s.model)))
+	if err != nil {
+		return "", err
+	}
+	s.History = append(msgs, reply)
+	return reply.Content, nil
+}

@@ -1,0 +1,131 @@
+// Package sklearn is the typed scikit-learn client of the multi-framework API, over any
+// mlbridge.Adapter running the scikit-learn bridge.
+//
+// Models are host-owned definitions: an allowlisted estimator or pipeline, and after Fit the
+// trained state, which Fit stores back into the definition — so a model survives the loss of
+// the worker that trained it. Arrays travel as binary (mlbridge.Array).
+package sklearn
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/store"
+)
+
+// Bridge is the Python bridge class.
+const Bridge = "mlbridge_worker.frameworks.sklearn_bridge:SklearnBridge"
+
+// Client trains and runs scikit-learn models on an adapter.
+type Client struct{ a mlbridge.Adapter }
+
+// New returns a client for a, which must run the scikit-learn bridge.
+func New(a mlbridge.Adapter) *Client { return &Client{a: a} }
+
+// Estimator is one allowlisted estimator ("LogisticRegression", "StandardScaler", ...) and its
+// constructor parameters.
+type Estimator struct {
+	Name   string
+	Params map[string]any
+}
+
+func (e Estimator) spec() map[string]any {
+	s := map[string]any{"estimator": e.Name}
+	if len(e.Params) > 0 {
+		s["params"] = e.Params
+	}
+	return s
+}
+
+// CreateModel defines model id: one estimator, or a pipeline of several in order.
+func (c *Client) CreateModel(ctx context.Context, id string, steps ...Estimator) error {
+	var spec map[string]any
+	switch len(steps) {
+	case 0:
+		return fmt.Errorf("%w: a model needs an estimator", mlbridge.ErrInvalidArgument)
+	case 1:
+		spec = steps[0].spec()
+	default:
+		pipe := make([]any, len(steps))
+		for i, s := range steps {
+			pipe[i] = s.spec()
+		}
+		spec = map[string]any{"pipeline": pipe}
+	}
+	_, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "model", Spec: spec})
+	return err
+}
+
+// FitResult describes a training run.
+type FitResult struct {
+	Samples    int      `msgpack:"n_samples"`
+	Features   int      `msgpack:"n_features"`
+	Classes    []any    `msgpack:"classes"`
+	TrainScore *float64 `msgpack:"train_score"`
+	State      []byte   `msgpack:"state"`
+}
+
+// Fit trains model id on X and y, then stores the trained state in the model's definition.
+func (c *Client) Fit(ctx context.Context, id string, x, y mlbridge.Array) (FitResult, error) {
+	return c.fit(ctx, id, map[string]any{"model_id": id, "X": x, "y": y})
+}
+
+// FitDataset trains model id on one of scikit-learn's bundled datasets (iris, digits, wine,
+// breast_cancer, diabetes).
+func (c *Client) FitDataset(ctx context.Context, id, dataset string) (FitResult, error) {
+	return c.fit(ctx, id, map[string]any{"model_id": id, "dataset": dataset})
+}
+
+func (c *Client) fit(ctx context.Context, id string, args map[string]any) (FitResult, error) {
+	d, err := c.a.Get(ctx, id)
+	if err != nil {
+		return FitResult{}, err
+	}
+	res, err := mlbridge.Decode[FitResult](c.a.Call(ctx, "fit", args, mlbridge.Uses(id)))
+	if err != nil {
+		return res, err
+	}
+	d.State = res.State
+	if _, err := c.a.Create(ctx, d); err != nil {
+		return res, fmt.Errorf("storing the trained state of %q: %w", id, err)
+	}
+	return res, nil
+}
+
+// Predict runs model id on X.
+func (c *Client) Predict(ctx context.Context, id string, x mlbridge.Array) (mlbridge.Array, error) {
+	return c.arrayOp(ctx, "predict", id, x)
+}
+
+// PredictProba returns class probabilities of X under model id.
+func (c *Client) PredictProba(ctx context.Context, id string, x mlbridge.Array) (mlbridge.Array, error) {
+	return c.arrayOp(ctx, "predict_proba", id, x)
+}
+
+// Transform runs a transformer (a scaler, PCA) on X.
+func (c *Client) Transform(ctx context.Context, id string, x mlbridge.Array) (mlbridge.Array, error) {
+	return c.arrayOp(ctx, "transform", id, x)
+}
+
+func (c *Client) arrayOp(ctx context.Context, op, id string, x mlbridge.Array) (mlbridge.Array, error) {
+	return mlbridge.Decode[mlbridge.Array](c.a.Call(ctx, op, map[string]any{"model_id": id, "X": x}, mlbridge.Uses(id)))
+}
+
+// Score is the model's default score on X and y (accuracy, R²...).
+func (c *Client) Score(ctx context.Context, id string, x, y mlbridge.Array) (float64, error) {
+	return mlbridge.Decode[float64](c.a.Call(ctx, "score", map[string]any{"model_id": id, "X": x, "y": y}, mlbridge.Uses(id)))
+}
+
+// Dataset is one of scikit-learn's bundled datasets.
+type Dataset struct {
+	X            mlbridge.Array `msgpack:"X"`
+	Y            mlbridge.Array `msgpack:"y"`
+	FeatureNames []string       `msgpack:"feature_names"`
+	TargetNames  []string       `msgpack:"target_names"`
+}
+
+// LoadDataset returns a bundled dataset (no network).
+func (c *Client) LoadDataset(ctx context.Context, name string) (Dataset, error) {
+	return mlbridge.Decode[Dataset](c.a.Call(ctx, "load_dataset", map[string]any{"name": name}))
+}

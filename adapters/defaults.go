@@ -14,6 +14,8 @@ var (
 )
 
 // SetDefault installs p as the pool behind the package-level functions.
+//
+// Deprecated: a mlbridge.Registry holds the default bridge (Registry.Default).
 func SetDefault(p *PythonPoolV2) {
 	defaultMu.Lock()
 	defer defaultMu.Unlock()
@@ -21,6 +23,8 @@ func SetDefault(p *PythonPoolV2) {
 }
 
 // Default returns the default pool, starting it if needed.
+//
+// Deprecated: a mlbridge.Registry holds the default bridge (Registry.Default).
 func Default(ctx context.Context) (*PythonPoolV2, error) {
 	defaultMu.Lock()
 	defer defaultMu.Unlock()
@@ -35,6 +39,8 @@ func Default(ctx context.Context) (*PythonPoolV2, error) {
 }
 
 // CloseDefault stops the default pool, if one was started.
+//
+// Deprecated: a mlbridge.Registry holds the default bridge (Registry.Default).
 func CloseDefault() error {
 	defaultMu.Lock()
 	defer defaultMu.Unlock()
@@ -47,6 +53,9 @@ func CloseDefault() error {
 }
 
 // CreateProgram is PythonPoolV2.CreateProgram on the default pool.
+//
+// Deprecated: use dspy.New(a).CreateProgram with a from mlbridge.Registry.Default (`mlbridge migrate`
+// rewrites the call).
 func CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
 	p, err := Default(ctx)
 	if err != nil {
@@ -56,6 +65,9 @@ func CreateProgram(ctx context.Context, signature string, opts ...ProgramOption)
 }
 
 // ExecuteProgram is PythonPoolV2.ExecuteProgram on the default pool.
+//
+// Deprecated: use dspy.New(a).ExecuteProgram with a from mlbridge.Registry.Default (`mlbridge migrate`
+// rewrites the call).
 func ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[string]any, error) {
 	p, err := Default(ctx)
 	if err != nil {
@@ -65,6 +77,9 @@ func ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[
 }
 
 // ListPrograms is PythonPoolV2.ListPrograms on the default pool.
+//
+// Deprecated: use dspy.New(a).ListPrograms with a from mlbridge.Registry.Default (`mlbridge migrate`
+// rewrites the call).
 func ListPrograms(ctx context.Context) ([]string, error) {
 	p, err := Default(ctx)
 	if err != nil {
@@ -74,6 +89,9 @@ func ListPrograms(ctx context.Context) ([]string, error) {
 }
 
 // DeleteProgram is PythonPoolV2.DeleteProgram on the default pool.
+//
+// Deprecated: use dspy.New(a).DeleteProgram with a from mlbridge.Registry.Default (`mlbridge migrate`
+// rewrites the call).
 func DeleteProgram(ctx context.Context, id string) error {
 	p, err := Default(ctx)
 	if err != nil {
@@ -83,6 +101,9 @@ func DeleteProgram(ctx context.Context, id string) error {
 }
 
 // ConfigureLM is PythonPoolV2.ConfigureLM on the default pool.
+//
+// Deprecated: use dspy.New(a).ConfigureLM with a from mlbridge.Registry.Default (`mlbridge migrate`
+// rewrites the call).
 func ConfigureLM(ctx context.Context, cfg LMConfig) error {
 	p, err := Default(ctx)
 	if err != nil {

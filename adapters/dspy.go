@@ -1,6 +1,10 @@
 // Package adapters is the DSPy-specific API that existing users call: PythonPort (one Python
 // process) and PythonPoolV2 (a pool), with CreateProgram, ExecuteProgram and friends.
 //
+// Deprecated: the multi-framework API replaces it: an mlbridge.Registry (or Pool) and the
+// dspy package's Client. Everything here keeps working unchanged; `go fix ./...` rewrites the
+// calls it can (see docs/MIGRATION.md), and `mlbridge migrate` the rest.
+//
 // Both are thin wrappers over the multi-framework API — an mlbridge.Pool (an Adapter) and
 // the dspy package's Client — with no second implementation: a program created here is a
 // definition in the pool's store, which any worker can build and the new API can run.
@@ -16,9 +20,15 @@ import (
 )
 
 // DSPyBridge is the Python bridge class the adapters run.
+//
+// Deprecated: use dspy.Bridge.
+//
+//go:fix inline
 const DSPyBridge = dspy.Bridge
 
 // Options configures a PythonPort or PythonPoolV2.
+//
+// Deprecated: declare the bridge in a mlbridge.RegistryConfig (or mlbridge.PoolConfig).
 type Options struct {
 	// Workers is the pool size (PythonPoolV2; PythonPort always has one).
 	Workers int
@@ -38,83 +48,64 @@ type Options struct {
 	Adapter mlbridge.Adapter
 }
 
-// The legacy names of the dspy package's types.
-type (
-	ProgramOption = dspy.ProgramOption
-	ProgramInfo   = dspy.ProgramInfo
-	FieldInfo     = dspy.FieldInfo
-	LMConfig      = dspy.LMConfig
-)
+// ProgramOption adjusts CreateProgram.
+//
+// Deprecated: use dspy.ProgramOption (`mlbridge migrate` renames it; not marked for `go fix`,
+// whose fixes conflict when an inlined call's argument names the alias).
+type ProgramOption = dspy.ProgramOption
+
+// ProgramInfo describes a program as a worker built it.
+//
+// Deprecated: use dspy.ProgramInfo (`mlbridge migrate` renames it; not marked for `go fix`,
+// whose fixes conflict when an inlined call's argument names the alias).
+type ProgramInfo = dspy.ProgramInfo
+
+// FieldInfo is one field of a ProgramInfo.
+//
+// Deprecated: use dspy.FieldInfo (`mlbridge migrate` renames it; not marked for `go fix`,
+// whose fixes conflict when an inlined call's argument names the alias).
+type FieldInfo = dspy.FieldInfo
+
+// LMConfig selects the language model of every worker.
+//
+// Deprecated: use dspy.LMConfig (`mlbridge migrate` renames it; not marked for `go fix`,
+// whose fixes conflict when an inlined call's argument names the alias).
+type LMConfig = dspy.LMConfig
 
 // WithModule selects the DSPy module: "Predict" (default) or "ChainOfThought".
+//
+// Deprecated: use dspy.WithModule.
+//
+//go:fix inline
 func WithModule(module string) ProgramOption { return dspy.WithModule(module) }
 
 // WithInstructions sets the signature's instructions.
+//
+// Deprecated: use dspy.WithInstructions.
+//
+//go:fix inline
 func WithInstructions(text string) ProgramOption { return dspy.WithInstructions(text) }
 
 // WithFieldDescriptions describes signature fields by name.
+//
+// Deprecated: use dspy.WithFieldDescriptions.
+//
+//go:fix inline
 func WithFieldDescriptions(desc map[string]string) ProgramOption {
 	return dspy.WithFieldDescriptions(desc)
 }
 
-// dspyClient is what PythonPort and PythonPoolV2 share: the legacy method set, each method a
-// call to the dspy package's Client on the same pool.
-type dspyClient struct {
-	a      mlbridge.Adapter
-	client *dspy.Client
-	owned  bool // Close closes a
-}
-
-func open(ctx context.Context, o Options, size int) (*dspyClient, error) {
+// open returns the client a legacy type wraps, and whether the legacy type owns its adapter.
+func open(ctx context.Context, o Options, size int) (*dspy.Client, bool, error) {
 	if o.Adapter != nil {
-		return &dspyClient{a: o.Adapter, client: dspy.New(o.Adapter)}, nil
+		return dspy.New(o.Adapter), false, nil
 	}
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
 		Config: mlbridge.Config{Bridge: DSPyBridge, Python: o.Python, EnvAllow: o.EnvAllow, Logger: o.Logger},
 		Size:   size, Store: o.Store, Preload: size > 1,
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &dspyClient{a: p, client: dspy.New(p), owned: true}, nil
+	return dspy.New(p), true, nil
 }
-
-func (c *dspyClient) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
-	return c.client.CreateProgram(ctx, signature, opts...)
-}
-
-func (c *dspyClient) ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[string]any, error) {
-	return c.client.ExecuteProgram(ctx, id, inputs)
-}
-
-func (c *dspyClient) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
-	return c.client.GetProgramInfo(ctx, id)
-}
-
-func (c *dspyClient) ListPrograms(ctx context.Context) ([]string, error) {
-	return c.client.ListPrograms(ctx)
-}
-
-func (c *dspyClient) DeleteProgram(ctx context.Context, id string) error {
-	return c.client.DeleteProgram(ctx, id)
-}
-
-func (c *dspyClient) ConfigureLM(ctx context.Context, cfg LMConfig) error {
-	return c.client.ConfigureLM(ctx, cfg)
-}
-
-func (c *dspyClient) HealthCheck(ctx context.Context) error { return c.a.Health(ctx) }
-
-func (c *dspyClient) GetStats() mlbridge.PoolStats { return c.a.Stats() }
-
-// Close stops the workers, unless the adapter came from Options.Adapter.
-func (c *dspyClient) Close() error {
-	if !c.owned {
-		return nil
-	}
-	return c.a.Close()
-}
-
-// Adapter is the adapter underneath, for the multi-framework API: the same workers and the
-// same program definitions.
-func (c *dspyClient) Adapter() mlbridge.Adapter { return c.a }

@@ -1,32 +1,70 @@
 package adapters
 
-import "context"
+import (
+	"context"
+
+	"github.com/mlbridge/mlbridge/dspy"
+)
 
 // PythonPort runs DSPy programs in one Python process.
-type PythonPort struct{ *dspyClient }
+//
+// Deprecated: declare a bridge with mode: process in a mlbridge.Registry and use dspy.Client
+// on its adapter; to keep this type while moving calls over, pass that adapter as
+// Options.Adapter.
+type PythonPort struct {
+	// Client is the multi-framework API's DSPy client that the legacy methods call.
+	*dspy.Client
+	owned bool // Close closes the adapter
+}
 
 // NewPythonPort starts one DSPy worker.
+//
+// Deprecated: use mlbridge.Registry.Adapter on a bridge running dspy.Bridge with mode: process
+// (`mlbridge migrate` rewrites the call).
 func NewPythonPort(ctx context.Context, o Options) (*PythonPort, error) {
-	c, err := open(ctx, o, 1)
+	c, owned, err := open(ctx, o, 1)
 	if err != nil {
 		return nil, err
 	}
-	return &PythonPort{c}, nil
+	return &PythonPort{Client: c, owned: owned}, nil
 }
 
 // PythonPoolV2 runs DSPy programs on a pool of Python workers (default 2), forked from one
 // preloaded interpreter so that DSPy is imported once.
-type PythonPoolV2 struct{ *dspyClient }
+//
+// Deprecated: declare a bridge in a mlbridge.Registry and use dspy.Client on its adapter; to
+// keep this type while moving calls over, pass that adapter as Options.Adapter.
+type PythonPoolV2 struct {
+	// Client is the multi-framework API's DSPy client that the legacy methods call.
+	*dspy.Client
+	owned bool // Close closes the adapter
+}
 
 // NewPythonPoolV2 starts the pool.
+//
+// Deprecated: use mlbridge.Registry.Adapter on a bridge running dspy.Bridge (`mlbridge migrate`
+// rewrites the call).
 func NewPythonPoolV2(ctx context.Context, o Options) (*PythonPoolV2, error) {
 	size := o.Workers
 	if size <= 0 {
 		size = 2
 	}
-	c, err := open(ctx, o, size)
+	c, owned, err := open(ctx, o, size)
 	if err != nil {
 		return nil, err
 	}
-	return &PythonPoolV2{c}, nil
+	return &PythonPoolV2{Client: c, owned: owned}, nil
+}
+
+// Close stops the workers, unless the adapter came from Options.Adapter.
+func (p *PythonPort) Close() error { return closeOwned(p.Client, p.owned) }
+
+// Close stops the workers, unless the adapter came from Options.Adapter.
+func (p *PythonPoolV2) Close() error { return closeOwned(p.Client, p.owned) }
+
+func closeOwned(c *dspy.Client, owned bool) error {
+	if !owned {
+		return nil
+	}
+	return c.Adapter().Close()
 }

@@ -1,0 +1,17 @@
+module example.com/legacyapp
+
+go 1.26.0
+
+require github.com/mlbridge/mlbridge v0.0.0
+
+require (
+	github.com/philhofer/fwd v1.2.0 // indirect
+	github.com/tinylib/msgp v1.6.5 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.4 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
+
+replace github.com/mlbridge/mlbridge => ../..

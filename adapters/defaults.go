@@ -29,10 +29,11 @@ func Default(ctx context.Context) (*PythonPoolV2, error) {
 	defaultMu.Lock()
 	defer defaultMu.Unlock()
 	if defaultPool == nil {
-		p, err := NewPythonPoolV2(ctx, Options{})
+		c, owned, err := open(ctx, Options{}, 2, "adapters (package-level functions)")
 		if err != nil {
 			return nil, err
 		}
+		p := &PythonPoolV2{Client: c, owned: owned}
 		defaultPool = p
 	}
 	return defaultPool, nil

@@ -46,7 +46,15 @@ type Options struct {
 	// same programs — instead of starting its own pool, and Close leaves it running. The
 	// other options are ignored.
 	Adapter mlbridge.Adapter
+
+	// Phase is the deprecation phase of this object's calls: off, log (default: once per op),
+	// warn or error; empty reads $MLBRIDGE_DEPRECATION_PHASE. Every call is counted in the
+	// OpenTelemetry counter mlbridge.legacy.calls whatever the phase.
+	Phase Phase
 }
+
+// replacement is what the deprecation telemetry and logs point legacy callers to.
+const replacement = "dspy.Client on a mlbridge.Registry adapter (docs/MIGRATION.md)"
 
 // ProgramOption adjusts CreateProgram.
 //
@@ -96,9 +104,17 @@ func WithFieldDescriptions(desc map[string]string) ProgramOption {
 }
 
 // open returns the client a legacy type wraps, and whether the legacy type owns its adapter.
-func open(ctx context.Context, o Options, size int) (*dspy.Client, bool, error) {
+func open(ctx context.Context, o Options, size int, api string) (*dspy.Client, bool, error) {
+	phase, err := resolvePhase(o.Phase)
+	if err != nil {
+		return nil, false, err
+	}
+	t := newTelemetry(api, replacement, phase, o.Logger)
+	if err := t.record(ctx, "open"); err != nil {
+		return nil, false, err
+	}
 	if o.Adapter != nil {
-		return dspy.New(o.Adapter), false, nil
+		return dspy.New(countingAdapter{o.Adapter, t}), false, nil
 	}
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
 		Config: mlbridge.Config{Bridge: DSPyBridge, Python: o.Python, EnvAllow: o.EnvAllow, Logger: o.Logger},
@@ -107,5 +123,5 @@ func open(ctx context.Context, o Options, size int) (*dspy.Client, bool, error) 
 	if err != nil {
 		return nil, false, err
 	}
-	return dspy.New(p), true, nil
+	return dspy.New(countingAdapter{p, t}), true, nil
 }

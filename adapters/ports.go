@@ -22,7 +22,7 @@ type PythonPort struct {
 // Deprecated: use mlbridge.Registry.Adapter on a bridge running dspy.Bridge with mode: process
 // (`mlbridge migrate` rewrites the call).
 func NewPythonPort(ctx context.Context, o Options) (*PythonPort, error) {
-	c, owned, err := open(ctx, o, 1)
+	c, owned, err := open(ctx, o, 1, "adapters.PythonPort")
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func NewPythonPoolV2(ctx context.Context, o Options) (*PythonPoolV2, error) {
 	if size <= 0 {
 		size = 2
 	}
-	c, owned, err := open(ctx, o, size)
+	c, owned, err := open(ctx, o, size, "adapters.PythonPoolV2")
 	if err != nil {
 		return nil, err
 	}

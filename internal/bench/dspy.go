@@ -14,7 +14,7 @@ import (
 // handler), in alternating phases of one run. The LM is DSPy's DummyLM, so the numbers are
 // about the bridge, not a model.
 func runDSPy(ctx context.Context, o Options, python string) (*Report, error) {
-	port, err := adapters.NewPythonPort(ctx, adapters.Options{Python: python, Logger: o.Logger})
+	port, err := adapters.NewPythonPort(ctx, adapters.Options{Python: python, Logger: o.Logger, Phase: adapters.PhaseOff})
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func runLegacyVsNew(ctx context.Context, o Options, python string) (*Report, err
 		return nil, err
 	}
 	defer p.Close()
-	legacy, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Adapter: p})
+	legacy, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Adapter: p, Logger: o.Logger, Phase: adapters.PhaseOff})
 	if err != nil {
 		return nil, err
 	}

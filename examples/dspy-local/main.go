@@ -38,7 +38,9 @@ func main() {
 	fmt.Printf("mlbridge: DSPy ChainOfThought on SmolLM2-135M-Instruct (llama.cpp, offline, no key)\n\n")
 	fmt.Printf("starting %d workers (DSPy is imported once, in a preloaded interpreter) ...\n", *workers)
 	stop := ticker(start)
-	pool, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Workers: *workers, Logger: progressLogger(start)})
+	// The legacy API, as existing users call it (the multi-framework equivalent is
+	// examples/multi-framework); its deprecation notices are off here.
+	pool, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Workers: *workers, Logger: progressLogger(start), Phase: adapters.PhaseOff})
 	if err != nil {
 		log.Fatal(err)
 	}

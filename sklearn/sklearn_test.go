@@ -1,0 +1,131 @@
+package sklearn_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/testenv"
+	"github.com/mlbridge/mlbridge/sklearn"
+)
+
+func open(t testing.TB) (*sklearn.Client, *mlbridge.Pool) {
+	t.Helper()
+	p, err := mlbridge.OpenPool(context.Background(), mlbridge.PoolConfig{
+		Config: mlbridge.Config{Bridge: sklearn.Bridge, Python: testenv.Python(t)}, Size: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return sklearn.New(p), p
+}
+
+// Train on a bundled dataset, predict with binary arrays; the trained state lives in the host
+// store, so the model still predicts the same after its worker was killed.
+func TestTrainPredictSurviveWorkerLoss(t *testing.T) {
+	ctx := context.Background()
+	c, p := open(t)
+	if err := c.CreateModel(ctx, "iris", sklearn.Estimator{Name: "StandardScaler"},
+		sklearn.Estimator{Name: "LogisticRegression", Params: map[string]any{"max_iter": 500}}); err != nil {
+		t.Fatal(err)
+	}
+	fit, err := c.FitDataset(ctx, "iris", "iris")
+	if err != nil || fit.Samples != 150 || fit.Features != 4 || len(fit.State) == 0 {
+		t.Fatalf("fit: %+v %v", fit, err)
+	}
+	ds, err := c.LoadDataset(ctx, "iris")
+	if err != nil || ds.X.DType != "float64" || !slices.Equal(ds.X.Shape, []int{150, 4}) {
+		t.Fatalf("dataset: %+v %v", ds.X.Shape, err)
+	}
+	before, err := c.Predict(ctx, "iris", ds.X)
+	if err != nil || before.Len() != 150 {
+		t.Fatalf("predict: %+v %v", before, err)
+	}
+	score, err := c.Score(ctx, "iris", ds.X, ds.Y)
+	if err != nil || score < 0.9 || score > 1 {
+		t.Fatalf("score %v %v", score, err)
+	}
+	proba, err := c.PredictProba(ctx, "iris", ds.X)
+	if err != nil || !slices.Equal(proba.Shape, []int{150, 3}) {
+		t.Fatalf("proba: %v %v", proba.Shape, err)
+	}
+
+	old := p.Stats().Workers[0].Pid
+	_ = syscall.Kill(old, syscall.SIGKILL)
+	var after mlbridge.Array
+	for {
+		after, err = c.Predict(ctx, "iris", ds.X)
+		if !errors.Is(err, mlbridge.ErrWorkerExited) {
+			break // a call that raced the kill may see the death; the next one must not
+		}
+	}
+	if err != nil || p.Stats().Workers[0].Pid == old {
+		t.Fatalf("after the worker was killed: %v", err)
+	}
+	b, _ := before.Int64s()
+	a, _ := after.Int64s()
+	if !slices.Equal(a, b) {
+		t.Fatal("predictions changed after the model was rebuilt from its stored state")
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	ctx := context.Background()
+	c, _ := open(t)
+	if err := c.CreateModel(ctx, "x", sklearn.Estimator{Name: "os.system"}); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("an import path as estimator: %v", err)
+	}
+	if err := c.CreateModel(ctx, "x", sklearn.Estimator{Name: "Ridge", Params: map[string]any{"no_such_param": 1}}); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("bad params: %v", err)
+	}
+	if err := c.CreateModel(ctx, "lin", sklearn.Estimator{Name: "LinearRegression"}); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := mlbridge.Float64Array([]float64{1, 2, 3, 4}, 2, 2)
+	if _, err := c.Predict(ctx, "lin", x); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("unfitted model: %v", err)
+	}
+	if _, err := c.Predict(ctx, "nope", x); !errors.Is(err, mlbridge.ErrNotFound) {
+		t.Fatalf("unknown model: %v", err)
+	}
+	bad := mlbridge.Array{DType: "float64", Shape: []int{2, 2}, Data: make([]byte, 7)}
+	if _, err := c.Fit(ctx, "lin", bad, x); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("short array: %v", err)
+	}
+}
+
+func randomArray(rows, cols int) mlbridge.Array {
+	data := make([]float64, rows*cols)
+	for i := range data {
+		data[i] = rand.NormFloat64()
+	}
+	a, _ := mlbridge.Float64Array(data, rows, cols)
+	return a
+}
+
+// Predict on a 10k x 64 float64 array (5.1 MB): MB/s through the bridge. Compare with the same
+// predict in-process: python/benchmarks/sklearn_predict.py (docs/BENCHMARKS.md).
+func BenchmarkPredict10kx64(b *testing.B) {
+	ctx := context.Background()
+	c, _ := open(b)
+	if err := c.CreateModel(ctx, "ridge", sklearn.Estimator{Name: "Ridge"}); err != nil {
+		b.Fatal(err)
+	}
+	x := randomArray(10_000, 64)
+	yData := make([]float64, 10_000)
+	y, _ := mlbridge.Float64Array(yData)
+	if _, err := c.Fit(ctx, "ridge", x, y); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(x.Data)))
+	for b.Loop() {
+		if _, err := c.Predict(ctx, "ridge", x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

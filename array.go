@@ -61,10 +61,9 @@ func (a Array) Len() int {
 
 // Float64s returns the elements of a float64, float32 or integer array as float64.
 func (a Array) Float64s() ([]float64, error) {
-	n := a.Len()
-	size, ok := dtypeSizes[a.DType]
-	if !ok || len(a.Data) != n*size {
-		return nil, fmt.Errorf("%w: array of %s, shape %v, %d bytes", ErrSerialization, a.DType, a.Shape, len(a.Data))
+	n, size, err := a.layout()
+	if err != nil {
+		return nil, err
 	}
 	out := make([]float64, n)
 	le := binary.LittleEndian
@@ -99,10 +98,9 @@ func (a Array) Float64s() ([]float64, error) {
 // Int64s returns the elements of an integer or bool array as int64 (uint64 values above
 // math.MaxInt64 wrap).
 func (a Array) Int64s() ([]int64, error) {
-	n := a.Len()
-	size, ok := dtypeSizes[a.DType]
-	if !ok || len(a.Data) != n*size {
-		return nil, fmt.Errorf("%w: array of %s, shape %v, %d bytes", ErrSerialization, a.DType, a.Shape, len(a.Data))
+	n, size, err := a.layout()
+	if err != nil {
+		return nil, err
 	}
 	out := make([]int64, n)
 	le := binary.LittleEndian
@@ -128,6 +126,16 @@ func (a Array) Int64s() ([]int64, error) {
 		}
 	}
 	return out, nil
+}
+
+// layout checks that Data holds exactly the elements the shape says: count and element size.
+func (a Array) layout() (n, size int, err error) {
+	n = a.Len()
+	size, ok := dtypeSizes[a.DType]
+	if !ok || len(a.Data) != n*size {
+		return 0, 0, fmt.Errorf("%w: array of %s, shape %v, %d bytes", ErrSerialization, a.DType, a.Shape, len(a.Data))
+	}
+	return n, size, nil
 }
 
 var dtypeSizes = map[string]int{

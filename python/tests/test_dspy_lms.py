@@ -7,65 +7,22 @@ whole way from the provider's answer to the category the Go caller sees.
 
 from __future__ import annotations
 
-import http.server
 import json
 import socket
-import threading
 
 import pytest
 from dspy.utils import exceptions as dx
 
 from mlbridge_worker.errors import exception_to_error
+from openai_stub import serving
 from mlbridge_worker.frameworks.dspy_bridge import DSPyBridge
 from mlbridge_worker.frameworks.dspy_lms import map_error
 
 
-class Provider(http.server.ThreadingHTTPServer):
-    """Answers /v1/chat/completions with `status`; records what it was sent."""
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.status = 200
-        self.content = "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"
-        self.seen: list[tuple[str, str | None, dict]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}/v1"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: Provider
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.seen.append((self.path, self.headers.get("Authorization"), body))
-        if self.server.status == 200:
-            out = {"id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
-                   "choices": [{"index": 0, "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": self.server.content}}],
-                   "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}
-        else:
-            out = {"error": {"message": "refused by the test provider", "type": "test", "code": None}}
-        data = json.dumps(out).encode()
-        self.send_response(self.server.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 @pytest.fixture
 def provider():
-    srv = Provider()
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving("[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]") as srv:
+        yield srv
 
 
 def bridge_on(url: str, monkeypatch) -> DSPyBridge:

@@ -9,13 +9,10 @@ never wording.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import socket
 import subprocess
 import sys
-import threading
-import time
 
 import langchain_core
 import pytest
@@ -23,6 +20,7 @@ from langchain_core import exceptions as lcx
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from client import Worker
+from openai_stub import serving
 from mlbridge_worker.errors import exception_to_error
 from mlbridge_worker.frameworks.langchain_bridge import LangChainBridge
 from mlbridge_worker.frameworks.langchain_models import LocalChatModel, map_error
@@ -257,57 +255,10 @@ def test_local_model_prompt_too_long_is_invalid_argument():
 
 # ---------------------------------------------------------------------------- openai_compatible
 
-class Provider(http.server.ThreadingHTTPServer):
-    """Answers /v1/chat/completions with `status` (after `delay` s); records what it was sent."""
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.status = 200
-        self.delay = 0.0
-        self.content = "Paris."
-        self.seen: list[tuple[str, str | None, dict]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}/v1"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: Provider
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.seen.append((self.path, self.headers.get("Authorization"), body))
-        time.sleep(self.server.delay)
-        if self.server.status == 200:
-            out = {"id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
-                   "choices": [{"index": 0, "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": self.server.content}}],
-                   "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}
-        else:
-            out = {"error": {"message": "refused by the test provider", "type": "test", "code": None}}
-        data = json.dumps(out).encode()
-        try:
-            self.send_response(self.server.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            pass  # the client gave up (the timeout test)
-
-
 @pytest.fixture
 def provider():
-    srv = Provider()
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving() as srv:
+        yield srv
 
 
 def openai_bridge(url: str, monkeypatch, **extra) -> LangChainBridge:

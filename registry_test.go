@@ -3,6 +3,7 @@ package mlbridge_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -147,5 +148,37 @@ func TestRegistryRequirements(t *testing.T) {
 	}
 	if err := r.Register("echo", mlbridge.BridgeConfig{Bridge: testenv.EchoBridge}); !errors.Is(err, mlbridge.ErrConfig) {
 		t.Fatalf("registered twice: %v", err)
+	}
+}
+
+// A bridge declared by its legacy script (python/dspy_bridge.py) starts that script as each
+// worker, in pool-worker mode with the bridge's name as its worker id.
+func TestRegistryLegacyScript(t *testing.T) {
+	ctx := context.Background()
+	r, err := mlbridge.NewRegistry(mlbridge.RegistryConfig{Python: testenv.Python(t), Bridges: map[string]mlbridge.BridgeConfig{
+		"legacy-dspy": {Script: filepath.Join(testenv.Root(), "python", "dspy_bridge.py"), Workers: 1},
+	}}, mlbridge.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a, err := r.Adapter(ctx, "legacy-dspy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Info().Framework != "dspy" {
+		t.Fatalf("info %+v", a.Info())
+	}
+	if _, err := a.Call(ctx, "configure_lm", map[string]any{"spec": map[string]any{"provider": "dummy", "answers": []any{map[string]any{"answer": "4"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Call(ctx, "create_program", map[string]any{"program_id": "p", "signature": "question -> answer: int"}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := mlbridge.Decode[struct {
+		Answer int `msgpack:"answer"`
+	}](a.Call(ctx, "execute_program", map[string]any{"program_id": "p", "inputs": map[string]any{"question": "2+2?"}}))
+	if err != nil || out.Answer != 4 {
+		t.Fatalf("%+v %v", out, err)
 	}
 }

@@ -28,7 +28,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.python, "python", "", "Python interpreter (default: $MLBRIDGE_PYTHON, ./.venv, python3)")
 	root.PersistentFlags().StringVar(&g.bridge, "bridge", defaultBridge, "Python bridge class, module:Class")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log worker stderr and lifecycle events")
-	root.AddCommand(newCallCmd(g), newBenchCmd(g), newServeCmd(g), newStatusCmd(), newDoctorCmd(g), newNewBridgeCmd())
+	root.AddCommand(newCallCmd(g), newBenchCmd(g), newServeCmd(g), newStatusCmd(), newDoctorCmd(g), newNewBridgeCmd(), newMigrateCmd())
 	return root
 }
 

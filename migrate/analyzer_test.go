@@ -1,0 +1,13 @@
+package migrate_test
+
+import (
+	"testing"
+
+	"golang.org/x/tools/go/analysis/analysistest"
+
+	"github.com/mlbridge/mlbridge/migrate"
+)
+
+func TestAnalyzer(t *testing.T) {
+	analysistest.RunWithSuggestedFixes(t, analysistest.TestData(), migrate.Analyzer, "example.com/app", "example.com/untouched")
+}

@@ -1,0 +1,139 @@
+package migrate
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"go/token"
+	"os"
+	"slices"
+	"sort"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/analysis/checker"
+	"golang.org/x/tools/go/packages"
+)
+
+// Finding is one use of the legacy API.
+type Finding struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	API     string `json:"api"` // adapters.NewPythonPoolV2, ...
+	Message string `json:"message"`
+	Fixable bool   `json:"fixable"`
+}
+
+// Result is what a run found and what its fixes change, file by file.
+type Result struct {
+	Findings []Finding
+	// Changed maps a file to its content after the fixes (formatted), for files that change.
+	Changed map[string][]byte
+	// Diff is the unified diff of Changed against the files on disk.
+	Diff string
+}
+
+// Run analyzes the packages matching patterns (go list syntax) in dir.
+func Run(dir string, patterns ...string) (*Result, error) {
+	cfg := &packages.Config{Mode: packages.LoadAllSyntax, Dir: dir, Tests: true}
+	pkgs, err := packages.Load(cfg, patterns...)
+	if err != nil {
+		return nil, err
+	}
+	if n := packages.PrintErrors(pkgs); n > 0 {
+		return nil, fmt.Errorf("%d package(s) do not load", n)
+	}
+	graph, err := checker.Analyze([]*analysis.Analyzer{Analyzer}, pkgs, nil)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Changed: map[string][]byte{}}
+	edits := map[string][]analysis.TextEdit{}
+	seen := map[string]bool{} // a file is in a package and its test variant: count it once
+	for act := range graph.All() {
+		if act.Analyzer != Analyzer || !act.IsRoot {
+			continue
+		}
+		for _, d := range act.Diagnostics {
+			pos := act.Package.Fset.Position(d.Pos)
+			key := fmt.Sprintf("%s:%d:%d:%s", pos.Filename, pos.Line, pos.Column, d.Message)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			res.Findings = append(res.Findings, Finding{File: pos.Filename, Line: pos.Line, API: d.Category,
+				Message: d.Message, Fixable: len(d.SuggestedFixes) > 0})
+			for _, fix := range d.SuggestedFixes {
+				for _, e := range fix.TextEdits {
+					edits[pos.Filename] = append(edits[pos.Filename], offsets(act.Package.Fset, e))
+				}
+			}
+		}
+	}
+	sort.Slice(res.Findings, func(i, j int) bool {
+		a, b := res.Findings[i], res.Findings[j]
+		return a.File < b.File || a.File == b.File && a.Line < b.Line
+	})
+	var diff bytes.Buffer
+	files := make([]string, 0, len(edits))
+	for f := range edits {
+		files = append(files, f)
+	}
+	slices.Sort(files)
+	for _, file := range files {
+		before, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		after, err := apply(before, edits[file])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if !bytes.Equal(before, after) {
+			res.Changed[file] = after
+			diff.WriteString(udiff.Unified(file+" (old)", file+" (new)", string(before), string(after)))
+		}
+	}
+	res.Diff = diff.String()
+	return res, nil
+}
+
+// offsets turns token positions into byte offsets (stored in Pos/End as plain ints).
+func offsets(fset *token.FileSet, e analysis.TextEdit) analysis.TextEdit {
+	tf := fset.File(e.Pos)
+	return analysis.TextEdit{Pos: token.Pos(tf.Offset(e.Pos)), End: token.Pos(tf.Offset(e.End)), NewText: e.NewText}
+}
+
+// apply applies edits (byte offsets; identical duplicates once) and formats the result.
+func apply(src []byte, edits []analysis.TextEdit) ([]byte, error) {
+	sort.SliceStable(edits, func(i, j int) bool { return edits[i].Pos < edits[j].Pos })
+	var out []byte
+	last := 0
+	for i, e := range edits {
+		if i > 0 && e.Pos == edits[i-1].Pos && e.End == edits[i-1].End && bytes.Equal(e.NewText, edits[i-1].NewText) {
+			continue
+		}
+		if int(e.Pos) < last {
+			return nil, fmt.Errorf("overlapping edits at offset %d", e.Pos)
+		}
+		out = append(out, src[last:e.Pos]...)
+		out = append(out, e.NewText...)
+		last = int(e.End)
+	}
+	out = append(out, src[last:]...)
+	return format.Source(out)
+}
+
+// Write applies a Result's changes to disk.
+func (r *Result) Write() error {
+	for file, data := range r.Changed {
+		info, err := os.Stat(file)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(file, data, info.Mode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

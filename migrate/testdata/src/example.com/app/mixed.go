@@ -1,0 +1,18 @@
+package app
+
+import (
+	"context"
+
+	"github.com/mlbridge/mlbridge/adapters"
+)
+
+// Renames and a constructor: dspy's import is added, the legacy one stays for what remains.
+func Start(ctx context.Context) (*adapters.PythonPoolV2, adapters.LMConfig, error) { // want "adapters.PythonPoolV2 is deprecated: use mlbridge.Adapter with dspy.Client" "adapters.LMConfig is deprecated"
+	p, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Workers: 2}) // want "adapters.NewPythonPoolV2 is deprecated: use a bridge running dspy.Bridge" "adapters.Options is deprecated"
+	return p, adapters.LMConfig{}, err // want "adapters.LMConfig is deprecated"
+}
+
+// Package-level functions on the default pool are reported, not rewritten.
+func Run(ctx context.Context) (map[string]any, error) {
+	return adapters.ExecuteProgram(ctx, "id", nil) // want "adapters.ExecuteProgram is deprecated: use dspy.New\\(a\\).ExecuteProgram, a from mlbridge.Registry.Default"
+}

@@ -1,0 +1,26 @@
+// Package adapters is a stand-in with the names of the real legacy package.
+package adapters
+
+import (
+	"context"
+
+	"github.com/mlbridge/mlbridge/dspy"
+)
+
+type (
+	LMConfig      = dspy.LMConfig
+	ProgramOption = dspy.ProgramOption
+	ProgramInfo   = dspy.ProgramInfo
+)
+
+const DSPyBridge = dspy.Bridge
+
+func WithModule(m string) ProgramOption { return dspy.WithModule(m) }
+
+type Options struct{ Workers int }
+type PythonPoolV2 struct{}
+
+func NewPythonPoolV2(ctx context.Context, o Options) (*PythonPoolV2, error) { return nil, nil }
+func ExecuteProgram(ctx context.Context, id string, in map[string]any) (map[string]any, error) {
+	return nil, nil
+}

@@ -9,6 +9,7 @@ import (
 // Renames and a constructor: dspy's import is added, the legacy one stays for what remains.
 func Start(ctx context.Context) (*adapters.PythonPoolV2, adapters.LMConfig, error) { // want "adapters.PythonPoolV2 is deprecated: use mlbridge.Adapter with dspy.Client" "adapters.LMConfig is deprecated"
 	p, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Workers: 2}) // want "adapters.NewPythonPoolV2 is deprecated: use a bridge running dspy.Bridge" "adapters.Options is deprecated"
+
 	return p, adapters.LMConfig{}, err // want "adapters.LMConfig is deprecated"
 }
 

@@ -76,9 +76,8 @@ func (p *Pool) Create(ctx context.Context, d store.Definition) (store.Definition
 
 // Execute implements Adapter.
 func (p *Pool) Execute(ctx context.Context, id string, inputs map[string]any) (Result, error) {
-	if _, err := p.Get(ctx, id); err != nil {
-		return Result{}, err
-	}
+	// An unknown id fails with ErrNotFound when the call's Uses looks it up: no second read
+	// of the store on the hot path.
 	return p.Call(ctx, "execute", map[string]any{"id": id, "inputs": inputs}, Uses(id))
 }
 

@@ -36,6 +36,11 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 					rep.Startup1ms, rep.Startup8ms, rep.StartupRatio, rep.Rounds)
 				return nil
 			}
+			if rep.Scenario == "io-bound" {
+				fmt.Fprintf(w, "io-bound: %d callers, each call waits %v in Python: sync handler %.0f calls/s, async handler %.0f calls/s (async p50 %.1f ms, p99 %.1f ms; %d calls, %d errors)\n",
+					rep.Concurrency, 100*time.Millisecond, rep.SyncCallsPerS, rep.AsyncCallsPerS, rep.LoadedP50us/1e3, rep.LoadedP99us/1e3, rep.Calls, rep.Errors)
+				return nil
+			}
 			if rep.Scenario == "legacy-vs-new" {
 				fmt.Fprintf(w, "legacy-vs-new: ExecuteProgram p50 %.1f µs through the new interface, %.1f µs through the legacy one: %+.2f%% (%d calls alternating, %d errors)\n",
 					rep.P50us, rep.LegacyP50us, rep.OverheadPct, rep.Calls, rep.Errors)
@@ -62,7 +67,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound")
 	f.IntVar(&o.Workers, "workers", 1, "worker processes")
 	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent callers")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "total measuring time")

@@ -173,3 +173,24 @@ func TestNewBridgeRefuses(t *testing.T) {
 		t.Fatalf("existing files were overwritten without --force: %v", err)
 	}
 }
+
+func TestBenchIOBoundJSONContract(t *testing.T) {
+	out, err := run(t, "bench", "--scenario", "io-bound", "--concurrency", "40", "--duration", "2s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %q", out)
+	}
+	sync, _ := rep["sync_calls_per_s"].(float64)
+	async, _ := rep["async_calls_per_s"].(float64)
+	if rep["scenario"] != "io-bound" || rep["errors"] != 0.0 || sync <= 0 || async <= 0 {
+		t.Fatalf("report %v", rep)
+	}
+	// 40 callers waiting 100 ms each: the sync handler is bounded by 8 pool threads, the async
+	// one by the callers — a factor of 5 in theory, so the order is safe to check.
+	if async <= sync {
+		t.Errorf("async %.0f calls/s is not above sync %.0f", async, sync)
+	}
+}

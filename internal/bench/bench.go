@@ -76,6 +76,11 @@ type Report struct {
 	LegacyP99us float64 `json:"legacy_p99_us,omitempty"`
 	OverheadPct float64 `json:"overhead_pct,omitempty"`
 
+	// Scenario io-bound: calls/s of one worker whose calls each wait 100 ms in Python, through
+	// a sync handler (bounded by the worker's thread pool) and an async one (goal >= 5,000).
+	SyncCallsPerS  float64 `json:"sync_calls_per_s,omitempty"`
+	AsyncCallsPerS float64 `json:"async_calls_per_s,omitempty"`
+
 	// Scenario startup: time until every worker completed its handshake.
 	Startup1ms   float64 `json:"startup_1_ms,omitempty"`
 	Startup8ms   float64 `json:"startup_8_ms,omitempty"`
@@ -115,8 +120,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runDSPy(ctx, o, python)
 	case "legacy-vs-new":
 		return runLegacyVsNew(ctx, o, python)
+	case "io-bound":
+		return runIOBound(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

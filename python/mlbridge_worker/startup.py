@@ -95,6 +95,9 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
 
     rt.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlbridge-sync")
     rt.attach(bridge)
+    from .dual import loop_var
+
+    loop_var.set(asyncio.get_running_loop())  # dual functions find the loop through the context
     rt._base_ctx = contextvars.copy_context()  # what _initialize_framework set is visible to all
 
     # 3. our hello

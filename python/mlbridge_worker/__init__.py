@@ -7,7 +7,7 @@ framed msgpack protocol of spec/protocol.md. Start it with
 
 __version__ = "0.1.0"
 
-from .base_bridge import BaseBridge, handler  # noqa: E402
+from .base_bridge import BaseBridge, alternative, handler  # noqa: E402
 from .errors import (  # noqa: E402
     BridgeError,
     InvalidArgument,
@@ -21,6 +21,7 @@ from .errors import (  # noqa: E402
 __all__ = [
     "__version__",
     "BaseBridge",
+    "alternative",
     "handler",
     "BridgeError",
     "InvalidArgument",

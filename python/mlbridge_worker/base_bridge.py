@@ -22,6 +22,7 @@ from .protocol import KINDS
 
 _MARK = "__mlbridge_handler__"
 _KIND_MARK = "__mlbridge_kind__"
+_ALT_MARK = "__mlbridge_alternative__"
 
 
 def handler(arg: Callable | str | None = None, *, kind: str | None = None):
@@ -44,6 +45,20 @@ def handler(arg: Callable | str | None = None, *, kind: str | None = None):
     if callable(arg):
         return mark(arg, None)
     return lambda fn: mark(fn, arg)
+
+
+def alternative(op: str):
+    """Mark a method as another implementation of handler ``op`` — typically the ``async def``
+    beside a ``def`` being migrated. Which one serves the op is a switch per op (the
+    ``handler_modes`` bridge option, or the built-in ``set_handler_mode`` op at runtime), so
+    converting one handler is a deployable, reversible step; the wire and the Go API never
+    change. The mode of an implementation is its kind: sync, async, sync_gen or async_gen."""
+
+    def mark(fn: Callable) -> Callable:
+        setattr(fn, _ALT_MARK, op)
+        return fn
+
+    return mark
 
 
 def handler_kind(fn: Callable) -> str:
@@ -97,6 +112,7 @@ class BaseBridge(abc.ABC):
     def __init__(self) -> None:
         self._runtime = None  # set by the runtime that serves this bridge
         self._handlers: dict[str, HandlerInfo] = self._collect_handlers()
+        self._alternatives: dict[str, dict[str, HandlerInfo]] = self._collect_alternatives()
         # Resources built from host-owned definitions, by id. Only a cache: the host re-sends
         # a definition to any worker that lacks it.
         self._resources: dict[str, Resource] = {}
@@ -183,6 +199,37 @@ class BaseBridge(abc.ABC):
             self._handlers = self._collect_handlers()
         return self._handlers
 
+    def _collect_alternatives(self) -> dict[str, dict[str, HandlerInfo]]:
+        alts: dict[str, dict[str, HandlerInfo]] = {}
+        for attr in dir(type(self)):
+            op = getattr(getattr(type(self), attr, None), _ALT_MARK, None)
+            if op is None:
+                continue
+            if op not in self._handlers:
+                raise TypeError(f"{type(self).__name__}.{attr} is an alternative of {op!r}, which is not a handler")
+            primary = self._handlers[op]
+            fn = getattr(self, attr)
+            kind = handler_kind(fn)
+            if kind == primary.kind or (kind in ("sync_gen", "async_gen")) != (primary.kind in ("sync_gen", "async_gen")):
+                raise TypeError(f"{type(self).__name__}.{attr}: an alternative of {op!r} needs another kind than "
+                                f"{primary.kind!r}, and must stream if and only if the op does")
+            alts.setdefault(op, {primary.kind: primary})[kind] = HandlerInfo(op, fn, kind)
+        return alts
+
+    def switch_handler(self, op: str, mode: str) -> None:
+        """Make implementation ``mode`` (a kind) serve ``op`` from the next call on; calls in
+        flight finish on the implementation they started with."""
+        from .errors import InvalidArgument
+
+        modes = self._alternatives.get(op)
+        if modes is None or mode not in modes:
+            have = ", ".join(modes) if modes else "none: it has no alternative implementation"
+            raise InvalidArgument(f"op {op!r} has no {mode!r} implementation (have: {have})")
+        self._handlers[op] = modes[mode]
+        rt = self._runtime
+        if rt is not None:
+            rt.rebind(op, modes[mode])
+
     def handler_kinds(self) -> dict[str, str]:
         return {name: h.kind for name, h in self.handlers.items()}
 
@@ -235,6 +282,9 @@ class BaseBridge(abc.ABC):
         if cached is not None and cached.version == version:
             return {"id": id, "version": version, "built": False}
         if kind == "options":  # a registry's free-form bridge options, for every bridge
+            modes = (spec or {}).get("handler_modes") or {}
+            for op, mode in modes.items():
+                self.switch_handler(op, mode)
             obj = self.options = dict(spec or {})
         else:
             obj = self.build_resource(kind, id, spec or {}, state)
@@ -262,6 +312,19 @@ class BaseBridge(abc.ABC):
     @handler
     def list_resources(self, kind: str | None = None) -> list[dict]:
         return [{"id": r.id, "kind": r.kind, "version": r.version} for r in self.resources(kind)]
+
+    @handler
+    async def set_handler_mode(self, op: str, mode: str) -> dict:
+        """Switch which implementation serves ``op`` (see :func:`alternative`); runs on the
+        event loop, so the switch is ordered with the requests around it."""
+        self.switch_handler(op, mode)
+        return {"op": op, "mode": mode}
+
+    @handler
+    async def handler_modes(self) -> dict:
+        """Per op with alternatives: the active mode and the available ones."""
+        return {op: {"active": self._handlers[op].kind, "available": sorted(modes)}
+                for op, modes in self._alternatives.items()}
 
     @handler
     def cleanup(self) -> dict:

@@ -90,6 +90,13 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
             st = self.stats.op(name, h.kind)
             self.table[name] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"))
 
+    def rebind(self, op: str, h) -> None:
+        """Serve ``op`` with handler ``h`` from the next request on (a switched implementation).
+        Called on the loop, or from a handler thread: the table entry is replaced whole."""
+        st = self.stats.op(op, h.kind)
+        st.kind = h.kind
+        self.table[op] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"))
+
     def request_shutdown(self, grace_ms: int, after_answer: bool = False) -> None:
         """Stop taking requests; let in-flight ones finish for up to ``grace_ms``; exit 0.
 

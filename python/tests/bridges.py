@@ -105,3 +105,26 @@ class DualBridge(EchoBridge):
     async def cancellations(self) -> int:
         await asyncio.sleep(0.05)
         return DualBridge.cancelled
+
+
+# ---------------------------------------------------------------- per-op sync/async switch
+
+from mlbridge_worker import alternative  # noqa: E402
+
+
+class MigratingBridge(EchoBridge):
+    """`summarize` is being converted: the sync original and its async replacement."""
+
+    @handler
+    def summarize(self, text: str, seconds: float = 0.0) -> dict:
+        import time
+
+        time.sleep(seconds)
+        return {"impl": "sync", "thread": threading.current_thread().name, "summary": text[:5],
+                "op": current_request().op}
+
+    @alternative("summarize")
+    async def summarize_async(self, text: str, seconds: float = 0.0) -> dict:
+        await asyncio.sleep(seconds)
+        return {"impl": "async", "thread": threading.current_thread().name, "summary": text[:5],
+                "op": current_request().op}

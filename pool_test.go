@@ -531,3 +531,28 @@ func TestPoolRecyclesByAge(t *testing.T) {
 		t.Fatal(v)
 	}
 }
+
+// PoolConfig.CallTimeout is the deadline of calls whose ctx has none; a ctx deadline of its
+// own wins. The timeout reaches Python (the call is cancelled there, not abandoned).
+func TestPoolCallTimeout(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.Size = 1; c.CallTimeout = 100 * time.Millisecond })
+	_, err := p.Call(context.Background(), "sleep", args("seconds", 30))
+	if !errors.Is(err, mlbridge.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("no ctx deadline: %v", err)
+	}
+	var streamErr error
+	for _, err := range p.Stream(context.Background(), "count", args("n", 1000, "delay", 1.0)) {
+		if err != nil {
+			streamErr = err
+			break
+		}
+	}
+	if !errors.Is(streamErr, context.DeadlineExceeded) {
+		t.Fatalf("stream (CallTimeout from its start): %v", streamErr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.Call(ctx, "sleep", args("seconds", 0.3)); err != nil {
+		t.Fatalf("a ctx deadline longer than CallTimeout must win: %v", err)
+	}
+}

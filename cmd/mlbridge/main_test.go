@@ -194,3 +194,38 @@ func TestBenchIOBoundJSONContract(t *testing.T) {
 		t.Errorf("async %.0f calls/s is not above sync %.0f", async, sync)
 	}
 }
+
+// The migrate commands on a copy of testdata/legacyapp: a dry run prints the diff and the
+// sites for a person and changes nothing; status counts per API; --apply writes.
+func TestMigrateCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a copy of testdata/legacyapp")
+	}
+	dir := testenv.LegacyApp(t)
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOFLAGS", "-mod=mod")
+	app := filepath.Join(dir, "app.go")
+	before, _ := os.ReadFile(app)
+	out, err := run(t, "migrate", "-C", dir)
+	if err != nil || !strings.Contains(out, "+\tif err := pool.ConfigureLM(ctx, dspy.LMConfig{") ||
+		!strings.Contains(out, "adapters.NewPythonPoolV2 is deprecated") || !strings.Contains(out, "dry run: 1 file(s)") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	if now, _ := os.ReadFile(app); !bytes.Equal(now, before) {
+		t.Fatal("the dry run changed app.go")
+	}
+	out, err = run(t, "migrate", "status", "--json", "-C", dir)
+	var st struct {
+		Total  int            `json:"total"`
+		PerAPI map[string]int `json:"per_api"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || st.PerAPI["adapters.LMConfig"] != 1 || st.PerAPI["adapters.WithModule"] != 1 {
+		t.Fatalf("status: %v %+v\n%s", err, st, out)
+	}
+	if out, err := run(t, "migrate", "--apply", "-C", dir); err != nil || !strings.Contains(out, "rewrote 1 file(s)") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if now, _ := os.ReadFile(app); bytes.Contains(now, []byte("adapters.LMConfig")) {
+		t.Fatalf("--apply left the alias:\n%s", now)
+	}
+}

@@ -11,8 +11,17 @@ import (
 	"github.com/mlbridge/mlbridge/migrate"
 )
 
+// analyze runs the migration analyzer on args (default ./...) in dir.
+func analyze(dir string, args []string) (*migrate.Result, error) {
+	if len(args) == 0 {
+		args = []string{"./..."}
+	}
+	return migrate.Run(dir, args...)
+}
+
 func newMigrateCmd() *cobra.Command {
 	var apply bool
+	var dir string
 	cmd := &cobra.Command{
 		Use:   "migrate [packages]",
 		Short: "Rewrite uses of the legacy DSPy API that go fix cannot, and list the rest",
@@ -23,10 +32,7 @@ registry lookups (docs/MIGRATION.md). Without --apply it prints a unified diff a
 nothing. Running it again after --apply finds nothing more to rewrite.`,
 		Example: "  mlbridge migrate ./...          # dry run: diff and findings\n  mlbridge migrate --apply ./...",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				args = []string{"./..."}
-			}
-			res, err := migrate.Run(".", args...)
+			res, err := analyze(dir, args)
 			if err != nil {
 				return err
 			}
@@ -49,20 +55,18 @@ nothing. Running it again after --apply finds nothing more to rewrite.`,
 		},
 	}
 	cmd.Flags().BoolVar(&apply, "apply", false, "write the rewrites (default: print a diff only)")
-	cmd.AddCommand(newMigrateStatusCmd())
+	cmd.PersistentFlags().StringVarP(&dir, "dir", "C", ".", "the module directory to analyze")
+	cmd.AddCommand(newMigrateStatusCmd(&dir))
 	return cmd
 }
 
-func newMigrateStatusCmd() *cobra.Command {
+func newMigrateStatusCmd(dir *string) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status [packages]",
 		Short: "Count the legacy API's uses per API and per file",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				args = []string{"./..."}
-			}
-			res, err := migrate.Run(".", args...)
+			res, err := analyze(*dir, args)
 			if err != nil {
 				return err
 			}

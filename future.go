@@ -20,6 +20,10 @@ type Future struct {
 
 func newAsyncFuture() *Future { return &Future{done: make(chan struct{})} }
 
+// FailedFuture returns a Future that has already completed with err: for an Adapter wrapper
+// that refuses a call before it starts.
+func FailedFuture(err error) *Future { return &Future{err: err} }
+
 func (f *Future) complete(res Result, err error) {
 	f.res, f.err = res, err
 	close(f.done)

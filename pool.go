@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/mlbridge/mlbridge/internal/worker"
 	"github.com/mlbridge/mlbridge/store"
 )
@@ -62,6 +64,13 @@ type PoolConfig struct {
 	// CallTimeout is the deadline of a call whose ctx has none (0: none). Streams count it
 	// from their start to their end.
 	CallTimeout time.Duration
+
+	// Name identifies the pool in metrics (the "bridge" attribute; default: Config.Bridge).
+	// A Registry names each pool after its bridge.
+	Name string
+	// MeterProvider receives the pool's OpenTelemetry instruments (default: the global
+	// provider). See MetricCalls and its siblings.
+	MeterProvider metric.MeterProvider
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
@@ -90,6 +99,9 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Name == "" {
+		c.Name = c.Bridge
+	}
 	return c
 }
 
@@ -112,10 +124,12 @@ type Pool struct {
 	zmu    sync.Mutex
 	zygote *worker.Zygote // with Preload: forks the workers; restarted if it dies
 
-	stop    chan struct{} // closed by Close
-	slotsWG sync.WaitGroup
-	stats   poolStats
-	info    atomic.Pointer[Info] // the newest worker's hello
+	stop      chan struct{} // closed by Close
+	slotsWG   sync.WaitGroup
+	stats     poolStats
+	migration migrationStats
+	info      atomic.Pointer[Info] // the newest worker's hello
+	metrics   metric.Registration  // OpenTelemetry callback; nil if registration failed
 }
 
 // OpenPool starts cfg.Size workers concurrently and returns when all completed their
@@ -150,6 +164,11 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		}
 	}
 	go p.monitor()
+	if reg, err := p.registerMetrics(); err != nil {
+		p.log.Warn("mlbridge: OpenTelemetry instruments not registered", "err", err)
+	} else {
+		p.metrics = reg
+	}
 	return p, nil
 }
 
@@ -165,7 +184,7 @@ func (p *Pool) withCallTimeout(ctx context.Context) (context.Context, context.Ca
 
 // Call runs op on the least-loaded worker and waits for the result.
 func (p *Pool) Call(ctx context.Context, op string, args any, opts ...CallOption) (Result, error) {
-	return p.do(ctx, op, args, collect(opts))
+	return p.do(ctx, modeCall, op, args, collect(opts))
 }
 
 // Submit starts op and returns a Future at once; waiting for a free worker happens in the
@@ -175,7 +194,7 @@ func (p *Pool) Submit(ctx context.Context, op string, args any, opts ...CallOpti
 	ctx, f.cancel = context.WithCancel(ctx)
 	o := collect(opts)
 	go func() {
-		f.complete(p.do(ctx, op, args, o))
+		f.complete(p.do(ctx, modeSubmit, op, args, o))
 		f.cancel()
 	}()
 	return f
@@ -184,7 +203,7 @@ func (p *Pool) Submit(ctx context.Context, op string, args any, opts ...CallOpti
 // do is the one call path of the pool: pick a worker, make sure it has the resources the
 // call uses, send, wait, and retry once on another worker if the call is idempotent and
 // its worker died.
-func (p *Pool) do(ctx context.Context, op string, args any, o callOptions) (Result, error) {
+func (p *Pool) do(ctx context.Context, mode int, op string, args any, o callOptions) (Result, error) {
 	ctx, cancel := p.withCallTimeout(ctx)
 	defer cancel()
 	start := time.Now()
@@ -192,7 +211,7 @@ func (p *Pool) do(ctx context.Context, op string, args any, o callOptions) (Resu
 	for attempt := 0; ; attempt++ {
 		pw, err := p.acquire(ctx, avoid)
 		if err != nil {
-			p.stats.record(op, start, err)
+			p.record(ctx, mode, op, start, err)
 			return Result{}, err
 		}
 		raw, sent, err := p.callOn(ctx, pw, op, args, o)
@@ -210,7 +229,7 @@ func (p *Pool) do(ctx context.Context, op string, args any, o callOptions) (Resu
 				continue
 			}
 		}
-		p.stats.record(op, start, err)
+		p.record(ctx, mode, op, start, err)
 		return Result{raw: raw}, err
 	}
 }
@@ -240,12 +259,12 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 		start := time.Now()
 		pw, err := p.acquire(ctx, nil)
 		if err != nil {
-			p.stats.record(op, start, err)
+			p.record(ctx, modeStream, op, start, err)
 			yield(Result{}, err)
 			return
 		}
 		var final error
-		defer func() { p.release(pw, final); p.stats.record(op, start, final) }()
+		defer func() { p.release(pw, final); p.record(ctx, modeStream, op, start, final) }()
 		if len(o.uses) > 0 {
 			if final = p.ensure(ctx, pw, o.uses); final != nil {
 				yield(Result{}, final)
@@ -260,6 +279,12 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 		}
 		final = drain(c, yield)
 	}
+}
+
+// record counts a finished call: per op (latency), per call mode and per Go API.
+func (p *Pool) record(ctx context.Context, mode int, op string, start time.Time, err error) {
+	p.stats.record(op, start, err)
+	p.migration.record(mode, apiOf(ctx), err)
 }
 
 // Err is non-nil once the pool has failed (ErrCrashLoop) or closed.
@@ -298,6 +323,9 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	close(p.stop)
+	if p.metrics != nil {
+		_ = p.metrics.Unregister()
+	}
 
 	var wg sync.WaitGroup
 	for _, pw := range workers {

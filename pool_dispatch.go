@@ -34,8 +34,9 @@ type poolWorker struct {
 	idle     chan struct{} // closed when a draining worker has nothing in flight
 	recycle  chan string   // the monitor asks the slot to replace this worker (reason)
 
-	served atomic.Uint64
-	errors atomic.Uint64
+	served   atomic.Uint64
+	errors   atomic.Uint64
+	handlers atomic.Pointer[workerHandlers] // its latest health check's report
 
 	resMu   sync.Mutex
 	loaded  map[string]uint64        // resource id -> version built on this worker

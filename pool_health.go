@@ -44,15 +44,31 @@ func (p *Pool) needsRecycle(pw *poolWorker) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HealthInterval)
 	defer cancel()
-	var h struct {
-		Abandoned int `msgpack:"abandoned"`
-	}
-	if c, err := pw.w.Send(ctx, "health_check", nil, false); err == nil {
-		if raw, err := c.Result(ctx); err == nil && (Result{raw: raw}).Decode(&h) == nil && h.Abandoned > 0 {
-			return fmt.Sprintf("%d abandoned handler thread(s)", h.Abandoned)
-		}
+	if n := p.healthCheck(ctx, pw); n > 0 {
+		return fmt.Sprintf("%d abandoned handler thread(s)", n)
 	}
 	return ""
+}
+
+// healthCheck asks the worker how it is: it keeps the handler report (modes and calls per
+// kind) for Stats and returns the number of abandoned handler threads (0 if it did not answer).
+func (p *Pool) healthCheck(ctx context.Context, pw *poolWorker) (abandoned int) {
+	var h struct {
+		Abandoned int             `msgpack:"abandoned"`
+		Handlers  *workerHandlers `msgpack:"handlers"`
+	}
+	c, err := pw.w.Send(ctx, "health_check", nil, false)
+	if err != nil {
+		return 0
+	}
+	raw, err := c.Result(ctx)
+	if err != nil || (Result{raw: raw}).Decode(&h) != nil {
+		return 0
+	}
+	if h.Handlers != nil {
+		pw.handlers.Store(h.Handlers)
+	}
+	return h.Abandoned
 }
 
 // processRSS reads the resident set size of pid — the Python process itself, not the host

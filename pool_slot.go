@@ -123,6 +123,7 @@ func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
 		<-w.Done()
 		return nil, fmt.Errorf("mlbridge: applying global definitions to a new worker: %w", err)
 	}
+	p.healthCheck(ctx, pw) // its handler modes, for Stats from the start
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -184,6 +185,7 @@ func (p *Pool) crashed(s *slot, err error) bool {
 func (p *Pool) remove(pw *poolWorker) {
 	p.mu.Lock()
 	p.workers = slices.DeleteFunc(p.workers, func(x *poolWorker) bool { return x == pw })
+	p.migration.retire(pw.handlers.Load()) // under p.mu: Stats sees it live or retired, never both
 	p.mu.Unlock()
 }
 

@@ -44,12 +44,19 @@ type PoolStats struct {
 	Overloaded uint64        `json:"overloaded"`
 	Workers    []WorkerStats `json:"workers"`
 	Ops        []OpStats     `json:"ops"`
+
+	// Migration metrics: Go calls per mode and per API (see WithAPI), and how the Python
+	// handlers serve them.
+	ByMode   map[CallMode]CallCounts `json:"by_mode"`
+	ByAPI    map[string]CallCounts   `json:"by_api"`
+	Handlers HandlerStats            `json:"handlers"`
 }
 
 // Stats returns a snapshot: per worker and per op.
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	s := PoolStats{Size: p.cfg.Size, Waiting: p.waiters.len()}
+	var live []*workerHandlers
 	if err := p.unavailableLocked(); err != nil {
 		s.Error = err.Error()
 	}
@@ -62,7 +69,11 @@ func (p *Pool) Stats() PoolStats {
 			s.Ready++
 		}
 		s.Workers = append(s.Workers, ws)
+		if h := pw.handlers.Load(); h != nil {
+			live = append(live, h)
+		}
 	}
+	s.Handlers = p.migration.handlerStats(live)
 	p.mu.Unlock()
 	for i := range s.Workers {
 		s.Workers[i].RSSBytes, _ = processRSS(s.Workers[i].Pid)
@@ -81,6 +92,7 @@ func (p *Pool) Stats() PoolStats {
 	s.Crashes, s.Recycles = p.stats.crashes.Load(), p.stats.recycles.Load()
 	s.Retries, s.Overloaded = p.stats.retries.Load(), p.stats.overloaded.Load()
 	s.Ops = p.stats.snapshot()
+	s.ByMode, s.ByAPI = p.migration.byMode(), p.migration.byAPI()
 	return s
 }
 

@@ -218,7 +218,7 @@ func (r *Registry) poolConfig(e *registryEntry) PoolConfig {
 			MaxInFlight: b.MaxInFlight, HandshakeTimeout: time.Duration(b.StartTimeout),
 			Logger: r.opts.Logger.With("bridge", e.name),
 		},
-		Size: size, CallTimeout: time.Duration(b.CallTimeout), Preload: size > 1,
+		Size: size, CallTimeout: time.Duration(b.CallTimeout), Preload: size > 1, Name: e.name,
 	}
 	if b.Preload != nil {
 		cfg.Preload = *b.Preload

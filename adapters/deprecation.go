@@ -78,8 +78,9 @@ func newTelemetry(api, replacement string, phase Phase, log *slog.Logger) *telem
 		attrs: map[string]metric.AddOption{}, logged: map[string]bool{}}
 }
 
-// record counts one call of op and applies the phase.
-func (t *telemetry) record(ctx context.Context, op string) error {
+// record counts one call of op and applies the phase; the ctx it returns attributes the
+// call to the legacy API in the pool's own statistics (PoolStats.ByAPI).
+func (t *telemetry) record(ctx context.Context, op string) (context.Context, error) {
 	t.mu.Lock()
 	opt, ok := t.attrs[op]
 	if !ok {
@@ -99,9 +100,9 @@ func (t *telemetry) record(ctx context.Context, op string) error {
 	case PhaseWarn:
 		t.log.Warn("mlbridge: deprecated API in use", "api", t.api, "op", op, "replacement", t.replacement)
 	case PhaseError:
-		return fmt.Errorf("%w: %s (%s); use %s", ErrDeprecated, t.api, op, t.replacement)
+		return ctx, fmt.Errorf("%w: %s (%s); use %s", ErrDeprecated, t.api, op, t.replacement)
 	}
-	return nil
+	return mlbridge.WithAPI(ctx, t.api), nil
 }
 
 // countingAdapter is the adapter the legacy types' Client runs on: every call made through a
@@ -113,35 +114,56 @@ type countingAdapter struct {
 }
 
 func (c countingAdapter) Create(ctx context.Context, d store.Definition) (store.Definition, error) {
-	if err := c.t.record(ctx, "create:"+d.Kind); err != nil {
+	ctx, err := c.t.record(ctx, "create:"+d.Kind)
+	if err != nil {
 		return d, err
 	}
 	return c.Adapter.Create(ctx, d)
 }
 
 func (c countingAdapter) Execute(ctx context.Context, id string, inputs map[string]any) (mlbridge.Result, error) {
-	if err := c.t.record(ctx, "execute"); err != nil {
+	ctx, err := c.t.record(ctx, "execute")
+	if err != nil {
 		return mlbridge.Result{}, err
 	}
 	return c.Adapter.Execute(ctx, id, inputs)
 }
 
+func (c countingAdapter) Describe(ctx context.Context, id string) (map[string]any, error) {
+	ctx, err := c.t.record(ctx, "describe")
+	if err != nil {
+		return nil, err
+	}
+	return c.Adapter.Describe(ctx, id)
+}
+
 func (c countingAdapter) Call(ctx context.Context, op string, args any, opts ...mlbridge.CallOption) (mlbridge.Result, error) {
-	if err := c.t.record(ctx, op); err != nil {
+	ctx, err := c.t.record(ctx, op)
+	if err != nil {
 		return mlbridge.Result{}, err
 	}
 	return c.Adapter.Call(ctx, op, args, opts...)
 }
 
+func (c countingAdapter) Submit(ctx context.Context, op string, args any, opts ...mlbridge.CallOption) *mlbridge.Future {
+	ctx, err := c.t.record(ctx, op)
+	if err != nil {
+		return mlbridge.FailedFuture(err)
+	}
+	return c.Adapter.Submit(ctx, op, args, opts...)
+}
+
 func (c countingAdapter) Stream(ctx context.Context, op string, args any, opts ...mlbridge.CallOption) iter.Seq2[mlbridge.Result, error] {
-	if err := c.t.record(ctx, op); err != nil {
+	ctx, err := c.t.record(ctx, op)
+	if err != nil {
 		return func(yield func(mlbridge.Result, error) bool) { yield(mlbridge.Result{}, err) }
 	}
 	return c.Adapter.Stream(ctx, op, args, opts...)
 }
 
 func (c countingAdapter) Delete(ctx context.Context, id string) error {
-	if err := c.t.record(ctx, "delete"); err != nil {
+	ctx, err := c.t.record(ctx, "delete")
+	if err != nil {
 		return err
 	}
 	return c.Adapter.Delete(ctx, id)

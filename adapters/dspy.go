@@ -110,7 +110,7 @@ func open(ctx context.Context, o Options, size int, api string) (*dspy.Client, b
 		return nil, false, err
 	}
 	t := newTelemetry(api, replacement, phase, o.Logger)
-	if err := t.record(ctx, "open"); err != nil {
+	if _, err := t.record(ctx, "open"); err != nil {
 		return nil, false, err
 	}
 	if o.Adapter != nil {

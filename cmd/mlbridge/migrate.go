@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/migrate"
 )
 
@@ -62,13 +70,29 @@ nothing. Running it again after --apply finds nothing more to rewrite.`,
 
 func newMigrateStatusCmd(dir *string) *cobra.Command {
 	var asJSON bool
+	var node string
 	cmd := &cobra.Command{
 		Use:   "status [packages]",
-		Short: "Count the legacy API's uses per API and per file",
+		Short: "Count the legacy API's uses per API and per file; with --node, its traffic too",
+		Long: `Scans the module for uses of the legacy API (per API, per file). With --node it also
+reads a running node (a service that mounts mlbridge.NodeHandler, or 'mlbridge serve') and adds
+what its traffic says: deprecated calls per API, calls and errors per path (legacy, current),
+the share of calls through the current API, and the share of async handlers per bridge.`,
+		Example: "  mlbridge migrate status ./...\n  mlbridge migrate status --node 127.0.0.1:7420 --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := analyze(*dir, args)
 			if err != nil {
 				return err
+			}
+			var rt *migrate.Runtime
+			if node != "" {
+				url := nodeURL(node)
+				st, err := fetchNode(cmd.Context(), url)
+				if err != nil {
+					return err
+				}
+				r := migrate.RuntimeOf(url, st)
+				rt = &r
 			}
 			perAPI, perFile := map[string]int{}, map[string]int{}
 			for _, f := range res.Findings {
@@ -77,9 +101,13 @@ func newMigrateStatusCmd(dir *string) *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				return json.NewEncoder(w).Encode(map[string]any{
+				out := map[string]any{
 					"total": len(res.Findings), "per_api": perAPI, "per_file": perFile, "findings": res.Findings,
-				})
+				}
+				if rt != nil {
+					out["runtime"] = rt
+				}
+				return json.NewEncoder(w).Encode(out)
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "legacy uses\t%d\n", len(res.Findings))
@@ -89,11 +117,61 @@ func newMigrateStatusCmd(dir *string) *cobra.Command {
 			for _, k := range sortedKeys(perFile) {
 				fmt.Fprintf(tw, "  %s\t%d\n", k, perFile[k])
 			}
+			if rt != nil {
+				printRuntime(tw, rt)
+			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&node, "node", "", "a running node: host:port of 'mlbridge serve', or the URL of a mounted mlbridge.NodeHandler")
 	return cmd
+}
+
+func printRuntime(w io.Writer, rt *migrate.Runtime) {
+	fmt.Fprintf(w, "\nnode %s at %s\n", rt.Node, rt.Time.Format(time.RFC3339))
+	row := func(name string, b migrate.BridgeRuntime) {
+		fmt.Fprintf(w, "%s\tcurrent API %.1f%% of calls\tlegacy %s\tcurrent %s\tasync handlers %.0f%% of %d ops\n",
+			name, 100*b.NewAPIShare, countsLine(map[string]mlbridge.CallCounts{"calls": b.Paths["legacy"]}),
+			countsLine(map[string]mlbridge.CallCounts{"calls": b.Paths["current"]}), 100*b.AsyncShare, b.Ops)
+		if len(b.DeprecatedCalls) > 0 {
+			fmt.Fprintf(w, "  deprecated calls\t%s\n", countsLine(b.DeprecatedCalls))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(rt.Bridges)) {
+		row(name, rt.Bridges[name])
+	}
+	if len(rt.Bridges) > 1 {
+		row("total", rt.Total)
+	}
+}
+
+// nodeURL accepts host:port (an 'mlbridge serve' address) or a full URL.
+func nodeURL(node string) string {
+	if strings.Contains(node, "://") {
+		return node
+	}
+	return "http://" + node + "/v1/node"
+}
+
+func fetchNode(ctx context.Context, url string) (mlbridge.NodeStatus, error) {
+	var st mlbridge.NodeStatus
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("no mlbridge node at %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("node %s answered %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("unexpected answer from %s: %w", url, err)
+	}
+	return st, nil
 }
 
 func sortedKeys(m map[string]int) []string {

@@ -26,6 +26,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short: "Run a pool of workers and its local HTTP endpoint (status, health, calls)",
 		Long: `Starts a pool and serves on a local address:
   GET  /v1/status        pool statistics (what 'mlbridge status' prints)
+  GET  /v1/node          the node's status (mlbridge.NodeHandler; read by 'mlbridge migrate status --node')
   GET  /v1/healthz       200 when every worker is ready, 503 otherwise
   POST /v1/call/{op}     JSON object in, JSON result out
 Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers stop.`,
@@ -44,7 +45,7 @@ Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers sto
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: adminMux(p), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: adminMux(g.bridge, p), ReadHeaderTimeout: 10 * time.Second}
 			fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on http://%s\n", size, g.bridge, ln.Addr())
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
@@ -63,8 +64,9 @@ Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers sto
 	return cmd
 }
 
-func adminMux(p *mlbridge.Pool) *http.ServeMux {
+func adminMux(name string, p *mlbridge.Pool) *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.Handle("GET /v1/node", mlbridge.NodeHandler(mlbridge.Named(name, p)))
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, p.Stats())
 	})

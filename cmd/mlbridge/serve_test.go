@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/internal/testenv"
@@ -52,13 +53,37 @@ func TestServeAndStatus(t *testing.T) {
 	}
 
 	out, err := run(t, "status", "--addr", addr)
-	if err != nil || !strings.Contains(out, "healthy — 2/2 ready") || !strings.Contains(out, "add") {
+	if err != nil || !strings.Contains(out, "healthy — 2/2 ready") || !strings.Contains(out, "add") ||
+		!strings.Contains(out, "calls by mode: call 2 (1 failed), stream 0, submit 0") ||
+		!strings.Contains(out, "calls by API:  current 2 (1 failed)") || !strings.Contains(out, "% async over ") {
 		t.Fatalf("status table:\n%s\n%v", out, err)
 	}
 	out, err = run(t, "status", "--addr", addr, "--json")
 	var st mlbridge.PoolStats
 	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Workers) != 2 || st.Workers[0].Pid == 0 {
 		t.Fatalf("status --json: %q %v", out, err)
+	}
+	if st.Handlers.Modes["lm_wait"] != mlbridge.KindSync || st.Handlers.Modes["echo"] != mlbridge.KindAsync {
+		t.Errorf("handler modes in status --json: %+v", st.Handlers.Modes)
+	}
+	// Calls per kind arrive with the workers' next health check (every 2 s).
+	for deadline := time.Now().Add(30 * time.Second); st.Handlers.Kinds[mlbridge.KindSync].Calls != 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("add (sync) called twice, kinds say %+v", st.Handlers.Kinds)
+		}
+		time.Sleep(100 * time.Millisecond)
+		out, _ = run(t, "status", "--addr", addr, "--json")
+		_ = json.Unmarshal([]byte(out), &st)
+	}
+	resp, err = http.Get("http://" + addr + "/v1/node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node mlbridge.NodeStatus
+	_ = json.NewDecoder(resp.Body).Decode(&node)
+	resp.Body.Close()
+	if len(node.Bridges) != 1 || node.Bridges[testenv.EchoBridge].Size != 2 {
+		t.Fatalf("/v1/node: %+v", node)
 	}
 
 	cancel()

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -68,6 +71,7 @@ func printStatus(w io.Writer, st mlbridge.PoolStats) {
 			wk.Served, wk.Errors, float64(wk.RSSBytes)/(1<<20), wk.Uptime.Round(time.Second), wk.Restarts)
 	}
 	tw.Flush()
+	printMigration(w, st)
 	if len(st.Ops) == 0 {
 		return
 	}
@@ -78,4 +82,39 @@ func printStatus(w io.Writer, st mlbridge.PoolStats) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t≤%.0f\t≤%.0f\t≤%.0f\t\n", op.Op, op.Count, op.Errors, op.P50us, op.P90us, op.P99us)
 	}
 	tw.Flush()
+}
+
+// printMigration prints the migration metrics: Go calls per mode and per API, and how the
+// Python handlers serve them.
+func printMigration(w io.Writer, st mlbridge.PoolStats) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "calls by mode: %s\n", countsLine(st.ByMode))
+	fmt.Fprintf(w, "calls by API:  %s\n", countsLine(st.ByAPI))
+	h := st.Handlers
+	fmt.Fprintf(w, "handlers: %.0f%% async over %d ops; calls by kind: %s\n", 100*h.AsyncShare, len(h.Modes), countsLine(h.Kinds))
+	var mixed []string
+	for _, op := range slices.Sorted(maps.Keys(h.Modes)) {
+		if h.Modes[op] == mlbridge.KindMixed {
+			mixed = append(mixed, op)
+		}
+	}
+	if len(mixed) > 0 {
+		fmt.Fprintf(w, "switching (workers disagree): %s\n", strings.Join(mixed, ", "))
+	}
+}
+
+// countsLine renders counts sorted by key: "call 12 (1 failed), stream 3".
+func countsLine[K ~string](m map[K]mlbridge.CallCounts) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		part := fmt.Sprintf("%s %d", k, m[k].Calls)
+		if m[k].Errors > 0 {
+			part += fmt.Sprintf(" (%d failed)", m[k].Errors)
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ")
 }

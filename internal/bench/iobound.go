@@ -10,9 +10,10 @@ import (
 // ioWait is what each call waits in Python: a stand-in for an LM call's network time.
 const ioWait = 100 * time.Millisecond
 
-// runIOBound measures one worker under I/O-bound load: Concurrency callers each make calls
-// that wait ioWait in Python, first through a sync handler (time.sleep on the worker's
-// thread pool), then through an async one (asyncio.sleep on its event loop).
+// runIOBound measures one worker under I/O-bound load: Concurrency callers each call the echo
+// bridge's lm_wait op, which waits ioWait in Python — first served by its sync implementation
+// (time.sleep on the worker's thread pool), then, after the per-op switch, by its async one
+// (asyncio.sleep on the event loop). Same op, same arguments: only the switch differs.
 func runIOBound(ctx context.Context, o Options, python string) (*Report, error) {
 	b, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger,
 		MaxInFlight: max(o.Concurrency, 1024)})
@@ -21,12 +22,18 @@ func runIOBound(ctx context.Context, o Options, python string) (*Report, error) 
 	}
 	defer b.Close()
 	args := map[string]any{"seconds": ioWait.Seconds()}
-	sync := func(ctx context.Context) error { _, err := b.Call(ctx, "sync_sleep", args); return err }
-	async := func(ctx context.Context) error { _, err := b.Call(ctx, "sleep", args); return err }
-
+	wait := func(ctx context.Context) error { _, err := b.Call(ctx, "lm_wait", args); return err }
 	phase := o.Duration / 2
-	s := concurrentCalls(ctx, sync, o.Concurrency, phase)
-	a := concurrentCalls(ctx, async, o.Concurrency, phase)
+	var s, a loadResult
+	for _, run := range []struct {
+		mode string
+		res  *loadResult
+	}{{"sync", &s}, {"async", &a}} {
+		if _, err := b.Call(ctx, "set_handler_mode", map[string]any{"op": "lm_wait", "mode": run.mode}); err != nil {
+			return nil, err
+		}
+		*run.res = concurrentCalls(ctx, wait, o.Concurrency, phase)
+	}
 	return &Report{
 		Scenario: "io-bound", Workers: 1, Concurrency: o.Concurrency, DurationS: o.Duration.Seconds(), Rounds: 1,
 		SyncCallsPerS: s.rate, AsyncCallsPerS: a.rate, CallsPerS: a.rate,

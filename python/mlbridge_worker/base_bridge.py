@@ -108,6 +108,12 @@ class BaseBridge(abc.ABC):
     #: how many calls this bridge can usefully run at once; a pool uses it as each worker's
     #: default in-flight limit (a bridge bound to one local model might say 1 or 2)
     capacity: int = 64
+    #: the runtime's own ops, left out of the migration metrics (% async handlers, calls per
+    #: kind): they are not the framework's work
+    plumbing_ops: frozenset[str] = frozenset({
+        "ping", "get_info", "get_stats", "health_check", "list_handlers", "define_resource",
+        "forget_resource", "set_handler_mode", "handler_modes", "cleanup", "shutdown",
+    })
 
     def __init__(self) -> None:
         self._runtime = None  # set by the runtime that serves this bridge

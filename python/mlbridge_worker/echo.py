@@ -14,7 +14,7 @@ import threading
 import time
 
 from . import __version__
-from .base_bridge import BaseBridge, handler
+from .base_bridge import BaseBridge, alternative, handler
 from .errors import BRIDGE_ERRORS, InvalidArgument
 from .runtime import current_request
 
@@ -113,6 +113,20 @@ class EchoBridge(BaseBridge):
     @handler
     def sync_sleep(self, seconds: float):
         time.sleep(seconds)
+        return seconds
+
+    # -- an op in the middle of a sync→async migration: `lm_wait` stands for an LM call's
+    # network wait. The sync original serves it until the switch (set_handler_mode, or the
+    # handler_modes option) picks the async replacement; `mlbridge bench --scenario io-bound`
+    # measures both.
+    @handler
+    def lm_wait(self, seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    @alternative("lm_wait")
+    async def lm_wait_async(self, seconds: float) -> float:
+        await asyncio.sleep(seconds)
         return seconds
 
     @handler

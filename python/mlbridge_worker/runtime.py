@@ -86,6 +86,7 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         self.bridge = bridge
         bridge._runtime = self
         self.table = {}
+        self.stats.builtin = bridge.plumbing_ops
         for name, h in bridge.handlers.items():
             st = self.stats.op(name, h.kind)
             self.table[name] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"))
@@ -94,7 +95,6 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         """Serve ``op`` with handler ``h`` from the next request on (a switched implementation).
         Called on the loop, or from a handler thread: the table entry is replaced whole."""
         st = self.stats.op(op, h.kind)
-        st.kind = h.kind
         self.table[op] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"))
 
     def request_shutdown(self, grace_ms: int, after_answer: bool = False) -> None:

@@ -80,7 +80,9 @@ class Stats:
 
     def __init__(self, threads: int = 0):
         self.started = time.monotonic()
-        self.ops: dict[str, OpStats] = {}
+        self._by_kind: dict[tuple[str, str], OpStats] = {}
+        self.active: dict[str, str] = {}  # op -> kind serving it now
+        self.builtin: frozenset[str] = frozenset()  # plumbing ops, left out of handlers()
         self.inflight_map: dict = {}  # the runtime's in-flight table (its size is in_flight)
         self.abandoned = 0
         self.threads = threads  # executor size
@@ -90,10 +92,44 @@ class Stats:
         return len(self.inflight_map)
 
     def op(self, name: str, kind: str) -> OpStats:
-        s = self.ops.get(name)
+        """The counters of ``name`` served by a ``kind`` implementation; it becomes the op's
+        active kind. Each (op, kind) pair counts apart, so that after a sync→async switch the
+        calls of each implementation stay attributed to it."""
+        key = (name, kind)
+        s = self._by_kind.get(key)
         if s is None:
-            s = self.ops[name] = OpStats(kind)
+            s = self._by_kind[key] = OpStats(kind)
+        self.active[name] = kind
         return s
+
+    @property
+    def ops(self) -> dict[str, OpStats]:
+        """One merged OpStats per op (all its implementations), with the active kind."""
+        merged: dict[str, OpStats] = {}
+        for (name, _), s in list(self._by_kind.items()):  # list(): a handler thread may add one
+            m = merged.get(name)
+            if m is None:
+                m = merged[name] = OpStats(self.active[name])
+            m.calls += s.calls
+            m.errors += s.errors
+            m.in_flight += s.in_flight
+            m.buckets = [a + b for a, b in zip(m.buckets, s.buckets)]
+        return merged
+
+    def handlers(self) -> dict:
+        """The migration view of the bridge's own ops (built-in plumbing left out): the kind
+        serving each op now, and calls and errors per handler kind since the worker started."""
+        kinds: dict[str, list[int]] = {}
+        for (name, kind), s in list(self._by_kind.items()):
+            if name in self.builtin:
+                continue
+            c = kinds.setdefault(kind, [0, 0])
+            c[0] += s.calls
+            c[1] += s.errors
+        return {
+            "modes": {name: kind for name, kind in list(self.active.items()) if name not in self.builtin},
+            "kinds": {kind: {"calls": c, "errors": e} for kind, (c, e) in kinds.items()},
+        }
 
     def health(self) -> dict:
         # a thread still running an abandoned call is stuck work the host may want to recycle
@@ -101,6 +137,8 @@ class Stats:
             "status": "degraded" if self.abandoned else "ok",
             "in_flight": self.in_flight,
             "abandoned": self.abandoned,
+            # the host polls health_check every few seconds: this is how it learns the modes
+            "handlers": self.handlers(),
         }
 
     def snapshot(self) -> dict:
@@ -115,4 +153,5 @@ class Stats:
                 "pool_size": self.threads,
             },
             "ops": {name: s.snapshot() for name, s in self.ops.items()},
+            "handlers": self.handlers(),
         }

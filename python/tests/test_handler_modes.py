@@ -22,7 +22,7 @@ def test_switch_and_switch_back(w):
     first = w.ok("summarize", args)
     assert (first["impl"], first["summary"], first["op"]) == ("sync", "a lon", "summarize")
     assert first["thread"].startswith("mlbridge-sync")
-    assert w.ok("handler_modes") == {"summarize": {"active": "sync", "available": ["async", "sync"]}}
+    assert w.ok("handler_modes")["summarize"] == {"active": "sync", "available": ["async", "sync"]}
 
     assert w.ok("set_handler_mode", {"op": "summarize", "mode": "async"}) == {"op": "summarize", "mode": "async"}
     second = w.ok("summarize", args)  # same op, same arguments, same result shape
@@ -81,3 +81,28 @@ def test_misdeclared_alternatives():
         SameKind()
     with pytest.raises(TypeError, match="not a handler"):
         NoSuchOp()
+
+
+def test_migration_metrics_follow_the_switch(w):
+    """Calls and errors count per handler kind, so the two implementations of a switched op
+    stay apart; the modes and the kinds leave the runtime's own ops out."""
+    for _ in range(3):
+        w.ok("summarize", {"text": "x"})
+    assert w.call("summarize", {"text": 5})["error"]  # a handler error, on the sync side
+    w.ok("set_handler_mode", {"op": "summarize", "mode": "async"})
+    w.ok("summarize", {"text": "y"})
+    w.ok("echo", {"value": 1})
+
+    h = w.ok("health_check")["handlers"]
+    assert h["modes"]["summarize"] == "async"
+    assert "ping" not in h["modes"] and "set_handler_mode" not in h["modes"]
+    kinds = h["kinds"]
+    assert kinds["sync"] == {"calls": 4, "errors": 1}
+    # summarize (async) + echo, whichever kind echo is
+    echo_kind = w.info["handlers"]["echo"]
+    assert sum(k["calls"] for k in kinds.values()) == 6
+    assert kinds["async"]["calls"] == 1 + (echo_kind == "async")
+
+    merged = w.ok("get_stats")["ops"]["summarize"]
+    assert (merged["kind"], merged["calls"], merged["errors"]) == ("async", 5, 1)
+    assert w.ok("get_stats")["handlers"] == w.ok("health_check")["handlers"]

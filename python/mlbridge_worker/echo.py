@@ -33,6 +33,23 @@ def _record_cancel(token: str) -> None:
             _cancelled_tokens.add(token)
 
 
+class KindOutcomeError(Exception):
+    """Raised by the kind_* ops when asked to fail."""
+
+
+def _outcome(outcome: str, token: str) -> bool:
+    """The common step of the kind_* ops: True on "ok" (finish now), raise on "raise", and on
+    "wait" mark the call started (False: the caller waits for its cancellation)."""
+    if outcome == "ok":
+        return True
+    if outcome == "raise":
+        raise KindOutcomeError(f"asked to fail ({token})")
+    if outcome != "wait":
+        raise InvalidArgument(f"outcome must be ok, raise or wait, not {outcome!r}")
+    _record_cancel(f"started:{token}")
+    return False
+
+
 class EchoBridge(BaseBridge):
     framework_name = "echo"
     framework_version = __version__
@@ -114,6 +131,49 @@ class EchoBridge(BaseBridge):
     def sync_sleep(self, seconds: float):
         time.sleep(seconds)
         return seconds
+
+    # -- one op per handler kind, each able to succeed ("ok"), raise ("raise"), or wait until
+    # cancelled ("wait") and record that the cancellation reached it: the kind × outcome tests
+    @handler
+    def kind_sync(self, outcome: str, token: str = ""):
+        if _outcome(outcome, token):
+            return "ok"
+        while not current_request().cancelled:  # a thread polls; it cannot be interrupted
+            time.sleep(0.005)
+        _record_cancel(token)
+
+    @handler
+    async def kind_async(self, outcome: str, token: str = ""):
+        if _outcome(outcome, token):
+            return "ok"
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            _record_cancel(token)
+            raise
+
+    @handler
+    def kind_sync_gen(self, outcome: str, token: str = ""):
+        yield "first"
+        if _outcome(outcome, token):
+            return
+        try:
+            while True:
+                time.sleep(0.005)
+                yield "more"  # the runtime stops pulling items once the call is cancelled
+        finally:
+            _record_cancel(token)
+
+    @handler
+    async def kind_async_gen(self, outcome: str, token: str = ""):
+        yield "first"
+        if _outcome(outcome, token):
+            return
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            _record_cancel(token)
+            raise
 
     # -- an op in the middle of a sync→async migration: `lm_wait` stands for an LM call's
     # network wait. The sync original serves it until the switch (set_handler_mode, or the

@@ -16,6 +16,15 @@ class RequestInfo:
         self.op = op
         self.deadline = deadline  # unix ms or None
 
+    @property
+    def cancelled(self) -> bool:
+        """True once the host cancelled this call or its deadline passed, for code running on
+        a sync handler's thread: a thread cannot be interrupted, so long sync work (a token
+        loop, a batch) polls this between steps and stops early. Async handlers get
+        ``CancelledError`` at their next ``await`` instead; for them this stays False."""
+        req = _sync_request_var.get()
+        return req is not None and req.stop
+
     def __repr__(self) -> str:
         return f"RequestInfo(id={self.id}, op={self.op!r}, deadline={self.deadline})"
 
@@ -23,6 +32,13 @@ class RequestInfo:
 # holds (id, op, deadline): a tuple is the cheapest thing to build per request
 _request_var: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
     "mlbridge_request", default=None
+)
+
+
+# the Request record of a sync or sync_gen call, set on its thread (inside the request's own
+# context copy): what RequestInfo.cancelled reads
+_sync_request_var: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "mlbridge_sync_request", default=None
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 
 from .errors import InvalidConfiguration
-from .request import Request
+from .request import Request, _sync_request_var
 
 _CoroutineType = types.CoroutineType
 
@@ -21,6 +21,7 @@ class SyncCallMixin:
 
     def _run_sync(self, req: Request, fn, args: dict) -> None:
         """Runs on an executor thread, inside the request's context."""
+        _sync_request_var.set(req)
         try:
             if req.stop:  # cancelled or timed out while queued: don't start
                 ok, value = False, None
@@ -61,6 +62,7 @@ class SyncCallMixin:
 
     def _run_sync_gen(self, req: Request, fn, args: dict) -> None:
         """Runs on an executor thread: iterates the generator, posting items to the loop."""
+        _sync_request_var.set(req)
         post = self.loop.call_soon_threadsafe
         if req.stop:
             post(self._sync_done, req, False, None)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +99,45 @@ func TestEveryHandlerKindEveryOutcome(t *testing.T) {
 	}
 	for call[health](t, b, "health_check", nil).Abandoned != 0 {
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// One Future, many goroutines: every waiter sees the one result, Done closes once, and a
+// waiter whose own ctx ends leaves the call running for the others. Bridge and Pool futures
+// complete differently (a worker call, a goroutine waiting for a worker): both are checked.
+func TestFutureSharedByManyGoroutines(t *testing.T) {
+	b := open(t)
+	p := openPool(t)
+	for name, submit := range map[string]func(context.Context, string, any) *mlbridge.Future{
+		"bridge": b.Submit,
+		"pool":   func(ctx context.Context, op string, a any) *mlbridge.Future { return p.Submit(ctx, op, a) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := submit(context.Background(), "sleep_echo", args("value", "shared", "seconds", 0.2))
+			impatient, cancel := context.WithCancel(context.Background())
+			cancel()
+			if _, err := f.Wait(impatient); !errors.Is(err, context.Canceled) {
+				t.Fatalf("a waiter whose ctx ended: %v", err)
+			}
+			var wg sync.WaitGroup
+			results := make(chan string, 40)
+			for range 40 {
+				wg.Go(func() {
+					<-f.Done()
+					v, err := mlbridge.Decode[string](f.Wait(context.Background()))
+					if err != nil {
+						v = err.Error()
+					}
+					results <- v
+				})
+			}
+			wg.Wait()
+			close(results)
+			for v := range results {
+				if v != "shared" {
+					t.Fatalf("a waiter got %q", v)
+				}
+			}
+		})
 	}
 }

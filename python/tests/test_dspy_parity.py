@@ -8,19 +8,7 @@ import pytest
 from dspy.utils import DummyLM
 
 from client import Worker
-
-DSPY = "mlbridge_worker.frameworks.dspy_bridge:DSPyBridge"
-
-CASES = [
-    ("Predict", "question -> answer", [{"answer": "Paris"}, {"answer": "Rome"}],
-     [{"question": "capital of France?"}, {"question": "capital of Italy?"}]),
-    ("ChainOfThought", "context: list[str], question: str -> answer: str, confidence: float",
-     [{"reasoning": "stated in the context", "answer": "Paris", "confidence": "0.9"},
-      {"reasoning": "not stated", "answer": "unknown", "confidence": "0.1"}],
-     [{"context": ["Paris is in France."], "question": "capital?"}, {"context": [], "question": "why?"}]),
-    ("Predict", "text -> keywords: list[str], count: int",
-     [{"keywords": '["a", "b"]', "count": "2"}], [{"text": "a b"}]),
-]
+from dspy_cases import CASES, DSPY
 
 
 def direct(module: str, signature: str, answers: list[dict], inputs: list[dict]) -> list[dict]:

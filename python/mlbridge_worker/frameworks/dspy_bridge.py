@@ -8,19 +8,27 @@ configure_lm, ...) are thin conveniences over the same cache for standalone use.
 The LM is never installed with `dspy.configure`: DSPy lets only the first configuring thread
 change it again, and handlers run on a thread pool. Each execution runs inside
 `dspy.context(lm=..., adapter=...)` instead, which is per-call and thread-safe.
+
+Execution has two implementations behind the per-op switch (`set_handler_mode`, or the
+`handler_modes` bridge option): the sync one (the default; a handler thread runs `module(...)`)
+and the async one (`await module.acall(...)` on the worker's event loop). Both check inputs the
+same way, return the same fields and map DSPy's errors to the same categories.
+`stream_program` streams a program's output fields token by token (see dspy_stream.py).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import dspy
 
-from ..base_bridge import BaseBridge, handler
+from ..base_bridge import BaseBridge, alternative, handler
 from ..errors import InvalidConfiguration, NotFound
 from .dspy_lms import build_lm, map_error
 from .dspy_programs import Program, build_program, check_inputs
+from .dspy_stream import stream_module
 
 
 class DSPyBridge(BaseBridge):
@@ -58,17 +66,44 @@ class DSPyBridge(BaseBridge):
         return self.run(obj, inputs)
 
     def describe_resource(self, kind: str, id: str, obj: Any) -> dict:
-        return obj.info() if kind == "program" else {}
+        if kind == "program":
+            return obj.info()
+        if kind == "lm":
+            info: dict[str, Any] = {"model": obj.model, "adapter": type(self.adapter).__name__}
+            # The local model counts the tokens it sampled (stats; tests see a stopped generation).
+            tokens = getattr(getattr(obj, "engine", None), "tokens_generated", None)
+            if tokens is not None:
+                info["tokens_generated"] = tokens
+            return info
+        return {}
+
+    def _ready(self, prog: Program, inputs: dict) -> tuple[dspy.BaseLM, dspy.Adapter | None]:
+        """The checks before any LM call (inputs of the declared types, an LM to run on), and the
+        LM with its adapter, read together: a concurrent reconfiguration replaces both."""
+        check_inputs(prog.signature, inputs)
+        lm, adapter = self.lm, self.adapter
+        if lm is None:
+            raise InvalidConfiguration("no LM configured: call configure_lm (or define an 'lm' resource) first")
+        return lm, adapter
 
     def run(self, prog: Program, inputs: dict) -> dict:
         """One execution of a program on this worker's LM; DSPy failures mapped to categories."""
-        check_inputs(prog.signature, inputs)
-        if self.lm is None:
-            raise InvalidConfiguration("no LM configured: call configure_lm (or define an 'lm' resource) first")
+        lm, adapter = self._ready(prog, inputs)
         try:
-            with dspy.context(lm=self.lm, adapter=self.adapter):
+            with dspy.context(lm=lm, adapter=adapter):
                 prediction = prog.module(**inputs)
         except Exception as e:
+            raise map_error(e) from e
+        return dict(prediction.toDict())
+
+    async def arun(self, prog: Program, inputs: dict) -> dict:
+        """:meth:`run` on DSPy's async API, awaited on the worker's event loop. The LM's own async
+        engine keeps the loop free (the local LM runs llama.cpp on a thread)."""
+        lm, adapter = self._ready(prog, inputs)
+        try:
+            with dspy.context(lm=lm, adapter=adapter):
+                prediction = await prog.module.acall(**inputs)
+        except Exception as e:  # not BaseException: a cancelled call stays cancelled
             raise map_error(e) from e
         return dict(prediction.toDict())
 
@@ -77,6 +112,44 @@ class DSPyBridge(BaseBridge):
     @handler
     def execute_program(self, program_id: str, inputs: dict) -> dict:
         return self.run(self.program(program_id), inputs)
+
+    @alternative("execute_program")
+    async def execute_program_async(self, program_id: str, inputs: dict) -> dict:
+        return await self.arun(self.program(program_id), inputs)
+
+    @alternative("execute")
+    async def execute_async(self, id: str, inputs: dict | None = None) -> Any:
+        """The generic `execute` op (Adapter.Execute), with programs run by :meth:`arun`."""
+        self.resource(id)  # NotFound, worded as the sync op words it
+        r = self._resources[id]
+        if r.kind != "program":
+            return self.execute_resource(r.kind, id, r.obj, inputs or {})
+        return await self.arun(r.obj, inputs or {})
+
+    @handler
+    async def stream_program(self, program_id: str, inputs: dict) -> AsyncIterator[dict]:
+        """Run a program and stream its output as the LM writes it.
+
+        Chunks, in order:
+          - ``{"field": name, "text": token_text}``: a piece of an output field's value, as a
+            stream listener per output field cuts it from the LM's tokens (ChainOfThought's
+            ``reasoning`` included, first). Fields come one after the other. Joined, a string
+            field's pieces are its text; with the JSON adapter a non-string value (number,
+            bool, list) is one piece, its JSON text, once complete. Never empty.
+          - last, once: ``{"prediction": {...}}``, the output fields as execute_program returns
+            them.
+        An LM that answers in one piece with the chat adapter (DummyLM) yields the prediction
+        alone. Errors are those of execute_program, raised before the first chunk
+        for bad inputs. When the host stops reading (break, or its ctx ends) the worker cancels
+        this task and the LM call with it: the local model stops at its next token.
+        """
+        prog = self.program(program_id)
+        lm, adapter = self._ready(prog, inputs)
+        try:
+            async for chunk in stream_module(prog.module, lm, adapter, inputs):
+                yield chunk
+        except Exception as e:
+            raise map_error(e) from e
 
     @handler
     def time_program(self, program_id: str, inputs: dict, seconds: float = 1.0) -> list[float]:

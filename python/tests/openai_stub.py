@@ -15,6 +15,8 @@ from contextlib import contextmanager
 class Provider(http.server.ThreadingHTTPServer):
     """Answers /v1/chat/completions with `status` (after `delay` s); records what it was sent."""
 
+    request_queue_size = 256  # listen backlog: many clients connect at once (the async benchmark)
+
     def __init__(self, content: str = "Paris."):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.status = 200

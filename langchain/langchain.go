@@ -1,6 +1,11 @@
 // Package langchain is the typed LangChain client of the multi-framework API, over any
 // mlbridge.Adapter running the LangChain bridge: chat models, chains (prompt | model | parser)
 // invoked or streamed, and chat sessions whose history the host keeps.
+//
+// In Python, each op (invoke, stream, chat, and the generic execute) has an async and a sync
+// implementation giving the same answers; the bridge option handler_modes picks them for every
+// worker, e.g. in mlbridge.yaml `options: {handler_modes: {invoke: sync}}`. Nothing here changes
+// with the choice.
 package langchain
 
 import (

@@ -56,6 +56,13 @@ def test_framework_info():
     assert info == {"name": "langchain", "version": langchain_core.__version__,
                     "capabilities": ["chains", "chat", "stream"]}
     assert {"invoke": "async", "stream": "async_gen", "chat": "async"}.items() <= bridge().handler_kinds().items()
+    # each op also has an implementation of the other mode (test_langchain_modes runs both)
+    assert asyncio.run(bridge().handler_modes()) == {
+        "invoke": {"active": "async", "available": ["async", "sync"]},
+        "stream": {"active": "async_gen", "available": ["async_gen", "sync_gen"]},
+        "chat": {"active": "async", "available": ["async", "sync"]},
+        "execute": {"active": "sync", "available": ["async", "sync"]},
+    }
 
 
 def test_chain_invoke_and_describe():
@@ -230,7 +237,8 @@ def local():
 def test_local_model_is_a_langchain_chat_model(local):
     model = local.resource("smol", kind="model")
     assert isinstance(model, BaseChatModel) and isinstance(model, LocalChatModel)
-    assert local.describe("smol")["provider"] == "local"
+    d = local.describe("smol")
+    assert d["provider"] == "local" and d["busy"] is False and isinstance(d["streamed_tokens"], int)
     assert model._identifying_params["max_tokens"] == 24
 
 

@@ -9,13 +9,15 @@ definitions and sends a chain's model before the chain, so every worker can run 
 
 Ops: invoke(chain_id, inputs) -> str | JSON value; stream(chain_id, inputs) -> text chunks;
 chat(model_id, messages) -> {"role": "assistant", "content": str}; plus the generic execute and
-describe of BaseBridge.
+describe of BaseBridge. invoke, stream and chat are async by default and execute is sync; each
+has an implementation of the other mode (handler_modes / set_handler_mode switch between them).
 """
 
 from __future__ import annotations
 
+from contextlib import aclosing, closing, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import langchain_core
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -24,9 +26,9 @@ from langchain_core.output_parsers import JsonOutputParser, StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
-from ..base_bridge import BaseBridge, handler
+from ..base_bridge import BaseBridge, alternative, handler
 from ..errors import InvalidArgument
-from .langchain_models import build_model, describe_model, map_error
+from .langchain_models import build_model, closing_streams, describe_model, map_error
 
 PARSERS = {"str": StrOutputParser, "json": JsonOutputParser}
 # Both spellings in both places, as LangChain itself accepts them (and the Go client documents).
@@ -101,12 +103,7 @@ class LangChainBridge(BaseBridge):
     def execute_resource(self, kind: str, id: str, obj: Any, inputs: dict) -> Any:
         if kind != "chain":
             return super().execute_resource(kind, id, obj, inputs)
-        chain = self.chain(id)
-        _check_inputs(chain, inputs)
-        try:
-            return chain.runnable.invoke(inputs)
-        except Exception as e:
-            raise map_error(e) from e
+        return self.invoke_sync(id, inputs)
 
     def describe_resource(self, kind: str, id: str, obj: Any) -> dict:
         if kind == "chain":
@@ -116,43 +113,113 @@ class LangChainBridge(BaseBridge):
         return {}
 
     # ------------------------------------------------------------ handlers
+    #
+    # Each op has an async and a sync implementation (see base_bridge.alternative): the bridge
+    # option handler_modes, or set_handler_mode at runtime, picks one per op. Both share their
+    # checks and error mapping, so they answer the same results and the same error categories.
+
+    def _checked(self, chain_id: str, inputs: Any) -> Chain:
+        chain = self.chain(chain_id)
+        _check_inputs(chain, inputs)
+        return chain
 
     @handler
     async def invoke(self, chain_id: str, inputs: dict) -> Any:
-        chain = self.chain(chain_id)
-        _check_inputs(chain, inputs)
-        try:
+        chain = self._checked(chain_id, inputs)
+        with _model_call():
             return await chain.runnable.ainvoke(inputs)
-        except Exception as e:
-            raise map_error(e) from e
+
+    @alternative("invoke")
+    def invoke_sync(self, chain_id: str, inputs: dict) -> Any:
+        chain = self._checked(chain_id, inputs)
+        with _model_call():
+            return chain.runnable.invoke(inputs)
 
     @handler
     async def stream(self, chain_id: str, inputs: dict) -> AsyncIterator[str]:
         """The chain's text as the model produces it. A json chain streams its raw text, and its
         whole output is parsed at the end, so bad JSON fails the stream as it fails invoke."""
-        chain = self.chain(chain_id)
-        _check_inputs(chain, inputs)
-        parts: list[str] = []
-        try:
-            async for chunk in chain.text.astream(inputs):
-                if chunk:
-                    parts.append(chunk)
+        chain, text = self._checked(chain_id, inputs), _Text()
+        # aclosing: a stream stopped early (cancelled, or the host went away) closes LangChain's
+        # generators at once, not when the garbage collector finds them
+        with _model_call():
+            async with aclosing(chain.text.astream(inputs)) as chunks:
+                async for chunk in chunks:
+                    if text.add(chunk):
+                        yield chunk
+            text.check(chain.parser)
+
+    @alternative("stream")
+    def stream_sync(self, chain_id: str, inputs: dict) -> Iterator[str]:
+        chain, text = self._checked(chain_id, inputs), _Text()
+        # closing: when the runtime closes this generator (a cancel), LangChain's is closed too.
+        # LangChain then reads the model's stream to its end, for tracing; the local model cuts
+        # that short for a cancelled call (see LocalChatModel._stream).
+        with _model_call(), closing(chain.text.stream(inputs)) as chunks:
+            for chunk in chunks:
+                if text.add(chunk):
                     yield chunk
-            if chain.parser != "str":
-                PARSERS[chain.parser]().parse("".join(parts))
-        except Exception as e:
-            raise map_error(e) from e
+            text.check(chain.parser)
+
+    def _chat_args(self, model_id: str, messages: Any) -> tuple[BaseChatModel, list[BaseMessage]]:
+        return self.resource(model_id, kind="model"), _chat_messages(messages)
 
     @handler
     async def chat(self, model_id: str, messages: list) -> dict:
         """One reply to a whole conversation; the host keeps the history."""
-        model: BaseChatModel = self.resource(model_id, kind="model")
-        history = _chat_messages(messages)
-        try:
-            reply = await model.ainvoke(history)
-        except Exception as e:
-            raise map_error(e) from e
-        return {"role": "assistant", "content": reply.text}
+        model, history = self._chat_args(model_id, messages)
+        with _model_call():
+            return _reply(await model.ainvoke(history))
+
+    @alternative("chat")
+    def chat_sync(self, model_id: str, messages: list) -> dict:
+        model, history = self._chat_args(model_id, messages)
+        with _model_call():
+            return _reply(model.invoke(history))
+
+    @alternative("execute")
+    async def execute_async(self, id: str, inputs: dict | None = None) -> Any:
+        """The generic execute (BaseBridge's, sync by default, through execute_resource) on the
+        event loop: a chain runs through ainvoke."""
+        r = self._resources.get(id)
+        if r is None or r.kind != "chain":
+            return self.execute(id, inputs)  # refused (NotFound, InvalidArgument) by the sync op itself
+        return await self.invoke(id, inputs or {})
+
+
+@contextmanager
+def _model_call() -> Iterator[None]:
+    """Around every model call, in both modes: LangChain's and the providers' failures as
+    protocol categories (map_error), and any local-model stream left open closed at the end."""
+    try:
+        with closing_streams():
+            yield
+    except Exception as e:
+        mapped = map_error(e)
+        if mapped is e:  # already a bridge error: keep it and its traceback as they are
+            raise
+        raise mapped from e
+
+
+class _Text:
+    """The text a stream has yielded, and the check of a json chain's whole output at its end."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, chunk: str) -> bool:
+        """Keep a chunk; False for an empty one, which is not sent."""
+        if chunk:
+            self.parts.append(chunk)
+        return bool(chunk)
+
+    def check(self, parser: str) -> None:
+        if parser != "str":
+            PARSERS[parser]().parse("".join(self.parts))
+
+
+def _reply(message: BaseMessage) -> dict:
+    return {"role": "assistant", "content": message.text}
 
 
 def _prompt(spec: dict) -> ChatPromptTemplate:

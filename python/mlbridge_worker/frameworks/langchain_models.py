@@ -19,23 +19,27 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import closing, contextmanager, suppress
+from contextvars import ContextVar
+from typing import Any, AsyncIterator, Generator, Generic, Iterator, TypeVar
 
 import openai
 from langchain_core import exceptions as lcx
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables.config import run_in_executor
 from langchain_openai import ChatOpenAI
 from pydantic import PrivateAttr, ValidationError
 
 from ..errors import (BridgeError, InvalidArgument, InvalidConfiguration, ModelError, RateLimit, Timeout,
                       Unknown)
+from ..request import current_request
 
 PROVIDERS = ("local", "openai_compatible", "fake")
+T = TypeVar("T")
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 
 
@@ -57,8 +61,11 @@ def build_model(spec: dict) -> BaseChatModel:
 
 
 def describe_model(model: BaseChatModel) -> dict:
+    """Provider and model name; for the local model also its streamed_tokens counter and whether
+    a call holds it (busy)."""
     if isinstance(model, LocalChatModel):
-        return {"provider": "local", "model": LOCAL_MODEL_NAME}
+        return {"provider": "local", "model": LOCAL_MODEL_NAME, "streamed_tokens": model.streamed_tokens,
+                "busy": model.busy}
     if isinstance(model, ChatOpenAI):
         return {"provider": "openai_compatible", "model": model.model_name}
     return {"provider": "fake", "model": "fake"}
@@ -139,6 +146,7 @@ class LocalChatModel(BaseChatModel):
     # One llama context is not re-entrant. A Lock (not an RLock): a stream is advanced by
     # LangChain's executor from several threads, and whichever thread finishes it releases it.
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _streamed: int = PrivateAttr(default=0)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -192,16 +200,113 @@ class LocalChatModel(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         args = self._call_args(messages, stop, kwargs)
-        # The lock is held for the whole stream: llama.cpp decodes lazily as we iterate.
-        with self._lock, _overflow():
-            for part in self._llama.create_chat_completion(stream=True, **args):
+        # The lock is held for the whole stream: llama.cpp decodes lazily as we iterate. Closing
+        # this generator (a consumer that stops early) closes llama.cpp's before the lock is
+        # released, so no decoding outlives the stream.
+        with self._lock, _overflow(), closing(self._llama.create_chat_completion(stream=True, **args)) as parts:
+            for part in parts:
                 text = part["choices"][0]["delta"].get("content") or ""
                 if not text:
                     continue  # the role header and the final finish_reason carry no text
+                self._streamed += 1
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
                 if run_manager is not None:
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
+                # A sync chain stream that is closed does not close us: LangChain's
+                # _transform_stream_with_config swallows the GeneratorExit and drains its input
+                # (this stream) to the end, for tracing. A cancelled call must not pay for that.
+                if _cancelled():
+                    return
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        """LangChain's default: `_stream` advanced one step at a time on an executor thread. But
+        that default never closes `_stream` when its consumer stops early (a cancelled call, a
+        break): the generator stays suspended inside the lock until the garbage collector finds
+        it, and every later call on this model waits for it. Here it is closed when this
+        generator ends, or when the call's closing_streams() does, should LangChain leave this
+        generator itself suspended."""
+        steps = _Steps(self._stream(messages, stop, run_manager.get_sync() if run_manager else None, **kwargs))
+        if (scope := _open_streams.get()) is not None:
+            scope.append(steps)
+        try:
+            while (chunk := await run_in_executor(None, steps.next)) is not None:
+                yield chunk
+        finally:
+            steps.close()
+
+    @property
+    def streamed_tokens(self) -> int:
+        """Text pieces (one per token, mostly) streamed out of llama.cpp since the model was built."""
+        return self._streamed
+
+    @property
+    def busy(self) -> bool:
+        """True while a call holds the llama.cpp context."""
+        return self._lock.locked()
+
+
+@contextmanager
+def closing_streams() -> Iterator[None]:
+    """Close, on exit, every async stream of a local model opened within, LangChain's own tasks
+    included (they copy the context). Closing the outermost LangChain stream is not enough: a
+    call cancelled while a model's stream is suspended at a `yield` (its steps run in tasks of
+    LangChain's) leaves it there, and only the garbage collector would close it; until then the
+    model's lock stays held and every later call on the model waits."""
+    opened: list[_Steps[Any]] = []
+    token = _open_streams.set(opened)
+    try:
+        yield
+    finally:
+        for steps in opened:
+            steps.close()
+        with suppress(ValueError):  # exited in another context: a generator finalized late
+            _open_streams.reset(token)
+
+
+class _Steps(Generic[T]):
+    """A sync generator advanced by executor threads one step at a time, which the event loop
+    can close at any moment without waiting: a generator cannot be closed while a thread runs
+    it, so a close that lands during a step is done by that step as it returns."""
+
+    def __init__(self, gen: Generator[T, None, None]) -> None:
+        self._gen = gen
+        self._state = threading.Lock()  # guards the two flags only, never held across a step
+        self._running = False
+        self._closed = False
+
+    def next(self) -> T | None:
+        """The next item, or None at the end or once closed."""
+        with self._state:
+            if self._closed:
+                return None
+            self._running = True
+        try:
+            return next(self._gen, None)
+        finally:
+            with self._state:
+                self._running, closed = False, self._closed
+            if closed:
+                self._gen.close()
+
+    def close(self) -> None:
+        with self._state:
+            self._closed, running = True, self._running
+        if not running:
+            self._gen.close()
+
+
+# The streams opened by the current call, when it runs inside closing_streams().
+_open_streams: ContextVar[list[_Steps[Any]] | None] = ContextVar("mlbridge_langchain_streams", default=None)
+
+
+def _cancelled() -> bool:
+    """The mlbridge call running on this thread was cancelled or its deadline passed (sync
+    handlers; an async handler's stream is closed instead, see LocalChatModel._astream)."""
+    req = current_request()
+    return req is not None and req.cancelled
 
 
 @contextmanager

@@ -80,33 +80,46 @@ type workerHandlers struct {
 }
 
 // migrationStats holds the pool's migration counters. Per call: an array index and, for the
-// API, one sync.Map read — no lock, no allocation once an API has been seen.
+// API, one sync.Map read — no lock, no allocation once an API has been seen. Each call adds to
+// exactly one of [ok, failed], so a reader never sees more errors than calls and the ok series
+// exported to OpenTelemetry never goes down.
 type migrationStats struct {
-	modes [len(callModes)][2]atomic.Uint64 // [mode][calls, errors]
-	apis  sync.Map                         // api name -> *[2]atomic.Uint64
+	modes [len(callModes)]outcomes
+	apis  sync.Map // api name -> *outcomes
 
 	mu      sync.Mutex
 	retired map[HandlerKind]CallCounts // kinds counted by workers that have gone
 }
 
+// outcomes counts calls that succeeded and calls that failed.
+type outcomes [2]atomic.Uint64
+
+func (o *outcomes) add(err error) {
+	if err != nil {
+		o[1].Add(1)
+	} else {
+		o[0].Add(1)
+	}
+}
+
+func (o *outcomes) counts() CallCounts {
+	ok, failed := o[0].Load(), o[1].Load()
+	return CallCounts{Calls: ok + failed, Errors: failed}
+}
+
 func (m *migrationStats) record(mode int, api string, err error) {
-	m.modes[mode][0].Add(1)
+	m.modes[mode].add(err)
 	v, ok := m.apis.Load(api)
 	if !ok {
-		v, _ = m.apis.LoadOrStore(api, new([2]atomic.Uint64))
+		v, _ = m.apis.LoadOrStore(api, new(outcomes))
 	}
-	c := v.(*[2]atomic.Uint64)
-	c[0].Add(1)
-	if err != nil {
-		m.modes[mode][1].Add(1)
-		c[1].Add(1)
-	}
+	v.(*outcomes).add(err)
 }
 
 func (m *migrationStats) byMode() map[CallMode]CallCounts {
 	out := make(map[CallMode]CallCounts, len(callModes))
 	for i, mode := range callModes {
-		out[mode] = CallCounts{Calls: m.modes[i][0].Load(), Errors: m.modes[i][1].Load()}
+		out[mode] = m.modes[i].counts()
 	}
 	return out
 }
@@ -114,8 +127,7 @@ func (m *migrationStats) byMode() map[CallMode]CallCounts {
 func (m *migrationStats) byAPI() map[string]CallCounts {
 	out := map[string]CallCounts{}
 	m.apis.Range(func(k, v any) bool {
-		c := v.(*[2]atomic.Uint64)
-		out[k.(string)] = CallCounts{Calls: c[0].Load(), Errors: c[1].Load()}
+		out[k.(string)] = v.(*outcomes).counts()
 		return true
 	})
 	return out

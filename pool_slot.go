@@ -123,7 +123,9 @@ func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
 		<-w.Done()
 		return nil, fmt.Errorf("mlbridge: applying global definitions to a new worker: %w", err)
 	}
-	p.healthCheck(ctx, pw) // its handler modes, for Stats from the start
+	hctx, hcancel := context.WithTimeout(ctx, p.cfg.HealthInterval)
+	p.healthCheck(hctx, pw) // its handler modes, for Stats from the start
+	hcancel()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -224,6 +226,9 @@ func (p *Pool) drainAndStop(ctx context.Context, pw *poolWorker) {
 		}
 		t.Stop()
 	}
+	hctx, hcancel := context.WithTimeout(ctx, p.cfg.HealthInterval)
+	p.healthCheck(hctx, pw) // its last counts, kept when it leaves the pool
+	hcancel()
 	if err := pw.w.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		p.log.Warn("mlbridge: stopping worker", "pid", pw.w.Pid(), "err", err)
 	}

@@ -3,6 +3,7 @@ package migrate
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mlbridge/mlbridge"
@@ -21,7 +22,11 @@ type Runtime struct {
 type BridgeRuntime struct {
 	// DeprecatedCalls counts calls per deprecated Go API (adapters.PythonPoolV2, ...).
 	DeprecatedCalls map[string]mlbridge.CallCounts `json:"deprecated_calls"`
-	// Paths sums calls and errors per path: "legacy" (every deprecated API) and "current".
+	// ModuleCalls counts calls an application marked with its own mlbridge.WithAPI names
+	// (module by module); they are made through the current API.
+	ModuleCalls map[string]mlbridge.CallCounts `json:"module_calls,omitempty"`
+	// Paths sums calls and errors per path: "legacy" (every deprecated API) and "current"
+	// (unmarked calls and the application's own marks).
 	Paths map[string]mlbridge.CallCounts `json:"paths"`
 	// NewAPIShare is the share of calls made through the current API, 0..1 (0 without calls).
 	NewAPIShare float64 `json:"new_api_share"`
@@ -34,6 +39,10 @@ type BridgeRuntime struct {
 	HandlerModes map[string]mlbridge.HandlerKind `json:"handler_modes,omitempty"`
 }
 
+// LegacyAPIPrefix starts the WithAPI names of the deprecated API: the legacy adapters mark
+// their calls "adapters.PythonPoolV2" and "adapters.PythonPort".
+const LegacyAPIPrefix = "adapters."
+
 // RuntimeOf derives the migration figures from a node's status.
 func RuntimeOf(node string, st mlbridge.NodeStatus) Runtime {
 	rt := Runtime{Node: node, Time: st.Time, Bridges: map[string]BridgeRuntime{}, Total: newBridgeRuntime()}
@@ -42,12 +51,15 @@ func RuntimeOf(node string, st mlbridge.NodeStatus) Runtime {
 		ps := st.Bridges[name]
 		b := newBridgeRuntime()
 		for api, c := range ps.ByAPI {
-			path := "legacy"
-			if api == mlbridge.APICurrent {
-				path = "current"
-			} else {
+			path := "current"
+			switch {
+			case strings.HasPrefix(api, LegacyAPIPrefix):
+				path = "legacy"
 				b.DeprecatedCalls[api] = c
 				rt.Total.DeprecatedCalls[api] = add(rt.Total.DeprecatedCalls[api], c)
+			case api != mlbridge.APICurrent:
+				b.ModuleCalls[api] = c
+				rt.Total.ModuleCalls[api] = add(rt.Total.ModuleCalls[api], c)
 			}
 			b.Paths[path] = add(b.Paths[path], c)
 			rt.Total.Paths[path] = add(rt.Total.Paths[path], c)
@@ -68,6 +80,7 @@ func RuntimeOf(node string, st mlbridge.NodeStatus) Runtime {
 func newBridgeRuntime() BridgeRuntime {
 	return BridgeRuntime{
 		DeprecatedCalls: map[string]mlbridge.CallCounts{},
+		ModuleCalls:     map[string]mlbridge.CallCounts{},
 		Paths:           map[string]mlbridge.CallCounts{"legacy": {}, "current": {}},
 	}
 }

@@ -11,7 +11,8 @@ func TestRuntimeOfTwoBridges(t *testing.T) {
 	c := func(calls, errs uint64) mlbridge.CallCounts { return mlbridge.CallCounts{Calls: calls, Errors: errs} }
 	st := mlbridge.NodeStatus{Bridges: map[string]mlbridge.PoolStats{
 		"dspy": {
-			ByAPI: map[string]mlbridge.CallCounts{"current": c(30, 1), "adapters.PythonPoolV2": c(60, 3), "adapters.PythonPort": c(10, 0)},
+			ByAPI: map[string]mlbridge.CallCounts{"current": c(20, 1), "billing": c(10, 0),
+				"adapters.PythonPoolV2": c(60, 3), "adapters.PythonPort": c(10, 0)},
 			Handlers: mlbridge.HandlerStats{AsyncShare: 0.25,
 				Modes: map[string]mlbridge.HandlerKind{"execute": "async", "describe": "sync", "list_resources": "sync", "time_program": "sync"}},
 		},
@@ -29,6 +30,10 @@ func TestRuntimeOfTwoBridges(t *testing.T) {
 	}
 	if len(d.DeprecatedCalls) != 2 || d.DeprecatedCalls["adapters.PythonPort"] != c(10, 0) {
 		t.Errorf("dspy deprecated calls %v", d.DeprecatedCalls)
+	}
+	// An application's own mark (a module it follows) is current-API traffic, not deprecated.
+	if len(d.ModuleCalls) != 1 || d.ModuleCalls["billing"] != c(10, 0) || rt.Total.ModuleCalls["billing"] != c(10, 0) {
+		t.Errorf("dspy module calls %v", d.ModuleCalls)
 	}
 	if l := rt.Bridges["langchain"]; l.NewAPIShare != 1 || len(l.DeprecatedCalls) != 0 || l.Ops != 2 {
 		t.Errorf("langchain %+v", l)

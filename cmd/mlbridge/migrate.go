@@ -137,6 +137,9 @@ func printRuntime(w io.Writer, rt *migrate.Runtime) {
 		if len(b.DeprecatedCalls) > 0 {
 			fmt.Fprintf(w, "  deprecated calls\t%s\n", countsLine(b.DeprecatedCalls))
 		}
+		if len(b.ModuleCalls) > 0 {
+			fmt.Fprintf(w, "  marked modules\t%s\n", countsLine(b.ModuleCalls))
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(rt.Bridges)) {
 		row(name, rt.Bridges[name])

@@ -108,11 +108,13 @@ class BaseBridge(abc.ABC):
     #: how many calls this bridge can usefully run at once; a pool uses it as each worker's
     #: default in-flight limit (a bridge bound to one local model might say 1 or 2)
     capacity: int = 64
-    #: the runtime's own ops, left out of the migration metrics (% async handlers, calls per
-    #: kind): they are not the framework's work
+    #: the runtime's own ops and the cheap resource bookkeeping (describe, list_resources),
+    #: left out of the migration metrics (% async handlers, calls per kind): they are not the
+    #: framework's work, and converting them would gain nothing
     plumbing_ops: frozenset[str] = frozenset({
         "ping", "get_info", "get_stats", "health_check", "list_handlers", "define_resource",
         "forget_resource", "set_handler_mode", "handler_modes", "cleanup", "shutdown",
+        "describe", "list_resources",
     })
 
     def __init__(self) -> None:

@@ -280,3 +280,37 @@ def test_worker_cancel_mid_stream_then_the_next_call_works():
         out = w.ok("execute_program", {"program_id": "long", "inputs": {"text": "One. Two."}}, timeout=60)
     assert passed <= 20 < reference, (passed, reference)
     assert isinstance(out["rewritten"], str)
+
+
+def test_worker_cancel_of_a_sync_execution_stops_the_model():
+    """The sync execute_program (the default) runs llama.cpp on a handler thread, which cannot be
+    interrupted: the engine checks the request's `cancelled` flag at every token. After the host
+    cancels, only a few tokens pass before the next call's generation starts."""
+    with Worker(DSPY) as w:
+        w.hello()
+        w.ok("define_resource", {"id": "lm", "kind": "lm", "version": 1, "is_global": True,
+                                 "spec": {"provider": "local", "max_tokens": 200}})
+        w.ok("define_resource", {"id": "long", "kind": "program", "version": 1, "spec": LONG})
+        args = {"program_id": "long", "inputs": {"text": SENTENCES}}
+        tokens = lambda: w.ok("describe", {"id": "lm"})["tokens_generated"]  # noqa: E731
+
+        base = tokens()
+        w.ok("execute_program", args, timeout=120)
+        reference = tokens() - base
+        assert reference >= 40, f"the reference run is too short ({reference} tokens) to tell a stop"
+
+        base = tokens()
+        cid = w.request("execute_program", args)
+        while tokens() - base < 5:  # generating
+            pass
+        at_cancel = tokens()
+        w.send({"t": "cancel", "id": cid})
+        assert w.next_for(cid, 60)["error"]["category"] == "cancelled"
+        sid = w.request("stream_program", args, stream=True)
+        first = w.next_for(sid, 120)  # the model is free again: the next generation has begun
+        assert first["t"] == "chunk", first
+        passed = tokens() - at_cancel
+        w.send({"t": "cancel", "id": sid})
+        while w.next_for(sid, 60)["t"] == "chunk":
+            pass
+    assert passed <= 20 < reference, (passed, reference)

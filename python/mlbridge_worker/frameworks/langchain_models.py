@@ -292,7 +292,11 @@ class _Steps(Generic[T]):
                 self._gen.close()
 
     def close(self) -> None:
+        """Idempotent: only the first close acts, so two closers (the stream's own finally and
+        the call's closing_streams) never run the generator's close at once."""
         with self._state:
+            if self._closed:
+                return
             self._closed, running = True, self._running
         if not running:
             self._gen.close()

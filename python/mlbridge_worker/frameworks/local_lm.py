@@ -35,6 +35,7 @@ import dspy
 from dspy.lm15 import Message, Response, StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta, TextPart, Usage
 
 from ..errors import InvalidConfiguration
+from ..request import current_request
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,6 +88,19 @@ class _TokenCounter:
         return Usage(input_tokens=self.prompt_tokens, output_tokens=output)
 
 
+class _RequestStop:
+    """The stop signal of a generation run by DSPy's sync path, on the handler's own thread: set
+    once the host cancelled the call or its deadline passed (mlbridge's RequestInfo.cancelled).
+    A thread cannot be interrupted; without this, a cancelled call would keep the model until
+    max_tokens. Outside a sync handler it is never set."""
+
+    def __init__(self) -> None:
+        self._request = current_request()
+
+    def is_set(self) -> bool:
+        return self._request is not None and self._request.cancelled
+
+
 class LlamaCppEngine:
     """One llama.cpp model behind DSPy's sync engine contract.
 
@@ -116,7 +130,7 @@ class LlamaCppEngine:
         away), generation ends at the next token and GenerationStopped is raised."""
         parts: list[str] = []
         ident: str | None = None
-        for event in self.generate(request, stop or threading.Event()):
+        for event in self.generate(request, stop or _RequestStop()):
             if event.type == "start":
                 ident = event.id
             elif event.type == "delta":
@@ -128,9 +142,9 @@ class LlamaCppEngine:
 
     def stream(self, request: Any) -> Iterator[StreamEvent]:
         """DSPy's sync streaming contract: closing the iterator stops the generation."""
-        return self.generate(request, threading.Event())
+        return self.generate(request, _RequestStop())
 
-    def generate(self, request: Any, stop: threading.Event) -> Iterator[StreamEvent]:
+    def generate(self, request: Any, stop: threading.Event | _RequestStop) -> Iterator[StreamEvent]:
         """The lm15 events of one generation, produced lazily: each step runs llama.cpp for one
         token. It holds the model from its first step until it ends or is closed; once ``stop``
         is set it ends at the next token without an end event (nobody is listening)."""

@@ -242,18 +242,23 @@ def test_a_stream_left_behind_stops_the_model_at_the_next_token(local, how):
     assert set(prediction) == {"answer"}
 
 
+def _long_program_on_the_local_lm(w: Worker):
+    """A started worker with the local LM and the LONG program: the arguments of a long run, and
+    a function reading how many tokens the model has generated so far."""
+    w.hello()
+    w.ok("define_resource", {"id": "lm", "kind": "lm", "version": 1, "is_global": True,
+                             "spec": {"provider": "local", "max_tokens": 200}})
+    w.ok("define_resource", {"id": "long", "kind": "program", "version": 1, "spec": LONG})
+    return {"program_id": "long", "inputs": {"text": SENTENCES}}, lambda: w.ok("describe", {"id": "lm"})["tokens_generated"]
+
+
 def test_worker_cancel_mid_stream_then_the_next_call_works():
     """Through a worker process: the host cancels a stream after two pieces; the worker answers
     `cancelled`, and the model is free for the next call. Describe reports the model's token
     count; between just before the cancel and the next stream's first piece, only a few tokens
     pass — the cancelled generation did not run on (the model serves one generation at a time)."""
     with Worker(DSPY) as w:
-        w.hello()
-        w.ok("define_resource", {"id": "lm", "kind": "lm", "version": 1, "is_global": True,
-                                 "spec": {"provider": "local", "max_tokens": 200}})
-        w.ok("define_resource", {"id": "long", "kind": "program", "version": 1, "spec": LONG})
-        args = {"program_id": "long", "inputs": {"text": SENTENCES}}
-        tokens = lambda: w.ok("describe", {"id": "lm"})["tokens_generated"]  # noqa: E731
+        args, tokens = _long_program_on_the_local_lm(w)
 
         base = tokens()
         chunks, end = w.stream("stream_program", args, timeout=120)
@@ -287,12 +292,7 @@ def test_worker_cancel_of_a_sync_execution_stops_the_model():
     interrupted: the engine checks the request's `cancelled` flag at every token. After the host
     cancels, only a few tokens pass before the next call's generation starts."""
     with Worker(DSPY) as w:
-        w.hello()
-        w.ok("define_resource", {"id": "lm", "kind": "lm", "version": 1, "is_global": True,
-                                 "spec": {"provider": "local", "max_tokens": 200}})
-        w.ok("define_resource", {"id": "long", "kind": "program", "version": 1, "spec": LONG})
-        args = {"program_id": "long", "inputs": {"text": SENTENCES}}
-        tokens = lambda: w.ok("describe", {"id": "lm"})["tokens_generated"]  # noqa: E731
+        args, tokens = _long_program_on_the_local_lm(w)
 
         base = tokens()
         w.ok("execute_program", args, timeout=120)

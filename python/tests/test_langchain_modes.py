@@ -321,3 +321,40 @@ def test_steps_close_between_steps_and_at_the_end():
     assert closed == [True] and steps.next() is None
     done = _Steps(iter([7]))
     assert (done.next(), done.next()) == (7, None)
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_cancel_stops_a_local_invoke(make_worker, mode):
+    """Not only streams: a cancelled invoke (a non-streamed completion) stops llama.cpp at the
+    next token in both modes and frees the model. Async: the tokens are pulled step by step,
+    and the cancel closes them; sync: the handler thread sees RequestInfo.cancelled."""
+    import time
+
+    w = make_worker(BRIDGE)
+    w.hello()
+    define(w, "smol", "model", {"provider": "local", "max_tokens": 160})
+    define(w, "count", "chain", {"model": "smol", "template": "{q}"})
+    w.ok("set_handler_mode", {"op": "invoke", "mode": mode})
+    args = {"chain_id": "count", "inputs": COUNT}
+
+    def model() -> dict:
+        return w.ok("describe", {"id": "smol"})
+
+    base = model()["generated_tokens"]
+    assert w.ok("invoke", args, timeout=LOCAL).strip()
+    full = model()["generated_tokens"] - base
+    assert full >= 100, f"the uncancelled reference ran only {full} tokens"
+
+    base = model()["generated_tokens"]
+    id = w.request("invoke", args)
+    while model()["generated_tokens"] - base < 5:  # generating
+        time.sleep(0.005)
+    w.send({"t": "cancel", "id": id})
+    at_cancel = model()["generated_tokens"]  # frames are read in order: this is after the cancel
+    assert w.next_for(id, LOCAL)["error"]["category"] == "cancelled"
+    while (d := model())["busy"]:
+        time.sleep(0.01)
+    assert d["generated_tokens"] - at_cancel <= 2, (base, at_cancel, d["generated_tokens"], full)
+    reply = w.ok("chat", {"model_id": "smol", "messages": [{"role": "user", "content": "Name a color."}]},
+                 timeout=LOCAL)
+    assert reply["content"].strip()

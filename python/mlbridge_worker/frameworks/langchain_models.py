@@ -65,6 +65,7 @@ def describe_model(model: BaseChatModel) -> dict:
     a call holds it (busy)."""
     if isinstance(model, LocalChatModel):
         return {"provider": "local", "model": LOCAL_MODEL_NAME, "streamed_tokens": model.streamed_tokens,
+                "generated_tokens": model.generated_tokens,
                 "busy": model.busy}
     if isinstance(model, ChatOpenAI):
         return {"provider": "openai_compatible", "model": model.model_name}
@@ -147,6 +148,7 @@ class LocalChatModel(BaseChatModel):
     # LangChain's executor from several threads, and whichever thread finishes it releases it.
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _streamed: int = PrivateAttr(default=0)
+    _generated: int = PrivateAttr(default=0)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -185,39 +187,46 @@ class LocalChatModel(BaseChatModel):
         return {"messages": out, "stop": stop or None, "max_tokens": kwargs.get("max_tokens", self.max_tokens),
                 "temperature": kwargs.get("temperature", self.temperature)}
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        args = self._call_args(messages, stop, kwargs)
-        with self._lock, _overflow():
-            out = self._llama.create_chat_completion(**args)
-        choice, usage = out["choices"][0], out.get("usage") or {}
-        msg = AIMessage(content=choice["message"].get("content") or "", usage_metadata={
-            "input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0),
-            "total_tokens": usage.get("total_tokens", 0)})
-        return ChatResult(generations=[ChatGeneration(message=msg, generation_info={
-            "finish_reason": choice.get("finish_reason")})], llm_output={"model_name": LOCAL_MODEL_NAME})
+    def _tokens(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict) -> Iterator[str]:
+        """The completion's text, one llama.cpp token at a time: every local call, streamed or
+        not, runs through here, so every one can be stopped at the next token.
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        The lock is held for the whole generation: llama.cpp decodes lazily as we iterate.
+        Closing this generator (a consumer that stops early) closes llama.cpp's before the lock
+        is released, so no decoding outlives it. A cancelled sync call ends it too: a thread
+        cannot be interrupted, and LangChain's _transform_stream_with_config swallows the
+        GeneratorExit of a closed sync chain stream and drains its input to the end, for
+        tracing; a cancelled call must not pay for that."""
         args = self._call_args(messages, stop, kwargs)
-        # The lock is held for the whole stream: llama.cpp decodes lazily as we iterate. Closing
-        # this generator (a consumer that stops early) closes llama.cpp's before the lock is
-        # released, so no decoding outlives the stream.
         with self._lock, _overflow(), closing(self._llama.create_chat_completion(stream=True, **args)) as parts:
             for part in parts:
                 text = part["choices"][0]["delta"].get("content") or ""
                 if not text:
                     continue  # the role header and the final finish_reason carry no text
-                self._streamed += 1
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(text, chunk=chunk)
-                yield chunk
-                # A sync chain stream that is closed does not close us: LangChain's
-                # _transform_stream_with_config swallows the GeneratorExit and drains its input
-                # (this stream) to the end, for tracing. A cancelled call must not pay for that.
+                self._generated += 1
+                yield text
                 if _cancelled():
                     return
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        return _result("".join(self._tokens(messages, stop, kwargs)))
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        """LangChain's default runs _generate on a thread, which a cancelled call cannot reach:
+        here the tokens are pulled step by step, so a cancel closes the generation."""
+        parts = [text async for text in _steps_async(self._tokens(messages, stop, kwargs))]
+        return _result("".join(parts))
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for text in self._tokens(messages, stop, kwargs):
+            self._streamed += 1
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(text, chunk=chunk)
+            yield chunk
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
@@ -228,14 +237,15 @@ class LocalChatModel(BaseChatModel):
         it, and every later call on this model waits for it. Here it is closed when this
         generator ends, or when the call's closing_streams() does, should LangChain leave this
         generator itself suspended."""
-        steps = _Steps(self._stream(messages, stop, run_manager.get_sync() if run_manager else None, **kwargs))
-        if (scope := _open_streams.get()) is not None:
-            scope.append(steps)
-        try:
-            while (chunk := await run_in_executor(None, steps.next)) is not None:
-                yield chunk
-        finally:
-            steps.close()
+        async for chunk in _steps_async(self._stream(messages, stop, run_manager.get_sync() if run_manager else None,
+                                                     **kwargs)):
+            yield chunk
+
+    @property
+    def generated_tokens(self) -> int:
+        """Text pieces (one per token, mostly) llama.cpp produced since the model was built, by
+        any call; streamed_tokens counts those of streams only."""
+        return self._generated
 
     @property
     def streamed_tokens(self) -> int:
@@ -300,6 +310,25 @@ class _Steps(Generic[T]):
             self._closed, running = True, self._running
         if not running:
             self._gen.close()
+
+
+def _result(text: str) -> ChatResult:
+    return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))],
+                      llm_output={"model_name": LOCAL_MODEL_NAME})
+
+
+async def _steps_async(gen: Generator[T, None, None]) -> AsyncIterator[T]:
+    """A sync generator pulled step by step on executor threads, closed when this ends (the
+    consumer stopped, or its task was cancelled) or when the current call's closing_streams()
+    does."""
+    steps = _Steps(gen)
+    if (scope := _open_streams.get()) is not None:
+        scope.append(steps)
+    try:
+        while (item := await run_in_executor(None, steps.next)) is not None:
+            yield item
+    finally:
+        steps.close()
 
 
 # The streams opened by the current call, when it runs inside closing_streams().

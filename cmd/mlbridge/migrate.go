@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -111,10 +109,10 @@ the share of calls through the current API, and the share of async handlers per 
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "legacy uses\t%d\n", len(res.Findings))
-			for _, k := range sortedKeys(perAPI) {
+			for _, k := range slices.Sorted(maps.Keys(perAPI)) {
 				fmt.Fprintf(tw, "  %s\t%d\n", k, perAPI[k])
 			}
-			for _, k := range sortedKeys(perFile) {
+			for _, k := range slices.Sorted(maps.Keys(perFile)) {
 				fmt.Fprintf(tw, "  %s\t%d\n", k, perFile[k])
 			}
 			if rt != nil {
@@ -132,8 +130,7 @@ func printRuntime(w io.Writer, rt *migrate.Runtime) {
 	fmt.Fprintf(w, "\nnode %s at %s\n", rt.Node, rt.Time.Format(time.RFC3339))
 	row := func(name string, b migrate.BridgeRuntime) {
 		fmt.Fprintf(w, "%s\tcurrent API %.1f%% of calls\tlegacy %s\tcurrent %s\tasync handlers %.0f%% of %d ops\n",
-			name, 100*b.NewAPIShare, countsLine(map[string]mlbridge.CallCounts{"calls": b.Paths["legacy"]}),
-			countsLine(map[string]mlbridge.CallCounts{"calls": b.Paths["current"]}), 100*b.AsyncShare, b.Ops)
+			name, 100*b.NewAPIShare, countText(b.Paths["legacy"]), countText(b.Paths["current"]), 100*b.AsyncShare, b.Ops)
 		if len(b.DeprecatedCalls) > 0 {
 			fmt.Fprintf(w, "  deprecated calls\t%s\n", countsLine(b.DeprecatedCalls))
 		}
@@ -159,29 +156,12 @@ func nodeURL(node string) string {
 
 func fetchNode(ctx context.Context, url string) (mlbridge.NodeStatus, error) {
 	var st mlbridge.NodeStatus
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	raw, err := getNode(ctx, url)
 	if err != nil {
 		return st, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("no mlbridge node at %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("node %s answered %s", url, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	if err := json.Unmarshal(raw, &st); err != nil {
 		return st, fmt.Errorf("unexpected answer from %s: %w", url, err)
 	}
 	return st, nil
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,18 +25,9 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the workers and ops of a running 'mlbridge serve'",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, "http://"+addr+"/v1/status", nil)
+			raw, err := getNode(cmd.Context(), "http://"+addr+"/v1/status")
 			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("no mlbridge node at %s (start one with `mlbridge serve`): %w", addr, err)
-			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(resp.Body)
-			if err != nil {
-				return err
+				return fmt.Errorf("%w (start one with `mlbridge serve`)", err)
 			}
 			if asJSON {
 				_, err := cmd.OutOrStdout().Write(raw)
@@ -103,6 +95,14 @@ func printMigration(w io.Writer, st mlbridge.PoolStats) {
 	}
 }
 
+// countText renders one count: "12 (1 failed)".
+func countText(c mlbridge.CallCounts) string {
+	if c.Errors > 0 {
+		return fmt.Sprintf("%d (%d failed)", c.Calls, c.Errors)
+	}
+	return fmt.Sprint(c.Calls)
+}
+
 // countsLine renders counts sorted by key: "call 12 (1 failed), stream 3".
 func countsLine[K ~string](m map[K]mlbridge.CallCounts) string {
 	if len(m) == 0 {
@@ -110,11 +110,24 @@ func countsLine[K ~string](m map[K]mlbridge.CallCounts) string {
 	}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		part := fmt.Sprintf("%s %d", k, m[k].Calls)
-		if m[k].Errors > 0 {
-			part += fmt.Sprintf(" (%d failed)", m[k].Errors)
-		}
-		parts = append(parts, part)
+		parts = append(parts, string(k)+" "+countText(m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// getNode reads one JSON document from a node's admin endpoint.
+func getNode(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no mlbridge node at %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("node %s answered %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }

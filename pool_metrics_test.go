@@ -196,6 +196,13 @@ func TestPoolMetricsReachOpenTelemetry(t *testing.T) {
 	if got[mlbridge.MetricAsyncShare+"{bridge=echo-pool}"] <= 0 {
 		t.Error("async share not observed")
 	}
+	// Calls per handler kind come from the workers' health checks: the series exist from the
+	// start (each worker reports once when it starts), whatever their value by now.
+	for _, kind := range []string{"async", "sync"} {
+		if _, ok := got[mlbridge.MetricKindCalls+"{bridge=echo-pool,error=false,kind="+kind+"}"]; !ok {
+			t.Errorf("no %s series for kind %s in %v", mlbridge.MetricKindCalls, kind, got)
+		}
+	}
 
 	// A closed pool stops reporting.
 	_ = p.Close()

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,40 +9,45 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var bucket = []byte("definitions")
-
-// Bolt is a Store persisted in one bbolt file (pure Go, embedded, crash-safe).
+// Bolt is a Store persisted in one bbolt file (pure Go, embedded, crash-safe). Open it with
+// OpenBolt. Damage found while reading — a record that is not a definition, a page bbolt
+// cannot read — is a *CorruptError (errors.Is ErrCorrupt), never a panic.
 type Bolt struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
 }
 
-// OpenBolt opens (creating if needed) the store file at path. Only one process may hold it.
-func OpenBolt(path string) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+// view and update run fn in a transaction under guard: a damaged page is an error, not a panic.
+func (b *Bolt) view(op string, fn func(*bolt.Bucket) error) error {
+	return guard(b.path, op, func() error {
+		return b.db.View(func(tx *bolt.Tx) error { return b.inBucket(tx, fn) })
+	})
+}
+
+func (b *Bolt) update(op string, fn func(*bolt.Bucket) error) error {
+	return guard(b.path, op, func() error {
+		return b.db.Update(func(tx *bolt.Tx) error { return b.inBucket(tx, fn) })
+	})
+}
+
+func (b *Bolt) inBucket(tx *bolt.Tx, fn func(*bolt.Bucket) error) error {
+	bk := tx.Bucket(bucket)
+	if bk == nil {
+		return corrupt(b.path, "the definitions bucket is gone", nil)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucket)
-		return err
-	}); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &Bolt{db: db}, nil
+	return fn(bk)
 }
 
 func (b *Bolt) Put(_ context.Context, d Definition) (Definition, error) {
 	if d.ID == "" {
 		return Definition{}, fmt.Errorf("store: definition without an ID")
 	}
-	err := b.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucket)
+	err := b.update("put", func(bk *bolt.Bucket) error {
 		d.Version = 1
 		if old := bk.Get([]byte(d.ID)); old != nil {
 			var prev Definition
-			if err := msgpack.Unmarshal(old, &prev); err != nil {
-				return fmt.Errorf("store: corrupt record %q: %w", d.ID, err)
+			if err := decodeRecord(b.path, []byte(d.ID), old, &prev); err != nil {
+				return err
 			}
 			d.Version = prev.Version + 1
 		}
@@ -59,19 +63,18 @@ func (b *Bolt) Put(_ context.Context, d Definition) (Definition, error) {
 
 func (b *Bolt) Get(_ context.Context, id string) (Definition, error) {
 	var d Definition
-	err := b.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucket).Get([]byte(id))
+	err := b.view("get", func(bk *bolt.Bucket) error {
+		raw := bk.Get([]byte(id))
 		if raw == nil {
 			return fmt.Errorf("%w: %q", ErrNotFound, id)
 		}
-		return msgpack.Unmarshal(raw, &d)
+		return decodeRecord(b.path, []byte(id), raw, &d)
 	})
 	return d, err
 }
 
 func (b *Bolt) Delete(_ context.Context, id string) error {
-	return b.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucket)
+	return b.update("delete", func(bk *bolt.Bucket) error {
 		if bk.Get([]byte(id)) == nil {
 			return fmt.Errorf("%w: %q", ErrNotFound, id)
 		}
@@ -81,11 +84,11 @@ func (b *Bolt) Delete(_ context.Context, id string) error {
 
 func (b *Bolt) List(_ context.Context) ([]Definition, error) {
 	var out []Definition
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+	err := b.view("list", func(bk *bolt.Bucket) error {
+		return bk.ForEach(func(k, v []byte) error {
 			var d Definition
-			if err := msgpack.Unmarshal(v, &d); err != nil {
-				return errors.Join(fmt.Errorf("store: corrupt record %q", k), err)
+			if err := decodeRecord(b.path, k, v, &d); err != nil {
+				return err
 			}
 			out = append(out, d)
 			return nil

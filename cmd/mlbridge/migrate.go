@@ -69,6 +69,7 @@ nothing. Running it again after --apply finds nothing more to rewrite.`,
 func newMigrateStatusCmd(dir *string) *cobra.Command {
 	var asJSON bool
 	var node string
+	var client nodeClient
 	cmd := &cobra.Command{
 		Use:   "status [packages]",
 		Short: "Count the legacy API's uses per API and per file; with --node, its traffic too",
@@ -85,7 +86,7 @@ the share of calls through the current API, and the share of async handlers per 
 			var rt *migrate.Runtime
 			if node != "" {
 				url := nodeURL(node)
-				st, err := fetchNode(cmd.Context(), url)
+				st, err := fetchNode(cmd.Context(), &client, url)
 				if err != nil {
 					return err
 				}
@@ -123,6 +124,7 @@ the share of calls through the current API, and the share of async handlers per 
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&node, "node", "", "a running node: host:port of 'mlbridge serve', or the URL of a mounted mlbridge.NodeHandler")
+	client.flags(cmd.Flags())
 	return cmd
 }
 
@@ -154,9 +156,9 @@ func nodeURL(node string) string {
 	return "http://" + node + "/v1/node"
 }
 
-func fetchNode(ctx context.Context, url string) (mlbridge.NodeStatus, error) {
+func fetchNode(ctx context.Context, client *nodeClient, url string) (mlbridge.NodeStatus, error) {
 	var st mlbridge.NodeStatus
-	raw, err := getNode(ctx, url)
+	raw, err := client.get(ctx, url)
 	if err != nil {
 		return st, err
 	}

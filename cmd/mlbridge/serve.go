@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,50 +19,133 @@ import (
 
 const defaultAdminAddr = "127.0.0.1:7420"
 
+// serveFlags are serve's own flags, beside the global ones.
+type serveFlags struct {
+	size         int
+	addr         string
+	tokenFile    string
+	tlsCert      string
+	tlsKey       string
+	allowedHosts []string
+}
+
 func newServeCmd(g *globalFlags) *cobra.Command {
-	var size int
-	var addr string
+	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a pool of workers and its local HTTP endpoint (status, health, calls)",
 		Long: `Starts a pool and serves on a local address:
   GET  /v1/status        pool statistics (what 'mlbridge status' prints)
   GET  /v1/node          the node's status (mlbridge.NodeHandler; read by 'mlbridge migrate status --node')
-  GET  /v1/healthz       200 when every worker is ready, 503 otherwise
-  POST /v1/call/{op}     JSON object in, JSON result out
+  GET  /v1/healthz       200 when every worker is ready, 503 otherwise (never needs the token)
+  POST /v1/call/{op}     JSON object in (Content-Type: application/json), JSON result out
+
+Access: with a token (--token-file, else $MLBRIDGE_TOKEN) every endpoint but /v1/healthz needs
+"Authorization: Bearer <token>". Listening beyond loopback requires a token. Requests must name
+this node in Host (a loopback name, the --addr host or an --allowed-host), and a browser's Origin
+must be this node: no web page can run ops on it. --tls-cert/--tls-key serve HTTPS.
 Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers stop.`,
+		Example: `  mlbridge serve
+  MLBRIDGE_TOKEN=$(openssl rand -hex 32) mlbridge serve --addr 0.0.0.0:7420 --tls-cert node.pem --tls-key node.key`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			log := g.logger()
-			p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
-				Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: size,
-			})
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return err
-			}
-			srv := &http.Server{Handler: adminMux(g.bridge, p), ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on http://%s\n", size, g.bridge, ln.Addr())
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return errors.Join(srv.Shutdown(shutdownCtx), p.Shutdown(shutdownCtx))
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, g, f) },
 	}
-	cmd.Flags().IntVar(&size, "workers", 2, "worker processes")
-	cmd.Flags().StringVar(&addr, "addr", defaultAdminAddr, "listen address (keep it on loopback)")
+	fl := cmd.Flags()
+	fl.IntVar(&f.size, "workers", 2, "worker processes")
+	fl.StringVar(&f.addr, "addr", defaultAdminAddr, "listen address; beyond loopback a token is required")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token clients must send (default: $"+tokenEnv+")")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate: serve HTTPS (with --tls-key)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.StringSliceVar(&f.allowedHosts, "allowed-host", nil, "another name clients reach this node by (Host header check)")
 	return cmd
+}
+
+func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
+	ctx := cmd.Context()
+	log := g.logger()
+	token, err := loadToken(f.tokenFile)
+	if err != nil {
+		return err
+	}
+	if token != "" && len(token) < minTokenLen {
+		return fmt.Errorf("the token is shorter than %d characters: make one with `openssl rand -hex 32`", minTokenLen)
+	}
+	if f.tokenFile != "" {
+		warnIfShared(log, f.tokenFile)
+	}
+	tlsConfig, err := loadTLS(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return err
+	}
+	// Listen before starting workers: a bad or unsafe address fails at once.
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if !isLoopback(ln.Addr()) {
+		if token == "" {
+			return fmt.Errorf("serve: %s is not a loopback address, and without a token anyone who reaches it could run ops: "+
+				"set $%s or --token-file (or listen on 127.0.0.1)", ln.Addr(), tokenEnv)
+		}
+		if tlsConfig == nil {
+			log.Warn("serving beyond loopback without TLS: the token crosses the network in clear text (use --tls-cert/--tls-key)", "addr", ln.Addr().String())
+		}
+	}
+	acc := newAccess(token, nodeHosts(f.addr, f.allowedHosts), tlsConfig != nil)
+	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: f.size,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	srv := &http.Server{Handler: serveHandler(g.bridge, p, acc), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on %s://%s\n", f.size, g.bridge, acc.scheme, ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(srv.Shutdown(shutdownCtx), p.Shutdown(shutdownCtx))
+}
+
+// loadTLS returns nil without a certificate (plain HTTP).
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if certFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// serveHandler is serve's whole HTTP surface: /v1/healthz as it is, everything else behind acc.
+func serveHandler(name string, p *mlbridge.Pool, acc *access) http.Handler {
+	mux := http.NewServeMux()
+	// Open on purpose: load balancers and orchestrators probe it without credentials (and
+	// with whatever Host they use), and it tells nothing but ready or not.
+	mux.HandleFunc("GET /v1/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if p.Healthy() {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			return
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	})
+	mux.Handle("/", acc.wrap(adminMux(name, p)))
+	return mux
 }
 
 func adminMux(name string, p *mlbridge.Pool) *http.ServeMux {
@@ -69,13 +153,6 @@ func adminMux(name string, p *mlbridge.Pool) *http.ServeMux {
 	mux.Handle("GET /v1/node", mlbridge.NodeHandler(mlbridge.Named(name, p)))
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, p.Stats())
-	})
-	mux.HandleFunc("GET /v1/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if p.Healthy() {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-			return
-		}
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	})
 	mux.HandleFunc("POST /v1/call/{op}", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<20))

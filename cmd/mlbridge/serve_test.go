@@ -3,9 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +25,32 @@ import (
 	"github.com/mlbridge/mlbridge/internal/testenv"
 )
 
-func TestServeAndStatus(t *testing.T) {
+// startServe runs `mlbridge serve args...` until stop, which returns serve's error; addr is
+// the host:port serve printed.
+func startServe(t *testing.T, args ...string) (addr string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	cmd := newRootCmd()
 	cmd.SetOut(pw)
 	cmd.SetErr(pw)
-	cmd.SetArgs([]string{"serve", "--workers", "2", "--addr", "127.0.0.1:0", "--python", testenv.Python(t)})
+	cmd.SetArgs(append(append([]string{"serve"}, args...), "--python", testenv.Python(t)))
 	served := make(chan error, 1)
 	go func() { served <- cmd.ExecuteContext(ctx); pw.Close() }()
 
 	line, err := bufio.NewReader(pr).ReadString('\n')
 	if err != nil {
-		t.Fatalf("serve printed nothing: %v", err)
+		cancel()
+		t.Fatalf("serve printed nothing: %v (%v)", err, <-served)
 	}
 	go io.Copy(io.Discard, pr)
-	addr := strings.TrimPrefix(line[strings.Index(line, "http://"):], "http://")
-	addr = strings.TrimSpace(addr)
+	_, addr, _ = strings.Cut(line, "://")
+	return strings.TrimSpace(addr), func() error { cancel(); return <-served }
+}
+
+func TestServeAndStatus(t *testing.T) {
+	t.Setenv(tokenEnv, "")
+	addr, stop := startServe(t, "--workers", "2", "--addr", "127.0.0.1:0")
 
 	resp, err := http.Post("http://"+addr+"/v1/call/add", "application/json", strings.NewReader(`{"a": 40, "b": 2}`))
 	if err != nil {
@@ -86,11 +106,114 @@ func TestServeAndStatus(t *testing.T) {
 		t.Fatalf("/v1/node: %+v", node)
 	}
 
-	cancel()
-	if err := <-served; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("serve stopped with %v", err)
 	}
 	if _, err := run(t, "status", "--addr", addr); err == nil || !strings.Contains(err.Error(), "mlbridge serve") {
 		t.Fatalf("status without a node: %v", err)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and localhost, and its key, as PEM files.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "mlbridge test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "node.pem"), filepath.Join(dir, "node.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// Beyond loopback with a token and TLS: calls need the token, and status reads the node over
+// HTTPS with the same token file.
+func TestServeTLSWithToken(t *testing.T) {
+	t.Setenv(tokenEnv, "")
+	dir := t.TempDir()
+	certFile, keyFile := selfSigned(t, dir)
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, stop := startServe(t, "--workers", "1", "--addr", "0.0.0.0:0",
+		"--token-file", tokenFile, "--tls-cert", certFile, "--tls-key", keyFile)
+	_, port, _ := net.SplitHostPort(addr)
+	base := "https://127.0.0.1:" + port
+
+	pemBytes, _ := os.ReadFile(certFile)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemBytes)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	call := func(token string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", base+"/v1/call/add", strings.NewReader(`{"a": 40, "b": 2}`))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	if status, body := call(testToken); status != 200 || body["result"] != 42.0 {
+		t.Fatalf("call over TLS: %d %v", status, body)
+	}
+	if status, body := call(""); status != 401 || body["error"] == nil {
+		t.Fatalf("call without the token: %d %v", status, body)
+	}
+	if resp, err := http.Get("http://127.0.0.1:" + port + "/v1/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP answered on the TLS port")
+		}
+	}
+
+	out, err := run(t, "status", "--addr", base, "--tls-ca", certFile, "--token-file", tokenFile)
+	if err != nil || !strings.Contains(out, "healthy — 1/1 ready") {
+		t.Fatalf("status over TLS: %v\n%s", err, out)
+	}
+	t.Setenv(tokenEnv, testToken)
+	if _, err := run(t, "status", "--addr", base, "--tls-ca", certFile); err != nil {
+		t.Fatalf("status with $%s: %v", tokenEnv, err)
+	}
+	t.Setenv(tokenEnv, "")
+	if _, err := run(t, "status", "--addr", base, "--tls-ca", certFile); err == nil ||
+		!strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), tokenEnv) {
+		t.Fatalf("status without the token: %v", err)
+	}
+	if _, err := run(t, "status", "--addr", base, "--token-file", tokenFile); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("status trusting the system's CAs only: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve stopped with %v", err)
 	}
 }

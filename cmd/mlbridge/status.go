@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -20,12 +18,13 @@ import (
 func newStatusCmd() *cobra.Command {
 	var addr string
 	var asJSON bool
+	var node nodeClient
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the workers and ops of a running 'mlbridge serve'",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			raw, err := getNode(cmd.Context(), "http://"+addr+"/v1/status")
+			raw, err := node.get(cmd.Context(), nodeBase(addr)+"/v1/status")
 			if err != nil {
 				return fmt.Errorf("%w (start one with `mlbridge serve`)", err)
 			}
@@ -41,8 +40,9 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", defaultAdminAddr, "address of the node")
+	cmd.Flags().StringVar(&addr, "addr", defaultAdminAddr, "address of the node: host:port, or https://host:port")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON")
+	node.flags(cmd.Flags())
 	return cmd
 }
 
@@ -113,21 +113,4 @@ func countsLine[K ~string](m map[K]mlbridge.CallCounts) string {
 		parts = append(parts, string(k)+" "+countText(m[k]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// getNode reads one JSON document from a node's admin endpoint.
-func getNode(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("no mlbridge node at %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("node %s answered %s", url, resp.Status)
-	}
-	return io.ReadAll(resp.Body)
 }

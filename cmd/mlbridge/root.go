@@ -29,6 +29,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.bridge, "bridge", defaultBridge, "Python bridge class, module:Class")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log worker stderr and lifecycle events")
 	root.AddCommand(newCallCmd(g), newBenchCmd(g), newServeCmd(g), newStatusCmd(), newDoctorCmd(g), newNewBridgeCmd(), newMigrateCmd())
+	root.AddCommand(newStoreCmd())
 	return root
 }
 

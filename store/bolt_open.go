@@ -60,7 +60,7 @@ func notEmpty(path string) error {
 	case err != nil:
 		return fmt.Errorf("store: open %s: %w", path, err)
 	case fi.Size() == 0:
-		return corrupt(path, "the file is empty (0 bytes), so every definition it held is gone; "+
+		return corrupt(path, "the file is empty (0 bytes): not a store, and whatever definitions it held are gone; "+
 			"remove it to start an empty store, or restore it from a backup", nil)
 	}
 	if want, ok := headerSize(path); ok && want > fi.Size() {

@@ -40,9 +40,14 @@ type Config struct {
 	// MaxStreamBuffer bounds chunk bytes buffered for a slow stream consumer (default 64 MiB).
 	MaxStreamBuffer int
 
-	HandshakeTimeout  time.Duration // default 60s
-	HeartbeatInterval time.Duration // default 5s; negative disables
-	HeartbeatTimeout  time.Duration // default 30s without any frame
+	HandshakeTimeout time.Duration // default 60s
+	// Liveness: a worker whose event loop answers no ping for HeartbeatTimeout (default
+	// 1.5s, pinged every HeartbeatInterval, default 500ms; negative disables) is wedged — a
+	// C call holding the GIL, a blocking call inside an async def — and is killed: its calls
+	// fail with ErrWorkerExited (a pool retries idempotent ones and replaces the worker).
+	// Raise the timeout for handlers that hold the GIL longer on purpose.
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
 	ShutdownGrace     time.Duration // default 2s for in-flight calls on Close
 
 	// Logger receives worker stderr lines and lifecycle events (default slog.Default()).

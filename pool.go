@@ -16,7 +16,8 @@ import (
 	"github.com/mlbridge/mlbridge/store"
 )
 
-// ErrCrashLoop: the pool's workers kept dying; the pool stopped restarting them.
+// ErrCrashLoop: the pool's workers keep failing to start. While it holds, calls that find no
+// ready worker fail fast with it (and the last cause); the pool tries again after a cooldown.
 var ErrCrashLoop = errors.New("mlbridge: workers crash in a loop")
 
 // PoolConfig describes a supervised pool of identical workers. Config holds the per-worker
@@ -43,13 +44,20 @@ type PoolConfig struct {
 	// (default 30s).
 	DrainTimeout time.Duration
 
-	// Restarts back off exponentially, with jitter, from RestartBackoff (default 100ms) to
-	// MaxRestartBackoff (default 10s). CrashLoopThreshold crashes within CrashLoopWindow
-	// (defaults 5 and 1m) mark the pool failed with ErrCrashLoop instead of spinning.
-	RestartBackoff     time.Duration
-	MaxRestartBackoff  time.Duration
+	// A worker that had served and died (killed, out of memory, a crashing call) is replaced
+	// at once. Failures to start — a worker that died before it was ready, or right after
+	// with nothing handed to it — are retried with exponential backoff and jitter, from
+	// RestartBackoff (default 100ms) to MaxRestartBackoff (default 10s).
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+	// CrashLoopThreshold failures to start within CrashLoopWindow (defaults 5 and 1m) open
+	// a circuit breaker instead of spinning: calls that find no ready worker fail fast with
+	// ErrCrashLoop and the cause, and no worker is started for CrashLoopCooldown (default
+	// 5s). Then one start is tried: a worker that becomes ready closes the breaker and the
+	// pool heals; a failure doubles the cooldown (up to 5m). Pool.Err reports the open state.
 	CrashLoopThreshold int
 	CrashLoopWindow    time.Duration
+	CrashLoopCooldown  time.Duration
 
 	// Preload starts workers by forking them from one interpreter that imported the bridge
 	// once (a zygote), instead of starting a new interpreter for each: N workers are ready in
@@ -90,6 +98,7 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	def(&c.RestartBackoff, 100*time.Millisecond)
 	def(&c.MaxRestartBackoff, 10*time.Second)
 	def(&c.CrashLoopWindow, time.Minute)
+	def(&c.CrashLoopCooldown, 5*time.Second)
 	if c.CrashLoopThreshold <= 0 {
 		c.CrashLoopThreshold = 5
 	}
@@ -118,8 +127,8 @@ type Pool struct {
 	next    int           // rotates the dispatch scan
 	waiters waitQueue
 	closed  bool
-	failErr error
-	crashes []time.Time
+	failErr error   // the crash-loop breaker's cause while it is open
+	breaker breaker // guarded by mu
 
 	zmu    sync.Mutex
 	zygote *worker.Zygote // with Preload: forks the workers; restarted if it dies
@@ -133,7 +142,9 @@ type Pool struct {
 }
 
 // OpenPool starts cfg.Size workers concurrently and returns when all completed their
-// handshake (ctx bounds the start). If a worker cannot start at all, the error says why.
+// handshake. ctx bounds the start: when it ends first, the error matches ErrTimeout (or
+// ErrCancelled) and ctx's own error, and carries what the workers last wrote to stderr.
+// If a worker cannot start at all, the error says why.
 func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	cfg = cfg.withDefaults()
 	p := &Pool{
@@ -149,18 +160,18 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	for i := range cfg.Size {
 		s := &slot{index: i}
 		p.slotsWG.Add(1)
-		go p.runSlot(s, first)
+		go p.runSlot(ctx, s, first)
 	}
 	for range cfg.Size {
+		var err error
 		select {
-		case err := <-first:
-			if err != nil {
-				_ = p.closeNow()
-				return nil, err
-			}
+		case err = <-first:
 		case <-ctx.Done():
+			err = worker.CtxError("opening the pool", ctx.Err())
+		}
+		if err != nil {
 			_ = p.closeNow()
-			return nil, ctx.Err()
+			return nil, startError(err, first)
 		}
 	}
 	go p.monitor()
@@ -170,6 +181,22 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		p.metrics = reg
 	}
 	return p, nil
+}
+
+// startError is err, the reason OpenPool gives up, with the other starts' failures (after
+// closeNow every slot has reported): a start cut short by ctx says what the worker was doing.
+func startError(err error, first <-chan error) error {
+	errs := []error{err}
+	for {
+		select {
+		case e := <-first:
+			if e != nil && !errors.Is(e, ErrClosed) && e.Error() != err.Error() {
+				errs = append(errs, e)
+			}
+		default:
+			return errors.Join(errs...)
+		}
+	}
 }
 
 // withCallTimeout applies PoolConfig.CallTimeout to a ctx without a deadline.
@@ -283,11 +310,12 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 
 // record counts a finished call: per op (latency), per call mode and per Go API.
 func (p *Pool) record(ctx context.Context, mode int, op string, start time.Time, err error) {
-	p.stats.record(op, start, err)
+	p.stats.record(op, p.info.Load(), start, err)
 	p.migration.record(mode, apiOf(ctx), err)
 }
 
-// Err is non-nil once the pool has failed (ErrCrashLoop) or closed.
+// Err is ErrClosed once the pool is closed, and an ErrCrashLoop while its workers keep
+// failing to start (it clears when a worker starts again); nil otherwise.
 func (p *Pool) Err() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

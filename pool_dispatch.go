@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mlbridge/mlbridge/internal/worker"
 )
@@ -30,10 +31,13 @@ type poolWorker struct {
 	slot     *slot
 	state    workerState
 	inflight int
+	assigned int           // calls ever handed to it: a worker that got none and died never started
+	readyAt  time.Time     // when it entered service
 	limit    int           // in-flight limit: Config.MaxInFlight, or the bridge's declared capacity
 	idle     chan struct{} // closed when a draining worker has nothing in flight
 	recycle  chan string   // the monitor asks the slot to replace this worker (reason)
 
+	rssAt    atomic.Int64 // unix ns of its last RSS reading after a call (MaxRSS)
 	served   atomic.Uint64
 	errors   atomic.Uint64
 	handlers atomic.Pointer[workerHandlers] // its latest health check's report
@@ -111,6 +115,7 @@ func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, err
 	}
 	if pw := p.pickLocked(avoid); pw != nil {
 		pw.inflight++
+		pw.assigned++
 		p.mu.Unlock()
 		return pw, nil
 	}
@@ -145,8 +150,10 @@ func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, err
 	}
 }
 
+// unavailableLocked is why a call cannot even wait for a worker: the pool is closed, or its
+// crash-loop breaker is open and no worker is ready (a ready one still serves).
 func (p *Pool) unavailableLocked() error {
-	if p.failErr != nil {
+	if p.failErr != nil && p.readyLocked() == 0 {
 		return p.failErr
 	}
 	if p.closed {
@@ -176,6 +183,9 @@ func (p *Pool) release(pw *poolWorker, callErr error) {
 	if recycle {
 		p.requestRecycle(pw, fmt.Sprintf("served %d calls (MaxRequests)", served))
 	}
+	if p.cfg.MaxRSS > 0 {
+		p.checkRSS(pw)
+	}
 }
 
 // handOffLocked gives free capacity to waiters, oldest first. The caller holds p.mu.
@@ -189,6 +199,7 @@ func (p *Pool) handOffLocked() {
 		next := e.Next()
 		p.waiters.remove(e)
 		pw.inflight++
+		pw.assigned++
 		w.ch <- pw
 		e = next
 	}

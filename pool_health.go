@@ -50,6 +50,20 @@ func (p *Pool) needsRecycle(pw *poolWorker) string {
 	return ""
 }
 
+// checkRSS recycles pw once its RSS passed MaxRSS, read as calls complete: the monitor's
+// reading every HealthInterval let a handler growing 50 MB per call overshoot MaxRSS by 1.7×.
+// At most one reading per worker per millisecond keeps a fast call path cheap.
+func (p *Pool) checkRSS(pw *poolWorker) {
+	now := time.Now().UnixNano()
+	last := pw.rssAt.Load()
+	if now-last < int64(time.Millisecond) || !pw.rssAt.CompareAndSwap(last, now) {
+		return
+	}
+	if rss, err := processRSS(pw.w.Pid()); err == nil && rss > p.cfg.MaxRSS {
+		p.requestRecycle(pw, fmt.Sprintf("RSS %d bytes over MaxRSS %d", rss, p.cfg.MaxRSS))
+	}
+}
+
 // healthCheck asks the worker how it is: it keeps the handler report (modes and calls per
 // kind) for Stats and returns the number of abandoned handler threads (0 if it did not answer).
 func (p *Pool) healthCheck(ctx context.Context, pw *poolWorker) (abandoned int) {

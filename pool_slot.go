@@ -30,13 +30,22 @@ func (s *slot) noteRestart(err error) {
 }
 
 // runSlot supervises one slot for the pool's life: start a worker, put it in service, and
-// when it dies or is recycled, start the next — with backoff after crashes, and giving up
-// (the whole pool fails) on a crash loop. first receives the outcome of the first start.
-func (p *Pool) runSlot(s *slot, first chan<- error) {
+// when it dies or is recycled, start the next. A worker that had served is replaced at once;
+// failures to start back off and count toward the crash-loop breaker (pool_breaker.go).
+// first receives the outcome of the first start, which startCtx bounds (OpenPool's ctx).
+func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 	defer p.slotsWG.Done()
 	backoff := p.cfg.RestartBackoff
 	for {
-		pw, err := p.startWorker(s)
+		probe := false
+		if first == nil {
+			var ok bool
+			if probe, ok = p.awaitStart(); !ok {
+				return
+			}
+		}
+		pw, err := p.startWorker(startCtx, s)
+		startCtx = context.Background()
 		if first != nil {
 			first <- err
 			first = nil
@@ -45,9 +54,11 @@ func (p *Pool) runSlot(s *slot, first chan<- error) {
 			}
 		}
 		if err != nil {
-			if p.crashed(s, err) {
+			if p.isStopping() {
 				return
 			}
+			p.log.Warn("mlbridge: worker failed to start", "slot", s.index, "err", err)
+			p.startFailed(s, err, probe)
 			if !p.sleep(jitter(backoff)) {
 				return
 			}
@@ -61,18 +72,21 @@ func (p *Pool) runSlot(s *slot, first chan<- error) {
 				return
 			}
 			err := pw.w.Err()
-			p.log.Warn("mlbridge: worker died; restarting", "slot", s.index, "err", err)
-			if p.crashed(s, err) {
-				return
+			if p.diedStarting(pw) {
+				p.log.Warn("mlbridge: worker died right after start; restarting", "slot", s.index, "err", err)
+				p.startFailed(s, err, false)
+				if !p.sleep(jitter(backoff)) {
+					return
+				}
+				backoff = min(2*backoff, p.cfg.MaxRestartBackoff)
+				continue
 			}
-			// A worker that lived long enough was healthy: start over from the short backoff.
-			if time.Since(pw.w.StartedAt()) > p.cfg.CrashLoopWindow {
-				backoff = p.cfg.RestartBackoff
-			}
-			if !p.sleep(jitter(backoff)) {
-				return
-			}
-			backoff = min(2*backoff, p.cfg.MaxRestartBackoff)
+			// It had served (or lived past startGrace): a kill, an OOM, a crashing call —
+			// not a crash loop. Replace it now; restarts after it start from the short backoff.
+			p.log.Warn("mlbridge: worker died; replacing it", "slot", s.index, "err", err)
+			s.noteRestart(err)
+			p.stats.crashes.Add(1)
+			backoff = p.cfg.RestartBackoff
 		case reason := <-pw.recycle:
 			p.log.Info("mlbridge: recycling worker", "slot", s.index, "pid", pw.w.Pid(), "reason", reason)
 			s.noteRestart(nil)
@@ -89,11 +103,20 @@ func (p *Pool) runSlot(s *slot, first chan<- error) {
 	}
 }
 
+// diedStarting reports whether a dead worker never really started: nothing was handed to
+// it and it died within startGrace of becoming ready.
+func (p *Pool) diedStarting(pw *poolWorker) bool {
+	p.mu.Lock()
+	assigned := pw.assigned
+	p.mu.Unlock()
+	return assigned == 0 && time.Since(pw.readyAt) < startGrace
+}
+
 // startWorker starts a process, applies every global definition to it, and only then
-// puts it in service.
-func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
+// puts it in service. parent bounds the start (besides Close).
+func (p *Pool) startWorker(parent context.Context, s *slot) (*poolWorker, error) {
 	start := time.Now()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	go func() {
 		select {
@@ -132,7 +155,9 @@ func (p *Pool) startWorker(s *slot) (*poolWorker, error) {
 		_ = w.Shutdown(context.Background())
 		return nil, ErrClosed
 	}
+	pw.readyAt = time.Now()
 	p.workers = append(p.workers, pw)
+	p.workerReadyLocked()
 	p.handOffLocked()
 	p.mu.Unlock()
 	info := infoOf(w)
@@ -153,34 +178,6 @@ func (p *Pool) workerLimit(w *worker.Worker) int {
 		return rt.Capacity
 	}
 	return 64
-}
-
-// crashed records a crash and reports whether the pool must stop restarting.
-func (p *Pool) crashed(s *slot, err error) bool {
-	s.noteRestart(err)
-	p.stats.crashes.Add(1)
-	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return true
-	}
-	p.crashes = append(p.crashes, now)
-	cut := 0
-	for cut < len(p.crashes) && now.Sub(p.crashes[cut]) > p.cfg.CrashLoopWindow {
-		cut++
-	}
-	p.crashes = slices.Delete(p.crashes, 0, cut)
-	if len(p.crashes) < p.cfg.CrashLoopThreshold {
-		return false
-	}
-	if p.failErr == nil {
-		p.failErr = fmt.Errorf("%w: %d crashes within %s, pool stopped; last: %w",
-			ErrCrashLoop, len(p.crashes), p.cfg.CrashLoopWindow, err)
-		p.log.Error("mlbridge: pool failed", "err", p.failErr)
-		p.waiters.failAll(p.failErr)
-	}
-	return true
 }
 
 // remove takes a worker out of the pool's list.

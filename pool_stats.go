@@ -57,8 +57,10 @@ func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	s := PoolStats{Size: p.cfg.Size, Waiting: p.waiters.len()}
 	var live []*workerHandlers
-	if err := p.unavailableLocked(); err != nil {
-		s.Error = err.Error()
+	if p.failErr != nil {
+		s.Error = p.failErr.Error()
+	} else if p.closed {
+		s.Error = ErrClosed.Error()
 	}
 	for _, pw := range p.workers {
 		ws := WorkerStats{
@@ -140,9 +142,20 @@ type opCounters struct {
 	buckets       [histBuckets]atomic.Uint64
 }
 
-func (s *poolStats) record(op string, start time.Time, err error) {
+// UnknownOp is the name under which PoolStats.Ops counts calls of ops the bridge does not
+// declare: junk op names from a client must not grow the stats (or a metric's cardinality).
+const UnknownOp = "(unknown)"
+
+// record counts one call of op; info, the bridge's handshake, tells whether it declares op
+// (looked at only the first time an op is seen, and for ops that are never kept).
+func (s *poolStats) record(op string, info *Info, start time.Time, err error) {
 	v, ok := s.ops.Load(op)
 	if !ok {
+		if info == nil {
+			op = UnknownOp
+		} else if _, declared := info.Handlers[op]; !declared {
+			op = UnknownOp
+		}
 		v, _ = s.ops.LoadOrStore(op, &opCounters{})
 	}
 	c := v.(*opCounters)

@@ -291,25 +291,6 @@ func TestPoolRecyclesByMaxRequests(t *testing.T) {
 	waitFor(t, func() bool { ps := pids(p); return len(ps) == 1 && ps[0] != before && p.Healthy() })
 }
 
-func TestPoolCrashLoopFailsWithCause(t *testing.T) {
-	p := openPool(t, func(c *mlbridge.PoolConfig) { c.Size, c.CrashLoopThreshold = 1, 3 })
-	for range 3 {
-		waitFor(t, func() bool { return p.Healthy() || p.Err() != nil })
-		_, err := p.Call(context.Background(), "exit", args("code", 9, "message", "boom at startup"))
-		if !errors.Is(err, mlbridge.ErrWorkerExited) {
-			t.Fatalf("exit call: %v", err)
-		}
-	}
-	waitFor(t, func() bool { return p.Err() != nil })
-	err := p.Err()
-	if !errors.Is(err, mlbridge.ErrCrashLoop) || !strings.Contains(err.Error(), "exit code 9") || !strings.Contains(err.Error(), "boom at startup") {
-		t.Fatalf("pool error %v", err)
-	}
-	if _, err := p.Call(context.Background(), "noop", nil); !errors.Is(err, mlbridge.ErrCrashLoop) {
-		t.Fatalf("call on a failed pool: %v", err)
-	}
-}
-
 func TestPoolDrainsOnClose(t *testing.T) {
 	p := openPool(t)
 	var futures []*mlbridge.Future

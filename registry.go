@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mlbridge/mlbridge/internal/worker"
 	"github.com/mlbridge/mlbridge/store"
 )
 
@@ -162,7 +163,7 @@ func (r *Registry) Adapter(ctx context.Context, name string) (Adapter, error) {
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, worker.CtxError(fmt.Sprintf("waiting for bridge %q to start", name), ctx.Err())
 			}
 		}
 		e.starting = make(chan struct{})

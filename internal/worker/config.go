@@ -39,9 +39,13 @@ type Config struct {
 	// lower latency for back-to-back calls, paid in CPU (0: off).
 	IdleSpin time.Duration
 
-	HandshakeTimeout  time.Duration // default 60s: framework imports can take seconds
-	HeartbeatInterval time.Duration // default 5s; negative disables heartbeats
-	HeartbeatTimeout  time.Duration // default 30s without any frame from the worker
+	HandshakeTimeout time.Duration // default 60s: framework imports can take seconds
+	// Liveness: the host pings every HeartbeatInterval (default 500ms; negative disables)
+	// and kills a worker that sent no frame for HeartbeatTimeout (default 1.5s) — its event
+	// loop is wedged (a C call holding the GIL, a blocking call in an async def), so it
+	// would hold its calls forever. A wedge is detected within Timeout+Interval (2s).
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
 	ShutdownGrace     time.Duration // default 2s for in-flight calls before SIGTERM
 	KillDelay         time.Duration // default 2s between SIGTERM and SIGKILL
 
@@ -62,8 +66,8 @@ func (c *Config) withDefaults() Config {
 		}
 	}
 	def(&d.HandshakeTimeout, 60*time.Second)
-	def(&d.HeartbeatInterval, 5*time.Second)
-	def(&d.HeartbeatTimeout, 30*time.Second)
+	def(&d.HeartbeatInterval, 500*time.Millisecond)
+	def(&d.HeartbeatTimeout, 1500*time.Millisecond)
 	def(&d.ShutdownGrace, 2*time.Second)
 	def(&d.KillDelay, 2*time.Second)
 	if d.MaxStreamBuffer <= 0 {

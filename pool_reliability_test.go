@@ -1,0 +1,258 @@
+package mlbridge_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/testenv"
+)
+
+// TestPoolKilledServingWorkersNeverTripTheBreaker: calls that kill their worker (os._exit),
+// more of them than CrashLoopThreshold within the window, on a pool with default restart
+// settings. Workers that served are not failures to start: the pool never reports
+// ErrCrashLoop and stays usable. (Six POST /v1/call/exit used to stop a default serve.)
+func TestPoolKilledServingWorkersNeverTripTheBreaker(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.RestartBackoff, c.MaxRestartBackoff = 0, 0 // the defaults
+	})
+	for i := range 8 {
+		waitHealthy(t, p)
+		_, err := p.Call(context.Background(), "exit", args("code", 3, "message", "killed by a call"))
+		if !errors.Is(err, mlbridge.ErrWorkerExited) {
+			t.Fatalf("exit call %d: %v", i, err)
+		}
+		if err := p.Err(); err != nil {
+			t.Fatalf("after %d killing calls the pool failed: %v", i+1, err)
+		}
+	}
+	waitHealthy(t, p)
+	if v := poolCall[int](t, p, "add", args("a", 2, "b", 3), mlbridge.Idempotent()); v != 5 {
+		t.Fatal(v)
+	}
+	if st := p.Stats(); st.Crashes != 8 || st.Error != "" {
+		t.Fatalf("stats: crashes %d, error %q", st.Crashes, st.Error)
+	}
+}
+
+// TestPoolCrashLoopIsABreaker: workers that fail to start open the breaker (fast ErrCrashLoop
+// with the cause, for idempotent calls too, and an unhealthy pool); once starting works again
+// the half-open try closes it and the same pool serves.
+func TestPoolCrashLoopIsABreaker(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "fail-start")
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.CrashLoopThreshold, c.CrashLoopCooldown = 1, 3, 200*time.Millisecond
+		c.Env = append(c.Env, "MLBRIDGE_ECHO_FAIL_START_IF="+marker)
+	})
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	victim := pids(p)[0]
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return p.Err() != nil })
+	err := p.Err()
+	if !errors.Is(err, mlbridge.ErrCrashLoop) || !strings.Contains(err.Error(), "exit code 9") ||
+		!strings.Contains(err.Error(), "refusing to start") {
+		t.Fatalf("pool error: %v", err)
+	}
+	if _, err := p.Call(context.Background(), "noop", nil, mlbridge.Idempotent()); !errors.Is(err, mlbridge.ErrCrashLoop) {
+		t.Fatalf("call while the breaker is open: %v", err)
+	}
+	if p.Healthy() || p.Health(context.Background()) == nil {
+		t.Fatal("a pool with an open breaker reports healthy")
+	}
+	// Half-open tries keep failing while the marker exists: the breaker stays open.
+	waitFor(t, func() bool { return p.Stats().Crashes >= 5 })
+	if !errors.Is(p.Err(), mlbridge.ErrCrashLoop) {
+		t.Fatalf("breaker closed although starts still fail: %v", p.Err())
+	}
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return p.Err() == nil && p.Healthy() })
+	if v := poolCall[int](t, p, "add", args("a", 1, "b", 1)); v != 2 {
+		t.Fatal(v)
+	}
+	if st := p.Stats(); st.Error != "" || !st.Healthy {
+		t.Fatalf("after recovery: %+v", st)
+	}
+}
+
+// TestPoolReplacesKilledWorkersAtOnce: kill -9 of a serving worker every 500 ms while 64
+// callers make idempotent calls (the issue's load, shortened; `mlbridge bench --scenario
+// chaos` runs it for 10 s and reports the recovery time). No call fails, the breaker never
+// opens, and the pool is full again afterwards — with and without Preload.
+func TestPoolReplacesKilledWorkersAtOnce(t *testing.T) {
+	for _, preload := range []bool{false, true} {
+		t.Run(map[bool]string{false: "spawn", true: "preload"}[preload], func(t *testing.T) {
+			p := openPool(t, func(c *mlbridge.PoolConfig) {
+				c.Size, c.Preload = 4, preload
+				c.RestartBackoff, c.MaxRestartBackoff = 0, 0 // the defaults
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			stop := make(chan struct{})
+			var ok, failed atomic.Int64
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						v, err := mlbridge.Decode[int](p.Call(ctx, "sleep_echo", args("value", i, "seconds", 0.005), mlbridge.Idempotent()))
+						if err != nil || v != i {
+							failed.Add(1)
+							t.Errorf("idempotent call: %v, %v", v, err)
+							return
+						}
+						ok.Add(1)
+					}
+				})
+			}
+			var killed []int
+			for range 6 {
+				time.Sleep(500 * time.Millisecond)
+				ps := pids(p)
+				victim := ps[len(killed)%len(ps)]
+				if err := syscall.Kill(victim, syscall.SIGKILL); err == nil {
+					killed = append(killed, victim)
+				}
+			}
+			lastKill := time.Now()
+			waitReplaced(t, p, killed...)
+			t.Logf("full again %s after the last kill", time.Since(lastKill).Round(time.Millisecond))
+			close(stop)
+			wg.Wait()
+			st := p.Stats()
+			t.Logf("ok %d, failed %d, crashes %d, retries %d", ok.Load(), failed.Load(), st.Crashes, st.Retries)
+			if failed.Load() != 0 || ok.Load() == 0 || p.Err() != nil {
+				t.Fatalf("ok %d failed %d err %v", ok.Load(), failed.Load(), p.Err())
+			}
+		})
+	}
+}
+
+// TestPoolWedgedWorkerLeavesRotation: a worker whose event loop stops — a C call holding the
+// GIL, a blocking call inside an async def — is killed by its liveness check and replaced;
+// idempotent calls meanwhile all succeed, the wedging call fails with the reason.
+func TestPoolWedgedWorkerLeavesRotation(t *testing.T) {
+	for _, op := range []string{"wedge_gil", "block_loop"} {
+		t.Run(op, func(t *testing.T) {
+			p := openPool(t)
+			before := pids(p)
+			wedged := make(chan error, 1)
+			go func() {
+				_, err := p.Call(context.Background(), op, args("seconds", 60.0))
+				wedged <- err
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var wg sync.WaitGroup
+			for g := range 8 {
+				wg.Go(func() {
+					for i := range 40 {
+						v, err := mlbridge.Decode[int](p.Call(ctx, "sleep_echo", args("value", g*100+i, "seconds", 0.02), mlbridge.Idempotent()))
+						if err != nil || v != g*100+i {
+							t.Errorf("call during the wedge: %v, %v", v, err)
+							return
+						}
+					}
+				})
+			}
+			err := <-wedged
+			var exit *mlbridge.ExitError
+			if !errors.As(err, &exit) || !strings.Contains(exit.Reason, "heartbeat") {
+				t.Fatalf("wedging call: %v", err)
+			}
+			wg.Wait()
+			waitReplaced(t, p, exit.Pid)
+			if !slices.Contains(before, exit.Pid) || !processGone(exit.Pid) {
+				t.Fatalf("wedged worker %d (of %v) still running", exit.Pid, before)
+			}
+		})
+	}
+}
+
+// TestOpenPoolTimeoutSaysWhy: a start cut short by OpenPool's ctx is an mlbridge error
+// (ErrTimeout and the ctx's own error both match) carrying what the worker wrote to stderr.
+func TestOpenPoolTimeoutSaysWhy(t *testing.T) {
+	slowStart := []string{"-c", "import sys, time; print('loading weights from /models/big.bin', file=sys.stderr, flush=True); time.sleep(60)"}
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, mlbridge.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) ||
+			!strings.Contains(err.Error(), "loading weights from /models/big.bin") {
+			t.Fatalf("got %v", err)
+		}
+	}
+	t.Run("pool", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+			Config: mlbridge.Config{Python: testenv.Python(t), Args: slowStart, Logger: quietLogger(t)}, Size: 2,
+		})
+		check(t, err)
+	})
+	t.Run("bridge", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_, err := mlbridge.Open(ctx, mlbridge.Config{Python: testenv.Python(t), Args: slowStart, Logger: quietLogger(t)})
+		check(t, err)
+	})
+}
+
+// TestPoolStatsBoundUnknownOps: junk op names are counted together, not one entry each.
+func TestPoolStatsBoundUnknownOps(t *testing.T) {
+	p := openPool(t)
+	poolCall[any](t, p, "noop", nil)
+	for i := range 300 {
+		if _, err := p.Call(context.Background(), "junk_"+strings.Repeat("x", i%7)+string(rune('a'+i%26)), nil); !errors.Is(err, mlbridge.ErrUnknownOp) {
+			t.Fatalf("junk op: %v", err)
+		}
+	}
+	ops := p.Stats().Ops
+	var names []string
+	for _, o := range ops {
+		names = append(names, o.Op)
+		if o.Op == mlbridge.UnknownOp && (o.Count != 300 || o.Errors != 300) {
+			t.Fatalf("unknown ops counted %+v", o)
+		}
+	}
+	if !slices.Equal(names, []string{mlbridge.UnknownOp, "noop"}) {
+		t.Fatalf("ops in stats: %v", names)
+	}
+}
+
+// TestPoolMaxRSSHoldsUnderFastGrowth: a handler that grows its worker by 50 MB per call; the
+// RSS any call saw stays within 1.2× MaxRSS (read as calls complete, not only every
+// HealthInterval), and the pool recycles rather than failing calls.
+func TestPoolMaxRSSHoldsUnderFastGrowth(t *testing.T) {
+	const limit = 400 << 20
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.Size, c.MaxRSS = 1, limit })
+	var peak int64
+	for range 40 {
+		rss := poolCall[int64](t, p, "alloc", args("mb", 50))
+		peak = max(peak, rss)
+	}
+	st := p.Stats()
+	t.Logf("peak RSS %d MiB for MaxRSS %d MiB (%.2f×), %d recycles", peak>>20, limit>>20, float64(peak)/limit, st.Recycles)
+	if st.Recycles < 2 {
+		t.Fatalf("recycles %d: 40×50 MB never passed MaxRSS?", st.Recycles)
+	}
+	if float64(peak) > 1.2*limit {
+		t.Fatalf("peak RSS %d is %.2f× MaxRSS", peak, float64(peak)/limit)
+	}
+}

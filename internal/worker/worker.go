@@ -218,10 +218,20 @@ func (w *Worker) handshakeErr(what string, cause error) error {
 		return fmt.Errorf("%w: %w", errs.ErrHandshake, exit)
 	default:
 	}
-	if cause != nil {
-		return fmt.Errorf("%w: %s: %w", errs.ErrHandshake, what, cause)
+	tail := ""
+	if lines := w.stderr.last(); len(lines) > 0 {
+		tail = "; last stderr: " + strings.Join(lines, " | ")
+	} else {
+		tail = "; nothing on stderr"
 	}
-	return fmt.Errorf("%w: %s; last stderr: %s", errs.ErrHandshake, what, strings.Join(w.stderr.last(), " | "))
+	if errors.Is(cause, context.DeadlineExceeded) || errors.Is(cause, context.Canceled) {
+		// A start cut short by its ctx: ErrTimeout/ErrCancelled and the ctx error both match.
+		return fmt.Errorf("%w: %w%s", errs.ErrHandshake, CtxError(what, cause), tail)
+	}
+	if cause != nil {
+		return fmt.Errorf("%w: %s: %w%s", errs.ErrHandshake, what, cause, tail)
+	}
+	return fmt.Errorf("%w: %s%s", errs.ErrHandshake, what, tail)
 }
 
 func (w *Worker) cmdPython() string { return w.proc.path }
@@ -397,11 +407,15 @@ func (w *Worker) exitError(symptom string) *errs.ExitError {
 	return &errs.ExitError{Pid: w.proc.pid(), ExitCode: code, Signal: sig, Reason: reason, Stderr: w.stderr.last()}
 }
 
+// heartbeat pings the worker and kills it when no frame arrived for HeartbeatTimeout: its
+// event loop is wedged. The ping is written off this goroutine, because a worker that stopped
+// reading fills the pipe and a blocked write must not stop the detection.
 func (w *Worker) heartbeat() {
 	interval, timeout := w.cfg.HeartbeatInterval, w.cfg.HeartbeatTimeout
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var seq, lastFrames uint64
+	var writing atomic.Bool
 	quietSince := time.Now()
 	for {
 		select {
@@ -410,16 +424,31 @@ func (w *Worker) heartbeat() {
 		case now := <-t.C:
 			if f := w.frames.Load(); f != lastFrames {
 				lastFrames, quietSince = f, now
-			} else if now.Sub(quietSince) >= timeout {
-				w.kill(fmt.Sprintf("heartbeat timeout: no frame for %s", now.Sub(quietSince).Round(time.Millisecond)))
+			} else if quiet := now.Sub(quietSince); quiet >= timeout && !w.isClosing() {
+				w.kill(fmt.Sprintf("heartbeat timeout: no answer to a liveness ping for %s "+
+					"(event loop wedged: a C call holding the GIL, or a blocking call in an async def?)",
+					quiet.Round(time.Millisecond)))
 				return
 			}
+			if !writing.CompareAndSwap(false, true) {
+				continue // the last ping is still waiting for room in the pipe
+			}
 			seq++
-			enc := wire.GetEncoder()
-			_ = w.writeFrame(enc.Ping(seq))
-			wire.PutEncoder(enc)
+			go func(seq uint64) {
+				defer writing.Store(false)
+				enc := wire.GetEncoder()
+				_ = w.writeFrame(enc.Ping(seq))
+				wire.PutEncoder(enc)
+			}(seq)
 		}
 	}
+}
+
+// isClosing: Shutdown started; its own escalation (grace, SIGTERM, SIGKILL) takes over.
+func (w *Worker) isClosing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closing
 }
 
 // Shutdown stops the worker gracefully: a shutdown frame lets in-flight calls finish for

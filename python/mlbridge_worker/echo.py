@@ -23,8 +23,15 @@ _cancelled_tokens: set[str] = set()
 _cancelled_lock = threading.Lock()
 #: memory held by alloc() (leak simulation)
 _leak: list[bytearray] = []
+#: processes started by spawn_children (kept so nothing reaps or collects them early)
+_children: list[object] = []
 #: set by _initialize_framework; visible to every handler through the request context
 init_var: contextvars.ContextVar[str] = contextvars.ContextVar("echo_init", default="unset")
+
+
+def _sleep_in_child(seconds: float) -> None:
+    """A multiprocessing child's whole life (spawn_children)."""
+    time.sleep(seconds)
 
 
 def _record_cancel(token: str) -> None:
@@ -56,6 +63,12 @@ class EchoBridge(BaseBridge):
     capabilities = ("echo",)
 
     def _initialize_framework(self) -> None:
+        # A start that fails while a file exists: crash-loop tests switch it on and off.
+        marker = os.environ.get("MLBRIDGE_ECHO_FAIL_START_IF")
+        if marker and os.path.exists(marker):
+            print(f"echo: refusing to start while {marker} exists", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(9)
         init_var.set("initialized")
         self.settings: dict = {}
 
@@ -199,6 +212,21 @@ class EchoBridge(BaseBridge):
         await asyncio.get_running_loop().create_future()
 
     @handler
+    def wedge_gil(self, seconds: float):
+        """Holds the GIL in C for ``seconds`` (libc sleep through ctypes.PyDLL, which keeps
+        it): the event loop is wedged, as by a C extension that never releases the GIL."""
+        import ctypes
+
+        ctypes.PyDLL(None).usleep(int(seconds * 1_000_000))
+        return "unwedged"
+
+    @handler
+    async def block_loop(self, seconds: float):
+        """A blocking call inside an async def: the event loop stops for ``seconds``."""
+        time.sleep(seconds)
+        return "unblocked"
+
+    @handler
     def fail(self, type: str = "ValueError", message: str = "boom"):
         exc = BRIDGE_ERRORS.get(type)
         if exc is None:
@@ -214,6 +242,29 @@ class EchoBridge(BaseBridge):
         sys.stdout.write(text)
         sys.stdout.flush()
         return "ok"
+
+    @handler
+    def log_stderr(self, n: int = 0, prefix: str = "") -> int:
+        """Write one stderr line of ``prefix`` padded with "x" to ``n`` bytes (the stderr
+        forwarding tests); returns the bytes written, newline included."""
+        line = prefix + "x" * max(0, n - len(prefix)) + "\n"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        return len(line)
+
+    @handler
+    def spawn_children(self, seconds: float = 60.0) -> dict[str, int]:
+        """Start a subprocess and a multiprocessing child that sleep ``seconds``; their pids
+        (the tests of what outlives a dead host)."""
+        import multiprocessing  # here, not at import: the echo bridge starts fast
+        import subprocess
+
+        proc = subprocess.Popen(["sleep", str(seconds)])
+        child = multiprocessing.Process(target=_sleep_in_child, args=(seconds,))
+        child.start()
+        _children.extend((proc, child))
+        assert child.pid is not None
+        return {"subprocess": proc.pid, "multiprocessing": child.pid}
 
     @handler
     async def unserializable(self):

@@ -1,5 +1,5 @@
 # Conveniences for developers; the README's two commands are ./scripts/demo and ./scripts/test.
-.PHONY: demo test bench fuzz
+.PHONY: demo test bench fuzz chaos
 
 demo:
 	./scripts/demo
@@ -15,3 +15,10 @@ bench:
 FUZZTIME ?= 10m
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/wire
+
+# Fault loads of docs/RELIABILITY.md: kill -9 every 500ms under load, wedged event loops, killed
+# hosts; prints what held (add --json for the figures as JSON).
+CHAOSTIME ?= 10s
+chaos:
+	./scripts/bootstrap
+	MLBRIDGE_PYTHON=$(CURDIR)/.venv/bin/python go run ./cmd/mlbridge bench --scenario chaos --workers 4 --concurrency 64 --duration $(CHAOSTIME)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,6 +52,10 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 					rep.P50us, rep.P99us, rep.DirectP50us, rep.OverheadUs, rep.Calls, rep.Errors)
 				return nil
 			}
+			if rep.Scenario == "chaos" {
+				printChaos(w, rep)
+				return nil
+			}
 			if rep.Scenario == "pool-overhead" {
 				fmt.Fprintf(w, "pool overhead: p50 %.1f µs through a Pool, %.1f µs through a Bridge: %+.1f%%\n",
 					rep.P50us, rep.BridgeP50us, rep.PoolOverheadPct)
@@ -67,7 +72,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos")
 	f.IntVar(&o.Workers, "workers", 1, "worker processes")
 	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent callers")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "total measuring time")
@@ -76,4 +81,16 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 	f.BoolVar(&o.Preload, "preload", false, "pools fork workers from a preloaded interpreter (zygote)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// printChaos prints the chaos scenario's figures against the promises of docs/RELIABILITY.md.
+func printChaos(w io.Writer, rep *bench.Report) {
+	fmt.Fprintf(w, "kill -9 every 500ms for %.0fs, %d workers, %d idempotent callers: %d kills, %d of %d calls failed; full again %.0f ms after the last kill (%.0f ms with preload)\n",
+		rep.DurationS, rep.Workers, rep.Concurrency, rep.Kills, rep.KillFailedCalls, rep.Calls, rep.KillRecoveryMs, rep.KillRecoveryPreloadMs)
+	fmt.Fprintf(w, "wedged event loop: killed %.0f ms after the wedging call (GIL held in C), %.0f ms (blocking call in async def); %d idempotent calls failed meanwhile\n",
+		rep.WedgeDetectMs, rep.WedgeAsyncDetectMs, rep.WedgeFailedCalls)
+	for _, c := range rep.HostDeathCases {
+		fmt.Fprintf(w, "host killed by %s (preload %v): %d worker processes and children gone in %.0f ms, %d left after 2 s\n",
+			c.Signal, c.Preload, c.Processes, c.CleanupMs, c.Leftover)
+	}
 }

@@ -22,6 +22,7 @@ const defaultAdminAddr = "127.0.0.1:7420"
 // serveFlags are serve's own flags, beside the global ones.
 type serveFlags struct {
 	size         int
+	preload      bool
 	addr         string
 	tokenFile    string
 	tlsCert      string
@@ -52,6 +53,7 @@ Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers sto
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&f.size, "workers", 2, "worker processes")
+	fl.BoolVar(&f.preload, "preload", false, "fork workers from one preloaded interpreter (PoolConfig.Preload)")
 	fl.StringVar(&f.addr, "addr", defaultAdminAddr, "listen address; beyond loopback a token is required")
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token clients must send (default: $"+tokenEnv+")")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate: serve HTTPS (with --tls-key)")
@@ -94,7 +96,7 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	}
 	acc := newAccess(token, nodeHosts(f.addr, f.allowedHosts), tlsConfig != nil)
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
-		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: f.size,
+		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: f.size, Preload: f.preload,
 	})
 	if err != nil {
 		return err

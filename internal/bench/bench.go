@@ -30,6 +30,9 @@ type Options struct {
 	Python      string
 	Bridge      string
 	Logger      *slog.Logger
+	// HostCommand runs the mlbridge CLI for scenario chaos's host-death loads (default: this
+	// executable, which is the CLI when run as `mlbridge bench`).
+	HostCommand []string
 }
 
 // Report is the JSON contract of `mlbridge bench --json`.
@@ -86,6 +89,20 @@ type Report struct {
 	Startup8ms   float64 `json:"startup_8_ms,omitempty"`
 	StartupRatio float64 `json:"startup_ratio_8_vs_1,omitempty"` // goal <= 1.3
 
+	// Scenario chaos (docs/RELIABILITY.md). kill: a worker SIGKILLed every 500 ms for
+	// duration_s under concurrency idempotent callers; wedge: one worker's event loop stopped;
+	// host death: a serve whose workers started children, killed.
+	Kills                 int             `json:"kills,omitempty"`
+	KillFailedCalls       int64           `json:"kill_failed_calls"`                  // goal 0
+	KillRecoveryMs        float64         `json:"kill_recovery_ms,omitempty"`         // full again after the last kill (goal <= 1000)
+	KillRecoveryPreloadMs float64         `json:"kill_recovery_preload_ms,omitempty"` // the same with Preload
+	WedgeDetectMs         float64         `json:"wedge_detect_ms,omitempty"`          // GIL held in C → worker killed (goal <= 2000)
+	WedgeAsyncDetectMs    float64         `json:"wedge_async_detect_ms,omitempty"`    // blocking call in an async def → killed
+	WedgeFailedCalls      int64           `json:"wedge_failed_calls"`                 // idempotent calls failed meanwhile (goal 0)
+	HostDeathMaxMs        float64         `json:"host_death_cleanup_ms,omitempty"`    // worst case below (goal <= 2000)
+	HostDeathLeftover     int             `json:"host_death_leftover"`                // processes alive 2 s after (goal 0)
+	HostDeathCases        []HostDeathCase `json:"host_death_cases,omitempty"`
+
 	GoVersion string `json:"go_version"`
 	CPUs      int    `json:"cpus"`
 }
@@ -122,8 +139,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runLegacyVsNew(ctx, o, python)
 	case "io-bound":
 		return runIOBound(ctx, o, python)
+	case "chaos":
+		return runChaos(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

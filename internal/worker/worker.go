@@ -407,16 +407,18 @@ func (w *Worker) exitError(symptom string) *errs.ExitError {
 	return &errs.ExitError{Pid: w.proc.pid(), ExitCode: code, Signal: sig, Reason: reason, Stderr: w.stderr.last()}
 }
 
-// heartbeat pings the worker and kills it when no frame arrived for HeartbeatTimeout: its
-// event loop is wedged. The ping is written off this goroutine, because a worker that stopped
-// reading fills the pipe and a blocked write must not stop the detection.
+// heartbeat pings the worker every HeartbeatInterval and kills it when no frame arrived for
+// HeartbeatTimeout: its event loop is wedged. Quiet is checked ten times per timeout, so a
+// wedge is caught within about 1.1 × HeartbeatTimeout of the worker's last frame. The ping
+// is written off this goroutine: a worker that stopped reading fills the pipe, and a
+// blocked write must not stop the detection.
 func (w *Worker) heartbeat() {
 	interval, timeout := w.cfg.HeartbeatInterval, w.cfg.HeartbeatTimeout
-	t := time.NewTicker(interval)
+	t := time.NewTicker(min(interval, max(timeout/10, time.Millisecond)))
 	defer t.Stop()
 	var seq, lastFrames uint64
 	var writing atomic.Bool
-	quietSince := time.Now()
+	quietSince, lastPing := time.Now(), time.Now()
 	for {
 		select {
 		case <-w.done:
@@ -430,9 +432,10 @@ func (w *Worker) heartbeat() {
 					quiet.Round(time.Millisecond)))
 				return
 			}
-			if !writing.CompareAndSwap(false, true) {
-				continue // the last ping is still waiting for room in the pipe
+			if now.Sub(lastPing) < interval || !writing.CompareAndSwap(false, true) {
+				continue // not yet time, or the last ping still waits for room in the pipe
 			}
+			lastPing = now
 			seq++
 			go func(seq uint64) {
 				defer writing.Store(false)

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -31,7 +32,10 @@ func (p *process) exit(code int, signal string) {
 // spawn starts cmd in its own process group, with Pdeathsig so the kernel kills it if the
 // host dies. Pdeathsig fires when the *thread* that forked the child exits (golang/go#27505),
 // so the fork happens on a goroutine locked to its OS thread, and that goroutine stays
-// alive, waiting for the child, until the child is gone.
+// alive, waiting for the child, until the child is gone. Pdeathsig reaches the worker only
+// (and exists only on Linux): the group's lifeline guardian (lifeline.go) is what takes
+// everything in it down with the host. cmd.Path must be a Python interpreter, which also
+// runs the guardian; its warnings go to slog's default logger.
 func spawn(cmd *exec.Cmd) (*process, error) {
 	child, host, err := pipes()
 	if err != nil {
@@ -58,6 +62,11 @@ func spawn(cmd *exec.Cmd) (*process, error) {
 	}()
 	err = <-started
 	closeAll(child[:]...) // the child has its copies
+	if err == nil {
+		if err = guard(cmd.Path, p.id, slog.Default()); err != nil {
+			p.signalGroup(syscall.SIGKILL) // unguarded, it must not run
+		}
+	}
 	if err != nil {
 		closeAll(host[:]...)
 		return nil, err

@@ -2,13 +2,29 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
+	"unicode/utf8"
 )
+
+// maxStderrLine bounds one forwarded stderr line, in bytes. A longer line is logged (and kept
+// in the tail) as its first maxStderrLine bytes, cut at a character boundary, followed by
+// "…[truncated N bytes]"; the rest of it is read and thrown away. 64 KiB keeps any useful
+// message or traceback line whole while a worker dumping a tensor or a base64 blob on one
+// line costs at most 64 KiB per kept line (20 lines: 1.3 MiB), never unbounded memory.
+const maxStderrLine = 64 << 10
 
 // stderrTail forwards a worker's stderr to slog line by line and keeps the last lines for
 // the error that reports the worker's death.
+//
+// It reads until EOF (or until the pipe is closed under it), whatever the lines look like:
+// a worker whose stderr nobody drains blocks on its next write once the pipe buffer is full,
+// so stopping early would hang it.
 type stderrTail struct {
 	mu    sync.Mutex
 	lines []string
@@ -24,19 +40,79 @@ func newStderrTail(max int) *stderrTail {
 
 func (t *stderrTail) run(r io.Reader, log *slog.Logger) {
 	defer close(t.done)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		log.Info(line, "stream", "stderr")
-		t.mu.Lock()
-		t.lines[t.next] = line
-		t.next = (t.next + 1) % t.max
-		if t.next == 0 {
-			t.full = true
+	// The buffer is the line bound: ReadSlice hands back at most this much, never grows it.
+	br := bufio.NewReaderSize(r, maxStderrLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			kept := keepWholeRunes(line)
+			text := string(kept) // copied: line is only valid until the next read
+			cut := len(line) - len(kept)
+			dropped, err := discardLine(br)
+			dropped += cut
+			if dropped > 0 {
+				t.add(log, fmt.Sprintf("%s…[truncated %d bytes]", text, dropped), dropped)
+			} else {
+				t.add(log, strings.TrimSuffix(text, "\r"), 0) // exactly maxStderrLine bytes
+			}
+			if err != nil {
+				return
+			}
+			continue
 		}
-		t.mu.Unlock()
+		if len(line) > 0 { // a last line without a newline counts too
+			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+			t.add(log, string(line), 0)
+		}
+		if err != nil { // EOF, or the pipe closed by die(): the worker is gone
+			return
+		}
 	}
+}
+
+// discardLine reads and drops the rest of an over-long line, newline included, and returns
+// how many bytes of text it dropped (the newline not counted).
+func discardLine(br *bufio.Reader) (int, error) {
+	n := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		n += len(chunk)
+		switch {
+		case err == nil:
+			return n - 1, nil
+		case !errors.Is(err, bufio.ErrBufferFull):
+			return n, err
+		}
+	}
+}
+
+// keepWholeRunes drops a multi-byte UTF-8 character cut in two at the end of b, so a
+// truncated line stays valid text.
+func keepWholeRunes(b []byte) []byte {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return b[:i]
+			}
+			break
+		}
+	}
+	return b
+}
+
+func (t *stderrTail) add(log *slog.Logger, line string, truncated int) {
+	if truncated > 0 {
+		log.Info(line, "stream", "stderr", "truncated_bytes", truncated)
+	} else {
+		log.Info(line, "stream", "stderr")
+	}
+	t.mu.Lock()
+	t.lines[t.next] = line
+	t.next = (t.next + 1) % t.max
+	if t.next == 0 {
+		t.full = true
+	}
+	t.mu.Unlock()
 }
 
 // last returns the kept lines, oldest first.

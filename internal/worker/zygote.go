@@ -15,10 +15,12 @@ import (
 // Zygote is a Python process that has imported the bridge once and forks workers on request
 // (python/mlbridge_worker/zygote.py), so that N workers start in about the time of one.
 // Forked workers have their own process group, die with the zygote, which dies with the host.
+// The zygote's group and each forked worker's get a lifeline guardian (lifeline.go), so what
+// a worker starts dies with the host too.
 type Zygote struct {
 	proc *process
 	ctrl *net.UnixConn
-	log  interface{ Warn(string, ...any) }
+	log  warner
 
 	spawnMu sync.Mutex // one spawn request in flight at a time
 
@@ -100,6 +102,12 @@ func (z *Zygote) spawn() (*process, error) {
 	}
 	select {
 	case <-ready:
+		// The zygote put the child in its own group before naming it: guard that group.
+		if err := guard(z.proc.path, p.id, z.log); err != nil {
+			p.signalGroup(syscall.SIGKILL)
+			closeAll(host[:]...)
+			return nil, err
+		}
 		return p, nil
 	case <-z.done:
 		closeAll(host[:]...)

@@ -12,7 +12,9 @@ Control channel (fd given by ``--zygote-fd``, an AF_UNIX SOCK_SEQPACKET socket):
 
 The zygote never starts an event loop or a thread, so forking it is safe. A forked worker
 gets its own process group and dies with the zygote (PR_SET_PDEATHSIG), which dies with the
-host; it then runs exactly as a worker started directly.
+host; it then runs exactly as a worker started directly. Each group (the zygote's, each
+worker's) also holds a lifeline guardian started by the host (internal/worker/guardian.py), which
+kills the group when the host dies, so what a worker starts dies with the host on any system.
 """
 
 from __future__ import annotations
@@ -88,6 +90,12 @@ def serve(bridge_spec: str, ctrl_fd: int, worker_main) -> None:
                 worker_main()
             finally:
                 os._exit(1)
+        try:
+            # The child does this too; doing it here as well means the group exists before
+            # the host hears the pid, and the host puts the worker's guardian in it.
+            os.setpgid(pid, pid)
+        except OSError:  # the child already died: the host sees its exit next
+            pass
         for fd in fds:
             os.close(fd)
         send({"spawned": pid})

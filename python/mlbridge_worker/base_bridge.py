@@ -18,6 +18,7 @@ import os
 import sys
 from typing import Any, Callable
 
+from .argcheck import Check, compile_check
 from .protocol import KINDS
 
 _MARK = "__mlbridge_handler__"
@@ -76,12 +77,14 @@ def handler_kind(fn: Callable) -> str:
 
 
 class HandlerInfo:
-    __slots__ = ("name", "fn", "kind")
+    __slots__ = ("name", "fn", "kind", "check")
 
     def __init__(self, name: str, fn: Callable, kind: str):
         self.name = name
         self.fn = fn
         self.kind = kind
+        # its annotations compiled once, here, for the runtime to test each call's arguments
+        self.check: Check | None = compile_check(fn, name)
 
     def __repr__(self) -> str:
         return f"HandlerInfo({self.name!r}, kind={self.kind!r})"

@@ -66,6 +66,10 @@ class DispatchMixin:
         ):
             entry = self.table.get(op)
             if entry is not None and entry[1] == "async" and not self.closing and id not in self.inflight:
+                check = entry[4]
+                if check is not None and (problem := check(args)) is not None:
+                    self._refuse_args(id, entry[2], problem)
+                    return
                 ctx = self._base_ctx.copy()
                 ctx.run(_request_var.set, (id, op, None))
                 self._start_async(id, op, entry[2], entry[0], args, ctx, None)
@@ -91,7 +95,7 @@ class DispatchMixin:
         if id in self.inflight:
             self.send_error(id, "protocol", "ProtocolError", f"request id {id} is already in flight")
             return
-        fn, kind, st, is_gen = entry
+        fn, kind, st, is_gen, check = entry
         if stream is not is_gen:
             if stream:
                 self.send_error(id, "invalid_argument", "InvalidArgument",
@@ -99,6 +103,9 @@ class DispatchMixin:
             else:
                 self.send_error(id, "invalid_argument", "InvalidArgument",
                                 f"{op!r} is a {kind} handler: call it with stream: true")
+            return
+        if check is not None and (problem := check(args)) is not None:
+            self._refuse_args(id, st, problem)  # on the loop: a refused sync call takes no thread
             return
         timeout = None
         if deadline is not None:
@@ -168,6 +175,11 @@ class DispatchMixin:
         st.in_flight += 1
         if timeout is not None:
             req.timer = self.loop.call_later(timeout, self._expire, req)
+
+    def _refuse_args(self, id: int, st: OpStats, problem: str) -> None:
+        """The arguments do not fit the handler's annotations (:mod:`.argcheck`): nothing ran."""
+        st.record(0, False)
+        self.send_error(id, "invalid_argument", "InvalidArgument", problem)
 
     def _call_failed(self, id: int, st: OpStats, t0: int, e: BaseException) -> None:
         """Calling the handler function raised (before any await)."""

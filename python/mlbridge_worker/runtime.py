@@ -59,7 +59,7 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         self.stats = Stats(threads)
         self.inflight: dict[int, Request] = {}
         self.stats.inflight_map = self.inflight
-        self.table: dict[str, tuple] = {}
+        self.table: dict[str, tuple] = {}  # op -> (fn, kind, OpStats, streams?, argument check | None)
         self.bridge: BaseBridge | None = None
         self.executor: ThreadPoolExecutor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -89,13 +89,13 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         self.stats.builtin = bridge.plumbing_ops
         for name, h in bridge.handlers.items():
             st = self.stats.op(name, h.kind)
-            self.table[name] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"))
+            self.table[name] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"), h.check)
 
     def rebind(self, op: str, h) -> None:
         """Serve ``op`` with handler ``h`` from the next request on (a switched implementation).
         Called on the loop, or from a handler thread: the table entry is replaced whole."""
         st = self.stats.op(op, h.kind)
-        self.table[op] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"))
+        self.table[op] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"), h.check)
 
     def request_shutdown(self, grace_ms: int, after_answer: bool = False) -> None:
         """Stop taking requests; let in-flight ones finish for up to ``grace_ms``; exit 0.

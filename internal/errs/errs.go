@@ -64,7 +64,13 @@ type RemoteError struct {
 }
 
 func (e *RemoteError) Error() string {
-	return fmt.Sprintf("mlbridge: %s: %s: %s: %s", e.Op, e.Category, e.Type, e.Message)
+	msg := e.Message
+	if msg == "" {
+		// Workers fill an empty exception text with its type name; a peer that did not
+		// (an older worker) still gets a readable error, not a dangling colon.
+		msg = "(no message)"
+	}
+	return fmt.Sprintf("mlbridge: %s: %s: %s: %s", e.Op, e.Category, e.Type, msg)
 }
 
 // Is makes errors.Is(err, ErrInvalidArgument) and friends true for the matching category.

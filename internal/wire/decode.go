@@ -70,7 +70,7 @@ type decoder struct {
 }
 
 func malformed(err error) *ProtocolError {
-	if errors.Is(err, msgp.ErrShortBytes) {
+	if errors.Is(err, msgp.ErrShortBytes) || errors.Is(err, errShortValue) {
 		return protoErr(Malformed, "payload ends inside a value")
 	}
 	return protoErr(Malformed, "%v", err)
@@ -82,19 +82,20 @@ func (d *decoder) bad(kind ErrorKind, format string, args ...any) {
 	}
 }
 
-// skip consumes one value of any type, and returns its bytes.
+// skip consumes one value of any type, and returns its bytes. A value nested more than
+// MaxDepth deep is a message-level error: it is skipped whole, the rest of the message is
+// read (its id included), and only the call it belongs to fails.
 func (d *decoder) skip() []byte {
 	if d.err != nil {
 		return nil
 	}
-	if msgp.NextType(d.b) == msgp.InvalidType {
-		d.err = protoErr(Malformed, "invalid msgpack value")
-		return nil
-	}
-	rest, err := msgp.Skip(d.b)
+	rest, deep, err := skipValue(d.b, MaxDepth)
 	if err != nil {
 		d.err = malformed(err)
 		return nil
+	}
+	if deep {
+		d.bad(TooDeep, "a value nests more than %d arrays/maps deep", MaxDepth)
 	}
 	v := d.b[:len(d.b)-len(rest)]
 	d.b = rest

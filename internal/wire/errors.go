@@ -1,6 +1,10 @@
 package wire
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
+)
 
 // ErrorKind names one way a frame or message can be invalid. The kinds are shared with the
 // Python runtime and the test vectors in spec/vectors.
@@ -21,6 +25,9 @@ const (
 	UnknownType  ErrorKind = "unknown_type"
 	MissingField ErrorKind = "missing_field"
 	BadField     ErrorKind = "bad_field"
+	// TooDeep is a value nested more than MaxDepth arrays/maps deep. The frame decoded,
+	// so the stream is still in sync: only the message's call fails.
+	TooDeep ErrorKind = "too_deep"
 )
 
 // ProtocolError is a frame or message that breaks spec/protocol.md.
@@ -40,10 +47,16 @@ func (e *ProtocolError) Error() string {
 // connection must be closed.
 func (e *ProtocolError) StreamBroken() bool {
 	switch e.Kind {
-	case UnknownType, MissingField, BadField:
+	case UnknownType, MissingField, BadField, TooDeep:
 		return false
 	}
 	return true
+}
+
+// Is makes a TooDeep error match errs.ErrSerialization too: a result nested too deep is a
+// value that cannot travel, the same failure a worker reports when it refuses to send one.
+func (e *ProtocolError) Is(target error) bool {
+	return e.Kind == TooDeep && target == errs.ErrSerialization
 }
 
 func protoErr(kind ErrorKind, format string, args ...any) *ProtocolError {

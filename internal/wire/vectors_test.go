@@ -96,7 +96,7 @@ func TestVectors(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []ErrorKind{EmptyFrame, FrameTooLarge, Truncated, NotAMap, TrailingBytes, Malformed, UnknownType, MissingField, BadField} {
+	for _, k := range []ErrorKind{EmptyFrame, FrameTooLarge, Truncated, NotAMap, TrailingBytes, Malformed, UnknownType, MissingField, BadField, TooDeep} {
 		if !kinds[string(k)] {
 			t.Errorf("no vector for error kind %s", k)
 		}
@@ -152,6 +152,15 @@ func normJSON(v any) any {
 	case map[string]any:
 		if h, ok := x["$bin"].(string); ok && len(x) == 1 {
 			return "$bin:" + h
+		}
+		if nest, ok := x["$nest"].([]any); ok && len(x) == 1 && len(nest) == 2 {
+			// a value inside n single-element arrays
+			n, _ := nest[0].(json.Number).Int64()
+			v := normJSON(nest[1])
+			for range n {
+				v = []any{v}
+			}
+			return v
 		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {

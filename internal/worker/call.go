@@ -50,13 +50,12 @@ func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*C
 	id := w.nextID.Add(1)
 	enc := wire.GetEncoder()
 	defer wire.PutEncoder(enc)
+	// The encoder knows the limits while it encodes: args too big for a frame or nested too
+	// deep are refused at the write that breaks the rule, before that write is copied.
+	enc.SetMaxFrame(w.maxFrame)
 	frame, err := enc.Req(id, op, args, deadline, stream)
 	if err != nil {
 		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
-	}
-	if len(frame)-4 > w.maxFrame {
-		return nil, fmt.Errorf("%w: op %q: request of %d bytes exceeds the %d-byte frame limit",
-			errs.ErrInvalidArgument, op, len(frame)-4, w.maxFrame)
 	}
 	c := &Call{w: w, id: id, op: op, stream: stream, done: make(chan struct{})}
 	if stream {

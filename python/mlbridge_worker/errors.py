@@ -93,8 +93,19 @@ def _clean(s: str) -> str:
         return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def exc_text(e: BaseException) -> str:
+    """``str(e)``, or the exception's type name when that is empty (``raise ValueError()``,
+    msgpack's ``StackError()``): an error message is never empty."""
+    try:
+        text = str(e)
+    except Exception:  # a broken __str__
+        text = ""
+    return text or type(e).__name__
+
+
 def error_map(category: str, type: str, message: str, traceback: str | None = None) -> dict:
-    err = {"category": category, "type": _clean(type), "message": _clean(message)}
+    # the last guard of "never empty": every Error map is built here
+    err = {"category": category, "type": _clean(type), "message": _clean(message or type or category)}
     if traceback:
         err["traceback"] = _clean(traceback)
     return err
@@ -117,7 +128,7 @@ def exception_to_error(exc: BaseException, category: str | None = None, with_tra
     ``category`` overrides the category derived from the exception.
     """
     bridge = isinstance(exc, BridgeError)
-    msg = exc.message if bridge else str(exc)
+    msg = (exc.message or exc.type_name) if bridge else exc_text(exc)
     tb = None
     if with_traceback and exc.__traceback__ is not None:
         tb = "".join(_tb.format_exception(type(exc), exc, exc.__traceback__))

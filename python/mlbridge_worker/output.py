@@ -1,17 +1,29 @@
-"""Encoding and writing whole answers: results and errors."""
+"""Encoding and writing whole answers: results and errors.
+
+A result is measured before it is encoded (:func:`~.protocol.value_size`): one too deep, or
+surely too big for the host's max frame, is refused as a ``serialization`` error for its call
+without being copied; the worker keeps serving.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .errors import error_map, exception_to_error
-from .protocol import pack_header
+from .errors import error_map, exc_text, exception_to_error
+from .protocol import FrameTooLarge, ValueRefused, pack_header, value_size
 from .stats import OpStats
 
 # {"t": "res", "id": <id>, "ok": true, "result": <result>} encoded around its two values (the
 # eager path in dispatch builds its answer from these inline)
 _RES_OK_HEAD = b"\x84\xa1t\xa3res\xa2id"
 _RES_OK_MID = b"\xa2ok\xc3\xa6result"
+_CHUNK_HEAD = b"\x83\xa1t\xa5chunk\xa2id"
+_CHUNK_MID = b"\xa4data"
+_NIL = b"\xc0"
+_SCALARS = frozenset((int, float, bool))
+#: an encoded value up to this size is joined to its frame header (one write); a larger one is
+#: written after it instead of being copied once more
+_JOIN_MAX = 64 * 1024
 
 
 class OutputMixin:
@@ -22,27 +34,54 @@ class OutputMixin:
         self.write(pack_header(len(payload)) + payload)
 
     def send_result(self, id: int, result: Any, st: OpStats | None = None) -> None:
+        head = _RES_OK_HEAD + self._pack(id) + _RES_OK_MID
+        t = type(result)
         try:
-            payload = (_RES_OK_HEAD + self._pack(id) + _RES_OK_MID
-                       + (b"\xc0" if result is None else self._pack(result)))
+            if result is None:
+                body = _NIL
+            elif t in _SCALARS:
+                body = self._pack(result)
+            else:
+                body = self._pack_value(result, len(head))
         except Exception as e:
             if st is not None:
                 st.errors += 1
-            self.send_error(
-                id, "serialization", type(e).__name__,
-                f"the result cannot be encoded as msgpack: {e}",
-            )
+            self.send_error(id, "serialization", *_refusal("the result", e))
             return
-        n = len(payload)
-        if n > self.out_max:
-            if st is not None:
-                st.errors += 1
-            self.send_error(
-                id, "serialization", "FrameTooLarge",
-                f"the result encodes to {n} bytes, more than the max frame size {self.out_max}",
-            )
-            return
-        self.write(pack_header(n) + payload)
+        if len(body) <= _JOIN_MAX:
+            self.write(pack_header(len(head) + len(body)) + head + body)
+        else:
+            self._write_frame(head, body)
+
+    def _pack_chunk(self, id: int, item: Any) -> bytes:
+        """The payload of a ``chunk`` frame; raises like :meth:`_pack_value` (streams call it)."""
+        head = _CHUNK_HEAD + self._pack(id) + _CHUNK_MID
+        return head + self._pack_value(item, len(head))
+
+    def _pack_value(self, v: Any, overhead: int) -> bytes:
+        """``v`` encoded, to be sent after ``overhead`` bytes of envelope. Raises ValueRefused
+        (too deep; too big, found before encoding when possible) or the packer's error."""
+        t = type(v)
+        room = self.out_max - overhead
+        if t is str or t is bytes:
+            if len(v) >= room:  # its header takes a byte at least
+                raise FrameTooLarge(len(v) + 1, self.out_max)
+        elif v is None:
+            return _NIL
+        elif t not in _SCALARS:
+            value_size(v, room, self.out_max)  # before the copy: refusing costs no memory
+        body = self._pack(v)
+        if len(body) > room:  # the bound is low for ints (1 byte each, up to 9 encoded)
+            raise FrameTooLarge(len(body) + overhead, self.out_max)
+        return body
+
+    def _write_frame(self, head: bytes, body: bytes) -> None:
+        n = len(head) + len(body)
+        if len(body) <= _JOIN_MAX:
+            self.write(pack_header(n) + head + body)
+        else:  # two writes on the loop thread: nothing can come between them
+            self.write(pack_header(n) + head)
+            self.write(body)
 
     def send_error(self, id: int, category: str, type_: str, message: str, tb: str | None = None) -> None:
         self._send_error_map(id, error_map(category, type_, message, tb))
@@ -59,3 +98,10 @@ class OutputMixin:
                 if isinstance(v, str):
                     err[k] = v.encode("utf-8", "backslashreplace").decode("utf-8")
             self.send(msg)
+
+
+def _refusal(what: str, e: Exception) -> tuple[str, str]:
+    """(type, message) of the serialization error for ``what`` that could not be sent."""
+    if isinstance(e, ValueRefused):
+        return type(e).__name__, f"{what} {e}"
+    return type(e).__name__, f"{what} cannot be encoded as msgpack: {exc_text(e)}"

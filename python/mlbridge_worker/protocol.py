@@ -6,7 +6,10 @@ This module holds:
 
 * :func:`encode_frame` / :class:`FrameEncoder` -- message -> frame bytes;
 * :class:`FrameDecoder` -- incremental frame parser (feed bytes, get decoded maps); frame-level
-  errors raise :class:`ProtocolError`;
+  errors raise :class:`ProtocolError`; a frame that is whole but holds a value nested too deep
+  (``too_deep``) yields its ProtocolError in the message's place, the stream stays in sync;
+* :func:`value_size` -- the depth limit (:data:`MAX_DEPTH`) and a lower bound of a value's encoded
+  size, checked before encoding so that a refusal costs no copy;
 * :func:`validate` -- the message table of the spec, per direction; message-level errors raise
   :class:`ProtocolError` (``unknown_type``, ``missing_field``, ``bad_field``).
 
@@ -17,12 +20,19 @@ in sync (see :data:`FRAME_KINDS` / :data:`MESSAGE_KINDS`).
 from __future__ import annotations
 
 import struct
+import sys
 from typing import Any, Callable
 
 import msgpack
 
+from .errors import exc_text
+
 VERSIONS = (1,)  # protocol versions this worker speaks
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024  # 67,108,864 bytes
+#: The deepest nesting of arrays/maps in a value: args, result, data, any field of a message (the
+#: envelope map itself not counted). A scalar is depth 0, an array or map one more than its deepest
+#: element (an empty one is 1). The Go host uses the same number (wire.MaxDepth).
+MAX_DEPTH = 256
 MAGIC_ENV = "MLBRIDGE_MAGIC"
 MAGIC = "mlbridge-worker-v1"
 PARENT_PID_ENV = "MLBRIDGE_PARENT_PID"
@@ -35,7 +45,7 @@ KINDS = ("sync", "async", "sync_gen", "async_gen")
 FRAME_KINDS = frozenset(
     {"empty_frame", "frame_too_large", "truncated", "not_a_map", "trailing_bytes", "malformed"}
 )
-MESSAGE_KINDS = frozenset({"unknown_type", "missing_field", "bad_field"})
+MESSAGE_KINDS = frozenset({"unknown_type", "missing_field", "bad_field", "too_deep"})
 ERROR_KINDS = FRAME_KINDS | MESSAGE_KINDS
 
 _HEADER = struct.Struct(">I")
@@ -79,32 +89,253 @@ def encode_frame(msg: dict) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
+# value limits: depth and size, known before encoding
+
+
+class ValueRefused(ValueError):
+    """A value the protocol cannot carry. ``str()`` completes "the result ...": it says why."""
+
+
+class ValueTooDeep(ValueRefused):
+    def __init__(self) -> None:
+        super().__init__(f"nests more than {MAX_DEPTH} arrays/maps deep (the protocol's limit)")
+
+
+class FrameTooLarge(ValueRefused):
+    def __init__(self, at_least: int, limit: int) -> None:
+        super().__init__(f"encodes to at least {at_least} bytes, more than the max frame size {limit}")
+        self.at_least = at_least
+
+
+class _Over(Exception):
+    """The size bound passed the room (internal: becomes FrameTooLarge)."""
+
+
+_NoneType = type(None)
+_SCALARS = frozenset((_NoneType, bool, int, float))
+_FLOATS = frozenset((float,))
+_STRS = frozenset((str,))
+_SMALL = 16  # containers up to this many elements are walked element by element
+
+
+def value_size(v: Any, room: int = sys.maxsize, limit: int | None = None) -> int:
+    """A lower bound of the msgpack size of ``v``, found without encoding it.
+
+    Raises :class:`ValueTooDeep` when ``v`` nests more than :data:`MAX_DEPTH` arrays/maps (a
+    cyclic value too), and :class:`FrameTooLarge` once the bound passes ``room``: the walk stops
+    at the end of the first container that passes it (the walk allocates nothing: refusing a value
+    costs no copy of it). ``limit`` is the max frame size named in that error (default ``room``).
+
+    The bound counts what is cheap to know exactly: the length of every str/bin/ext, 9 bytes per
+    float, 1 per other scalar (an int may take up to 9) and per container header. A list of
+    scalars is classified in C (``set(map(type, ...))``), never element by element in Python.
+    """
+    try:
+        return _size(v, 0, room)
+    except _Over as e:
+        raise FrameTooLarge(e.args[0], room if limit is None else limit) from None
+
+
+def check_depth(msg: dict) -> None:
+    """Raise :class:`ValueTooDeep` when a field of a decoded message nests too deep."""
+    _depth(msg, -1)  # the envelope map is not counted: its fields are at depth 0
+
+
+_CONTAINERS = (dict, list, tuple)
+_CONTAINER_SET = frozenset(_CONTAINERS)
+
+
+def _depth(v: dict | list | tuple, depth: int) -> None:
+    """Depth only, for a decoded message (builtin types only: no size to bound)."""
+    if depth >= MAX_DEPTH:
+        raise ValueTooDeep()
+    depth += 1
+    if type(v) is dict:
+        for k, x in v.items():
+            if isinstance(x, _CONTAINERS):
+                _depth(x, depth)
+            if isinstance(k, tuple):  # an array key
+                _depth(k, depth)
+        return
+    if len(v) > _SMALL:  # classified in C first: most long arrays hold no container
+        try:
+            sum(v)  # fastest, and succeeds only when every element is a number
+            return
+        except TypeError:
+            if _CONTAINER_SET.isdisjoint(map(type, v)):
+                return
+    for x in v:
+        if isinstance(x, _CONTAINERS):
+            _depth(x, depth)
+
+
+def _size(v: Any, depth: int, room: int) -> int:
+    """``v`` is enclosed by ``depth`` containers; returns its size bound (at most ``room``)."""
+    t = type(v)
+    if t is dict:
+        return _dict(v, depth, room)
+    if t is list or t is tuple:
+        return _list(v, depth, room)
+    if t is str or t is bytes or t is bytearray:
+        n = len(v) + 1
+    elif t in _SCALARS:
+        n = 9 if t is float else 1
+    elif isinstance(v, msgpack.ExtType):  # a tuple subclass: before the tuple check
+        n = len(v.data) + 2
+    elif isinstance(v, dict):
+        return _dict(v, depth, room)
+    elif isinstance(v, (list, tuple)):
+        return _list(v, depth, room)
+    elif isinstance(v, (str, bytes, bytearray)):
+        n = len(v) + 1
+    elif isinstance(v, memoryview):
+        n = v.nbytes + 1
+    else:
+        n = 1  # the packer decides (a Timestamp, or a type it refuses)
+    if n > room:
+        raise _Over(n)
+    return n
+
+
+# The walk checks the room once per container, not per element: it allocates nothing, so
+# finishing a container before stopping costs time, never memory.
+
+
+def _dict(v: dict, depth: int, room: int) -> int:
+    if depth >= MAX_DEPTH:
+        raise ValueTooDeep()
+    depth += 1
+    n = 1 + 2 * len(v)  # its header, and at least 1 byte per key and per value
+    try:
+        for k, x in v.items():
+            t = type(k)
+            if t is str:
+                n += len(k)
+            elif t not in _SCALARS:
+                n += _size(k, depth, room - n) - 1
+            t = type(x)
+            if t is str or t is bytes:
+                n += len(x)
+            elif t is float:
+                n += 8
+            elif t not in _SCALARS:
+                n += _size(x, depth, room - n) - 1
+    except _Over as e:  # an element passed what was left: the bound of the whole so far
+        raise _Over(n - 1 + e.args[0]) from None
+    if n > room:
+        raise _Over(n)
+    return n
+
+
+def _list(v: list | tuple, depth: int, room: int) -> int:
+    if depth >= MAX_DEPTH:
+        raise ValueTooDeep()
+    depth += 1
+    n = len(v) + 1  # its header, and at least 1 byte per element
+    if n > room:
+        raise _Over(n)
+    if len(v) > _SMALL:
+        # classified in C: a long list of scalars (or of strings) needs no Python loop
+        types = set(map(type, v))
+        if types <= _SCALARS:
+            if types == _FLOATS:
+                n += 8 * len(v)
+            if n > room:
+                raise _Over(n)
+            return n
+        if types == _STRS:
+            n += sum(map(len, v))
+            if n > room:
+                raise _Over(n)
+            return n
+    try:
+        for x in v:
+            t = type(x)
+            if t is str or t is bytes:
+                n += len(x)
+            elif t is float:
+                n += 8
+            elif t is dict:  # records: straight to the dict walk
+                n += _dict(x, depth, room - n) - 1
+            elif t not in _SCALARS:
+                n += _size(x, depth, room - n) - 1
+    except _Over as e:
+        raise _Over(n - 1 + e.args[0]) from None
+    if n > room:
+        raise _Over(n)
+    return n
+
+
+# --------------------------------------------------------------------------------------------
 # decoding
 
 
+_UNPACK_OPTS = {"raw": False, "strict_map_key": False, "unicode_errors": "surrogateescape"}
+
+
 def decode_payload(payload) -> dict:
-    """Decode one frame payload (bytes-like) into its map, or raise a frame-level ProtocolError."""
+    """Decode one frame payload (bytes-like) into its map, or raise a ProtocolError: frame-level,
+    or ``too_deep`` (message-level: the frame was whole, the stream is still in sync) with the
+    ``id`` and ``t`` when they could be read."""
     if not len(payload):
         raise ProtocolError("empty_frame", "frame length is 0")
     try:
         # Maps inside values may have keys of any type; strings that are not valid UTF-8
         # decode with surrogates instead of failing the stream (the envelope's own strings
         # are checked by validate). Both as the Go side decodes.
-        msg = msgpack.unpackb(payload, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
+        msg = msgpack.unpackb(payload, **_UNPACK_OPTS)
     except msgpack.ExtraData:
         raise ProtocolError("trailing_bytes", "bytes after the msgpack value in the frame") from None
+    except msgpack.StackError:
+        # Deeper than msgpack-python decodes (1,024 levels): a value too deep, not a broken
+        # stream. The envelope fields before it can still be read.
+        t, id = _read_envelope(payload)
+        raise ProtocolError(
+            "too_deep", f"a value nests more than {MAX_DEPTH} arrays/maps deep (the protocol's limit)", id=id, t=t
+        ) from None
     except (ValueError, TypeError, msgpack.UnpackException) as e:
-        # FormatError/StackError/incomplete input/invalid UTF-8/non-string map key ...
-        raise ProtocolError("malformed", f"invalid msgpack: {e or type(e).__name__}") from None
+        # FormatError/incomplete input/invalid UTF-8/non-string map key ...
+        raise ProtocolError("malformed", f"invalid msgpack: {exc_text(e)}") from None
     if type(msg) is not dict:
         raise ProtocolError("not_a_map", f"frame holds a msgpack {_type_name(msg)}, not a map")
+    if len(payload) > MAX_DEPTH:  # a shorter payload cannot hold a value nested too deep
+        try:
+            check_depth(msg)
+        except ValueTooDeep as e:
+            t, id = msg.get("t"), msg.get("id")
+            raise ProtocolError(
+                "too_deep", f"a value {e}", id=id if is_uint(id) else None, t=t if is_str(t) else None
+            ) from None
     return msg
+
+
+def _read_envelope(payload: bytes | memoryview) -> tuple[str | None, int | None]:
+    """``t`` and ``id`` of a payload too deep to decode whole: its top-level fields one at a time,
+    until the one that is too deep (the host writes ``t``, ``id``, ``op`` before ``args``)."""
+    t = id = None
+    up = msgpack.Unpacker(**_UNPACK_OPTS)
+    up.feed(payload)
+    try:
+        for _ in range(up.read_map_header()):
+            key = up.unpack()
+            if key == "t" or key == "id":
+                v = up.unpack()
+                if key == "t" and is_str(v):
+                    t = v
+                elif key == "id" and is_uint(v):
+                    id = v
+            else:
+                up.skip()
+    except Exception:  # the value too deep (or damage after it): what was read is all there is
+        pass
+    return t, id
 
 
 class FrameDecoder:
     """Incremental frame parser.
 
-    ``feed(data)`` returns the list of maps completed by ``data`` (possibly empty). The length
+    ``feed(data)`` returns the list of maps completed by ``data`` (possibly empty); a whole frame
+    whose map cannot be decoded (``too_deep``) is its :class:`ProtocolError` in that list. The length
     prefix is checked against ``max_frame`` as soon as its 4 bytes are known, before any of the
     payload is buffered. ``close()`` signals end of stream: a partial frame left is ``truncated``.
     After a ProtocolError the decoder is unusable (the stream cannot be trusted).
@@ -164,9 +395,11 @@ class FrameDecoder:
                 mv = memoryview(data)
             try:
                 out.append(decode_payload(mv[pos + 4 : end]))
-            except ProtocolError:
-                self._broken = True
-                raise
+            except ProtocolError as e:
+                if e.frame_level:
+                    self._broken = True
+                    raise
+                out.append(e)  # whole but undecodable (too_deep): the next frame is still in sync
             pos = end
         if mv is not None:
             mv.release()
@@ -189,10 +422,13 @@ class FrameDecoder:
 
 
 def decode_frames(data: bytes, max_frame: int = DEFAULT_MAX_FRAME) -> list:
-    """Decode a complete byte stream of frames (feed + close)."""
+    """Decode a complete byte stream of frames (feed + close); the first error raises."""
     dec = FrameDecoder(max_frame)
     out = dec.feed(data)
     dec.close()
+    for m in out:
+        if type(m) is not dict:
+            raise m
     return out
 
 
@@ -434,6 +670,8 @@ def validate(msg: dict, direction: str) -> str:
     A type that exists in the protocol but not in this direction (a ``res`` sent to a worker)
     is ``unknown_type`` too: the receiver has no meaning for it.
     """
+    if isinstance(msg, ProtocolError):  # FrameDecoder.feed's place holder for an undecodable frame
+        raise msg
     table = VALIDATORS[direction]
     _check_keys(msg, "message")
     if "t" not in msg:

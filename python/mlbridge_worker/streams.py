@@ -29,7 +29,7 @@ class StreamMixin:
         if req.done:
             return False
         try:
-            payload = self._pack({"t": "chunk", "id": req.id, "data": item})
+            payload = self._pack_chunk(req.id, item)  # output.py: depth and size known before packing
         except Exception as e:
             self._serialization_failed(req, e, "an item")
             return False

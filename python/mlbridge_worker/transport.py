@@ -3,7 +3,12 @@ the output.
 
 Reading: ``loop.connect_read_pipe`` with a callback protocol feeding a :class:`FrameDecoder`;
 ``on_data`` handles the common one-whole-frame chunk without the decoder. Writing:
-``loop.connect_write_pipe``; one ``transport.write(header + payload)`` per frame.
+``loop.connect_write_pipe``; one ``transport.write(header + payload)`` per frame (two for a
+large result, see :mod:`.output`).
+
+A frame that is whole but whose message cannot be decoded (a value nested deeper than
+``MAX_DEPTH``) does not break the stream: its request is answered ``invalid_argument`` when its
+id can be read, and the next frame is read as usual.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from .log import log
-from .protocol import ProtocolError, _unpack_header
+from .protocol import MAX_DEPTH, ProtocolError, ValueTooDeep, _unpack_header, check_depth
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -139,7 +144,10 @@ class TransportMixin:
             if size + 4 == n and size <= self._fast_max:
                 try:
                     msg = _unpackb(data[4:])
-                except Exception:
+                    # a payload no longer than MAX_DEPTH cannot nest deeper than it
+                    if size > MAX_DEPTH and type(msg) is dict:
+                        check_depth(msg)
+                except Exception:  # ValueTooDeep too: the decoder answers it
                     msg = None
                 if type(msg) is dict:
                     self._route(msg)
@@ -150,13 +158,32 @@ class TransportMixin:
             self.fatal_protocol(e)
             return
         if not self.ready:
-            self._early.extend(msgs)
+            for msg in msgs:
+                if type(msg) is dict:
+                    self._early.append(msg)
+                else:  # nothing may be answered before our hello: the frame is dropped
+                    log(f"dropped a frame during the handshake ({msg.kind}): {msg}")
             w = self._hello_waiter
-            if msgs and w is not None and not w.done():
+            if self._early and w is not None and not w.done():
                 w.set_result(None)
             return
         for msg in msgs:
-            self._route(msg)
+            if type(msg) is dict:
+                self._route(msg)
+            else:
+                self._undecodable(msg)
+
+    def _undecodable(self, e: ProtocolError) -> None:
+        """A whole frame whose message could not be decoded (``too_deep``): the stream is still
+        in sync. A request whose id could be read is answered; anything else is dropped."""
+        if e.t == "req" and e.id is not None:
+            log(f"refused request {e.id} ({e.kind}): {e}")
+            if e.kind == "too_deep":  # the caller's arguments are the problem
+                self.send_error(e.id, "invalid_argument", ValueTooDeep.__name__, str(e))
+            else:
+                self.send_error(e.id, "protocol", "ProtocolError", str(e))
+        else:
+            log(f"dropped a frame ({e.kind}): {e}")
 
     def _route(self, msg: dict) -> None:
         try:

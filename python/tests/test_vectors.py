@@ -23,6 +23,12 @@ def from_json(v):
     if isinstance(v, dict):
         if set(v) == {"$bin"}:
             return bytes.fromhex(v["$bin"])
+        if set(v) == {"$nest"}:  # a value inside n single-element arrays
+            n, leaf = v["$nest"]
+            out = from_json(leaf)
+            for _ in range(n):
+                out = [out]
+            return out
         return {k: from_json(x) for k, x in v.items()}
     if isinstance(v, list):
         return [from_json(x) for x in v]

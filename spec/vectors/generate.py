@@ -11,7 +11,9 @@ The file is a JSON array of cases:
      | "error": kind,            # else the ProtocolError kind the receiver reports
      "max_frame": int}           # optional: the receiver's max frame size (default 67108864)
 
-In "message", a msgpack bin value is written as {"$bin": "<hex>"}; integers are exact (some
+In "message", a msgpack bin value is written as {"$bin": "<hex>"}, and a value nested in n
+single-element arrays as {"$nest": [n, <value>]} (the depth vectors would otherwise fill the
+file with indentation); integers are exact (some
 exceed 2^53: decode JSON numbers exactly, e.g. Go's json.Decoder.UseNumber); a msgpack float32
 is written as the float64 of the same value. Frame bytes are built here by hand (not by the
 implementation under test), so non-canonical but valid encodings can be covered too.
@@ -42,6 +44,14 @@ class Raw:
     def __init__(self, data: bytes, value):
         self.data = data
         self.value = value
+
+
+class Nest:
+    """``leaf`` inside ``n`` single-element arrays; {"$nest": [n, leaf]} in a case's "message"."""
+
+    def __init__(self, n: int, leaf):
+        self.n = n
+        self.leaf = leaf
 
 
 def f32(x: float) -> Raw:
@@ -98,6 +108,8 @@ def enc_len(n: int, fix: int | None, fixmax: int, c8: int | None, c16: int, c32:
 def enc(v) -> bytes:
     if isinstance(v, Raw):
         return v.data
+    if isinstance(v, Nest):
+        return b"\x91" * v.n + enc(v.leaf)
     if v is None:
         return b"\xc0"
     if v is True:
@@ -138,6 +150,8 @@ def frame(payload: bytes) -> bytes:
 def to_json(v):
     if isinstance(v, bytes):
         return {"$bin": v.hex()}
+    if isinstance(v, Nest):
+        return {"$nest": [v.n, to_json(value(v.leaf))]}
     if isinstance(v, list):
         return [to_json(x) for x in v]
     if isinstance(v, dict):
@@ -373,6 +387,40 @@ bad("bad_field_res_error_traceback_int", W2H, "bad_field", msg={
     "t": "res", "id": 1, "ok": False, "error": {"category": "internal", "type": "ValueError", "message": "x",
                                                 "traceback": 5}})
 bad("bad_field_chunk_id_string", W2H, "bad_field", msg={"t": "chunk", "id": "9", "data": 1})
+
+# --- depth: no value nests more than MAX_DEPTH arrays/maps (the envelope map not counted) -------
+MAX_DEPTH = 256
+
+
+def nest(n: int, leaf=None):
+    """``leaf`` inside n arrays."""
+    v = leaf
+    for _ in range(n):
+        v = [v]
+    return v
+
+
+def nest_maps(n: int, leaf=None):
+    v = leaf
+    for _ in range(n):
+        v = {"k": v}
+    return v
+
+
+# at the limit: the args map is level 1, so its value may nest 255 deep
+ok("req_args_at_max_depth", H2W, {"t": "req", "id": 16, "op": "echo", "args": {"v": Nest(MAX_DEPTH - 2, [1])}})
+ok("res_result_at_max_depth", W2H, {"t": "res", "id": 10, "ok": True, "result": Nest(MAX_DEPTH - 1, {})})
+# one level more: a message-level error, the stream stays in sync and the id is still read
+bad("too_deep_req_args", H2W, "too_deep", msg={"t": "req", "id": 17, "op": "echo", "args": {"v": nest(MAX_DEPTH)}})
+bad("too_deep_res_result", W2H, "too_deep", msg={"t": "res", "id": 11, "ok": True, "result": nest(MAX_DEPTH + 1)})
+bad("too_deep_chunk_data_maps", W2H, "too_deep", msg={"t": "chunk", "id": 12, "data": nest_maps(MAX_DEPTH + 1, 1)})
+bad("too_deep_unknown_field", W2H, "too_deep", msg={"t": "end", "id": 13, "trace": nest(MAX_DEPTH + 1, 1)})
+# far deeper than msgpack-python decodes (1,024 levels for a whole payload): still a too_deep
+# message, not a malformed stream
+bad("too_deep_req_args_beyond_decoders", H2W, "too_deep", msg={
+    "t": "req", "id": 18, "op": "echo", "args": {"v": Raw(b"\x91" * 1100 + b"\x01", None)}})
+bad("too_deep_res_result_before_id", W2H, "too_deep", msg={
+    "t": "res", "ok": True, "result": Raw(b"\x91" * 1100 + b"\xc0", None), "id": 14})
 
 
 def main() -> None:

@@ -41,12 +41,14 @@ type Config struct {
 	MaxStreamBuffer int
 
 	HandshakeTimeout time.Duration // default 60s
-	// Liveness: a worker whose event loop answers no ping for HeartbeatTimeout (default
-	// 1.5s, pinged every HeartbeatInterval, default 500ms; negative disables) is wedged — a
-	// C call holding the GIL, a blocking call inside an async def — and is killed: its calls
-	// fail with ErrWorkerExited (a pool retries idempotent ones and replaces the worker).
-	// Raise the timeout for handlers that hold the GIL longer on purpose.
+	// Liveness: every HeartbeatInterval (default 250ms; negative disables) the worker's event
+	// loop is pinged. One that answers nothing for LivenessTimeout (default 1.5s) is wedged —
+	// a C call holding the GIL, a blocking call inside an async def: a pool takes it out of
+	// rotation at once and replaces it, letting its calls finish; one silent for
+	// HeartbeatTimeout (default 10s) is killed, and its calls fail with ErrWorkerExited (a
+	// pool retries idempotent ones). Raise them for handlers that hold the GIL on purpose.
 	HeartbeatInterval time.Duration
+	LivenessTimeout   time.Duration
 	HeartbeatTimeout  time.Duration
 	ShutdownGrace     time.Duration // default 2s for in-flight calls on Close
 
@@ -61,6 +63,6 @@ func (c Config) workerConfig() worker.Config {
 		Python: c.Python, Bridge: c.Bridge, Args: c.Args, Dir: c.Dir, Env: c.Env, EnvAllow: c.EnvAllow,
 		Threads: c.Threads, MaxFrame: c.MaxFrame, IdleSpin: c.IdleSpin, MaxStreamBuffer: c.MaxStreamBuffer,
 		HandshakeTimeout: c.HandshakeTimeout, HeartbeatInterval: c.HeartbeatInterval,
-		HeartbeatTimeout: c.HeartbeatTimeout, ShutdownGrace: c.ShutdownGrace, Logger: c.Logger,
+		LivenessTimeout: c.LivenessTimeout, HeartbeatTimeout: c.HeartbeatTimeout, ShutdownGrace: c.ShutdownGrace, Logger: c.Logger,
 	}
 }

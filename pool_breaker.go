@@ -17,8 +17,9 @@ import (
 // CrashLoopThreshold start failures within CrashLoopWindow open the breaker: no slot starts
 // a worker, and a call finding no ready worker fails at once with ErrCrashLoop and the last
 // cause instead of queueing for a worker that will not come. After a cooldown one slot tries
-// a start (half-open). A worker that becomes ready — any slot's — closes the breaker; a
-// failed try reopens it with twice the cooldown, up to maxCrashLoopCooldown.
+// a start (half-open). A worker it started that is still alive startGrace after ready closes
+// the breaker (probeHolds); a failed try reopens it with twice the cooldown, up to
+// maxCrashLoopCooldown.
 type breaker struct {
 	crashes  []time.Time   // start failures within the window
 	open     bool          // p.failErr holds the cause while open
@@ -78,10 +79,16 @@ func (p *Pool) startFailed(s *slot, err error, probe bool) {
 	b.until = now.Add(b.cooldown)
 	p.failErr = crashLoopError(len(b.crashes), p.cfg.CrashLoopWindow, err, b.cooldown)
 	p.log.Error("mlbridge: pool failing; starts paused", "err", p.failErr)
-	if p.readyLocked() == 0 {
+	p.failStrandedLocked()
+	b.broadcastLocked()
+}
+
+// failStrandedLocked fails the queued calls when the breaker is open and no worker is ready:
+// none will come before a half-open try succeeds. The caller holds p.mu.
+func (p *Pool) failStrandedLocked() {
+	if p.breaker.open && p.waiters.len() > 0 && p.readyLocked() == 0 {
 		p.waiters.failAll(p.failErr)
 	}
-	b.broadcastLocked()
 }
 
 func crashLoopError(n int, window time.Duration, cause error, cooldown time.Duration) error {
@@ -89,8 +96,8 @@ func crashLoopError(n int, window time.Duration, cause error, cooldown time.Dura
 		ErrCrashLoop, n, window, cooldown, cause)
 }
 
-// workerReadyLocked closes the breaker: a worker started. The caller holds p.mu.
-func (p *Pool) workerReadyLocked() {
+// closeBreakerLocked: a worker started and held (probeHolds). The caller holds p.mu.
+func (p *Pool) closeBreakerLocked() {
 	b := &p.breaker
 	if !b.open {
 		return

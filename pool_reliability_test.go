@@ -147,18 +147,36 @@ func TestPoolReplacesKilledWorkersAtOnce(t *testing.T) {
 }
 
 // TestPoolWedgedWorkerLeavesRotation: a worker whose event loop stops — a C call holding the
-// GIL, a blocking call inside an async def — is killed by its liveness check and replaced;
+// GIL, a blocking call inside an async def — leaves rotation when it stops answering liveness
+// pings (before it is killed), is replaced, and is killed once silent past HeartbeatTimeout;
 // idempotent calls meanwhile all succeed, and the wedging call fails with the reason before
 // its 20 s wedge is over (the 30 s heartbeat of old let it finish).
 func TestPoolWedgedWorkerLeavesRotation(t *testing.T) {
 	for _, op := range []string{"wedge_gil", "block_loop"} {
 		t.Run(op, func(t *testing.T) {
-			p := openPool(t)
-			before := pids(p)
-			wedged := make(chan error, 1)
+			p := openPool(t, func(c *mlbridge.PoolConfig) { c.HeartbeatTimeout = 5 * time.Second })
+			var wedgeErr error
+			ended := make(chan struct{})
 			go func() {
-				_, err := p.Call(context.Background(), op, args("seconds", 20.0)) // killed long before it ends
-				wedged <- err
+				defer close(ended)
+				_, wedgeErr = p.Call(context.Background(), op, args("seconds", 20.0))
+			}()
+			draining := map[int]bool{} // workers seen out of rotation while alive
+			watched := make(chan struct{})
+			go func() {
+				defer close(watched)
+				for {
+					for _, w := range p.Stats().Workers {
+						if w.State == "draining" {
+							draining[w.Pid] = true
+						}
+					}
+					select {
+					case <-ended:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
 			}()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -174,17 +192,78 @@ func TestPoolWedgedWorkerLeavesRotation(t *testing.T) {
 					}
 				})
 			}
-			err := <-wedged
-			var exit *mlbridge.ExitError
-			if !errors.As(err, &exit) || !strings.Contains(exit.Reason, "heartbeat") {
-				t.Fatalf("wedging call: %v", err)
-			}
 			wg.Wait()
+			<-watched
+			var exit *mlbridge.ExitError
+			if !errors.As(wedgeErr, &exit) || !strings.Contains(exit.Reason, "heartbeat") {
+				t.Fatalf("wedging call: %v", wedgeErr)
+			}
+			if !draining[exit.Pid] {
+				t.Fatalf("wedged worker %d was not taken out of rotation before its death (seen draining: %v)", exit.Pid, draining)
+			}
 			waitReplaced(t, p, exit.Pid)
-			if !slices.Contains(before, exit.Pid) || !processGone(exit.Pid) {
-				t.Fatalf("wedged worker %d (of %v) still running", exit.Pid, before)
+			if !processGone(exit.Pid) {
+				t.Fatalf("wedged worker %d still running", exit.Pid)
 			}
 		})
+	}
+}
+
+// TestPoolBusyWorkerKeepsItsCall: a handler that holds the GIL for 3 s on purpose (a long
+// C-level model load) is taken for a wedge — the worker leaves rotation and is replaced —
+// but is not killed before HeartbeatTimeout, so its call still succeeds.
+func TestPoolBusyWorkerKeepsItsCall(t *testing.T) {
+	p := openPool(t)
+	before := pids(p)
+	v, err := mlbridge.Decode[string](p.Call(context.Background(), "wedge_gil", args("seconds", 3.0)))
+	if err != nil || v != "unwedged" {
+		t.Fatalf("busy call: %q, %v", v, err)
+	}
+	gone := func() (n int) {
+		for _, pid := range before {
+			if !slices.Contains(pids(p), pid) {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, func() bool { return gone() >= 1 && p.Healthy() })
+	if st := p.Stats(); gone() != 1 || st.Recycles != 1 || st.Crashes != 0 {
+		t.Fatalf("%d of the workers %v replaced, %d recycles, %d crashes; want the busy one recycled", gone(), before, st.Recycles, st.Crashes)
+	}
+}
+
+// TestPoolBreakerFailsQueuedCallsWhenTheLastWorkerGoes: with the breaker open but one worker
+// still serving, calls queue behind it; when that worker dies too, the queued calls fail with
+// ErrCrashLoop at once instead of waiting for a start that cannot come.
+func TestPoolBreakerFailsQueuedCallsWhenTheLastWorkerGoes(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "fail-start")
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MaxInFlight, c.CrashLoopThreshold, c.CrashLoopCooldown = 2, 1, 1, time.Minute
+		c.Env = append(c.Env, "MLBRIDGE_ECHO_FAIL_START_IF="+marker)
+	})
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ps := pids(p)
+	if err := syscall.Kill(ps[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return p.Err() != nil })
+	busy := p.Submit(context.Background(), "sleep_pid", args("seconds", 30.0))
+	waitFor(t, func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	queued := p.Submit(context.Background(), "noop", nil)
+	waitFor(t, func() bool { return p.Stats().Waiting == 1 })
+	if err := syscall.Kill(ps[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := busy.Wait(context.Background()); !errors.Is(err, mlbridge.ErrWorkerExited) {
+		t.Fatalf("call on the killed worker: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := queued.Wait(ctx); !errors.Is(err, mlbridge.ErrCrashLoop) {
+		t.Fatalf("queued call: %v", err)
 	}
 }
 

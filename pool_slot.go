@@ -45,6 +45,9 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			}
 		}
 		pw, err := p.startWorker(startCtx, s)
+		if err != nil && p.isStopping() && startCtx.Err() == nil {
+			err = ErrClosed // cut short by Close (or by OpenPool giving up for another reason)
+		}
 		startCtx = context.Background()
 		if first != nil {
 			first <- err
@@ -65,6 +68,20 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			backoff = min(2*backoff, p.cfg.MaxRestartBackoff)
 			continue
 		}
+		if probe && !p.probeHolds(pw) {
+			p.remove(pw)
+			if p.isStopping() {
+				return
+			}
+			p.log.Warn("mlbridge: worker died right after start; the pool stays failing", "slot", s.index, "err", pw.w.Err())
+			p.startFailed(s, pw.w.Err(), true)
+			if !p.sleep(jitter(backoff)) {
+				return
+			}
+			backoff = min(2*backoff, p.cfg.MaxRestartBackoff)
+			continue
+		}
+		go p.watchLiveness(pw)
 		select {
 		case <-pw.w.Done():
 			p.remove(pw)
@@ -87,6 +104,13 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			s.noteRestart(err)
 			p.stats.crashes.Add(1)
 			backoff = p.cfg.RestartBackoff
+			if time.Since(pw.readyAt) < startGrace {
+				// Served, yet short-lived: maybe a call that kills every worker it reaches.
+				// One short pause keeps that from becoming a tight restart loop.
+				if !p.sleep(jitter(backoff)) {
+					return
+				}
+			}
 		case reason := <-pw.recycle:
 			p.log.Info("mlbridge: recycling worker", "slot", s.index, "pid", pw.w.Pid(), "reason", reason)
 			s.noteRestart(nil)
@@ -100,6 +124,37 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 		case <-p.stop:
 			return // Shutdown drains and stops the workers
 		}
+	}
+}
+
+// watchLiveness takes pw out of rotation, and has its slot replace it, once it stops
+// answering liveness pings (a wedged event loop). Its calls may still finish: a worker
+// silent past HeartbeatTimeout is killed by internal/worker, failing them.
+func (p *Pool) watchLiveness(pw *poolWorker) {
+	select {
+	case <-pw.w.Unresponsive():
+		p.requestRecycle(pw, fmt.Sprintf("unresponsive: no answer to a liveness ping for %s", p.wcfg.LivenessTimeoutOrDefault()))
+	case <-pw.w.Done():
+	case <-p.stop:
+	}
+}
+
+// probeHolds waits while a worker started by the breaker's half-open try proves itself: it
+// closes the breaker once the worker lived startGrace (a worker that becomes ready only to
+// die a moment later must not heal the pool), and reports false if the worker died first.
+func (p *Pool) probeHolds(pw *poolWorker) bool {
+	t := time.NewTimer(startGrace)
+	defer t.Stop()
+	select {
+	case <-pw.w.Done():
+		return false
+	case <-t.C:
+		p.mu.Lock()
+		p.closeBreakerLocked()
+		p.mu.Unlock()
+		return true
+	case <-p.stop:
+		return true // the main loop sees the stop
 	}
 }
 
@@ -157,7 +212,6 @@ func (p *Pool) startWorker(parent context.Context, s *slot) (*poolWorker, error)
 	}
 	pw.readyAt = time.Now()
 	p.workers = append(p.workers, pw)
-	p.workerReadyLocked()
 	p.handOffLocked()
 	p.mu.Unlock()
 	info := infoOf(w)
@@ -185,6 +239,7 @@ func (p *Pool) remove(pw *poolWorker) {
 	p.mu.Lock()
 	p.workers = slices.DeleteFunc(p.workers, func(x *poolWorker) bool { return x == pw })
 	p.migration.retire(pw.handlers.Load()) // under p.mu: Stats sees it live or retired, never both
+	p.failStrandedLocked()
 	p.mu.Unlock()
 }
 
@@ -196,6 +251,7 @@ func (p *Pool) requestRecycle(pw *poolWorker, reason string) {
 		return
 	}
 	pw.state = stateDraining
+	p.failStrandedLocked()
 	p.mu.Unlock()
 	select {
 	case pw.recycle <- reason:

@@ -87,8 +87,8 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 func printChaos(w io.Writer, rep *bench.Report) {
 	fmt.Fprintf(w, "kill -9 every 500ms for %.0fs, %d workers, %d idempotent callers: %d kills, %d of %d calls failed; full again %.0f ms after the last kill (%.0f ms with preload)\n",
 		rep.DurationS, rep.Workers, rep.Concurrency, rep.Kills, rep.KillFailedCalls, rep.Calls, rep.KillRecoveryMs, rep.KillRecoveryPreloadMs)
-	fmt.Fprintf(w, "wedged event loop: killed %.0f ms after the wedging call (GIL held in C), %.0f ms (blocking call in async def); %d idempotent calls failed meanwhile\n",
-		rep.WedgeDetectMs, rep.WedgeAsyncDetectMs, rep.WedgeFailedCalls)
+	fmt.Fprintf(w, "wedged event loop: out of rotation %.0f ms after the wedging call (GIL held in C), %.0f ms (blocking call in async def); killed after %.0f ms; %d idempotent calls failed meanwhile\n",
+		rep.WedgeDetectMs, rep.WedgeAsyncDetectMs, rep.WedgeKillMs, rep.WedgeFailedCalls)
 	for _, c := range rep.HostDeathCases {
 		fmt.Fprintf(w, "host killed by %s (preload %v): %d worker processes and children gone in %.0f ms, %d left after 2 s\n",
 			c.Signal, c.Preload, c.Processes, c.CleanupMs, c.Leftover)

@@ -90,8 +90,9 @@ func denied(w http.ResponseWriter, status int, msg string) {
 // authorized compares the bearer token in constant time; hashing both sides first keeps the
 // comparison from ending early on a length difference.
 func (a *access) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	// The scheme name is case-insensitive (RFC 7235): "bearer x" is as good as "Bearer x".
+	scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))

@@ -96,8 +96,9 @@ type Report struct {
 	KillFailedCalls       int64           `json:"kill_failed_calls"`                  // goal 0
 	KillRecoveryMs        float64         `json:"kill_recovery_ms,omitempty"`         // full again after the last kill (goal <= 1000)
 	KillRecoveryPreloadMs float64         `json:"kill_recovery_preload_ms,omitempty"` // the same with Preload
-	WedgeDetectMs         float64         `json:"wedge_detect_ms,omitempty"`          // GIL held in C → worker killed (goal <= 2000)
-	WedgeAsyncDetectMs    float64         `json:"wedge_async_detect_ms,omitempty"`    // blocking call in an async def → killed
+	WedgeDetectMs         float64         `json:"wedge_detect_ms,omitempty"`          // GIL held in C → out of rotation (goal <= 2000)
+	WedgeAsyncDetectMs    float64         `json:"wedge_async_detect_ms,omitempty"`    // blocking call in an async def → out of rotation
+	WedgeKillMs           float64         `json:"wedge_kill_ms,omitempty"`            // → killed, its calls failed (HeartbeatTimeout 10s)
 	WedgeFailedCalls      int64           `json:"wedge_failed_calls"`                 // idempotent calls failed meanwhile (goal 0)
 	HostDeathMaxMs        float64         `json:"host_death_cleanup_ms,omitempty"`    // worst case below (goal <= 2000)
 	HostDeathLeftover     int             `json:"host_death_leftover"`                // processes alive 2 s after (goal 0)

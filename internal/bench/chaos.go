@@ -22,7 +22,8 @@ const killEvery = 500 * time.Millisecond
 //     idempotent calls, without and with Preload — failed calls, and how long after the last
 //     kill the pool was full again;
 //   - wedge: one worker's event loop stopped by a C call holding the GIL, then by a blocking
-//     call in an async def, while callers keep going — how long until it was killed;
+//     call in an async def, while callers keep going — how long until it left rotation, and
+//     until it was killed;
 //   - host death: a `mlbridge serve` whose workers started children is killed (SIGKILL,
 //     SIGTERM; without and with Preload) — how long until every one of those processes is gone.
 func runChaos(ctx context.Context, o Options, python string) (*Report, error) {
@@ -49,6 +50,7 @@ func runChaos(ctx context.Context, o Options, python string) (*Report, error) {
 		}
 		rep.WedgeFailedCalls += w.failed
 		rep.Calls += w.calls
+		rep.WedgeKillMs = max(rep.WedgeKillMs, w.killMs)
 		if op == "wedge_gil" {
 			rep.WedgeDetectMs = w.detectMs
 		} else {
@@ -135,12 +137,13 @@ func fullWithout(p *mlbridge.Pool, gone []int) bool {
 }
 
 type wedgeResult struct {
-	calls, failed int64
-	detectMs      float64
+	calls, failed    int64
+	detectMs, killMs float64
 }
 
-// wedgeLoad wedges one worker's event loop with op (held for a minute, far past detection)
-// while callers keep calling, and measures the time from the wedging call to its worker's death.
+// wedgeLoad wedges one worker's event loop with op (for a minute, far past detection) while
+// callers keep calling: the time from the wedging call until a worker leaves rotation
+// (detectMs), and until the wedged worker is killed and the call fails (killMs).
 func wedgeLoad(ctx context.Context, cfg mlbridge.Config, o Options, op string) (wedgeResult, error) {
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{Config: cfg, Size: max(o.Workers, 2)})
 	if err != nil {
@@ -150,15 +153,31 @@ func wedgeLoad(ctx context.Context, cfg mlbridge.Config, o Options, op string) (
 	callers := startCallers(ctx, p, o.Concurrency)
 	time.Sleep(200 * time.Millisecond) // callers in full flow before the wedge
 	start := time.Now()
-	_, err = p.Call(ctx, op, map[string]any{"seconds": 60.0})
-	detect := time.Since(start)
-	time.Sleep(500 * time.Millisecond) // callers keep going on the replacement
+	ended := make(chan error, 1)
+	go func() {
+		_, err := p.Call(ctx, op, map[string]any{"seconds": 60.0})
+		ended <- err
+	}()
 	var res wedgeResult
+	for res.detectMs == 0 {
+		for _, w := range p.Stats().Workers {
+			if w.State == "draining" {
+				res.detectMs = float64(time.Since(start).Microseconds()) / 1e3
+			}
+		}
+		select {
+		case err = <-ended:
+			return res, fmt.Errorf("the wedging call ended (%v) before its worker left rotation", err)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	err = <-ended
+	res.killMs = float64(time.Since(start).Microseconds()) / 1e3
+	time.Sleep(500 * time.Millisecond) // callers keep going on the replacement
 	res.calls, res.failed = callers.stop()
 	if _, ok := errors.AsType[*mlbridge.ExitError](err); !ok {
 		return res, fmt.Errorf("the wedging call ended with %v, not its worker's death", err)
 	}
-	res.detectMs = float64(detect.Microseconds()) / 1e3
 	return res, nil
 }
 

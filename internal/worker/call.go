@@ -85,6 +85,7 @@ func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*C
 	if c.finished.Load() {
 		return c, nil // ctx ended before the request left: don't send it at all
 	}
+	w.expectBusy(len(frame))
 	if err := w.writeFrame(frame); err != nil {
 		// The pipe broke: the worker is dying; its death error says why.
 		w.take(id)

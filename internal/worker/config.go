@@ -40,11 +40,16 @@ type Config struct {
 	IdleSpin time.Duration
 
 	HandshakeTimeout time.Duration // default 60s: framework imports can take seconds
-	// Liveness: the host pings every HeartbeatInterval (default 500ms; negative disables)
-	// and kills a worker that sent no frame for HeartbeatTimeout (default 1.5s) — its event
-	// loop is wedged (a C call holding the GIL, a blocking call in an async def), so it
-	// would hold its calls forever. A wedge is detected within Timeout+Interval (2s).
+	// Liveness. The host pings every HeartbeatInterval (default 250ms; negative disables
+	// liveness checks). A worker that answers no ping for LivenessTimeout (default 1.5s) is
+	// unresponsive — its event loop is wedged (a C call holding the GIL, a blocking call in
+	// an async def) or busy for longer than a loop should be: Unresponsive closes, and a pool
+	// stops sending it calls and replaces it, letting its calls finish. One that answers
+	// nothing for HeartbeatTimeout (default 10s, at least 3 pings) is killed. Both count
+	// from the first unanswered ping, so a host that was itself paused blames no worker, and
+	// both wait longer after a large request (its decoding holds the loop, ~8 MB/s assumed).
 	HeartbeatInterval time.Duration
+	LivenessTimeout   time.Duration
 	HeartbeatTimeout  time.Duration
 	ShutdownGrace     time.Duration // default 2s for in-flight calls before SIGTERM
 	KillDelay         time.Duration // default 2s between SIGTERM and SIGKILL
@@ -66,8 +71,17 @@ func (c *Config) withDefaults() Config {
 		}
 	}
 	def(&d.HandshakeTimeout, 60*time.Second)
-	def(&d.HeartbeatInterval, 500*time.Millisecond)
-	def(&d.HeartbeatTimeout, 1500*time.Millisecond)
+	def(&d.HeartbeatInterval, 250*time.Millisecond)
+	def(&d.LivenessTimeout, 1500*time.Millisecond)
+	def(&d.HeartbeatTimeout, 10*time.Second)
+	if d.HeartbeatInterval > 0 {
+		// A timeout shorter than a few pings would blame workers for the host's own pace
+		// (say, only HeartbeatInterval raised to the old default of 5s).
+		d.HeartbeatTimeout = max(d.HeartbeatTimeout, 3*d.HeartbeatInterval)
+		if d.LivenessTimeout > 0 {
+			d.LivenessTimeout = max(d.LivenessTimeout, 2*d.HeartbeatInterval)
+		}
+	}
 	def(&d.ShutdownGrace, 2*time.Second)
 	def(&d.KillDelay, 2*time.Second)
 	if d.MaxStreamBuffer <= 0 {
@@ -81,3 +95,6 @@ func (c *Config) withDefaults() Config {
 	}
 	return d
 }
+
+// LivenessTimeoutOrDefault is the LivenessTimeout in force (for messages).
+func (c Config) LivenessTimeoutOrDefault() time.Duration { return c.withDefaults().LivenessTimeout }

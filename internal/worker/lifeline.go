@@ -72,8 +72,10 @@ func guard(python string, pid int, log warner) error {
 	}
 	cmd := exec.Command(python, "-I", "-S", "-c", guardianSource, strconv.Itoa(pid), "3")
 	cmd.ExtraFiles = []*os.File{life} // descriptor 3
-	cmd.Env = []string{}              // -I ignores it anyway; nothing of the host's to leak
-	cmd.Dir = "/"                     // holds no directory of the host's busy
+	// -I ignores PYTHON* variables; the safe base set (PATH, HOME, ...) lets interpreter
+	// shims (pyenv, asdf) find the real interpreter, and no host secret is passed.
+	cmd.Env = buildEnv(os.Environ(), nil, nil)
+	cmd.Dir = "/" // holds no directory of the host's busy
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	// Joining the group happens in the child before exec: when Start returns, the guardian

@@ -33,8 +33,14 @@ func ResolvePython(explicit, dir string) (string, error) {
 		errs.ErrPythonNotFound, venv)
 }
 
+// lookExecutable finds path (a name on PATH, or a path relative to the host's working
+// directory) and makes it absolute: the worker runs in Config.Dir and its lifeline guardian
+// in "/", where a relative path would name another file or none.
 func lookExecutable(path, what string) (string, error) {
 	p, err := exec.LookPath(path)
+	if err == nil {
+		p, err = filepath.Abs(p)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %s %q: %v", errs.ErrPythonNotFound, what, path, err)
 	}

@@ -53,9 +53,13 @@ type Worker struct {
 	closing  bool
 	deathErr error
 
-	nextID   atomic.Uint64
-	frames   atomic.Uint64 // frames received: the heartbeat's liveness signal
-	inFlight atomic.Int64
+	nextID atomic.Uint64
+	frames atomic.Uint64 // frames received: the heartbeat's liveness signal
+	// busyUntil (unix ns): no liveness verdict before it (a large request is being decoded)
+	busyUntil        atomic.Int64
+	unresponsive     chan struct{}
+	unresponsiveOnce sync.Once
+	inFlight         atomic.Int64
 
 	stderr     *stderrTail
 	killReason atomic.Pointer[string]
@@ -106,6 +110,8 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 		stderr:   newStderrTail(cfg.StderrLines),
 		done:     make(chan struct{}),
 		started:  time.Now(),
+
+		unresponsive: make(chan struct{}),
 	}
 	w.log = cfg.Logger.With("worker_pid", proc.pid(), "bridge", cfg.Bridge)
 	go w.stderr.run(proc.stderr, w.log)
@@ -407,30 +413,43 @@ func (w *Worker) exitError(symptom string) *errs.ExitError {
 	return &errs.ExitError{Pid: w.proc.pid(), ExitCode: code, Signal: sig, Reason: reason, Stderr: w.stderr.last()}
 }
 
-// heartbeat pings the worker every HeartbeatInterval and kills it when no frame arrived for
-// HeartbeatTimeout: its event loop is wedged. Quiet is checked ten times per timeout, so a
-// wedge is caught within about 1.1 × HeartbeatTimeout of the worker's last frame. The ping
-// is written off this goroutine: a worker that stopped reading fills the pipe, and a
-// blocked write must not stop the detection.
+// heartbeat pings the worker every HeartbeatInterval. Silence is counted from the first
+// ping written after the worker's last frame — not from the host's own ticks, so a host that
+// was paused (SIGSTOP, a frozen VM) blames no worker. Past LivenessTimeout the worker is
+// marked unresponsive; past HeartbeatTimeout it is killed. Both wait longer while the worker
+// decodes a large request (busyUntil). Pings are written off this goroutine: a worker that
+// stopped reading fills the pipe, and a blocked write must not stop the detection.
 func (w *Worker) heartbeat() {
-	interval, timeout := w.cfg.HeartbeatInterval, w.cfg.HeartbeatTimeout
-	t := time.NewTicker(min(interval, max(timeout/10, time.Millisecond)))
+	interval, live, hard := w.cfg.HeartbeatInterval, w.cfg.LivenessTimeout, w.cfg.HeartbeatTimeout
+	step := interval
+	if live > 0 {
+		step = min(step, max(live/10, time.Millisecond))
+	}
+	t := time.NewTicker(step)
 	defer t.Stop()
 	var seq, lastFrames uint64
 	var writing atomic.Bool
-	quietSince, lastPing := time.Now(), time.Now()
+	var unansweredAt atomic.Int64 // unix ns of the first ping written since the last frame; 0: none
+	var lastPing time.Time
 	for {
 		select {
 		case <-w.done:
 			return
 		case now := <-t.C:
 			if f := w.frames.Load(); f != lastFrames {
-				lastFrames, quietSince = f, now
-			} else if quiet := now.Sub(quietSince); quiet >= timeout && !w.isClosing() {
-				w.kill(fmt.Sprintf("heartbeat timeout: no answer to a liveness ping for %s "+
-					"(event loop wedged: a C call holding the GIL, or a blocking call in an async def?)",
-					quiet.Round(time.Millisecond)))
-				return
+				lastFrames = f
+				unansweredAt.Store(0)
+			} else if at := unansweredAt.Load(); at != 0 && now.UnixNano() >= w.busyUntil.Load() {
+				silent := now.Sub(time.Unix(0, at))
+				if silent >= hard && !w.isClosing() {
+					w.kill(fmt.Sprintf("heartbeat timeout: no answer to a liveness ping for %s "+
+						"(event loop wedged: a C call holding the GIL, or a blocking call in an async def?)",
+						silent.Round(time.Millisecond)))
+					return
+				}
+				if live > 0 && silent >= live {
+					w.markUnresponsive(silent)
+				}
 			}
 			if now.Sub(lastPing) < interval || !writing.CompareAndSwap(false, true) {
 				continue // not yet time, or the last ping still waits for room in the pipe
@@ -440,9 +459,41 @@ func (w *Worker) heartbeat() {
 			go func(seq uint64) {
 				defer writing.Store(false)
 				enc := wire.GetEncoder()
-				_ = w.writeFrame(enc.Ping(seq))
+				err := w.writeFrame(enc.Ping(seq))
 				wire.PutEncoder(enc)
+				if err == nil {
+					unansweredAt.CompareAndSwap(0, time.Now().UnixNano())
+				}
 			}(seq)
+		}
+	}
+}
+
+// markUnresponsive closes Unresponsive once.
+func (w *Worker) markUnresponsive(silent time.Duration) {
+	w.unresponsiveOnce.Do(func() {
+		w.log.Warn("mlbridge: worker unresponsive: no answer to a liveness ping "+
+			"(event loop wedged: a C call holding the GIL, or a blocking call in an async def?)",
+			"for", silent.Round(time.Millisecond))
+		close(w.unresponsive)
+	})
+}
+
+// Unresponsive is closed once the worker left a liveness ping unanswered for
+// LivenessTimeout. It may still answer later; a supervisor replaces it anyway.
+func (w *Worker) Unresponsive() <-chan struct{} { return w.unresponsive }
+
+// expectBusy extends the liveness allowance while the worker decodes a frame of n bytes:
+// decoding holds its event loop (records decode at ~20 MB/s; 8 MB/s is assumed).
+func (w *Worker) expectBusy(n int) {
+	if n < 1<<20 {
+		return
+	}
+	until := time.Now().Add(time.Duration(n) * time.Second / (8 << 20)).UnixNano()
+	for {
+		cur := w.busyUntil.Load()
+		if cur >= until || w.busyUntil.CompareAndSwap(cur, until) {
+			return
 		}
 	}
 }

@@ -41,7 +41,7 @@ type Config struct {
 	MaxStreamBuffer int
 
 	HandshakeTimeout time.Duration // default 60s
-	// Liveness: every HeartbeatInterval (default 250ms; negative disables) the worker's event
+	// Liveness: every HeartbeatInterval (default 100ms; negative disables) the worker's event
 	// loop is pinged. One that answers nothing for LivenessTimeout (default 1.5s) is wedged —
 	// a C call holding the GIL, a blocking call inside an async def: a pool takes it out of
 	// rotation at once and replaces it, letting its calls finish; one silent for

@@ -40,7 +40,7 @@ type Config struct {
 	IdleSpin time.Duration
 
 	HandshakeTimeout time.Duration // default 60s: framework imports can take seconds
-	// Liveness. The host pings every HeartbeatInterval (default 250ms; negative disables
+	// Liveness. The host pings every HeartbeatInterval (default 100ms; negative disables
 	// liveness checks). A worker that answers no ping for LivenessTimeout (default 1.5s) is
 	// unresponsive — its event loop is wedged (a C call holding the GIL, a blocking call in
 	// an async def) or busy for longer than a loop should be: Unresponsive closes, and a pool
@@ -71,7 +71,7 @@ func (c *Config) withDefaults() Config {
 		}
 	}
 	def(&d.HandshakeTimeout, 60*time.Second)
-	def(&d.HeartbeatInterval, 250*time.Millisecond)
+	def(&d.HeartbeatInterval, 100*time.Millisecond)
 	def(&d.LivenessTimeout, 1500*time.Millisecond)
 	def(&d.HeartbeatTimeout, 10*time.Second)
 	if d.HeartbeatInterval > 0 {

@@ -1,7 +1,7 @@
-// The main job, offline: a PythonPoolV2 pool on the embedded local LM (SmolLM2-135M-Instruct,
-// run by llama.cpp inside each worker), one DSPy ChainOfThought program, several questions
-// asked at once — printing answers, reasoning and per-call timings, with progress while the
-// workers load.
+// The main job, offline: a supervised pool of DSPy workers on the embedded local LM
+// (SmolLM2-135M-Instruct, run by llama.cpp inside each worker), one ChainOfThought program,
+// several questions asked at once — printing answers, reasoning and per-call timings, with
+// progress while the workers load. (examples/legacy-dspy is the same with the legacy API.)
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/mlbridge/mlbridge"
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/dspy"
 )
 
 var questions = []string{
@@ -38,20 +38,22 @@ func main() {
 	fmt.Printf("mlbridge: DSPy ChainOfThought on SmolLM2-135M-Instruct (llama.cpp, offline, no key)\n\n")
 	fmt.Printf("starting %d workers (DSPy is imported once, in a preloaded interpreter) ...\n", *workers)
 	stop := ticker(start)
-	// The legacy API, as existing users call it (the multi-framework equivalent is
-	// examples/multi-framework); its deprecation notices are off here.
-	pool, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Workers: *workers, Logger: progressLogger(start), Phase: adapters.PhaseOff})
+	pool, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+		Config: mlbridge.Config{Bridge: dspy.Bridge, Logger: progressLogger(start)},
+		Size:   *workers, Preload: true, CallTimeout: 2 * time.Minute,
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer pool.Close()
+	d := dspy.New(pool)
 
 	fmt.Printf("loading the model on every worker ...\n")
-	if err := pool.ConfigureLM(ctx, adapters.LMConfig{Provider: "local", MaxTokens: *maxTokens}); err != nil {
+	if err := d.ConfigureLM(ctx, dspy.LMConfig{Provider: "local", MaxTokens: *maxTokens}); err != nil {
 		log.Fatal(err)
 	}
-	id, err := pool.CreateProgram(ctx, "question: str -> answer: str", adapters.WithModule("ChainOfThought"),
-		adapters.WithInstructions("Answer the question in a few words."))
+	id, err := d.CreateProgram(ctx, "question: str -> answer: str", dspy.WithModule("ChainOfThought"),
+		dspy.WithInstructions("Answer the question in a few words."))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func main() {
 	for i, q := range questions {
 		wg.Go(func() {
 			t := time.Now()
-			out, err := pool.ExecuteProgram(ctx, id, map[string]any{"question": q})
+			out, err := d.ExecuteProgram(ctx, id, map[string]any{"question": q})
 			answers[i] = answer{out, err, time.Since(t)}
 		})
 	}
@@ -89,7 +91,7 @@ func main() {
 		}
 		fmt.Printf("   reasoning: %s\n   answer:    %s\n\n", oneLine(a.out["reasoning"]), oneLine(a.out["answer"]))
 	}
-	st := pool.GetStats()
+	st := pool.Stats()
 	fmt.Printf("%d questions in %s on %d workers (calls took %s in sum); %d failed; %d calls served\n",
 		len(questions), wall.Round(time.Millisecond), st.Size, sum.Round(time.Millisecond), failed, served(st.Workers))
 	if failed > 0 {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"log/slog"
 	"time"
 
 	"github.com/mlbridge/mlbridge/internal/worker"
@@ -50,7 +51,11 @@ type Bridge struct {
 // Open starts the worker and returns once it completed its handshake (ctx bounds the
 // start only).
 func Open(ctx context.Context, cfg Config) (*Bridge, error) {
-	w, err := worker.Start(ctx, cfg.workerConfig())
+	wcfg := cfg.workerConfig()
+	if wcfg.Logger == nil {
+		wcfg.Logger = slog.Default().With("bridge", cfg.Bridge) // as a pool's default names it
+	}
+	w, err := worker.Start(ctx, wcfg)
 	if err != nil {
 		return nil, err
 	}

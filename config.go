@@ -52,7 +52,11 @@ type Config struct {
 	HeartbeatTimeout  time.Duration
 	ShutdownGrace     time.Duration // default 2s for in-flight calls on Close
 
-	// Logger receives worker stderr lines and lifecycle events (default slog.Default()).
+	// Logger receives worker log records, stderr lines and lifecycle events (default:
+	// slog.Default() with bridge=<Bridge>, or <Name> for a pool). Records logged by the worker's
+	// Python code keep their level and carry logger=<name>; other stderr lines are Info with
+	// stream=stderr. A Logger you pass is used as it is: add the attributes you want (a
+	// Registry adds bridge=<name>); the worker adds worker_pid.
 	Logger *slog.Logger
 }
 

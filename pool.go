@@ -105,11 +105,13 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	if c.Store == nil {
 		c.Store = store.NewMemory()
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
 	if c.Name == "" {
 		c.Name = c.Bridge
+	}
+	if c.Logger == nil {
+		// The default logger names the pool; a caller's own logger carries what the caller
+		// put in it (a Registry's: bridge=<name>), so no record says bridge twice.
+		c.Logger = slog.Default().With("bridge", c.Name)
 	}
 	return c
 }

@@ -3,6 +3,8 @@ package worker
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,10 @@ const maxStderrLine = 64 << 10
 
 // stderrTail forwards a worker's stderr to slog line by line and keeps the last lines for
 // the error that reports the worker's death.
+//
+// A line that is a worker's log record (recordMarker + JSON, see parseRecord) is logged at
+// its level with its message and logger=<name> (traceback=<text> with an exception), and
+// kept in the tail as text. Any other line is logged as it is, at Info with stream=stderr.
 //
 // It reads until EOF (or until the pipe is closed under it), whatever the lines look like:
 // a worker whose stderr nobody drains blocks on its next write once the pipe buffer is full,
@@ -102,17 +108,85 @@ func keepWholeRunes(b []byte) []byte {
 
 func (t *stderrTail) add(log *slog.Logger, line string, truncated int) {
 	if truncated > 0 {
-		log.Info(line, "stream", "stderr", "truncated_bytes", truncated)
-	} else {
-		log.Info(line, "stream", "stderr")
+		log.LogAttrs(context.Background(), slog.LevelInfo, line, slog.String("stream", "stderr"), slog.Int("truncated_bytes", truncated))
+		t.keep(line)
+		return
 	}
+	if rec, ok := parseRecord(line); ok {
+		attrs := []slog.Attr{slog.String("logger", rec.Logger)}
+		if rec.Exc != "" {
+			attrs = append(attrs, slog.String("traceback", rec.Exc))
+		}
+		log.LogAttrs(context.Background(), rec.slogLevel(), rec.Msg, attrs...)
+		// The tail is read by people: the record's text, line by line, not its JSON.
+		t.keep(strings.Split(rec.Msg, "\n")...)
+		if rec.Exc != "" {
+			t.keep(strings.Split(rec.Exc, "\n")...)
+		}
+		return
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, line, slog.String("stream", "stderr"))
+	t.keep(line)
+}
+
+func (t *stderrTail) keep(lines ...string) {
 	t.mu.Lock()
-	t.lines[t.next] = line
-	t.next = (t.next + 1) % t.max
-	if t.next == 0 {
-		t.full = true
+	defer t.mu.Unlock()
+	for _, line := range lines {
+		t.lines[t.next] = line
+		t.next = (t.next + 1) % t.max
+		if t.next == 0 {
+			t.full = true
+		}
 	}
-	t.mu.Unlock()
+}
+
+// recordMarker starts a log record written by the worker (python/mlbridge_worker/log.py):
+// an ASCII unit separator (text and C libraries do not begin a line with it, and unlike 0x1E
+// Python's str.splitlines does not split at it), a name and a format version, then one line
+// of JSON.
+const recordMarker = "\x1fmlbridge/1 "
+
+// workerRecord is one Python log record. Level is the logging module's number (DEBUG 10,
+// INFO 20, WARNING 30, ERROR 40, CRITICAL 50, or a custom level); Exc a formatted traceback.
+type workerRecord struct {
+	Level       int
+	Logger, Msg string
+	Exc         string
+}
+
+// slogLevel maps a Python level to slog's: below INFO is Debug, WARNING is Warn, ERROR and
+// CRITICAL are Error; a custom level counts as the standard one at or below it.
+func (r workerRecord) slogLevel() slog.Level {
+	switch {
+	case r.Level >= 40:
+		return slog.LevelError
+	case r.Level >= 30:
+		return slog.LevelWarn
+	case r.Level >= 20:
+		return slog.LevelInfo
+	default:
+		return slog.LevelDebug
+	}
+}
+
+// parseRecord recognizes a worker's log record. Any other line — a print, a C library's
+// output, or a record cut by the line bound — is not one and is forwarded as it is.
+func parseRecord(line string) (workerRecord, bool) {
+	body, found := strings.CutPrefix(line, recordMarker)
+	if !found {
+		return workerRecord{}, false
+	}
+	var p struct {
+		Level  *int    `json:"level"`
+		Logger string  `json:"logger"`
+		Msg    *string `json:"msg"`
+		Exc    string  `json:"exc"`
+	}
+	if err := json.Unmarshal([]byte(body), &p); err != nil || p.Level == nil || p.Msg == nil {
+		return workerRecord{}, false
+	}
+	return workerRecord{Level: *p.Level, Logger: p.Logger, Msg: *p.Msg, Exc: p.Exc}, true
 }
 
 // last returns the kept lines, oldest first.

@@ -61,11 +61,12 @@ type Worker struct {
 	unresponsiveOnce sync.Once
 	inFlight         atomic.Int64
 
-	stderr     *stderrTail
-	killReason atomic.Pointer[string]
-	done       chan struct{}
-	dieOnce    sync.Once
-	started    time.Time
+	stderr      *stderrTail
+	startFailed bool // set before die when Start returns the error: die stays quiet
+	killReason  atomic.Pointer[string]
+	done        chan struct{}
+	dieOnce     sync.Once
+	started     time.Time
 }
 
 // Start spawns a worker and returns once its handshake completed. ctx bounds the start
@@ -113,11 +114,14 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 
 		unresponsive: make(chan struct{}),
 	}
-	w.log = cfg.Logger.With("worker_pid", proc.pid(), "bridge", cfg.Bridge)
+	// The caller's logger names the bridge (a pool or registry adds bridge=<name>); the
+	// worker adds only what it alone knows, so no attribute appears twice.
+	w.log = cfg.Logger.With("worker_pid", proc.pid())
 	go w.stderr.run(proc.stderr, w.log)
 	go w.reapStragglers()
 
 	if err := w.handshake(ctx, uint64(maxFrame)); err != nil {
+		w.startFailed = true // the error is returned: die does not log it too
 		w.kill("handshake failed")
 		w.die("handshake failed")
 		return nil, err
@@ -185,10 +189,16 @@ func (w *Worker) handshake(ctx context.Context, maxFrame uint64) error {
 		return w.handshakeErr(fmt.Sprintf("first frame is %q, not hello", m.Type), nil)
 	}
 	if m.Error != nil {
-		return fmt.Errorf("%w: %w", errs.ErrHandshake, &errs.RemoteError{
+		remote := &errs.RemoteError{
 			Op: "hello", Category: m.Error.Category, Type: m.Error.Type,
 			Message: m.Error.Message, Traceback: m.Error.Traceback,
-		})
+		}
+		// The worker sent its traceback here instead of printing it: the returned error is
+		// where the user sees it, once.
+		if tb := strings.TrimRight(remote.Traceback, "\n"); tb != "" {
+			return fmt.Errorf("%w: %w\n%s", errs.ErrHandshake, remote, tb)
+		}
+		return fmt.Errorf("%w: %w", errs.ErrHandshake, remote)
 	}
 	if m.Version != wire.ProtocolVersion {
 		return w.handshakeErr(fmt.Sprintf("worker chose protocol version %d, host speaks %d", m.Version, wire.ProtocolVersion), nil)
@@ -391,7 +401,7 @@ func (w *Worker) die(symptom string) {
 		w.pending = nil
 		closing := w.closing
 		w.mu.Unlock()
-		if !closing {
+		if !closing && !w.startFailed {
 			w.log.Warn("mlbridge: worker exited", "err", exit)
 		}
 		closeAll(w.proc.stdin, w.proc.stdout, w.proc.stderr)

@@ -59,7 +59,7 @@ func StartZygote(cfg Config) (*Zygote, error) {
 		conn.Close()
 		return nil, fmt.Errorf("mlbridge: start zygote: %w", err)
 	}
-	log := cfg.Logger.With("zygote_pid", proc.pid(), "bridge", cfg.Bridge)
+	log := cfg.Logger.With("zygote_pid", proc.pid()) // the caller's logger names the bridge
 	tail := newStderrTail(cfg.StderrLines)
 	go tail.run(proc.stderr, log)
 	closeAll(proc.stdin) // the zygote reads nothing on stdin

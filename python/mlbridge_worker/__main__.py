@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.spin_us < 0:
         p.error("--spin-us must be >= 0")
 
+    # Before the bridge (or a zygote's preload) is imported: log records go to the host with
+    # their level (log.py).
+    from .log import install
+
+    install()
+
     if args.zygote_fd is not None:
         from .zygote import serve
 

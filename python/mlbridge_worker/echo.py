@@ -253,6 +253,23 @@ class EchoBridge(BaseBridge):
         return len(line)
 
     @handler
+    def log_record(self, level: str, msg: str, logger: str = "echo", exc: bool = False) -> bool:
+        """Log ``msg`` through Python's ``logging`` at ``level`` (a name) on ``logger``, with a
+        traceback if ``exc`` (the log forwarding tests); returns whether the level is enabled."""
+        import logging
+
+        lg = logging.getLogger(logger)
+        lvl = logging.getLevelName(level.upper())
+        if exc:
+            try:
+                raise ValueError("logged on purpose")
+            except ValueError:
+                lg.log(lvl, msg, exc_info=True)
+        else:
+            lg.log(lvl, msg)
+        return lg.isEnabledFor(lvl)
+
+    @handler
     def spawn_children(self, seconds: float = 60.0) -> dict[str, int]:
         """Start a subprocess and a multiprocessing child that sleep ``seconds``; their pids
         (the tests of what outlives a dead host)."""

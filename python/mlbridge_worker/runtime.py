@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 import sys
 import threading
@@ -123,17 +124,18 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         self.hard_exit(EXIT_OK)
 
     async def fail_start(self, category: str, type_: str, message: str, tb: str | None = None) -> None:
-        log(f"cannot start: {message}" + (f"\n{tb}" if tb else ""))
+        # The hello error carries the message and the traceback to the host, which returns
+        # them in Start's error: printing them here too would show the user each twice.
         self.exiting = True
         try:
             self.send({"t": "hello", "pid": os.getpid(), "error": error_map(category, type_, message, tb)})
         except Exception:
-            pass
+            log(f"cannot start: {message}", logging.ERROR, tb)  # no hello: stderr is all there is
         await self.flush_and_close()
         self.hard_exit(EXIT_START_FAILED)
 
     def fatal_protocol(self, e: ProtocolError) -> None:
-        log(f"protocol error on input ({e.kind}): {e}; the stream cannot be trusted, exiting")
+        log(f"protocol error on input ({e.kind}): {e}; the stream cannot be trusted, exiting", logging.ERROR)
         self.hard_exit(EXIT_PROTOCOL)
 
     def hard_exit(self, code: int) -> None:

@@ -8,6 +8,7 @@ import contextvars
 import gc
 import importlib
 import inspect
+import logging
 import os
 import sys
 import traceback
@@ -16,7 +17,7 @@ from typing import Any
 
 from . import __version__
 from .base_bridge import BaseBridge
-from .log import log
+from .log import log, yield_to_user_config
 from .protocol import DEFAULT_MAX_FRAME, HOST_TO_WORKER, PARENT_PID_ENV, VERSIONS, ProtocolError, validate
 from .runtime import EXIT_OK, EXIT_START_FAILED, Runtime
 
@@ -47,7 +48,7 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
         try:
             asyncio.get_running_loop().create_task(watch_parent(rt, int(parent)))
         except ValueError:
-            log(f"ignoring {PARENT_PID_ENV}={parent!r}: not a pid")
+            log(f"ignoring {PARENT_PID_ENV}={parent!r}: not a pid", logging.WARNING)
 
     # 1. the host's hello
     await rt._hello_waiter
@@ -81,6 +82,7 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
             await r
         info = bridge.get_framework_info()
         kinds = bridge.handler_kinds()
+        yield_to_user_config()  # the bridge's own logging setup, if any, wins
     except BaseException as e:
         await rt.fail_start(
             "invalid_configuration", type(e).__name__,
@@ -147,7 +149,7 @@ def loop_factory():
     global LOOP_NAME
     choice = os.environ.get(LOOP_ENV, "auto").strip().lower() or "auto"
     if choice not in ("auto", "uvloop", "asyncio"):
-        log(f"ignoring {LOOP_ENV}={choice!r} (want auto, uvloop or asyncio)")
+        log(f"ignoring {LOOP_ENV}={choice!r} (want auto, uvloop or asyncio)", logging.WARNING)
         choice = "auto"
     if choice != "asyncio":
         try:
@@ -168,7 +170,7 @@ def run(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_f
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(main(bridge_spec, proto_in, proto_out, threads, max_frame, spin_us))
     except BaseException as e:
-        log("runtime failed:\n" + "".join(traceback.format_exception(e)))
+        log("runtime failed", logging.ERROR, "".join(traceback.format_exception(e)).rstrip("\n"))
         for f in (sys.stdout, sys.stderr):
             try:
                 f.flush()

@@ -25,7 +25,8 @@ def test_pool_worker_names_itself_in_its_log():
     with Worker(cmd=[sys.executable, SCRIPT, "--mode", "pool-worker", "--worker-id", "w7", "--threads", "2"]) as w:
         w.hello()
         w.send({"t": "hello", "versions": [1]})  # a second hello is ignored, and logged
-        assert "w7]: ignored a second hello" in w.wait_stderr("ignored a second hello")
+        # one log record (mlbridge_worker/log.py) naming the worker
+        assert '"msg":"ignored a second hello","worker":"w7"}' in w.wait_stderr("ignored a second hello")
 
 
 def test_pool_worker_needs_an_id():

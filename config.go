@@ -18,8 +18,17 @@ type Config struct {
 	// Python is the interpreter. Empty: $MLBRIDGE_PYTHON, then .venv/bin/python in Dir
 	// (or the current directory), then python3 on PATH.
 	Python string
-	// Dir is the worker's working directory (default: the host's).
+	// Dir is the worker's working directory (default: the host's). It must exist: a missing
+	// one fails the start with ErrInvalidConfiguration ("dir ... does not exist").
 	Dir string
+	// PythonPath is prepended to the worker's PYTHONPATH: the directories of your own bridge
+	// modules (a "mybridge.py" beside your Go code). The host's PYTHONPATH, which passes
+	// through, comes after them.
+	//
+	// Relative paths in a Config — Python (when it has a slash; a bare name is looked up on
+	// PATH), Dir and PythonPath entries — resolve against the host process's working
+	// directory, never against Dir.
+	PythonPath []string
 	// Env adds "KEY=value" entries to the worker's environment.
 	Env []string
 	// EnvAllow names host environment variables to pass through beyond the safe base set
@@ -64,7 +73,7 @@ const defaultMaxInFlight = 1024
 
 func (c Config) workerConfig() worker.Config {
 	return worker.Config{
-		Python: c.Python, Bridge: c.Bridge, Args: c.Args, Dir: c.Dir, Env: c.Env, EnvAllow: c.EnvAllow,
+		Python: c.Python, Bridge: c.Bridge, Args: c.Args, Dir: c.Dir, PythonPath: c.PythonPath, Env: c.Env, EnvAllow: c.EnvAllow,
 		Threads: c.Threads, MaxFrame: c.MaxFrame, IdleSpin: c.IdleSpin, MaxStreamBuffer: c.MaxStreamBuffer,
 		HandshakeTimeout: c.HandshakeTimeout, HeartbeatInterval: c.HeartbeatInterval,
 		LivenessTimeout: c.LivenessTimeout, HeartbeatTimeout: c.HeartbeatTimeout, ShutdownGrace: c.ShutdownGrace, Logger: c.Logger,

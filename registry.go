@@ -1,7 +1,6 @@
 package mlbridge
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -193,7 +192,11 @@ func (r *Registry) start(ctx context.Context, e *registryEntry) (*Pool, error) {
 		return nil, problemsError(problems)
 	}
 	start := time.Now()
-	p, err := OpenPool(ctx, r.poolConfig(e))
+	cfg := r.poolConfig(e)
+	if r.opts.Store != nil {
+		cfg.Store = r.opts.Store(e.name)
+	}
+	p, err := OpenPool(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -205,34 +208,6 @@ func (r *Registry) start(ctx context.Context, e *registryEntry) (*Pool, error) {
 	}
 	r.opts.Logger.Info("mlbridge: bridge started", "bridge", e.name, "workers", p.cfg.Size, "took", time.Since(start).Round(time.Millisecond))
 	return p, nil
-}
-
-func (r *Registry) poolConfig(e *registryEntry) PoolConfig {
-	b := e.cfg
-	size := cmp.Or(b.Workers, 2)
-	if b.Mode == "process" {
-		size = 1
-	}
-	cfg := PoolConfig{
-		Config: Config{
-			Bridge: b.Bridge, Python: cmp.Or(b.Python, r.python), EnvAllow: b.Env,
-			MaxInFlight: b.MaxInFlight, HandshakeTimeout: time.Duration(b.StartTimeout),
-			Logger: r.opts.Logger.With("bridge", e.name),
-		},
-		Size: size, CallTimeout: time.Duration(b.CallTimeout), Preload: size > 1, Name: e.name,
-	}
-	if b.Preload != nil {
-		cfg.Preload = *b.Preload
-	}
-	if b.Script != "" {
-		cfg.Bridge = b.Script
-		cfg.Args = []string{b.Script, "--mode", "pool-worker", "--worker-id", e.name}
-		cfg.Preload = false // a zygote imports a bridge class, not a script
-	}
-	if r.opts.Store != nil {
-		cfg.Store = r.opts.Store(e.name)
-	}
-	return cfg
 }
 
 // Close stops every started bridge.

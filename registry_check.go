@@ -2,13 +2,11 @@ package mlbridge
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -70,24 +68,32 @@ func (r *Registry) check(ctx context.Context, e *registryEntry) []Problem {
 			add("environment variable "+v+" is not set", "export "+v+" before starting the host")
 		}
 	}
-	python, err := worker.ResolvePython(cmp.Or(b.Python, r.python), "")
-	if err != nil {
-		add(err.Error(), "install Python 3.11+, or set python: in the configuration or $MLBRIDGE_PYTHON")
-		return ps
-	}
+	bridgeModule := ""
 	modules := append([]string{"mlbridge_worker"}, b.Packages...)
 	if b.Bridge != "" {
-		modules = append(modules, strings.SplitN(b.Bridge, ":", 2)[0])
+		bridgeModule = strings.SplitN(b.Bridge, ":", 2)[0]
+		modules = append(modules, bridgeModule)
 	}
+	pc := r.poolConfig(e)
 	if b.Script != "" {
-		if _, err := os.Stat(b.Script); err != nil {
-			add("script "+b.Script+" not found", "give its path relative to the host's working directory")
+		if _, err := os.Stat(pc.Args[0]); err != nil {
+			add("script "+pc.Args[0]+" not found", "give its path relative to the configuration file's directory "+
+				"(or, in code, the host's working directory)")
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, append([]string{"-c", probeScript}, modules...)...)
-	cmd.Env = worker.Env(b.Env, nil)
+	// The probe runs as a worker would: same interpreter, dir, environment and PYTHONPATH.
+	cmd, err := worker.Command(ctx, pc.workerConfig(), append([]string{"-c", probeScript}, modules...)...)
+	switch {
+	case errors.Is(err, ErrPythonNotFound):
+		add(err.Error(), "install Python 3.11+, or set python: in the configuration or $MLBRIDGE_PYTHON")
+		return ps
+	case err != nil:
+		add(err.Error(), "create it, or fix dir: (relative to the configuration file's directory)")
+		return ps
+	}
+	python := cmd.Path
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
@@ -110,6 +116,11 @@ func (r *Registry) check(ctx context.Context, e *registryEntry) []Problem {
 		}
 	}
 	for _, m := range probe.Missing {
+		if m == bridgeModule {
+			add("bridge module "+m+" is not on the worker's sys.path",
+				"put the directory that holds it on pythonpath: (Config.PythonPath), or run the workers in it with dir:")
+			continue
+		}
 		add("Python module "+m+" is not installed in "+python, "install it in that environment (./scripts/bootstrap installs the project's)")
 	}
 	return ps

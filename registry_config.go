@@ -2,14 +2,11 @@ package mlbridge
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
-	"slices"
+	"path/filepath"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -22,19 +19,28 @@ import (
 //	    bridge: mlbridge_worker.frameworks.dspy_bridge:DSPyBridge
 //	    workers: 2
 //	    packages: [dspy, llama_cpp]
-//	  sklearn:
-//	    bridge: mlbridge_worker.frameworks.sklearn_bridge:SklearnBridge
-//	    mode: process
+//	  mine:
+//	    bridge: mybridge:MyBridge
+//	    pythonpath: [python]      # relative to this file's directory
+//	    max_rss: 2GiB
+//	    env_values: {TOKENIZERS_PARALLELISM: "false"}
+//
+// Relative paths (python with a slash, pythonpath, dir, script) resolve against one base: the
+// directory of the file for LoadRegistryConfig and OpenRegistry; the host process's working
+// directory for a RegistryConfig built in code or by ParseRegistryConfig (as for Config).
+// A python without a slash ("python3") is a command on PATH.
 type RegistryConfig struct {
 	// Default names the bridge Registry.Default returns (default: the only bridge, if one).
 	Default string `yaml:"default"`
 	// Python is the interpreter of every bridge that does not name its own.
 	Python string `yaml:"python"`
-	// Bridges by name.
+	// Bridges by name. None is valid: bridges can be registered in code (Registry.Register).
 	Bridges map[string]BridgeConfig `yaml:"bridges"`
 }
 
-// BridgeConfig declares one bridge.
+// BridgeConfig declares one bridge: what it runs, the requirements Check verifies, and every
+// setting of its Pool and workers. A zero value means the default of the PoolConfig or Config
+// field it sets (named in each comment); see those for what the settings do.
 type BridgeConfig struct {
 	// Bridge is the Python bridge class, "module:Class".
 	Bridge string `yaml:"bridge"`
@@ -43,52 +49,72 @@ type BridgeConfig struct {
 	Script string `yaml:"script"`
 	// Mode is "pool" (default: Workers supervised processes) or "process" (one).
 	Mode string `yaml:"mode"`
-	// Workers is the pool size (default 2; 1 in process mode).
-	Workers int `yaml:"workers"`
-	// MaxInFlight bounds concurrent calls per worker (default: what the bridge declares).
-	MaxInFlight int `yaml:"max_in_flight"`
-	// CallTimeout is the deadline of calls whose ctx has none; StartTimeout bounds a
-	// worker's start (Go durations: "30s", "2m").
-	CallTimeout  Duration `yaml:"call_timeout"`
-	StartTimeout Duration `yaml:"start_timeout"`
-	// Preload forks workers from one interpreter that imported the bridge (default true
-	// for pools of more than one worker; never with Script).
-	Preload *bool `yaml:"preload"`
-	// Python is this bridge's interpreter.
-	Python string `yaml:"python"`
+	// Options are free-form settings for the bridge: every worker receives them, before any
+	// call, as the global resource "bridge_options" (BaseBridge.options in Python).
+	Options map[string]any `yaml:"options"`
+
+	// Requirements, checked before the bridge starts (Registry.Check, mlbridge doctor).
+	//
 	// Env names host variables the workers need (API keys...): they must be set, and are
-	// passed through to the workers.
-	Env []string `yaml:"env"`
+	// passed through to the workers. EnvAllow (Config.EnvAllow) names more that are passed
+	// through when set, without being required; "PREFIX_*" matches a prefix. EnvValues sets
+	// variables in the workers' environment (Config.Env) and wins over the host's.
+	Env       []string          `yaml:"env"`
+	EnvAllow  []string          `yaml:"env_allow"`
+	EnvValues map[string]string `yaml:"env_values"`
 	// Packages are Python modules the bridge imports (import names: dspy, sklearn, llama_cpp).
 	Packages []string `yaml:"packages"`
 	// MinPython is the lowest Python version the bridge runs on, e.g. "3.11".
 	MinPython string `yaml:"min_python"`
-	// Options are free-form settings for the bridge: every worker receives them, before any
-	// call, as the global resource "bridge_options" (BaseBridge.options in Python).
-	Options map[string]any `yaml:"options"`
-}
 
-// Duration is a time.Duration written as "30s" in YAML.
-type Duration time.Duration
+	// The interpreter and where it runs (Config.Python, Config.PythonPath, Config.Dir).
+	// PythonPath lists the directories of your own bridge modules, prepended to PYTHONPATH.
+	Python     string   `yaml:"python"`
+	PythonPath []string `yaml:"pythonpath"`
+	Dir        string   `yaml:"dir"`
 
-// UnmarshalYAML reads a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s or 2m", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
+	// Each worker (Config).
+	Threads         int      `yaml:"threads"`           // Config.Threads (default 8)
+	MaxInFlight     int      `yaml:"max_in_flight"`     // Config.MaxInFlight (default: the bridge's capacity)
+	MaxFrame        ByteSize `yaml:"max_frame"`         // Config.MaxFrame (default 64MiB)
+	MaxStreamBuffer ByteSize `yaml:"max_stream_buffer"` // Config.MaxStreamBuffer (default 64MiB)
+	IdleSpin        Duration `yaml:"idle_spin"`         // Config.IdleSpin (default off)
+	// StartTimeout bounds a worker's start: Config.HandshakeTimeout (default 60s).
+	StartTimeout      Duration `yaml:"start_timeout"`
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"` // default 100ms; negative disables liveness
+	LivenessTimeout   Duration `yaml:"liveness_timeout"`   // default 1.5s
+	HeartbeatTimeout  Duration `yaml:"heartbeat_timeout"`  // default 10s
+	ShutdownGrace     Duration `yaml:"shutdown_grace"`     // default 2s
+
+	// The pool (PoolConfig).
+	//
+	// Workers is the pool size, PoolConfig.Size (default 2; 1 in process mode).
+	Workers   int `yaml:"workers"`
+	QueueSize int `yaml:"queue_size"` // default 1024
+	// CallTimeout is the deadline of calls whose ctx has none (default none).
+	CallTimeout Duration `yaml:"call_timeout"`
+	// Preload forks workers from one interpreter that imported the bridge (default true
+	// for pools of more than one worker; never with Script).
+	Preload *bool `yaml:"preload"`
+	// Recycling; zero disables each limit.
+	MaxRequests uint64   `yaml:"max_requests"`
+	MaxAge      Duration `yaml:"max_age"`
+	MaxRSS      ByteSize `yaml:"max_rss"`
+	// Supervision.
+	HealthInterval     Duration `yaml:"health_interval"`      // default 2s
+	DrainTimeout       Duration `yaml:"drain_timeout"`        // default 30s
+	RestartBackoff     Duration `yaml:"restart_backoff"`      // default 100ms
+	MaxRestartBackoff  Duration `yaml:"max_restart_backoff"`  // default 10s
+	CrashLoopThreshold int      `yaml:"crash_loop_threshold"` // default 5
+	CrashLoopWindow    Duration `yaml:"crash_loop_window"`    // default 1m
+	CrashLoopCooldown  Duration `yaml:"crash_loop_cooldown"`  // default 5s
 }
 
 // ErrConfig is matched by every error about a registry configuration.
 var ErrConfig = errors.New("mlbridge: invalid registry configuration")
 
 // LoadRegistryConfig reads and validates a registry configuration file (mlbridge.yaml).
+// Relative paths in it resolve against the file's directory.
 func LoadRegistryConfig(path string) (RegistryConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -98,95 +124,60 @@ func LoadRegistryConfig(path string) (RegistryConfig, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
-	return cfg, nil
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return cfg.resolvePaths(filepath.Dir(abs)), nil
 }
 
 // ParseRegistryConfig parses and validates YAML. Unknown keys are errors: a misspelt
-// setting must not be silently ignored.
+// setting must not be silently ignored. Errors name the bridge and the key. Relative paths
+// are left as they are (the host's working directory is their base).
 func ParseRegistryConfig(data []byte) (RegistryConfig, error) {
 	var cfg RegistryConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
+		return cfg, fmt.Errorf("%w:\n%w", ErrConfig, explainYAML(data, err))
 	}
 	return cfg, cfg.Validate()
 }
 
-var (
-	bridgeNameRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
-	bridgeClassRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$`)
-	pyVersionRE   = regexp.MustCompile(`^3\.\d+$`)
-	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	moduleRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
-)
-
-// Validate checks the configuration without starting anything; every problem is reported.
-func (c RegistryConfig) Validate() error {
-	var errs []error
-	if len(c.Bridges) == 0 {
-		errs = append(errs, errors.New("no bridges declared"))
-	}
-	if c.Default != "" {
-		if _, ok := c.Bridges[c.Default]; !ok {
-			errs = append(errs, fmt.Errorf("default names %q, which is not a declared bridge", c.Default))
+// resolvePaths makes the relative paths of c absolute against base.
+func (c RegistryConfig) resolvePaths(base string) RegistryConfig {
+	c.Python = pythonAt(base, c.Python)
+	bridges := make(map[string]BridgeConfig, len(c.Bridges))
+	for name, b := range c.Bridges {
+		b.Python = pythonAt(base, b.Python)
+		b.Dir = pathAt(base, b.Dir)
+		b.Script = pathAt(base, b.Script)
+		pp := make([]string, len(b.PythonPath))
+		for i, p := range b.PythonPath {
+			pp[i] = pathAt(base, p)
 		}
-	}
-	names := make([]string, 0, len(c.Bridges))
-	for name := range c.Bridges {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if err := c.Bridges[name].validate(name); err != nil {
-			errs = append(errs, err)
+		if b.PythonPath != nil {
+			b.PythonPath = pp
 		}
+		bridges[name] = b
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w:\n%w", ErrConfig, err)
+	if c.Bridges != nil {
+		c.Bridges = bridges
 	}
-	return nil
+	return c
 }
 
-func (b BridgeConfig) validate(name string) error {
-	var errs []string
-	if !bridgeNameRE.MatchString(name) {
-		errs = append(errs, "the name must be lower case letters, digits, - and _")
+func pathAt(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
 	}
-	switch {
-	case b.Bridge == "" && b.Script == "":
-		errs = append(errs, "needs bridge (module:Class) or script")
-	case b.Bridge != "" && b.Script != "":
-		errs = append(errs, "has both bridge and script; choose one")
-	case b.Bridge != "" && !bridgeClassRE.MatchString(b.Bridge):
-		errs = append(errs, fmt.Sprintf("bridge %q is not module:Class", b.Bridge))
-	}
-	if b.Mode != "" && b.Mode != "pool" && b.Mode != "process" {
-		errs = append(errs, fmt.Sprintf("mode %q is not pool or process", b.Mode))
-	}
-	if b.Workers < 0 || (b.Mode == "process" && b.Workers > 1) {
-		errs = append(errs, fmt.Sprintf("workers %d does not fit mode %q", b.Workers, cmp.Or(b.Mode, "pool")))
-	}
-	if b.MaxInFlight < 0 || b.CallTimeout < 0 || b.StartTimeout < 0 {
-		errs = append(errs, "max_in_flight and timeouts cannot be negative")
-	}
-	if b.MinPython != "" && !pyVersionRE.MatchString(b.MinPython) {
-		errs = append(errs, fmt.Sprintf("min_python %q is not like 3.11", b.MinPython))
-	}
-	for _, e := range b.Env {
-		if !envNameRE.MatchString(e) {
-			errs = append(errs, fmt.Sprintf("env %q is not a variable name", e))
-		}
-	}
-	for _, m := range b.Packages {
-		if !moduleRE.MatchString(m) {
-			errs = append(errs, fmt.Sprintf("package %q is not an import name", m))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("bridge %q: %s", name, strings.Join(errs, "; "))
-	}
-	return nil
+	return filepath.Join(base, p)
 }
 
-func (d Duration) String() string { return time.Duration(d).String() }
+// pythonAt resolves an interpreter path; a bare name ("python3") stays a PATH lookup.
+func pythonAt(base, p string) string {
+	if !strings.ContainsRune(p, filepath.Separator) {
+		return p
+	}
+	return pathAt(base, p)
+}

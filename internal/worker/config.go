@@ -20,8 +20,12 @@ type Config struct {
 	// Args replaces the default worker command line after the interpreter
 	// (["-m", "mlbridge_worker", "--bridge", Bridge, ...]); for legacy entry points.
 	Args []string
-	// Dir is the working directory of the worker (default: the host's).
+	// Dir is the working directory of the worker (default: the host's). It must exist.
 	Dir string
+	// PythonPath is prepended to the worker's PYTHONPATH: where the caller's own bridge
+	// modules live. Relative entries (and a relative Dir) resolve against the host's working
+	// directory (see Command).
+	PythonPath []string
 	// Env adds "KEY=value" entries to the worker's environment.
 	Env []string
 	// EnvAllow names host variables passed through in addition to the safe base set

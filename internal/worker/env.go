@@ -2,6 +2,7 @@ package worker
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -77,3 +78,23 @@ func matchAny(patterns []string, name string) bool {
 // Env is the environment a worker started with allow and extra would get (for probes that
 // must see what the worker will see, such as `mlbridge doctor`).
 func Env(allow, extra []string) []string { return buildEnv(os.Environ(), allow, extra) }
+
+// withPythonPath prepends paths to env's PYTHONPATH (the host's, if passed through, or the
+// one Config.Env sets), so the worker finds the caller's own modules first.
+func withPythonPath(env []string, paths []string) []string {
+	if len(paths) == 0 {
+		return env
+	}
+	value := strings.Join(paths, string(filepath.ListSeparator))
+	for i, kv := range env {
+		if old, ok := strings.CutPrefix(kv, "PYTHONPATH="); ok {
+			if old != "" {
+				value += string(filepath.ListSeparator) + old
+			}
+			out := append([]string{}, env...)
+			out[i] = "PYTHONPATH=" + value
+			return out
+		}
+	}
+	return append(env, "PYTHONPATH="+value)
+}

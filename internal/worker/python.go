@@ -1,7 +1,10 @@
 package worker
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,4 +48,51 @@ func lookExecutable(path, what string) (string, error) {
 		return "", fmt.Errorf("%w: %s %q: %v", errs.ErrPythonNotFound, what, path, err)
 	}
 	return p, nil
+}
+
+// Command is the command that runs cfg's interpreter with args the way a worker of cfg runs:
+// the interpreter resolved (ResolvePython), in Dir, with the worker's environment (env.go).
+// Relative paths of a Config — Python, Dir, PythonPath — resolve against the host's working
+// directory: Dir and PythonPath are made absolute here, since the worker runs in Dir, where
+// Python would resolve a relative PYTHONPATH entry against Dir instead. A Dir that does not
+// exist is an ErrInvalidConfiguration naming it, not a missing interpreter (which is what
+// exec reports for a missing working directory).
+func Command(ctx context.Context, cfg Config, args ...string) (*exec.Cmd, error) {
+	dir := cfg.Dir
+	if dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: dir %q: %v", errs.ErrInvalidConfiguration, dir, err)
+		}
+		st, err := os.Stat(abs)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("%w: dir %q does not exist (the worker's working directory, Config.Dir or dir:)",
+				errs.ErrInvalidConfiguration, abs)
+		case err != nil:
+			return nil, fmt.Errorf("%w: dir %q: %v", errs.ErrInvalidConfiguration, abs, err)
+		case !st.IsDir():
+			return nil, fmt.Errorf("%w: dir %q is not a directory", errs.ErrInvalidConfiguration, abs)
+		}
+		dir = abs
+	}
+	pythonPath := make([]string, 0, len(cfg.PythonPath))
+	for _, p := range cfg.PythonPath {
+		if p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: pythonpath entry %q: %v", errs.ErrInvalidConfiguration, p, err)
+		}
+		pythonPath = append(pythonPath, abs)
+	}
+	python, err := ResolvePython(cfg.Python, dir)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, python, args...)
+	cmd.Dir = dir
+	cmd.Env = withPythonPath(buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env), pythonPath)
+	return cmd, nil
 }

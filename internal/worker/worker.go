@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,10 +71,6 @@ type Worker struct {
 // only, not the worker's life.
 func Start(ctx context.Context, cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
-	python, err := ResolvePython(cfg.Python, cfg.Dir)
-	if err != nil {
-		return nil, err
-	}
 	args := cfg.Args
 	if len(args) == 0 {
 		if cfg.Bridge == "" {
@@ -84,13 +78,15 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 		}
 		args = workerArgs(cfg)
 	}
+	cmd, err := Command(context.Background(), cfg, args...)
+	if err != nil {
+		return nil, err
+	}
+	python := cmd.Path
 	maxFrame := cfg.MaxFrame
 	if maxFrame <= 0 {
 		maxFrame = wire.DefaultMaxFrame
 	}
-	cmd := exec.Command(python, args...)
-	cmd.Dir = cfg.Dir
-	cmd.Env = buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env)
 
 	var proc *process
 	if cfg.Zygote != nil {

@@ -1,12 +1,12 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"sync"
 	"syscall"
 	"time"
@@ -34,7 +34,7 @@ type Zygote struct {
 // StartZygote starts a zygote for cfg's bridge; pass it as Config.Zygote to Start.
 func StartZygote(cfg Config) (*Zygote, error) {
 	cfg = cfg.withDefaults()
-	python, err := ResolvePython(cfg.Python, cfg.Dir)
+	cmd, err := Command(context.Background(), cfg, append(workerArgs(cfg), "--zygote-fd", "3")...)
 	if err != nil {
 		return nil, err
 	}
@@ -49,10 +49,6 @@ func StartZygote(cfg Config) (*Zygote, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append(workerArgs(cfg), "--zygote-fd", "3")
-	cmd := exec.Command(python, args...)
-	cmd.Dir = cfg.Dir
-	cmd.Env = buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env)
 	cmd.ExtraFiles = []*os.File{theirs}
 	proc, err := spawn(cmd)
 	if err != nil {

@@ -30,12 +30,31 @@ def load_bridge(spec: str) -> BaseBridge:
     mod_name, sep, qual = spec.partition(":")
     if not sep or not mod_name or not qual:
         raise ValueError(f"--bridge must look like module:Class, not {spec!r}")
-    obj: Any = importlib.import_module(mod_name)
+    try:
+        obj: Any = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(_import_hint(mod_name, e), name=e.name, path=e.path) from e
     for part in qual.split("."):
         obj = getattr(obj, part)
     if not (inspect.isclass(obj) and issubclass(obj, BaseBridge)):
         raise TypeError(f"{spec} is not a BaseBridge subclass")
     return obj()
+
+
+def _import_hint(mod_name: str, e: ModuleNotFoundError) -> str:
+    """The message of a bridge module that cannot be imported: where Python looked, and how to
+    point it at the bridge's own module (or which dependency to install)."""
+    if e.name and "." in e.name and mod_name.startswith(e.name):
+        parent, _, last = e.name.rpartition(".")
+        where = getattr(sys.modules.get(parent), "__path__", None)
+        return f"{e}: package {parent!r} (at {list(where or [])}) has no module {last!r}"
+    if e.name and (mod_name == e.name or mod_name.startswith(e.name + ".")):
+        return (
+            f"{e}; searched sys.path {sys.path} (working directory {os.getcwd()}). Put the directory "
+            f"that holds {mod_name.split('.')[0]!r} on the worker's path: Config.PythonPath in Go, "
+            f"pythonpath: in mlbridge.yaml (or run the worker in it: Config.Dir, dir:)"
+        )
+    return f"{e}, imported by the bridge module {mod_name!r}; install it in {sys.executable}"
 
 
 async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,

@@ -4,11 +4,18 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Array is an n-dimensional array as it travels to and from Python: element type, shape and
 // the raw little-endian, C-order bytes — never a list of numbers. Python bridges read it with
-// mlbridge_worker.arrays.from_wire (numpy.frombuffer: no copy).
+// mlbridge_worker.arrays.from_wire (numpy.frombuffer: no copy); a handler returning a numpy
+// array sends one of these.
+//
+// Constructors: Float64Array, Float32Array, Int64Array, Int32Array, Uint8Array, BoolArray.
+// Readers: Float64s, Float32s, Int64s, Int32s, Uint8s, Bools. A reader refuses an array whose
+// dtype it cannot hold (ErrInvalidArgument) and one whose Data does not match its dtype and
+// shape (ErrSerialization).
 type Array struct {
 	DType string `msgpack:"dtype"` // float64, float32, int64, int32, ..., uint8, bool
 	Shape []int  `msgpack:"shape"`
@@ -31,6 +38,42 @@ func Int64Array(data []int64, shape ...int) (Array, error) {
 		binary.LittleEndian.PutUint64(b[8*i:], uint64(v))
 	}
 	return newArray("int64", len(data), shape, b)
+}
+
+// Float32Array packs data with shape (default: one dimension, len(data)).
+func Float32Array(data []float32, shape ...int) (Array, error) {
+	b := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return newArray("float32", len(data), shape, b)
+}
+
+// Int32Array packs data with shape (default: one dimension, len(data)).
+func Int32Array(data []int32, shape ...int) (Array, error) {
+	b := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(v))
+	}
+	return newArray("int32", len(data), shape, b)
+}
+
+// Uint8Array packs data with shape (default: one dimension, len(data)). data is copied: the
+// Array never aliases the caller's slice, as with the other constructors.
+func Uint8Array(data []uint8, shape ...int) (Array, error) {
+	return newArray("uint8", len(data), shape, slices.Clone(data))
+}
+
+// BoolArray packs data with shape (default: one dimension, len(data)): one byte per element,
+// 0 or 1, as numpy stores bool.
+func BoolArray(data []bool, shape ...int) (Array, error) {
+	b := make([]byte, len(data))
+	for i, v := range data {
+		if v {
+			b[i] = 1
+		}
+	}
+	return newArray("bool", len(data), shape, b)
 }
 
 func newArray(dtype string, n int, shape []int, data []byte) (Array, error) {
@@ -124,6 +167,102 @@ func (a Array) Int64s() ([]int64, error) {
 		default:
 			return nil, fmt.Errorf("%w: a %s array is not integers", ErrInvalidArgument, a.DType)
 		}
+	}
+	return out, nil
+}
+
+// The narrow readers below convert only what they hold exactly, decided by dtype, never by value:
+// an int64 array is refused by Int32s even when every element would fit, so a result's Go type
+// does not depend on its data. (Float64s and Int64s are wider and older: see their notes.)
+
+// Float32s returns the elements of a float32 array, or of an int8, int16, uint8, uint16 or
+// bool array (all exact in float32), as float32. float64 and wider integers are refused:
+// narrowing them would lose precision silently; read them with Float64s.
+func (a Array) Float32s() ([]float32, error) {
+	n, size, err := a.layout()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	le := binary.LittleEndian
+	for i := range out {
+		b := a.Data[i*size:]
+		switch a.DType {
+		case "float32":
+			out[i] = math.Float32frombits(le.Uint32(b))
+		case "int16":
+			out[i] = float32(int16(le.Uint16(b)))
+		case "uint16":
+			out[i] = float32(le.Uint16(b))
+		case "int8":
+			out[i] = float32(int8(b[0]))
+		case "uint8", "bool":
+			out[i] = float32(b[0])
+		default:
+			return nil, fmt.Errorf("%w: a %s array does not convert to float32 exactly (use Float64s)", ErrInvalidArgument, a.DType)
+		}
+	}
+	return out, nil
+}
+
+// Int32s returns the elements of an int32 array, or of an int8, int16, uint8, uint16 or bool
+// array, as int32. int64, uint32, uint64 and float arrays are refused (use Int64s / Float64s):
+// numpy's default integer is int64, so a handler returning plain np.array([1, 2]) needs Int64s.
+func (a Array) Int32s() ([]int32, error) {
+	n, size, err := a.layout()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int32, n)
+	le := binary.LittleEndian
+	for i := range out {
+		b := a.Data[i*size:]
+		switch a.DType {
+		case "int32":
+			out[i] = int32(le.Uint32(b))
+		case "int16":
+			out[i] = int32(int16(le.Uint16(b)))
+		case "uint16":
+			out[i] = int32(le.Uint16(b))
+		case "int8":
+			out[i] = int32(int8(b[0]))
+		case "uint8", "bool":
+			out[i] = int32(b[0])
+		default:
+			return nil, fmt.Errorf("%w: a %s array does not convert to int32 exactly", ErrInvalidArgument, a.DType)
+		}
+	}
+	return out, nil
+}
+
+// Uint8s returns the elements of a uint8 or bool array (a copy of Data: bytes, images, masks).
+func (a Array) Uint8s() ([]uint8, error) {
+	if _, _, err := a.layout(); err != nil {
+		return nil, err
+	}
+	if a.DType != "uint8" && a.DType != "bool" {
+		return nil, fmt.Errorf("%w: a %s array is not uint8", ErrInvalidArgument, a.DType)
+	}
+	return slices.Clone(a.Data), nil
+}
+
+// Bools returns the elements of a bool array. A byte other than 0 or 1 is a damaged array
+// (ErrSerialization), as the Python side refuses it. Integer arrays are refused, not tested
+// against zero: write a != 0 where that is meant.
+func (a Array) Bools() ([]bool, error) {
+	n, _, err := a.layout()
+	if err != nil {
+		return nil, err
+	}
+	if a.DType != "bool" {
+		return nil, fmt.Errorf("%w: a %s array is not bool", ErrInvalidArgument, a.DType)
+	}
+	out := make([]bool, n)
+	for i, b := range a.Data {
+		if b > 1 {
+			return nil, fmt.Errorf("%w: bool array holds byte %d at %d (only 0 or 1)", ErrSerialization, b, i)
+		}
+		out[i] = b == 1
 	}
 	return out, nil
 }

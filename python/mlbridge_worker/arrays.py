@@ -9,17 +9,25 @@ The Go side is ``mlbridge.Array``.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
+import msgpack
 import numpy as np
 
 from .errors import InvalidArgument
+from .protocol import FrameTooLarge
 
 #: the dtypes both sides know (Go: dtypeSizes in array.go)
 DTYPES: dict[str, np.dtype] = {
     name: np.dtype(name).newbyteorder("<")
     for name in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                  "float32", "float64")
+}
+#: every byte order of those dtypes -> (little-endian dtype, wire name); a dict keyed by dtype,
+#: because dtype.name costs ~1.5 µs per call and to_wire/plain look it up per array
+_WIRE: dict[np.dtype, tuple[np.dtype, str]] = {
+    d: (le, name) for name, le in DTYPES.items() for d in (le, le.newbyteorder(">"), le.newbyteorder("="))
 }
 _KEYS = frozenset(("dtype", "shape", "data"))
 _MAX_DIMS = 32  # numpy's limit before 2.0; a bound Go can rely on
@@ -29,12 +37,116 @@ _NUMERIC = "biuf"  # bool, int, uint, float
 def to_wire(a: np.ndarray) -> dict:
     """The wire map of ``a`` (copied to little-endian C order when it is not already)."""
     a = np.asarray(a)
-    le = DTYPES.get(a.dtype.name)
-    if le is None:
-        # A bridge bug (it returned strings, objects, float16...), not the caller's.
-        raise TypeError(f"arrays of dtype {a.dtype} cannot travel on the wire; use one of {', '.join(DTYPES)}")
+    le, name = _wire_dtype(a)
     a = a.astype(le, copy=False)  # no copy on a little-endian host
-    return {"dtype": a.dtype.name, "shape": list(a.shape), "data": a.tobytes(order="C")}
+    return {"dtype": name, "shape": list(a.shape), "data": a.tobytes(order="C")}
+
+
+def _wire_dtype(a: np.ndarray) -> tuple[np.dtype, str]:
+    """The little-endian dtype ``a`` travels as, and its name; TypeError (saying what to do
+    instead) when Go has no such dtype. A bridge bug (it returned strings, objects, float16...),
+    not the caller's."""
+    found = _WIRE.get(a.dtype)
+    if found is not None:
+        return found
+    kind = a.dtype.kind
+    if kind in "USO":
+        hint = "strings or objects have no binary form: return a.tolist() for a list"
+    elif kind in "Mm":
+        hint = "return a.astype(str).tolist(), or a.astype('int64') for counts of its unit since the epoch"
+    elif kind == "f":
+        hint = "return a.astype(np.float32) or a.astype(np.float64)"
+    elif kind == "c":
+        hint = "return a.real and a.imag as two arrays"
+    else:
+        hint = "return a.tolist()"
+    raise TypeError(f"a numpy array of dtype {a.dtype} cannot travel on the wire ({hint}); "
+                    f"array dtypes are {', '.join(DTYPES)}")
+
+
+# ------------------------------------------------------------------------------------------
+# numpy values in results and stream items (output.py calls plain() when msgpack refuses one)
+
+_NoneType = type(None)
+_LEAVES = frozenset((_NoneType, bool, int, float, str, bytes, bytearray, memoryview))
+_SMALL = 16
+#: the usual scalar types straight to their converter: one dict lookup instead of isinstance
+#: checks (others take the general path in _scalar)
+_SCALAR_TYPES: dict[type, Any] = {
+    **{t: int for t in (np.byte, np.ubyte, np.short, np.ushort, np.intc, np.uintc, np.int_, np.uint,
+                        np.longlong, np.ulonglong)},
+    np.bool_: bool, np.half: float, np.single: float, np.double: float,
+}
+
+
+def plain(v: Any, room: int = sys.maxsize, limit: int | None = None) -> Any:
+    """``v`` with numpy values made msgpack-ready: scalars become Python bool/int/float, arrays
+    their wire map (data a read-only view, not a copy, when ``a`` is little-endian C-ordered).
+    Containers (dict, list, tuple) are rebuilt only when something in them changed.
+
+    The caller measures the result (depth and size): an array map is two levels deep, which the
+    original value did not show. ``room`` only refuses an array bigger than the frame before it is
+    copied to C order (FrameTooLarge naming ``limit``). A value numpy cannot hand over exactly
+    (datetime64, complex, strings in an array...) raises TypeError saying what to return instead.
+    """
+    return _plain(v, room, sys.maxsize if limit is None else limit)
+
+
+def _plain(v: Any, room: int, limit: int) -> Any:
+    t = type(v)
+    if t in _LEAVES:
+        return v
+    conv = _SCALAR_TYPES.get(t)
+    if conv is not None:
+        return conv(v)
+    if isinstance(v, np.generic):
+        return _scalar(v)
+    if isinstance(v, np.ndarray):
+        return _array(v, room, limit)
+    if isinstance(v, dict):
+        out = {k if type(k) is str else _plain(k, room, limit): _plain(x, room, limit) for k, x in v.items()}
+        same = (len(out) == len(v) and all(a is b for a, b in zip(v, out))
+                and all(a is b for a, b in zip(v.values(), out.values())))
+        return v if same else out
+    if isinstance(v, list) or (isinstance(v, tuple) and not isinstance(v, msgpack.ExtType)):
+        if len(v) > _SMALL and _LEAVES.issuperset(map(type, v)):
+            return v  # classified in C: a long list of plain numbers needs no Python loop
+        items = [_plain(x, room, limit) for x in v]
+        return v if all(a is b for a, b in zip(v, items)) else items
+    return v  # msgpack decides (an ExtType, a Timestamp, or a type it refuses by name)
+
+
+def _scalar(v: np.generic) -> bool | int | float:
+    kind = v.dtype.kind
+    if kind == "b":
+        return bool(v)
+    if kind in "iu":
+        return int(v)
+    if kind == "f" and v.dtype.itemsize <= 8:  # float16/32/64: exact as a Python float
+        return float(v)
+    if kind in "Mm":
+        hint = "return str(v), or v.astype('int64') for a count of its unit since the epoch"
+    elif kind == "c":
+        hint = "return v.real and v.imag"
+    elif kind == "f":
+        hint = "return float(v) if losing its extra precision is fine"
+    else:
+        hint = "return v.item() or str(v)"
+    raise TypeError(f"a numpy {v.dtype} scalar has no exact msgpack form ({hint})")
+
+
+def _array(a: np.ndarray, room: int, limit: int) -> dict:
+    ma = sys.modules.get("numpy.ma")  # not imported: no masked array exists
+    if ma is not None and isinstance(a, ma.MaskedArray):  # np.asarray would drop the mask silently
+        raise TypeError("a numpy masked array cannot travel on the wire: return a.filled(value), or the data "
+                        "and np.ma.getmaskarray(a) as two arrays")
+    le, name = _wire_dtype(a)
+    if a.nbytes >= room:  # before a copy to C order: refusing costs nothing
+        raise FrameTooLarge(a.nbytes + 1, limit)
+    # a view of the bytes when a is already little-endian C-ordered, else one copy; cast("B"):
+    # a flat byte view, which every msgpack packer (the pure-Python one too) writes as one bin
+    data = memoryview(np.ascontiguousarray(a, dtype=le)).cast("B") if a.size else memoryview(b"")
+    return {"dtype": name, "shape": list(a.shape), "data": data}
 
 
 def from_wire(v: Any, name: str) -> np.ndarray:

@@ -288,6 +288,20 @@ class EchoBridge(BaseBridge):
         return object()
 
     @handler
+    def numpy_values(self) -> dict:
+        """numpy scalars and arrays as a handler returns them (tests their conversion)."""
+        import numpy as np  # here: the echo bridge itself runs without numpy
+
+        return {
+            "f32": np.float32(1.5), "i64": np.int64(-(2**40)), "u8": np.uint8(255), "yes": np.bool_(True),
+            "matrix": np.arange(6, dtype=np.float32).reshape(2, 3),
+            "pixels": np.array([0, 128, 255], dtype=np.uint8),
+            "mask": np.array([[True, False], [False, True]]),
+            "ids": np.array([7, -7], dtype=">i4"),  # big-endian: sent little-endian
+            "nested": [{"score": np.float64(0.25), "col": np.arange(4, dtype=np.int64)[::2]}],
+        }
+
+    @handler
     async def big(self, n: int):
         return bytes(n)
 

@@ -3,11 +3,15 @@
 A result is measured before it is encoded (:func:`~.protocol.value_size`): one too deep, or
 surely too big for the host's max frame, is refused as a ``serialization`` error for its call
 without being copied; the worker keeps serving.
+
+numpy values (scalars, arrays) are converted when msgpack refuses the value: see
+:func:`~.arrays.plain`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, Callable
 
 from .errors import error_map, exc_text, exception_to_error
 from .protocol import FrameTooLarge, ValueRefused, pack_header, value_size
@@ -70,7 +74,18 @@ class OutputMixin:
             return _NIL
         elif t not in _SCALARS:
             value_size(v, room, self.out_max)  # before the copy: refusing costs no memory
-        body = self._pack(v)
+        try:
+            body = self._pack(v)
+        except TypeError:
+            # A type msgpack does not know: numpy values are converted here rather than by a
+            # Packer default= hook, so the converted value is measured like any other (an array
+            # map adds two levels and its bytes); the plain path pays only this try (free on 3.11+).
+            np_plain = _numpy_plain()
+            if np_plain is None:  # numpy never imported: nothing in v is numpy, msgpack's error stands
+                raise
+            v = np_plain(v, room, self.out_max)
+            value_size(v, room, self.out_max)
+            body = self._pack(v)
         if len(body) > room:  # the bound is low for ints (1 byte each, up to 9 encoded)
             raise FrameTooLarge(len(body) + overhead, self.out_max)
         return body
@@ -98,6 +113,20 @@ class OutputMixin:
                 if isinstance(v, str):
                     err[k] = v.encode("utf-8", "backslashreplace").decode("utf-8")
             self.send(msg)
+
+
+_plain: Callable[[Any, int, int], Any] | None = None
+
+
+def _numpy_plain() -> Callable[[Any, int, int], Any] | None:
+    """arrays.plain once numpy is loaded (by the bridge), else None: numpy stays optional, and a
+    blocked import (sys.modules["numpy"] = None) counts as absent."""
+    global _plain
+    if _plain is None and sys.modules.get("numpy") is not None:
+        from .arrays import plain  # imports numpy: only now that the bridge has
+
+        _plain = plain
+    return _plain
 
 
 def _refusal(what: str, e: Exception) -> tuple[str, str]:

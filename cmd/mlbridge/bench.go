@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,59 +30,66 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(rep)
+			if err := printBench(cmd.OutOrStdout(), rep, asJSON); err != nil {
+				return err
 			}
-			w := cmd.OutOrStdout()
-			if rep.Scenario == "startup" {
-				fmt.Fprintf(w, "startup: 1 worker ready in %.0f ms, 8 workers in %.0f ms: ratio %.2f (median of %d rounds)\n",
-					rep.Startup1ms, rep.Startup8ms, rep.StartupRatio, rep.Rounds)
-				return nil
-			}
-			if rep.Scenario == "io-bound" {
-				fmt.Fprintf(w, "io-bound: %d callers, each call waits %v in Python: sync handler %.0f calls/s, async handler %.0f calls/s (async p50 %.1f ms, p99 %.1f ms; %d calls, %d errors)\n",
-					rep.Concurrency, 100*time.Millisecond, rep.SyncCallsPerS, rep.AsyncCallsPerS, rep.LoadedP50us/1e3, rep.LoadedP99us/1e3, rep.Calls, rep.Errors)
-				return nil
-			}
-			if rep.Scenario == "legacy-vs-new" {
-				fmt.Fprintf(w, "legacy-vs-new: ExecuteProgram p50 %.1f µs through the new interface, %.1f µs through the legacy one: %+.2f%% (%d calls alternating, %d errors)\n",
-					rep.P50us, rep.LegacyP50us, rep.OverheadPct, rep.Calls, rep.Errors)
-				return nil
-			}
-			if rep.Scenario == "dspy" {
-				fmt.Fprintf(w, "dspy: ExecuteProgram p50 %.1f µs (p99 %.1f), the same program called directly in Python p50 %.1f µs: bridge overhead %.1f µs per call (%d calls, %d errors)\n",
-					rep.P50us, rep.P99us, rep.DirectP50us, rep.OverheadUs, rep.Calls, rep.Errors)
-				return nil
-			}
-			if rep.Scenario == "chaos" {
-				printChaos(w, rep)
-				return nil
-			}
-			if rep.Scenario == "pool-overhead" {
-				fmt.Fprintf(w, "pool overhead: p50 %.1f µs through a Pool, %.1f µs through a Bridge: %+.1f%%\n",
-					rep.P50us, rep.BridgeP50us, rep.PoolOverheadPct)
-				return nil
-			}
-			fmt.Fprintf(w, "scenario %s, %d worker(s), concurrency %d, %.0fs in %d rounds\n",
-				rep.Scenario, rep.Workers, rep.Concurrency, rep.DurationS, rep.Rounds)
-			fmt.Fprintf(w, "  one at a time: p50 %.1f µs  p99 %.1f µs   floor p50 %.1f µs   ratio %.2fx\n",
-				rep.P50us, rep.P99us, rep.FloorP50us, rep.RatioP50)
-			fmt.Fprintf(w, "  concurrent:    %.0f calls/s (p50 %.0f µs, p99 %.0f µs)   floor %.0f/s   ratio %.2f\n",
-				rep.CallsPerS, rep.LoadedP50us, rep.LoadedP99us, rep.FloorCallsPerS, rep.RatioRate)
-			fmt.Fprintf(w, "  calls %d, errors %d, restarts %d\n", rep.Calls, rep.Errors, rep.Restarts)
-			return nil
+			return benchFailures(rep)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos")
-	f.IntVar(&o.Workers, "workers", 1, "worker processes")
-	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent callers")
-	f.DurationVar(&o.Duration, "duration", 10*time.Second, "total measuring time")
-	f.IntVar(&o.Rounds, "rounds", 3, "alternating floor/runtime rounds")
-	f.DurationVar(&o.IdleSpin, "idle-spin", 0, "worker polls for the next request this long before sleeping (e.g. 50us)")
+	intFlagMin(f, &o.Workers, "workers", 1, 1, "worker processes")
+	intFlagMin(f, &o.Concurrency, "concurrency", 64, 1, "concurrent callers")
+	durationFlagPositive(f, &o.Duration, "duration", 10*time.Second, "total measuring time")
+	intFlagMin(f, &o.Rounds, "rounds", 3, 1, "alternating floor/runtime rounds")
+	durationFlagNonNegative(f, &o.IdleSpin, "idle-spin", 0, "worker polls for the next request this long before sleeping (e.g. 50us)")
 	f.BoolVar(&o.Preload, "preload", false, "pools fork workers from a preloaded interpreter (zygote)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// printBench prints the report: one JSON object, or lines for a person.
+func printBench(w io.Writer, rep *bench.Report, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(rep)
+	}
+	if rep.Scenario == "startup" {
+		fmt.Fprintf(w, "startup: 1 worker ready in %.0f ms, 8 workers in %.0f ms: ratio %.2f (median of %d rounds)\n",
+			rep.Startup1ms, rep.Startup8ms, rep.StartupRatio, rep.Rounds)
+		return nil
+	}
+	if rep.Scenario == "io-bound" {
+		fmt.Fprintf(w, "io-bound: %d callers, each call waits %v in Python: sync handler %.0f calls/s, async handler %.0f calls/s (async p50 %.1f ms, p99 %.1f ms; %d calls, %d errors)\n",
+			rep.Concurrency, 100*time.Millisecond, rep.SyncCallsPerS, rep.AsyncCallsPerS, rep.LoadedP50us/1e3, rep.LoadedP99us/1e3, rep.Calls, rep.Errors)
+		return nil
+	}
+	if rep.Scenario == "legacy-vs-new" {
+		fmt.Fprintf(w, "legacy-vs-new: ExecuteProgram p50 %.1f µs through the new interface, %.1f µs through the legacy one: %+.2f%% (%d calls alternating, %d errors)\n",
+			rep.P50us, rep.LegacyP50us, rep.OverheadPct, rep.Calls, rep.Errors)
+		return nil
+	}
+	if rep.Scenario == "dspy" {
+		fmt.Fprintf(w, "dspy: ExecuteProgram p50 %.1f µs (p99 %.1f), the same program called directly in Python p50 %.1f µs: bridge overhead %.1f µs per call (%d calls, %d errors)\n",
+			rep.P50us, rep.P99us, rep.DirectP50us, rep.OverheadUs, rep.Calls, rep.Errors)
+		return nil
+	}
+	if rep.Scenario == "chaos" {
+		printChaos(w, rep)
+		return nil
+	}
+	if rep.Scenario == "pool-overhead" {
+		fmt.Fprintf(w, "pool overhead: p50 %.1f µs through a Pool, %.1f µs through a Bridge: %+.1f%%\n",
+			rep.P50us, rep.BridgeP50us, rep.PoolOverheadPct)
+		return nil
+	}
+	fmt.Fprintf(w, "scenario %s, %d worker(s), concurrency %d, %.0fs in %d rounds\n",
+		rep.Scenario, rep.Workers, rep.Concurrency, rep.DurationS, rep.Rounds)
+	fmt.Fprintf(w, "  one at a time: p50 %.1f µs  p99 %.1f µs   floor p50 %.1f µs   ratio %.2fx\n",
+		rep.P50us, rep.P99us, rep.FloorP50us, rep.RatioP50)
+	fmt.Fprintf(w, "  concurrent:    %.0f calls/s (p50 %.0f µs, p99 %.0f µs)   floor %.0f/s   ratio %.2f\n",
+		rep.CallsPerS, rep.LoadedP50us, rep.LoadedP99us, rep.FloorCallsPerS, rep.RatioRate)
+	fmt.Fprintf(w, "  calls %d, errors %d, restarts %d\n", rep.Calls, rep.Errors, rep.Restarts)
+	return nil
 }
 
 // printChaos prints the chaos scenario's figures against the promises of docs/RELIABILITY.md.
@@ -93,4 +102,32 @@ func printChaos(w io.Writer, rep *bench.Report) {
 		fmt.Fprintf(w, "host killed by %s (preload %v): %d worker processes and children gone in %.0f ms, %d left after 2 s\n",
 			c.Signal, c.Preload, c.Processes, c.CleanupMs, c.Leftover)
 	}
+}
+
+// errBenchFailed makes bench exit non-zero after it printed a report in which calls failed
+// (or, in chaos, a promise of docs/RELIABILITY.md was broken): figures measured on failing
+// calls measure the failure.
+var errBenchFailed = errors.New("bench failed")
+
+// benchFailures returns errBenchFailed, with what failed, when the report counts failed calls:
+// errors in the measuring scenarios; in chaos, idempotent calls that failed under the kill or
+// the wedge load (the pool must carry them through) and processes that outlived a killed host.
+func benchFailures(rep *bench.Report) error {
+	var what []string
+	if rep.Errors > 0 {
+		what = append(what, fmt.Sprintf("%d of %d calls failed", rep.Errors, rep.Calls))
+	}
+	if rep.KillFailedCalls > 0 {
+		what = append(what, fmt.Sprintf("%d idempotent calls failed under the kill load", rep.KillFailedCalls))
+	}
+	if rep.WedgeFailedCalls > 0 {
+		what = append(what, fmt.Sprintf("%d idempotent calls failed while a worker was wedged", rep.WedgeFailedCalls))
+	}
+	if rep.HostDeathLeftover > 0 {
+		what = append(what, fmt.Sprintf("%d processes outlived their killed host", rep.HostDeathLeftover))
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: scenario %s: %s", errBenchFailed, rep.Scenario, strings.Join(what, "; "))
 }

@@ -60,7 +60,7 @@ func newCallCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&stream, "stream", false, "the op is a generator: print one JSON line per item")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline for the call (sent to Python)")
+	durationFlagNonNegative(cmd.Flags(), &timeout, "timeout", 0, "deadline for the call (sent to Python; 0: none)")
 	return cmd
 }
 

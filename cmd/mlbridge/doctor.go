@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -42,8 +43,8 @@ packages, the bridge module or script. Nothing is started. Exits 1 when somethin
 				if err != nil {
 					return err
 				}
-				report[name] = append([]mlbridge.Problem{}, problems...)
-				total += len(problems)
+				report[name] = uniqueProblems(problems)
+				total += len(report[name])
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
@@ -56,9 +57,7 @@ packages, the bridge module or script. Nothing is started. Exits 1 when somethin
 						fmt.Fprintf(w, "%-12s ok\n", name)
 						continue
 					}
-					for _, p := range report[name] {
-						fmt.Fprintf(w, "%-12s %s\n%-12s   fix: %s\n", name, p.What, "", p.Fix)
-					}
+					printProblems(w, name, report[name])
 				}
 			}
 			if total > 0 {
@@ -70,4 +69,30 @@ packages, the bridge module or script. Nothing is started. Exits 1 when somethin
 	cmd.Flags().StringVarP(&path, "config", "c", "mlbridge.yaml", "registry configuration file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the problems per bridge as JSON")
 	return cmd
+}
+
+// uniqueProblems drops repeats: the check reports a requirement once per time it is declared,
+// and a module can be declared twice (the bridge's own module also listed in packages, a
+// variable listed twice in env, mlbridge_worker in packages).
+func uniqueProblems(ps []mlbridge.Problem) []mlbridge.Problem {
+	out := []mlbridge.Problem{}
+	seen := map[mlbridge.Problem]bool{}
+	for _, p := range ps {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// printProblems prints a bridge's problems, each fix once under the problems it fixes
+// (three missing modules share one "install it in that environment").
+func printProblems(w io.Writer, name string, ps []mlbridge.Problem) {
+	for i, p := range ps {
+		fmt.Fprintf(w, "%-12s %s\n", name, p.What)
+		if i == len(ps)-1 || ps[i+1].Fix != p.Fix {
+			fmt.Fprintf(w, "%-12s   fix: %s\n", "", p.Fix)
+		}
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -85,7 +84,10 @@ the share of calls through the current API, and the share of async handlers per 
 			}
 			var rt *migrate.Runtime
 			if node != "" {
-				url := nodeURL(node)
+				url, err := nodeURL("node", node, "/v1/node")
+				if err != nil {
+					return err
+				}
 				st, err := fetchNode(cmd.Context(), &client, url)
 				if err != nil {
 					return err
@@ -123,7 +125,7 @@ the share of calls through the current API, and the share of async handlers per 
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringVar(&node, "node", "", "a running node: host:port of 'mlbridge serve', or the URL of a mounted mlbridge.NodeHandler")
+	cmd.Flags().StringVar(&node, "node", "", "a running node: host:port or http(s):// URL of 'mlbridge serve', or the URL of a mounted mlbridge.NodeHandler")
 	client.flags(cmd.Flags())
 	return cmd
 }
@@ -146,14 +148,6 @@ func printRuntime(w io.Writer, rt *migrate.Runtime) {
 	if len(rt.Bridges) > 1 {
 		row("total", rt.Total)
 	}
-}
-
-// nodeURL accepts host:port (an 'mlbridge serve' address) or a full URL.
-func nodeURL(node string) string {
-	if strings.Contains(node, "://") {
-		return node
-	}
-	return "http://" + node + "/v1/node"
 }
 
 func fetchNode(ctx context.Context, client *nodeClient, url string) (mlbridge.NodeStatus, error) {

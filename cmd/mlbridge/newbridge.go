@@ -5,20 +5,19 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"go/format"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"text/template"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
 )
 
 //go:embed templates/*.tmpl
 var templates embed.FS
-
-var bridgeIdentRE = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
 
 // scaffold is what the templates see.
 type scaffold struct {
@@ -38,13 +37,14 @@ func newNewBridgeCmd() *cobra.Command {
   python/test_NAME_bridge.py  its pytest tests
   NAME.go                     a typed Go client over any mlbridge.Adapter
   NAME_test.go                its Go test, running the bridge in a real worker
-The directory must be inside a Go module; the tests pass as generated. See docs/ADDING_A_FRAMEWORK.md.`,
+The directory must be inside a Go module; the tests pass as generated. NAME is lower case
+letters and digits, and neither a Go nor a Python keyword. See docs/ADDING_A_FRAMEWORK.md.`,
 		Example: "  mlbridge new-bridge greeter --dir examples/greeter",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if !bridgeIdentRE.MatchString(name) {
-				return fmt.Errorf("bridge name %q: use lower case letters and digits (it names a Go package and a Python module)", name)
+			if err := checkBridgeName(name); err != nil {
+				return err
 			}
 			if dir == "" {
 				dir = name
@@ -81,7 +81,17 @@ func renderScaffold(name, dir string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := scaffold{Name: name, Title: strings.ToUpper(name[:1]) + name[1:], ImportPath: importPath}
+	if err := module.CheckImportPath(importPath); err != nil {
+		return nil, fmt.Errorf("%s would be imported as %q, which Go refuses: %w (choose another --dir)", dir, importPath, err)
+	}
+	return render(scaffold{Name: name, Title: strings.ToUpper(name[:1]) + name[1:], ImportPath: importPath}, dir)
+}
+
+// render executes the templates; Go files come out gofmt-clean whatever the import path
+// (gofmt sorts the test's imports, and a module path such as example.com/app sorts before
+// github.com/mlbridge/mlbridge).
+func render(data scaffold, dir string) (map[string][]byte, error) {
+	name := data.Name
 	out := map[string][]byte{}
 	for tmpl, path := range map[string]string{
 		"bridge.py.tmpl":      filepath.Join(dir, "python", name+"_bridge.py"),
@@ -97,7 +107,13 @@ func renderScaffold(name, dir string) (map[string][]byte, error) {
 		if err := t.Execute(&b, data); err != nil {
 			return nil, err
 		}
-		out[path] = b.Bytes()
+		src := b.Bytes()
+		if strings.HasSuffix(path, ".go") {
+			if src, err = format.Source(src); err != nil {
+				return nil, fmt.Errorf("%s: generated Go does not parse: %w", tmpl, err)
+			}
+		}
+		out[path] = src
 	}
 	return out, nil
 }

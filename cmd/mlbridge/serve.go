@@ -52,9 +52,9 @@ Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers sto
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, g, f) },
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&f.size, "workers", 2, "worker processes")
+	intFlagMin(fl, &f.size, "workers", 2, 1, "worker processes")
 	fl.BoolVar(&f.preload, "preload", false, "fork workers from one preloaded interpreter (PoolConfig.Preload)")
-	fl.StringVar(&f.addr, "addr", defaultAdminAddr, "listen address; beyond loopback a token is required")
+	fl.StringVar(&f.addr, "addr", defaultAdminAddr, "listen address, host:port (or http(s)://host:port); beyond loopback a token is required")
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token clients must send (default: $"+tokenEnv+")")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate: serve HTTPS (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
@@ -79,8 +79,12 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	addr, err := listenAddr(f.addr, tlsConfig != nil)
+	if err != nil {
+		return err
+	}
 	// Listen before starting workers: a bad or unsafe address fails at once.
-	ln, err := net.Listen("tcp", f.addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -94,7 +98,7 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 			log.Warn("serving beyond loopback without TLS: the token crosses the network in clear text (use --tls-cert/--tls-key)", "addr", ln.Addr().String())
 		}
 	}
-	acc := newAccess(token, nodeHosts(f.addr, f.allowedHosts), tlsConfig != nil)
+	acc := newAccess(token, nodeHosts(addr, f.allowedHosts), tlsConfig != nil)
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
 		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: f.size, Preload: f.preload,
 	})
@@ -117,6 +121,29 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return errors.Join(srv.Shutdown(shutdownCtx), p.Shutdown(shutdownCtx))
+}
+
+// listenAddr is where serve listens: --addr as host:port, or as the URL clients will use
+// (http://host:port, or https://host:port with --tls-cert), read as the clients read it.
+func listenAddr(addr string, tls bool) (string, error) {
+	if !strings.Contains(addr, "://") {
+		return addr, nil // host:port; ":7420" is every interface
+	}
+	u, err := parseNode("addr", addr)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil:
+		return "", fmt.Errorf("--addr %q: serve listens on host:port (no path, query or user)", addr)
+	case u.Port() == "":
+		return "", fmt.Errorf("--addr %q: give a port", addr)
+	case u.Scheme == "https" && !tls:
+		return "", fmt.Errorf("--addr %q: serving https needs --tls-cert and --tls-key", addr)
+	case u.Scheme == "http" && tls:
+		return "", fmt.Errorf("--addr %q: with --tls-cert serve speaks https", addr)
+	}
+	return u.Host, nil
 }
 
 // loadTLS returns nil without a certificate (plain HTTP).

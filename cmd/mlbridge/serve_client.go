@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -26,12 +29,44 @@ func (c *nodeClient) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.caFile, "tls-ca", "", "PEM certificate(s) to trust for an https:// node (default: the system's)")
 }
 
-// nodeBase turns an --addr (host:port, or a URL such as https://host:port) into a base URL.
-func nodeBase(addr string) string {
-	if strings.Contains(addr, "://") {
-		return strings.TrimSuffix(addr, "/")
+// parseNode reads the address of a node given to --addr or --node (flag names it in errors):
+// host:port means http://host:port; http:// and https:// URLs are taken as they are. A missing
+// host (":7420") is this machine's loopback.
+func parseNode(flag, addr string) (*url.URL, error) {
+	raw := strings.TrimSpace(addr)
+	if raw == "" {
+		return nil, fmt.Errorf("--%s is empty: give host:port, http://host:port or https://host:port", flag)
 	}
-	return "http://" + addr
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err == nil && u.Scheme != "http" && u.Scheme != "https" {
+		err = fmt.Errorf("scheme %q is neither http nor https", u.Scheme)
+	}
+	if err == nil && u.Host == "" {
+		err = errors.New("no host")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--%s %q: %v (give host:port, http://host:port or https://host:port)", flag, addr, err)
+	}
+	if u.Hostname() == "" {
+		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+	}
+	return u, nil
+}
+
+// nodeURL is the URL of endpoint (/v1/status, /v1/node) on the node at addr (see parseNode);
+// a URL with a path names the endpoint itself (a NodeHandler mounted elsewhere, a proxy).
+func nodeURL(flag, addr, endpoint string) (string, error) {
+	u, err := parseNode(flag, addr)
+	if err != nil {
+		return "", err
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path, u.RawPath = endpoint, ""
+	}
+	return u.String(), nil
 }
 
 // get reads one JSON document from a node's endpoint.

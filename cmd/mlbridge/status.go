@@ -24,7 +24,11 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the workers and ops of a running 'mlbridge serve'",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			raw, err := node.get(cmd.Context(), nodeBase(addr)+"/v1/status")
+			url, err := nodeURL("addr", addr, "/v1/status")
+			if err != nil {
+				return err
+			}
+			raw, err := node.get(cmd.Context(), url)
 			if err != nil {
 				return fmt.Errorf("%w (start one with `mlbridge serve`)", err)
 			}
@@ -34,13 +38,13 @@ func newStatusCmd() *cobra.Command {
 			}
 			var st mlbridge.PoolStats
 			if err := json.Unmarshal(raw, &st); err != nil {
-				return fmt.Errorf("unexpected answer from %s: %w", addr, err)
+				return fmt.Errorf("unexpected answer from %s: %w", url, err)
 			}
 			printStatus(cmd.OutOrStdout(), st)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", defaultAdminAddr, "address of the node: host:port, or https://host:port")
+	cmd.Flags().StringVar(&addr, "addr", defaultAdminAddr, "address of the node: host:port, http://host:port or https://host:port")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON")
 	node.flags(cmd.Flags())
 	return cmd

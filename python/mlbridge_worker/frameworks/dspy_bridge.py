@@ -83,7 +83,8 @@ class DSPyBridge(BaseBridge):
         check_inputs(prog.signature, inputs)
         lm, adapter = self.lm, self.adapter
         if lm is None:
-            raise InvalidConfiguration("no LM configured: call configure_lm (or define an 'lm' resource) first")
+            raise InvalidConfiguration("no LM configured: call dspy.Client.ConfigureLM from Go first (it defines "
+                                       "the global 'lm' resource; configure_lm in Python)")
         return lm, adapter
 
     def run(self, prog: Program, inputs: dict) -> dict:

@@ -64,7 +64,7 @@ def _remote_lm(spec: dict) -> dspy.BaseLM:
     key = os.environ.get(key_env) if key_env else None
     if key_env and not key:
         raise InvalidConfiguration(f"environment variable {key_env} is not set in the worker "
-                                   "(pass it through with Config.EnvAllow)")
+                                   "(pass it through: Config.EnvAllow in Go, env: in mlbridge.yaml)")
     if key is None and base_url:
         key = "unused"  # a self-hosted server without auth; DSPy refuses an empty credential
     try:

@@ -80,7 +80,7 @@ def _openai_model(spec: dict) -> ChatOpenAI:
     key = os.environ.get(key_env) if key_env else None
     if key_env and not key:
         raise InvalidConfiguration(f"environment variable {key_env} is not set in the worker "
-                                   "(pass it through with Config.EnvAllow)")
+                                   "(pass it through: Config.EnvAllow in Go, env: in mlbridge.yaml)")
     if key is None and base_url:
         key = "unused"  # a self-hosted server without auth; the OpenAI client refuses no key at all
     retries = _int(spec, "max_retries", _int(spec, "num_retries", 2))

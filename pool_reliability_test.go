@@ -3,9 +3,11 @@ package mlbridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -335,4 +337,78 @@ func TestPoolMaxRSSHoldsUnderFastGrowth(t *testing.T) {
 	if float64(peak) > 1.2*limit {
 		t.Fatalf("peak RSS %d is %.2f× MaxRSS", peak, float64(peak)/limit)
 	}
+}
+
+// TestPoolSurvivesItsZygoteKilled: with Preload, killing the zygote (the parent of every
+// worker) takes all its workers with it at once; the pool starts a new zygote and new
+// workers. An idempotent call is retried once, so one whose retry landed on a sibling dying
+// in the same instant fails with ErrWorkerExited — typed, never hung — and every call after
+// the replacement succeeds.
+func TestPoolSurvivesItsZygoteKilled(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.Size, c.Preload = 2, true })
+	before := pids(p)
+	zygote := parentPid(t, before[0])
+	if zygote == os.Getpid() || zygote != parentPid(t, before[1]) {
+		t.Fatalf("workers %v are not children of one zygote (%d)", before, zygote)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	var exited atomic.Int64
+	stop := make(chan struct{})
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v, err := mlbridge.Decode[int](p.Call(ctx, "sleep_echo", args("value", g*1000+i, "seconds", 0.005), mlbridge.Idempotent()))
+				if errors.Is(err, mlbridge.ErrWorkerExited) {
+					exited.Add(1)
+					continue
+				}
+				if err != nil || v != g*1000+i {
+					t.Errorf("call while the zygote died: %v, %v", v, err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := syscall.Kill(zygote, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitReplaced(t, p, before...)
+	close(stop)
+	wg.Wait()
+	if err := p.Err(); err != nil {
+		t.Fatalf("pool after its zygote died: %v", err)
+	}
+	if z := parentPid(t, pids(p)[0]); z == zygote {
+		t.Fatalf("new workers still come from the dead zygote %d", zygote)
+	}
+	t.Logf("%d idempotent calls failed with ErrWorkerExited as both workers died at once", exited.Load())
+	for i := range 20 {
+		if v := poolCall[int](t, p, "add", args("a", i, "b", 1), mlbridge.Idempotent()); v != i+1 {
+			t.Fatal(v)
+		}
+	}
+}
+
+// parentPid reads a process's parent from /proc (Linux).
+func parentPid(t *testing.T, pid int) int {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ppid, err := strconv.Atoi(fields[1])
+	if err != nil {
+		t.Fatalf("stat of %d: %q", pid, s)
+	}
+	return ppid
 }

@@ -397,15 +397,17 @@ func (w *Worker) die(symptom string) {
 		w.pending = nil
 		closing := w.closing
 		w.mu.Unlock()
-		if !closing && !w.startFailed {
-			w.log.Warn("mlbridge: worker exited", "err", exit)
-		}
 		closeAll(w.proc.stdin, w.proc.stdout, w.proc.stderr)
-		// Done closes before the pending calls fail, so that a caller woken by its failed
-		// call already sees the worker as dead (a pool must not place the next call here).
+		// Done closes right after pending is gone and before the pending calls fail, so that a
+		// caller woken by its failed call already sees the worker as dead: a pool must not
+		// place the next call here (between the two, Send fails at once — a slow log handler
+		// there let a pool spin its callers on a dead worker).
 		close(w.done)
 		for _, c := range pending {
 			c.finish(nil, err)
+		}
+		if !closing && !w.startFailed {
+			w.log.Warn("mlbridge: worker exited", "err", exit)
 		}
 	})
 }

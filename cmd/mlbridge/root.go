@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log worker stderr and lifecycle events")
 	root.AddCommand(newCallCmd(g), newBenchCmd(g), newServeCmd(g), newStatusCmd(), newDoctorCmd(g), newNewBridgeCmd(), newMigrateCmd())
 	root.AddCommand(newStoreCmd())
+	root.AddCommand(newPythonCmd(g))
 	return root
 }
 

@@ -136,10 +136,12 @@ func TestHandshakeFailures(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
-	t.Run("worker package missing", func(t *testing.T) {
+	t.Run("msgpack missing", func(t *testing.T) {
+		// The runtime ships with the Go module; what a bare interpreter lacks is msgpack,
+		// and the error says how to install it there.
 		bare := bareVenvPython(t)
 		_, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: testenv.EchoBridge, Python: bare, Logger: quietLogger(t)})
-		if !errors.Is(err, mlbridge.ErrWorkerPackageMissing) || !strings.Contains(err.Error(), "pip install") {
+		if !errors.Is(err, mlbridge.ErrWorkerPackageMissing) || !strings.Contains(err.Error(), "lacks msgpack: run `"+bare+" -m pip install msgpack`") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -167,8 +169,8 @@ func TestHandshakeFailures(t *testing.T) {
 	})
 }
 
-// bareVenvPython makes a venv without mlbridge_worker: the state of a user who forgot to
-// install the worker package.
+// bareVenvPython makes a venv without any package: no mlbridge_worker (the embedded runtime
+// stands in) and no msgpack.
 func bareVenvPython(t *testing.T) string {
 	dir := t.TempDir()
 	out, err := exec.Command(testenv.Python(t), "-m", "venv", "--without-pip", dir).CombinedOutput()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mlbridge/mlbridge/internal/errs"
 	"github.com/mlbridge/mlbridge/internal/worker"
 )
 
@@ -69,7 +70,9 @@ func (r *Registry) check(ctx context.Context, e *registryEntry) []Problem {
 		}
 	}
 	bridgeModule := ""
-	modules := append([]string{"mlbridge_worker"}, b.Packages...)
+	// The runtime comes from the Go module (first on the probe's PYTHONPATH, as on a
+	// worker's); msgpack is what the interpreter must bring for it.
+	modules := append([]string{"mlbridge_worker", "msgpack"}, b.Packages...)
 	if b.Bridge != "" {
 		bridgeModule = strings.SplitN(b.Bridge, ":", 2)[0]
 		modules = append(modules, bridgeModule)
@@ -121,7 +124,16 @@ func (r *Registry) check(ctx context.Context, e *registryEntry) []Problem {
 				"put the directory that holds it on pythonpath: (Config.PythonPath), or run the workers in it with dir:")
 			continue
 		}
-		add("Python module "+m+" is not installed in "+python, "install it in that environment (./scripts/bootstrap installs the project's)")
+		if m == "msgpack" {
+			add("Python module msgpack, the worker runtime's one dependency, is not installed in "+python,
+				"run "+errs.InstallCommand(python, "msgpack"))
+			continue
+		}
+		// One fix for every missing module (doctor prints a shared fix once); module and
+		// package names differ (sklearn: scikit-learn), so the fix names no package.
+		add("Python module "+m+" is not installed in "+python,
+			"install its package into that interpreter (`"+python+" -m pip install <package>`; the packages of the "+
+				"framework bridges mlbridge ships: `mlbridge python setup --extras dspy|langchain|sklearn|local`)")
 	}
 	return ps
 }

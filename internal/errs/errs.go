@@ -19,7 +19,7 @@ var (
 	ErrHandshake            = errors.New("mlbridge: handshake failed")
 	ErrProtocol             = errors.New("mlbridge: protocol error")
 	ErrPythonNotFound       = errors.New("mlbridge: python interpreter not found")
-	ErrWorkerPackageMissing = errors.New("mlbridge: python package mlbridge_worker is not installed")
+	ErrWorkerPackageMissing = errors.New("mlbridge: the interpreter lacks a Python package the worker runtime needs")
 	ErrStreamOverflow       = errors.New("mlbridge: stream consumer too slow, buffered chunks over the limit")
 )
 
@@ -116,3 +116,11 @@ func (e *ExitError) Error() string {
 
 // Is matches ErrWorkerExited.
 func (e *ExitError) Is(target error) bool { return target == ErrWorkerExited }
+
+// InstallCommand is the command that installs Python packages into the interpreter python,
+// for messages that tell the user exactly what to run. The worker runtime itself ships with
+// the Go module; an interpreter needs only msgpack for it.
+func InstallCommand(python string, packages ...string) string {
+	p := strings.Join(packages, " ")
+	return fmt.Sprintf("`%s -m pip install %s` (or `uv pip install --python %s %s`)", python, p, python, p)
+}

@@ -80,7 +80,8 @@ func matchAny(patterns []string, name string) bool {
 func Env(allow, extra []string) []string { return buildEnv(os.Environ(), allow, extra) }
 
 // withPythonPath prepends paths to env's PYTHONPATH (the host's, if passed through, or the
-// one Config.Env sets), so the worker finds the caller's own modules first.
+// one Config.Env sets): Command passes the embedded runtime, then the caller's own modules,
+// so neither an installed mlbridge_worker nor the host's PYTHONPATH can shadow them.
 func withPythonPath(env []string, paths []string) []string {
 	if len(paths) == 0 {
 		return env

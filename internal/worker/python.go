@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
+	pyruntime "github.com/mlbridge/mlbridge/python"
 )
 
 // ResolvePython finds the interpreter, in order: explicit, $MLBRIDGE_PYTHON, .venv in dir
@@ -32,7 +33,7 @@ func ResolvePython(explicit, dir string) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("%w: no explicit interpreter, $MLBRIDGE_PYTHON unset, no %s, no python3 on PATH; "+
-		"install Python 3.11+ and the worker package (pip install mlbridge-worker), or set MLBRIDGE_PYTHON",
+		"install Python 3.11+ with msgpack (the worker runtime ships with the Go module), or set MLBRIDGE_PYTHON",
 		errs.ErrPythonNotFound, venv)
 }
 
@@ -51,7 +52,10 @@ func lookExecutable(path, what string) (string, error) {
 }
 
 // Command is the command that runs cfg's interpreter with args the way a worker of cfg runs:
-// the interpreter resolved (ResolvePython), in Dir, with the worker's environment (env.go).
+// the interpreter resolved (ResolvePython), in Dir, with the worker's environment (env.go)
+// and PYTHONPATH: the embedded runtime first (package pyruntime: the mlbridge_worker of
+// this very build, whatever the interpreter has installed), then PythonPath, then the
+// host's. Workers, the zygote, legacy Args entry points and doctor's probe all start here.
 // Relative paths of a Config — Python, Dir, PythonPath — resolve against the host's working
 // directory: Dir and PythonPath are made absolute here, since the worker runs in Dir, where
 // Python would resolve a relative PYTHONPATH entry against Dir instead. A Dir that does not
@@ -91,8 +95,12 @@ func Command(ctx context.Context, cfg Config, args ...string) (*exec.Cmd, error)
 	if err != nil {
 		return nil, err
 	}
+	runtimeDir, err := pyruntime.Dir()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Dir = dir
-	cmd.Env = withPythonPath(buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env), pythonPath)
+	cmd.Env = withPythonPath(buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env), append([]string{runtimeDir}, pythonPath...))
 	return cmd, nil
 }

@@ -207,7 +207,8 @@ func (w *Worker) handshake(ctx context.Context, maxFrame uint64) error {
 }
 
 // handshakeErr explains a failed start. If the process already exited, its exit status and
-// stderr say more than the symptom; a missing worker package gets its own sentinel.
+// stderr say more than the symptom; a missing runtime dependency gets its own sentinel
+// and the command that installs it.
 func (w *Worker) handshakeErr(what string, cause error) error {
 	select {
 	case <-w.proc.exited:
@@ -220,12 +221,8 @@ func (w *Worker) handshakeErr(what string, cause error) error {
 		case <-time.After(time.Second):
 		}
 		exit := w.exitError(what)
-		for _, line := range exit.Stderr {
-			if strings.Contains(line, "No module named") && strings.Contains(line, "mlbridge_worker") {
-				return fmt.Errorf("%w: interpreter %s: install it with `pip install mlbridge-worker` "+
-					"(in this repository: ./scripts/bootstrap), or point MLBRIDGE_PYTHON at an interpreter that has it: %w",
-					errs.ErrWorkerPackageMissing, w.cmdPython(), exit)
-			}
+		if err := missingPackage(w.cmdPython(), exit.Stderr, exit); err != nil {
+			return err
 		}
 		return fmt.Errorf("%w: %w", errs.ErrHandshake, exit)
 	default:

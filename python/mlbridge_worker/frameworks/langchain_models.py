@@ -161,7 +161,7 @@ class LocalChatModel(BaseChatModel):
         try:
             from llama_cpp import Llama
         except ImportError as e:
-            raise InvalidConfiguration("the local model needs llama-cpp-python (extra mlbridge-worker[local])") from e
+            raise InvalidConfiguration("the local model needs llama-cpp-python (the 'local' extra: `mlbridge python setup --extras local`)") from e
         try:
             self._llama = Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
                                 seed=self.seed, verbose=False)

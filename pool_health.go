@@ -3,9 +3,6 @@ package mlbridge
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -52,8 +49,12 @@ func (p *Pool) needsRecycle(pw *poolWorker) string {
 
 // checkRSS recycles pw once its RSS passed MaxRSS, read as calls complete: the monitor's
 // reading every HealthInterval let a handler growing 50 MB per call overshoot MaxRSS by 1.7×.
-// At most one reading per worker per millisecond keeps a fast call path cheap.
+// At most one reading per worker per millisecond keeps a fast call path cheap. Where a reading
+// costs a process (macOS: ps), only the monitor reads (rssPerCall).
 func (p *Pool) checkRSS(pw *poolWorker) {
+	if !rssPerCall {
+		return
+	}
 	now := time.Now().UnixNano()
 	last := pw.rssAt.Load()
 	if now-last < int64(time.Millisecond) || !pw.rssAt.CompareAndSwap(last, now) {
@@ -83,22 +84,4 @@ func (p *Pool) healthCheck(ctx context.Context, pw *poolWorker) (abandoned int) 
 		pw.handlers.Store(h.Handlers)
 	}
 	return h.Abandoned
-}
-
-// processRSS reads the resident set size of pid — the Python process itself, not the host
-// — from /proc/<pid>/statm.
-func processRSS(pid int) (int64, error) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
-	if err != nil {
-		return 0, err
-	}
-	fields := strings.Fields(string(raw))
-	if len(fields) < 2 {
-		return 0, fmt.Errorf("unexpected statm %q", raw)
-	}
-	pages, err := strconv.ParseInt(fields[1], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	return pages * int64(os.Getpagesize()), nil
 }

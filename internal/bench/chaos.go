@@ -99,7 +99,7 @@ func killLoad(ctx context.Context, cfg mlbridge.Config, o Options, preload bool)
 			continue
 		}
 		victim := ps[rand.IntN(len(ps))]
-		if syscall.Kill(victim, syscall.SIGKILL) == nil {
+		if kill(victim, syscall.SIGKILL) == nil {
 			killed = append(killed, victim)
 		}
 	}

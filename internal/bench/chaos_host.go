@@ -109,7 +109,7 @@ func hostDeath(ctx context.Context, host []string, o Options, python string, sig
 	c.Processes = len(procs)
 	defer func() { // never leave this run's processes behind, whatever was measured
 		for _, pid := range procs {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = kill(pid, syscall.SIGKILL)
 		}
 	}()
 
@@ -185,7 +185,7 @@ func httpJSON(ctx context.Context, method, url string, in, out any) error {
 // processAlive: the process exists and is not a zombie (an exited child not yet reaped by
 // the process that inherited it is gone for every purpose here).
 func processAlive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
+	if kill(pid, 0) != nil {
 		return false
 	}
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

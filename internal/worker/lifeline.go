@@ -78,9 +78,7 @@ func guard(python string, pid int, log warner) error {
 	cmd.Dir = "/" // holds no directory of the host's busy
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	// Joining the group happens in the child before exec: when Start returns, the guardian
-	// is in it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pid}
+	cmd.SysProcAttr = guardAttr(pid)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("mlbridge: start the lifeline guardian of pid %d: %w", pid, err)
 	}

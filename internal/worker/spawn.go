@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -29,28 +28,34 @@ func (p *process) exit(code int, signal string) {
 	close(p.exited)
 }
 
-// spawn starts cmd in its own process group, with Pdeathsig so the kernel kills it if the
-// host dies. Pdeathsig fires when the *thread* that forked the child exits (golang/go#27505),
-// so the fork happens on a goroutine locked to its OS thread, and that goroutine stays
-// alive, waiting for the child, until the child is gone. Pdeathsig reaches the worker only
-// (and exists only on Linux): the group's lifeline guardian (lifeline.go) is what takes
-// everything in it down with the host. cmd.Path must be a Python interpreter, which also
-// runs the guardian; its warnings go to slog's default logger.
+// spawn starts cmd in its own process group. On Linux the kernel also kills it if the host
+// dies (Pdeathsig, spawn_linux.go): Pdeathsig fires when the *thread* that forked the child
+// exits (golang/go#27505), so the fork happens on a goroutine locked to its OS thread, and
+// that goroutine stays alive, waiting for the child, until the child is gone. Pdeathsig
+// reaches the worker only (and exists only on Linux): the group's lifeline guardian
+// (lifeline.go) is what takes everything in it down with the host, on macOS too. cmd.Path
+// must be a Python interpreter, which also runs the guardian; its warnings go to slog's
+// default logger. On Windows it refuses (supported_windows.go).
 func spawn(cmd *exec.Cmd) (*process, error) {
+	if err := supported(); err != nil {
+		return nil, err
+	}
 	child, host, err := pipes()
 	if err != nil {
 		return nil, err
 	}
 	// *os.File ends mean exec starts no copying goroutines and Wait closes nothing of ours.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = child[0], child[1], child[2]
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = spawnAttr()
 
 	p := &process{path: cmd.Path, stdin: host[0], stdout: host[1], stderr: host[2], exited: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread is discarded when this goroutine returns, which is
-		// only after the child has been reaped.
+		if lockSpawnThread {
+			runtime.LockOSThread()
+			// Never unlocked: the thread is discarded when this goroutine returns, which is
+			// only after the child has been reaped.
+		}
 		if err := cmd.Start(); err != nil {
 			started <- err
 			return
@@ -75,13 +80,6 @@ func spawn(cmd *exec.Cmd) (*process, error) {
 }
 
 func (p *process) pid() int { return p.id }
-
-// signalGroup signals the worker's whole process group, so helpers it spawned go too.
-func (p *process) signalGroup(sig syscall.Signal) {
-	if err := syscall.Kill(-p.id, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		_ = syscall.Kill(p.id, sig)
-	}
-}
 
 // exitStatus describes how the process ended: exit code, or -1 and the signal's name.
 func (p *process) exitStatus() (code int, signal string) {

@@ -70,6 +70,9 @@ type Worker struct {
 // Start spawns a worker and returns once its handshake completed. ctx bounds the start
 // only, not the worker's life.
 func Start(ctx context.Context, cfg Config) (*Worker, error) {
+	if err := supported(); err != nil { // Windows: refused before looking for an interpreter
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	args := cfg.Args
 	if len(args) == 0 {

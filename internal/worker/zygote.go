@@ -33,16 +33,21 @@ type Zygote struct {
 
 // StartZygote starts a zygote for cfg's bridge; pass it as Config.Zygote to Start.
 func StartZygote(cfg Config) (*Zygote, error) {
+	if err := supported(); err != nil {
+		return nil, err
+	}
+	if PreloadOff != "" { // macOS; a pool falls back to direct starts before getting here
+		return nil, fmt.Errorf("mlbridge: no zygote on this system: %s: %w", PreloadOff, errors.ErrUnsupported)
+	}
 	cfg = cfg.withDefaults()
 	cmd, err := Command(context.Background(), cfg, append(workerArgs(cfg), "--zygote-fd", "3")...)
 	if err != nil {
 		return nil, err
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	ours, theirs, err := controlPair()
 	if err != nil {
 		return nil, err
 	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "zygote-ctrl"), os.NewFile(uintptr(fds[1]), "zygote-ctrl-child")
 	defer theirs.Close()
 	conn, err := net.FileConn(ours)
 	ours.Close()
@@ -91,7 +96,7 @@ func (z *Zygote) spawn() (*process, error) {
 	z.queue = append(z.queue, p)
 	z.mu.Unlock()
 	p.ready = ready
-	oob := syscall.UnixRights(int(child[0].Fd()), int(child[1].Fd()), int(child[2].Fd()))
+	oob := fdRights(child[:]...)
 	if _, _, err := z.ctrl.WriteMsgUnix([]byte("spawn"), oob, nil); err != nil {
 		closeAll(host[:]...)
 		return nil, fmt.Errorf("mlbridge: zygote spawn: %w", err)

@@ -8,6 +8,7 @@ and percentiles are derived from the buckets when someone asks (``get_stats``).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -70,7 +71,9 @@ def rss_bytes() -> int:
         try:
             import resource
 
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            # no /proc (macOS): the peak, which macOS reports in bytes and Linux in KiB
+            return peak if sys.platform == "darwin" else peak * 1024
         except Exception:
             return 0
 

@@ -1,0 +1,6 @@
+package worker
+
+import "syscall"
+
+// guardAttr: never used, no worker starts on Windows (supported_windows.go).
+func guardAttr(int) *syscall.SysProcAttr { return nil }

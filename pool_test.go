@@ -137,10 +137,14 @@ func TestPoolSurvivesRandomKills(t *testing.T) {
 			}
 		}()
 	}
+	var killed []int
 	for range 6 {
 		time.Sleep(time.Duration(100+rand.IntN(150)) * time.Millisecond)
 		if ps := pids(p); len(ps) > 0 {
-			_ = syscall.Kill(ps[rand.IntN(len(ps))], syscall.SIGKILL)
+			victim := ps[rand.IntN(len(ps))]
+			if syscall.Kill(victim, syscall.SIGKILL) == nil {
+				killed = append(killed, victim)
+			}
 		}
 	}
 	close(stop)
@@ -148,7 +152,9 @@ func TestPoolSurvivesRandomKills(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("callers hung")
 	}
-	waitHealthy(t, p)
+	// Healthy alone can be true for a moment after the last kill, before the pool has seen
+	// that worker die: wait until every killed worker has left.
+	waitReplaced(t, p, killed...)
 	st := p.Stats()
 	t.Logf("ok %d, worker-exited %d, other %d; crashes %d, retries %d", ok.Load(), exited.Load(), other.Load(), st.Crashes, st.Retries)
 	if ok.Load() == 0 || st.Crashes < 1 || other.Load() != 0 {

@@ -16,7 +16,7 @@ import (
 // Call is one request in flight on a worker: a unary call completes once, a stream
 // delivers chunks until it ends.
 type Call struct {
-	w      *Worker
+	s      *session
 	id     uint64
 	op     string
 	stream bool
@@ -38,7 +38,7 @@ type Call struct {
 // Send starts op on the worker. ctx governs the call: its deadline travels to Python as
 // the request deadline, and its cancellation sends a cancel frame and completes the call
 // with ErrTimeout or ErrCancelled at once.
-func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*Call, error) {
+func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*Call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, opCtxError(op, err)
 	}
@@ -47,34 +47,34 @@ func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*C
 		// Rounded up: Python must not give up before the Go ctx does.
 		deadline = uint64((d.UnixMicro() + 999) / 1000)
 	}
-	id := w.nextID.Add(1)
+	id := s.nextID.Add(1)
 	enc := wire.GetEncoder()
 	defer wire.PutEncoder(enc)
 	// The encoder knows the limits while it encodes: args too big for a frame or nested too
 	// deep are refused at the write that breaks the rule, before that write is copied.
-	enc.SetMaxFrame(w.maxFrame)
+	enc.SetMaxFrame(s.maxFrame)
 	frame, err := enc.Req(id, op, args, deadline, stream)
 	if err != nil {
 		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
 	}
-	c := &Call{w: w, id: id, op: op, stream: stream, done: make(chan struct{})}
+	c := &Call{s: s, id: id, op: op, stream: stream, done: make(chan struct{})}
 	if stream {
 		c.ready = make(chan struct{}, 1)
 	}
-	w.mu.Lock()
+	s.mu.Lock()
 	switch {
-	case w.pending == nil:
-		err = w.deathErr
-	case w.closing:
+	case s.pending == nil:
+		err = s.deathErr
+	case s.closing:
 		err = errs.ErrClosed
 	default:
-		w.pending[id] = c
+		s.pending[id] = c
 	}
-	w.mu.Unlock()
+	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	w.inFlight.Add(1)
+	s.inFlight.Add(1)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { c.abort(opCtxError(op, ctx.Err())) })
 		c.stopCtx.Store(&stop)
@@ -85,13 +85,13 @@ func (w *Worker) Send(ctx context.Context, op string, args any, stream bool) (*C
 	if c.finished.Load() {
 		return c, nil // ctx ended before the request left: don't send it at all
 	}
-	w.expectBusy(len(frame))
-	if err := w.writeFrame(frame); err != nil {
+	s.expectBusy(len(frame))
+	if err := s.writeFrame(frame); err != nil {
 		// The pipe broke: the worker is dying; its death error says why.
-		w.take(id)
-		<-w.done
-		c.finish(nil, w.Err())
-		return nil, w.Err()
+		s.take(id)
+		<-s.done
+		c.finish(nil, s.Err())
+		return nil, s.Err()
 	}
 	return c, nil
 }
@@ -108,18 +108,18 @@ func CtxError(what string, err error) error {
 
 func opCtxError(op string, err error) error { return CtxError(fmt.Sprintf("op %q", op), err) }
 
-func (w *Worker) take(id uint64) *Call {
-	w.mu.Lock()
-	c := w.pending[id]
-	delete(w.pending, id)
-	w.mu.Unlock()
+func (s *session) take(id uint64) *Call {
+	s.mu.Lock()
+	c := s.pending[id]
+	delete(s.pending, id)
+	s.mu.Unlock()
 	return c
 }
 
-func (w *Worker) lookup(id uint64) *Call {
-	w.mu.Lock()
-	c := w.pending[id]
-	w.mu.Unlock()
+func (s *session) lookup(id uint64) *Call {
+	s.mu.Lock()
+	c := s.pending[id]
+	s.mu.Unlock()
 	return c
 }
 
@@ -132,7 +132,7 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 	if stop := c.stopCtx.Load(); stop != nil {
 		(*stop)()
 	}
-	c.w.inFlight.Add(-1)
+	c.s.inFlight.Add(-1)
 	close(c.done)
 	if c.stream {
 		c.signal()
@@ -142,13 +142,13 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 
 // abort completes the call with err and tells Python to stop working on it.
 func (c *Call) abort(err error) {
-	if c.w.take(c.id) == nil {
+	if c.s.take(c.id) == nil {
 		return // already answered or the worker died
 	}
 	// The cancel is written before the caller wakes, so anything the caller sends next
 	// reaches Python after it.
 	enc := wire.GetEncoder()
-	_ = c.w.writeFrame(enc.Cancel(c.id))
+	_ = c.s.writeFrame(enc.Cancel(c.id))
 	wire.PutEncoder(enc)
 	c.finish(nil, err)
 }
@@ -179,10 +179,10 @@ func (c *Call) push(data msgpack.RawMessage) {
 	c.smu.Lock()
 	c.queue = append(c.queue, data)
 	c.queued += len(data)
-	over := c.queued > c.w.cfg.MaxStreamBuffer
+	over := c.queued > c.s.cfg.MaxStreamBuffer
 	c.smu.Unlock()
 	if over {
-		c.abort(fmt.Errorf("op %q: %w (%d bytes)", c.op, errs.ErrStreamOverflow, c.w.cfg.MaxStreamBuffer))
+		c.abort(fmt.Errorf("op %q: %w (%d bytes)", c.op, errs.ErrStreamOverflow, c.s.cfg.MaxStreamBuffer))
 		return
 	}
 	c.signal()

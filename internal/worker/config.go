@@ -1,5 +1,9 @@
 // Package worker runs one Python worker process and speaks the mlbridge protocol with it:
 // spawn, handshake, multiplexed requests, cancellation, heartbeats, death and shutdown.
+// The two halves are apart: a session (session.go, call.go, liveness.go) speaks the protocol
+// over any byte stream; a Launcher (launcher.go; launcher_local.go with spawn*, zygote*,
+// lifeline*, signal_*, stderr.go) produces those streams and a Process handle. A Worker is
+// one of each.
 //
 // The process contract mirrors os/exec's explicit lifetime (Cancel, WaitDelay): a worker
 // lives in its own process group, dies with its host (Pdeathsig, stdin EOF, and a getppid
@@ -39,6 +43,9 @@ type Config struct {
 	// Zygote, if set, forks the worker from a preloaded interpreter instead of starting a
 	// new one (Args is then ignored).
 	Zygote *Zygote
+	// Launcher produces the worker: its byte streams and process handle (launcher.go). Nil
+	// means LocalLauncher, a Python process on this machine; tests plug in fakeworker's.
+	Launcher Launcher
 	// IdleSpin makes the worker poll its input this long after answering, before it sleeps:
 	// lower latency for back-to-back calls, paid in CPU (0: off).
 	IdleSpin time.Duration

@@ -183,6 +183,11 @@ func (a Array) Float32s() ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch a.DType { // decided by dtype before any element: an empty wider array is refused too
+	case "float32", "int16", "uint16", "int8", "uint8", "bool":
+	default:
+		return nil, fmt.Errorf("%w: a %s array does not convert to float32 exactly (use Float64s)", ErrInvalidArgument, a.DType)
+	}
 	out := make([]float32, n)
 	le := binary.LittleEndian
 	for i := range out {
@@ -212,6 +217,11 @@ func (a Array) Int32s() ([]int32, error) {
 	n, size, err := a.layout()
 	if err != nil {
 		return nil, err
+	}
+	switch a.DType { // decided by dtype before any element: an empty wider array is refused too
+	case "int32", "int16", "uint16", "int8", "uint8", "bool":
+	default:
+		return nil, fmt.Errorf("%w: a %s array does not convert to int32 exactly", ErrInvalidArgument, a.DType)
 	}
 	out := make([]int32, n)
 	le := binary.LittleEndian
@@ -269,10 +279,26 @@ func (a Array) Bools() ([]bool, error) {
 
 // layout checks that Data holds exactly the elements the shape says: count and element size.
 func (a Array) layout() (n, size int, err error) {
-	n = a.Len()
 	size, ok := dtypeSizes[a.DType]
-	if !ok || len(a.Data) != n*size {
+	bad := func() (int, int, error) {
 		return 0, 0, fmt.Errorf("%w: array of %s, shape %v, %d bytes", ErrSerialization, a.DType, a.Shape, len(a.Data))
+	}
+	if !ok {
+		return bad()
+	}
+	// The shape comes from the peer: no dimension may be negative, and the element count is
+	// bounded by the data it must match before it is multiplied further (a shape of
+	// [2^62, 2] used to overflow to a count that matched empty data).
+	limit := len(a.Data) / size
+	n = 1
+	for _, d := range a.Shape {
+		if d < 0 || (d > 0 && n > limit/d) {
+			return bad()
+		}
+		n *= d
+	}
+	if len(a.Data) != n*size {
+		return bad()
 	}
 	return n, size, nil
 }

@@ -217,3 +217,29 @@ func TestArrayNarrowRejects(t *testing.T) {
 		t.Fatalf("bool byte 2: %v", err)
 	}
 }
+
+// A peer's shape can be anything: negative dimensions, or dimensions whose product overflows
+// to a count that matches the data, are refused, never a panic in the reader.
+func TestArrayHostileShapes(t *testing.T) {
+	for _, a := range []mlbridge.Array{
+		{DType: "float64", Shape: []int{1 << 62, 2}, Data: nil},
+		{DType: "float64", Shape: []int{1 << 62, 4}, Data: nil},
+		{DType: "float64", Shape: []int{-1, -1}, Data: make([]byte, 8)},
+		{DType: "uint8", Shape: []int{-2, 0}, Data: nil},
+	} {
+		if _, err := a.Float64s(); !errors.Is(err, mlbridge.ErrSerialization) {
+			t.Errorf("Float64s of shape %v: %v", a.Shape, err)
+		}
+		if _, err := a.Uint8s(); err == nil {
+			t.Errorf("Uint8s of shape %v accepted", a.Shape)
+		}
+	}
+	// The narrow readers decide by dtype before looking at the data: empty or not.
+	empty := mlbridge.Array{DType: "float64", Shape: []int{0}}
+	if _, err := empty.Float32s(); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Errorf("Float32s of an empty float64 array: %v", err)
+	}
+	if _, err := (mlbridge.Array{DType: "int64", Shape: []int{0}}).Int32s(); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Errorf("Int32s of an empty int64 array: %v", err)
+	}
+}

@@ -165,12 +165,14 @@ func TestRegistryByteSize(t *testing.T) {
 	for in, want := range map[string]mlbridge.ByteSize{
 		"1048576": 1 << 20, "2GiB": 2 << 30, "512MiB": 512 << 20, "500MB": 500e6, "1.5GiB": 3 << 29,
 		"4KiB": 4096, "10B": 10, "1 TiB": 1 << 40,
+		// decimals that float64 arithmetic made non-whole (2009.9999999999998 bytes)
+		"2.01KB": 2010, "1.07GB": 1_070_000_000, "9223372036854775807": 1<<63 - 1,
 	} {
 		if got, err := mlbridge.ParseByteSize(in); err != nil || got != want {
 			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"2G", "2gb", "-1", "1.5B", "lots", ""} {
+	for _, in := range []string{"2G", "2gb", "-1", "1.5B", "lots", "", "9223372036854775808", "8388608TiB"} {
 		if got, err := mlbridge.ParseByteSize(in); err == nil {
 			t.Errorf("ParseByteSize(%q) = %d, want an error", in, got)
 		}

@@ -2,7 +2,7 @@ package mlbridge
 
 import (
 	"fmt"
-	"math"
+	"math/big"
 	"regexp"
 	"strconv"
 	"time"
@@ -32,7 +32,7 @@ type ByteSize int64
 
 var (
 	byteSizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$`)
-	byteUnits  = map[string]float64{
+	byteUnits  = map[string]int64{
 		"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
 		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
 	}
@@ -44,12 +44,15 @@ func ParseByteSize(s string) (ByteSize, error) {
 	if m == nil {
 		return 0, fmt.Errorf("%q is not a size like 2GiB, 512MiB, 500MB or 1048576 (bytes)", s)
 	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	v *= byteUnits[m[2]]
-	if err != nil || v >= math.MaxInt64 || v != math.Trunc(v) {
+	// Exact decimal arithmetic: in float64, "2.01KB" came out 2009.9999999999998 bytes.
+	v, ok := new(big.Rat).SetString(m[1])
+	if ok {
+		v.Mul(v, new(big.Rat).SetInt64(byteUnits[m[2]]))
+	}
+	if !ok || !v.IsInt() || !v.Num().IsInt64() {
 		return 0, fmt.Errorf("%q is not a whole number of bytes that fits in 63 bits", s)
 	}
-	return ByteSize(v), nil
+	return ByteSize(v.Num().Int64()), nil
 }
 
 // UnmarshalYAML reads bytes or a size with a unit.

@@ -168,8 +168,8 @@ func privateDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	if !st.IsDir() || st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s is not a private directory (mode %s): not used for the Python worker runtime", dir, st.Mode())
+	if !st.IsDir() || st.Mode().Perm()&0o077 != 0 || !ownedByMe(st) {
+		return fmt.Errorf("%s is not a private directory of this user (mode %s): not used for the Python worker runtime", dir, st.Mode())
 	}
 	return nil
 }

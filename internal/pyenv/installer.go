@@ -1,6 +1,7 @@
 package pyenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -28,8 +29,10 @@ func chooseInstaller(opts Options) (string, error) {
 	return uv, nil
 }
 
-// FindUV returns explicit if given, else uv on PATH, else the repository's .tools/uv/bin/uv in
-// the working directory or one above it, else "".
+// FindUV returns explicit if given, else uv on PATH, else the mlbridge repository's own
+// .tools/uv/bin/uv (scripts/bootstrap puts it there) when the working directory is inside that
+// repository, else "". Only the repository's root is looked at, never any other parent: a
+// .tools/uv in a shared directory such as /tmp could be anyone's.
 func FindUV(explicit string) string {
 	if explicit != "" {
 		if p, err := exec.LookPath(explicit); err == nil {
@@ -41,11 +44,27 @@ func FindUV(explicit string) string {
 	if p, err := exec.LookPath("uv"); err == nil {
 		return p
 	}
+	root := repoRoot()
+	if root == "" {
+		return ""
+	}
+	p := filepath.Join(root, ".tools", "uv", "bin", "uv")
+	if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode().Perm()&0o022 == 0 {
+		return p
+	}
+	return ""
+}
+
+// repoRoot is the nearest directory at or above the working directory whose go.mod declares
+// the mlbridge module, or "".
+func repoRoot() string {
 	dir, err := os.Getwd()
 	for err == nil {
-		p := filepath.Join(dir, ".tools", "uv", "bin", "uv")
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
+		if raw, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			if first, _, _ := bytes.Cut(raw, []byte("\n")); string(bytes.TrimSpace(first)) == "module github.com/mlbridge/mlbridge" {
+				return dir
+			}
+			return "" // inside another module: its .tools are not ours to run
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {

@@ -99,6 +99,8 @@ def _plain(v: Any, room: int, limit: int) -> Any:
     conv = _SCALAR_TYPES.get(t)
     if conv is not None:
         return conv(v)
+    if isinstance(v, (str, bytes)):  # np.str_ / np.bytes_ (e.g. a classifier's labels): exact as they are
+        return str(v) if isinstance(v, str) else bytes(v)
     if isinstance(v, np.generic):
         return _scalar(v)
     if isinstance(v, np.ndarray):

@@ -83,6 +83,14 @@ def test_numpy_str_and_bytes_scalars_pass_as_they_are():
     assert _ok({"s": np.str_("héllo"), "b": np.bytes_(b"\x00x")}) == {"s": "héllo", "b": b"\x00x"}
 
 
+def test_numpy_str_labels_beside_values_that_need_conversion():
+    # dict(zip(clf.classes_, probabilities)): np.str_ keys and values next to np.float32 ones,
+    # so the whole value is converted; the strings must pass, not be refused as numpy scalars
+    got = _ok({np.str_("cat"): np.float32(0.5), "label": np.str_("cat"), "raw": np.bytes_(b"x")})
+    assert got == {"cat": 0.5, "label": "cat", "raw": b"x"}
+    assert type(next(iter(got))) is str and type(got["label"]) is str
+
+
 _INEXACT: list[tuple[Any, str]] = [
     (np.datetime64("2024-05-01T12:00"), "astype"),
     (np.timedelta64(3, "s"), "astype"),

@@ -67,6 +67,9 @@ type Config struct {
 	// stream=stderr. A Logger you pass is used as it is: add the attributes you want (a
 	// Registry adds bridge=<name>); the worker adds worker_pid.
 	Logger *slog.Logger
+
+	// launcher replaces the local process launcher (nil); set by tests only (export_test.go).
+	launcher worker.Launcher
 }
 
 const defaultMaxInFlight = 1024
@@ -77,5 +80,6 @@ func (c Config) workerConfig() worker.Config {
 		Threads: c.Threads, MaxFrame: c.MaxFrame, IdleSpin: c.IdleSpin, MaxStreamBuffer: c.MaxStreamBuffer,
 		HandshakeTimeout: c.HandshakeTimeout, HeartbeatInterval: c.HeartbeatInterval,
 		LivenessTimeout: c.LivenessTimeout, HeartbeatTimeout: c.HeartbeatTimeout, ShutdownGrace: c.ShutdownGrace, Logger: c.Logger,
+		Launcher: c.launcher,
 	}
 }

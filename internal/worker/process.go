@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"log/slog"
 	"syscall"
 	"time"
 )
@@ -32,7 +33,7 @@ type Process interface {
 // once the shutdown frame is written, wait termAfter for the process to exit on its own
 // (the worker's grace period plus a second), then SIGTERM its group, wait killAfter, then
 // SIGKILL it. It returns when the process has exited.
-func Escalate(p Process, termAfter, killAfter time.Duration, log warner) {
+func Escalate(p Process, termAfter, killAfter time.Duration, log *slog.Logger) {
 	steps := []struct {
 		wait time.Duration
 		sig  syscall.Signal

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
 	pyruntime "github.com/mlbridge/mlbridge/python"
@@ -50,6 +52,8 @@ func lookExecutable(path, what string) (string, error) {
 	}
 	return p, nil
 }
+
+var runtimeUnwritable sync.Once
 
 // Command is the command that runs cfg's interpreter with args the way a worker of cfg runs:
 // the interpreter resolved (ResolvePython), in Dir, with the worker's environment (env.go)
@@ -95,12 +99,23 @@ func Command(ctx context.Context, cfg Config, args ...string) (*exec.Cmd, error)
 	if err != nil {
 		return nil, err
 	}
-	runtimeDir, err := pyruntime.Dir()
-	if err != nil {
-		return nil, err
+	// With no writable place for the runtime (a read-only filesystem, no home, no private
+	// temporary directory), a worker can still run the mlbridge_worker the interpreter has
+	// installed (the wheel): said once, and the handshake reports a missing package.
+	if runtimeDir, err := pyruntime.Dir(); err == nil {
+		pythonPath = append([]string{runtimeDir}, pythonPath...)
+	} else {
+		runtimeUnwritable.Do(func() {
+			log := cfg.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Warn("mlbridge: the Python worker runtime cannot be written; workers use the mlbridge_worker "+
+				"their interpreter has installed (set "+pyruntime.CacheDirEnv+" to a writable directory)", "err", err)
+		})
 	}
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Dir = dir
-	cmd.Env = withPythonPath(buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env), append([]string{runtimeDir}, pythonPath...))
+	cmd.Env = withPythonPath(buildEnv(os.Environ(), cfg.EnvAllow, cfg.Env), pythonPath)
 	return cmd, nil
 }

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"sort"
 
-	udiff "github.com/aymanbagabas/go-udiff"
+	"github.com/rogpeppe/go-internal/diff"
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/checker"
 	"golang.org/x/tools/go/packages"
@@ -74,7 +74,7 @@ func Run(dir string, patterns ...string) (*Result, error) {
 		a, b := res.Findings[i], res.Findings[j]
 		return a.File < b.File || a.File == b.File && a.Line < b.Line
 	})
-	var diff bytes.Buffer
+	var out bytes.Buffer
 	files := make([]string, 0, len(edits))
 	for f := range edits {
 		files = append(files, f)
@@ -91,11 +91,19 @@ func Run(dir string, patterns ...string) (*Result, error) {
 		}
 		if !bytes.Equal(before, after) {
 			res.Changed[file] = after
-			diff.WriteString(udiff.Unified(file+" (old)", file+" (new)", string(before), string(after)))
+			out.WriteString(unifiedDiff(file, before, after))
 		}
 	}
-	res.Diff = diff.String()
+	res.Diff = out.String()
 	return res, nil
+}
+
+// unifiedDiff is the unified diff (3 lines of context) that turns before into after,
+// labelled "file (old)" and "file (new)"; empty when they are equal. It is the go command's
+// own diff (gofmt -d); go-udiff, used before, numbered the new side of every hunk after
+// one that joined nearby edits wrongly (golang/go#81453, also in x/tools' internal/diff).
+func unifiedDiff(file string, before, after []byte) string {
+	return string(diff.Diff(file+" (old)", before, file+" (new)", after))
 }
 
 // offsets turns token positions into byte offsets (stored in Pos/End as plain ints).

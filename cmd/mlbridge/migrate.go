@@ -25,7 +25,7 @@ func analyze(dir string, args []string) (*migrate.Result, error) {
 }
 
 func newMigrateCmd() *cobra.Command {
-	var apply bool
+	var apply, dryRun bool
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "migrate [packages]",
@@ -33,9 +33,10 @@ func newMigrateCmd() *cobra.Command {
 		Long: `Run 'go fix ./...' first: it rewrites every legacy call whose replacement is the method's
 own body. migrate then renames the legacy type aliases and options to package dspy (fixing the
 imports), and lists what needs a person: constructors and the package-level default pool become
-registry lookups (docs/MIGRATION.md). Without --apply it prints a unified diff and changes
-nothing. Running it again after --apply finds nothing more to rewrite.`,
-		Example: "  mlbridge migrate ./...          # dry run: diff and findings\n  mlbridge migrate --apply ./...",
+registry lookups (docs/MIGRATION.md). The default is a dry run (--dry-run): it prints a unified
+diff and changes nothing; --apply writes the rewrites. Running it again after --apply finds
+nothing more to rewrite.`,
+		Example: "  mlbridge migrate --dry-run ./...   # the default: diff and findings, nothing written\n  mlbridge migrate --apply ./...",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := analyze(dir, args)
 			if err != nil {
@@ -59,7 +60,9 @@ nothing. Running it again after --apply finds nothing more to rewrite.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&apply, "apply", false, "write the rewrites (default: print a diff only)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the diff and write nothing (the default)")
+	cmd.Flags().BoolVar(&apply, "apply", false, "write the rewrites")
+	cmd.MarkFlagsMutuallyExclusive("dry-run", "apply")
 	cmd.PersistentFlags().StringVarP(&dir, "dir", "C", ".", "the module directory to analyze")
 	cmd.AddCommand(newMigrateStatusCmd(&dir))
 	return cmd

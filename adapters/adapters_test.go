@@ -118,15 +118,38 @@ func TestPackageLevelDefault(t *testing.T) {
 	t.Setenv("MLBRIDGE_PYTHON", testenv.Python(t))
 	ctx := context.Background()
 	defer adapters.CloseDefault()
+	if st := adapters.GetStats(); len(st.Workers) != 0 {
+		t.Fatalf("GetStats before the default pool started: %+v", st)
+	}
 	if err := adapters.ConfigureLM(ctx, dummyLM(5)); err != nil {
 		t.Fatal(err)
 	}
-	id, err := adapters.CreateProgram(ctx, "question -> answer")
-	if err != nil {
-		t.Fatal(err)
+	id, err := adapters.CreateProgram(ctx, "question -> answer, confidence: float", adapters.WithID("billing.summary-1"))
+	if err != nil || id != "billing.summary-1" {
+		t.Fatalf("create with WithID: %q %v", id, err)
+	}
+	if _, err := adapters.CreateProgram(ctx, "question -> answer", adapters.WithID(id)); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("an id in use: %v", err)
 	}
 	out, err := adapters.ExecuteProgram(ctx, id, map[string]any{"question": "q"})
 	if err != nil || out["answer"] != "Paris" {
 		t.Fatalf("%v %v", out, err)
+	}
+	info, err := adapters.GetProgramInfo(ctx, id)
+	if err != nil || info.ID != id || info.Signature != "question -> answer, confidence: float" {
+		t.Fatalf("GetProgramInfo: %+v %v", info, err)
+	}
+	if _, err := adapters.GetProgramInfo(ctx, "prog_nope"); !errors.Is(err, mlbridge.ErrNotFound) {
+		t.Fatalf("GetProgramInfo of an unknown id: %v", err)
+	}
+	if err := adapters.HealthCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := adapters.Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := adapters.GetStats(); len(st.Workers) != len(p.GetStats().Workers) || len(st.Workers) == 0 {
+		t.Fatalf("GetStats: %+v", st)
 	}
 }

@@ -95,12 +95,12 @@ func (t *telemetry) record(ctx context.Context, op string) (context.Context, err
 	switch t.phase {
 	case PhaseLog:
 		if first {
-			t.log.Info("mlbridge: deprecated API in use", "api", t.api, "op", op, "replacement", t.replacement)
+			t.log.Info("mlbridge: deprecated API in use", "api", t.api, "op", op, "replacement", t.replacement, "migrate", migration[t.api])
 		}
 	case PhaseWarn:
-		t.log.Warn("mlbridge: deprecated API in use", "api", t.api, "op", op, "replacement", t.replacement)
+		t.log.Warn("mlbridge: deprecated API in use", "api", t.api, "op", op, "replacement", t.replacement, "migrate", migration[t.api])
 	case PhaseError:
-		return ctx, fmt.Errorf("%w: %s (%s); use %s", ErrDeprecated, t.api, op, t.replacement)
+		return ctx, fmt.Errorf("%w: %s (%s); use %s: %s", ErrDeprecated, t.api, op, t.replacement, migration[t.api])
 	}
 	return mlbridge.WithAPI(ctx, t.api), nil
 }

@@ -84,6 +84,10 @@ func TestDeprecationTelemetry(t *testing.T) {
 	if n := strings.Count(logs.String(), "op=execute"); n != 1 {
 		t.Fatalf("phase log: execute logged %d times, want once:\n%s", n, logs.String())
 	}
+	// The line says what each tool does with this API's calls.
+	if want := "migrate=\"`go fix ./...` inlines the method calls to p.Client; `mlbridge migrate` reports NewPythonPoolV2"; !strings.Contains(logs.String(), want) {
+		t.Fatalf("phase log: no %s in\n%s", want, logs.String())
+	}
 
 	warned, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Adapter: p, Logger: logger, Phase: adapters.PhaseWarn})
 	if err != nil {
@@ -102,8 +106,29 @@ func TestDeprecationTelemetry(t *testing.T) {
 	if !errors.Is(err, adapters.ErrDeprecated) || refused != nil {
 		t.Fatalf("phase error: %v", err)
 	}
+	if !strings.Contains(err.Error(), "`mlbridge migrate` reports NewPythonPoolV2 and the type, which a person replaces") {
+		t.Fatalf("phase error: the message does not say what the tools do: %v", err)
+	}
 	if _, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Adapter: p, Phase: "sometimes"}); !errors.Is(err, mlbridge.ErrInvalidArgument) {
 		t.Fatalf("bad phase: %v", err)
+	}
+}
+
+// The package-level functions' deprecation message says that `mlbridge migrate` reports their
+// calls and that no tool rewrites them (it once said `mlbridge migrate` rewrote them).
+func TestPackageLevelDeprecationMessage(t *testing.T) {
+	t.Setenv(adapters.PhaseEnv, "error")
+	if err := adapters.CloseDefault(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := adapters.ListPrograms(context.Background()) // refused before any worker starts
+	if !errors.Is(err, adapters.ErrDeprecated) {
+		t.Fatalf("phase error: %v", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "neither `go fix` nor `mlbridge migrate` rewrites these calls; `mlbridge migrate` reports them") ||
+		strings.Contains(msg, "migrate` rewrites the call") {
+		t.Fatalf("the message does not say what the tools do: %s", msg)
 	}
 }
 

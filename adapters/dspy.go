@@ -2,8 +2,10 @@
 // process) and PythonPoolV2 (a pool), with CreateProgram, ExecuteProgram and friends.
 //
 // Deprecated: the multi-framework API replaces it: an mlbridge.Registry (or Pool) and the
-// dspy package's Client. Everything here keeps working unchanged; `go fix ./...` rewrites the
-// calls it can (see docs/MIGRATION.md), and `mlbridge migrate` the rest.
+// dspy package's Client. Everything here keeps working unchanged. `go fix ./...` inlines the
+// legacy types' method calls, the options and DSPyBridge; `mlbridge migrate` renames the type
+// aliases and options and reports the constructors, Options and the package-level functions,
+// which a person rewrites (see docs/MIGRATION.md and each symbol's Deprecated note).
 //
 // Both are thin wrappers over the multi-framework API — an mlbridge.Pool (an Adapter) and
 // the dspy package's Client — with no second implementation: a program created here is a
@@ -21,7 +23,7 @@ import (
 
 // DSPyBridge is the Python bridge class the adapters run.
 //
-// Deprecated: use dspy.Bridge.
+// Deprecated: use dspy.Bridge; `go fix` inlines it (`mlbridge migrate` renames it too).
 //
 //go:fix inline
 const DSPyBridge = dspy.Bridge
@@ -29,6 +31,7 @@ const DSPyBridge = dspy.Bridge
 // Options configures a PythonPort or PythonPoolV2.
 //
 // Deprecated: declare the bridge in a mlbridge.RegistryConfig (or mlbridge.PoolConfig).
+// `mlbridge migrate` reports its uses; neither it nor `go fix` rewrites them.
 type Options struct {
 	// Workers is the pool size (PythonPoolV2; PythonPort always has one).
 	Workers int
@@ -56,11 +59,38 @@ type Options struct {
 // replacement is what the deprecation telemetry and logs point legacy callers to.
 const replacement = "dspy.Client on a mlbridge.Registry adapter (docs/MIGRATION.md)"
 
+// The legacy APIs the telemetry names (the counter's api attribute, PoolStats.ByAPI).
+const (
+	apiPort    = "adapters.PythonPort"
+	apiPoolV2  = "adapters.PythonPoolV2"
+	apiDefault = "adapters (package-level functions)"
+)
+
+// migration says, per legacy API, what each tool does with its calls: the deprecation log's
+// "migrate" attribute and the ErrDeprecated message carry it. It matches the Deprecated notes
+// (TestDeprecatedNotesNameTheirTool checks those against the directives and the analyzer).
+var migration = map[string]string{
+	apiPort: "`go fix ./...` inlines the method calls to p.Client; `mlbridge migrate` reports " +
+		"NewPythonPort and the type, which a person replaces (docs/MIGRATION.md)",
+	apiPoolV2: "`go fix ./...` inlines the method calls to p.Client; `mlbridge migrate` reports " +
+		"NewPythonPoolV2 and the type, which a person replaces (docs/MIGRATION.md)",
+	apiDefault: "neither `go fix` nor `mlbridge migrate` rewrites these calls; `mlbridge migrate` " +
+		"reports them (not yet GetProgramInfo, HealthCheck or GetStats) (docs/MIGRATION.md)",
+}
+
 // ProgramOption adjusts CreateProgram.
 //
 // Deprecated: use dspy.ProgramOption (`mlbridge migrate` renames it; not marked for `go fix`,
 // whose fixes conflict when an inlined call's argument names the alias).
 type ProgramOption = dspy.ProgramOption
+
+// WithID gives the program the id id instead of a generated one; see dspy.WithID.
+//
+// Deprecated: use dspy.WithID; `go fix` inlines the call (`mlbridge migrate` does not rename
+// it yet).
+//
+//go:fix inline
+func WithID(id string) ProgramOption { return dspy.WithID(id) }
 
 // ProgramInfo describes a program as a worker built it.
 //
@@ -82,21 +112,21 @@ type LMConfig = dspy.LMConfig
 
 // WithModule selects the DSPy module: "Predict" (default) or "ChainOfThought".
 //
-// Deprecated: use dspy.WithModule.
+// Deprecated: use dspy.WithModule; `go fix` inlines the call (`mlbridge migrate` renames it too).
 //
 //go:fix inline
 func WithModule(module string) ProgramOption { return dspy.WithModule(module) }
 
 // WithInstructions sets the signature's instructions.
 //
-// Deprecated: use dspy.WithInstructions.
+// Deprecated: use dspy.WithInstructions; `go fix` inlines the call (`mlbridge migrate` renames it too).
 //
 //go:fix inline
 func WithInstructions(text string) ProgramOption { return dspy.WithInstructions(text) }
 
 // WithFieldDescriptions describes signature fields by name.
 //
-// Deprecated: use dspy.WithFieldDescriptions.
+// Deprecated: use dspy.WithFieldDescriptions; `go fix` inlines the call (`mlbridge migrate` renames it too).
 //
 //go:fix inline
 func WithFieldDescriptions(desc map[string]string) ProgramOption {

@@ -13,7 +13,7 @@ import (
 
 // CreateProgram validates signature, stores the program and builds it once; it returns the program id.
 //
-// Deprecated: use dspy.Client.CreateProgram on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.CreateProgram on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPort) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
@@ -22,7 +22,7 @@ func (p *PythonPort) CreateProgram(ctx context.Context, signature string, opts .
 
 // ExecuteProgram runs program id on inputs.
 //
-// Deprecated: use dspy.Client.ExecuteProgram on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.ExecuteProgram on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPort) ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[string]any, error) {
@@ -31,7 +31,7 @@ func (p *PythonPort) ExecuteProgram(ctx context.Context, id string, inputs map[s
 
 // GetProgramInfo describes program id.
 //
-// Deprecated: use dspy.Client.GetProgramInfo on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.GetProgramInfo on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPort) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
@@ -40,7 +40,7 @@ func (p *PythonPort) GetProgramInfo(ctx context.Context, id string) (ProgramInfo
 
 // ListPrograms returns the ids of the stored programs.
 //
-// Deprecated: use dspy.Client.ListPrograms on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.ListPrograms on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPort) ListPrograms(ctx context.Context) ([]string, error) {
@@ -49,7 +49,7 @@ func (p *PythonPort) ListPrograms(ctx context.Context) ([]string, error) {
 
 // DeleteProgram removes program id.
 //
-// Deprecated: use dspy.Client.DeleteProgram on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.DeleteProgram on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPort) DeleteProgram(ctx context.Context, id string) error {
@@ -58,7 +58,7 @@ func (p *PythonPort) DeleteProgram(ctx context.Context, id string) error {
 
 // ConfigureLM sets the LM of every worker, including workers started later.
 //
-// Deprecated: use dspy.Client.ConfigureLM on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.ConfigureLM on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPort) ConfigureLM(ctx context.Context, cfg LMConfig) error {
@@ -67,7 +67,7 @@ func (p *PythonPort) ConfigureLM(ctx context.Context, cfg LMConfig) error {
 
 // HealthCheck is nil when every worker is ready.
 //
-// Deprecated: use mlbridge.Adapter.Health (p.Client.Adapter().Health(ctx)); `go fix` rewrites the call.
+// Deprecated: use mlbridge.Adapter.Health (p.Client.Adapter().Health(ctx)); `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPort) HealthCheck(ctx context.Context) error {
@@ -76,7 +76,7 @@ func (p *PythonPort) HealthCheck(ctx context.Context) error {
 
 // GetStats returns the pool's statistics.
 //
-// Deprecated: use mlbridge.Adapter.Stats (p.Client.Adapter().Stats()); `go fix` rewrites the call.
+// Deprecated: use mlbridge.Adapter.Stats (p.Client.Adapter().Stats()); `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPort) GetStats() mlbridge.PoolStats {
@@ -85,7 +85,7 @@ func (p *PythonPort) GetStats() mlbridge.PoolStats {
 
 // CreateProgram validates signature, stores the program and builds it once; it returns the program id.
 //
-// Deprecated: use dspy.Client.CreateProgram on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.CreateProgram on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPoolV2) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
@@ -94,7 +94,7 @@ func (p *PythonPoolV2) CreateProgram(ctx context.Context, signature string, opts
 
 // ExecuteProgram runs program id on inputs.
 //
-// Deprecated: use dspy.Client.ExecuteProgram on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.ExecuteProgram on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPoolV2) ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[string]any, error) {
@@ -103,7 +103,7 @@ func (p *PythonPoolV2) ExecuteProgram(ctx context.Context, id string, inputs map
 
 // GetProgramInfo describes program id.
 //
-// Deprecated: use dspy.Client.GetProgramInfo on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.GetProgramInfo on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPoolV2) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
@@ -112,7 +112,7 @@ func (p *PythonPoolV2) GetProgramInfo(ctx context.Context, id string) (ProgramIn
 
 // ListPrograms returns the ids of the stored programs.
 //
-// Deprecated: use dspy.Client.ListPrograms on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.ListPrograms on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPoolV2) ListPrograms(ctx context.Context) ([]string, error) {
@@ -121,7 +121,7 @@ func (p *PythonPoolV2) ListPrograms(ctx context.Context) ([]string, error) {
 
 // DeleteProgram removes program id.
 //
-// Deprecated: use dspy.Client.DeleteProgram on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.DeleteProgram on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPoolV2) DeleteProgram(ctx context.Context, id string) error {
@@ -130,7 +130,7 @@ func (p *PythonPoolV2) DeleteProgram(ctx context.Context, id string) error {
 
 // ConfigureLM sets the LM of every worker, including workers started later.
 //
-// Deprecated: use dspy.Client.ConfigureLM on the embedded Client; `go fix` rewrites the call.
+// Deprecated: use dspy.Client.ConfigureLM on the embedded Client; `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPoolV2) ConfigureLM(ctx context.Context, cfg LMConfig) error {
@@ -139,7 +139,7 @@ func (p *PythonPoolV2) ConfigureLM(ctx context.Context, cfg LMConfig) error {
 
 // HealthCheck is nil when every worker is ready.
 //
-// Deprecated: use mlbridge.Adapter.Health (p.Client.Adapter().Health(ctx)); `go fix` rewrites the call.
+// Deprecated: use mlbridge.Adapter.Health (p.Client.Adapter().Health(ctx)); `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPoolV2) HealthCheck(ctx context.Context) error {
@@ -148,7 +148,7 @@ func (p *PythonPoolV2) HealthCheck(ctx context.Context) error {
 
 // GetStats returns the pool's statistics.
 //
-// Deprecated: use mlbridge.Adapter.Stats (p.Client.Adapter().Stats()); `go fix` rewrites the call.
+// Deprecated: use mlbridge.Adapter.Stats (p.Client.Adapter().Stats()); `go fix` inlines the call.
 //
 //go:fix inline
 func (p *PythonPoolV2) GetStats() mlbridge.PoolStats {

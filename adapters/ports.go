@@ -10,7 +10,8 @@ import (
 //
 // Deprecated: declare a bridge with mode: process in a mlbridge.Registry and use dspy.Client
 // on its adapter; to keep this type while moving calls over, pass that adapter as
-// Options.Adapter.
+// Options.Adapter. Its method calls are inlined by `go fix`; the type is not marked for `go
+// fix`, and `mlbridge migrate` reports its uses, which a person replaces.
 type PythonPort struct {
 	// Client is the multi-framework API's DSPy client that the legacy methods call.
 	*dspy.Client
@@ -19,10 +20,11 @@ type PythonPort struct {
 
 // NewPythonPort starts one DSPy worker.
 //
-// Deprecated: use mlbridge.Registry.Adapter on a bridge running dspy.Bridge with mode: process
-// (`mlbridge migrate` rewrites the call).
+// Deprecated: use mlbridge.Registry.Adapter on a bridge running dspy.Bridge with mode: process.
+// `mlbridge migrate` reports the call; neither it nor `go fix` rewrites it (the call's shape
+// changes and a configuration appears).
 func NewPythonPort(ctx context.Context, o Options) (*PythonPort, error) {
-	c, owned, err := open(ctx, o, 1, "adapters.PythonPort")
+	c, owned, err := open(ctx, o, 1, apiPort)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +35,9 @@ func NewPythonPort(ctx context.Context, o Options) (*PythonPort, error) {
 // preloaded interpreter so that DSPy is imported once.
 //
 // Deprecated: declare a bridge in a mlbridge.Registry and use dspy.Client on its adapter; to
-// keep this type while moving calls over, pass that adapter as Options.Adapter.
+// keep this type while moving calls over, pass that adapter as Options.Adapter. Its method
+// calls are inlined by `go fix`; the type is not marked for `go fix`, and `mlbridge migrate`
+// reports its uses, which a person replaces.
 type PythonPoolV2 struct {
 	// Client is the multi-framework API's DSPy client that the legacy methods call.
 	*dspy.Client
@@ -42,14 +46,15 @@ type PythonPoolV2 struct {
 
 // NewPythonPoolV2 starts the pool.
 //
-// Deprecated: use mlbridge.Registry.Adapter on a bridge running dspy.Bridge (`mlbridge migrate`
-// rewrites the call).
+// Deprecated: use mlbridge.Registry.Adapter on a bridge running dspy.Bridge. `mlbridge
+// migrate` reports the call; neither it nor `go fix` rewrites it (the call's shape changes
+// and a configuration appears).
 func NewPythonPoolV2(ctx context.Context, o Options) (*PythonPoolV2, error) {
 	size := o.Workers
 	if size <= 0 {
 		size = 2
 	}
-	c, owned, err := open(ctx, o, size, "adapters.PythonPoolV2")
+	c, owned, err := open(ctx, o, size, apiPoolV2)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/mlbridge/mlbridge"
@@ -50,10 +52,25 @@ func WithFieldDescriptions(desc map[string]string) ProgramOption {
 	}
 }
 
+// WithID gives the program the id id instead of a generated one. The id must be 1 to 128
+// letters, digits, '.', '_' or '-', must not be "lm" (the LM's definition) and must not be in
+// use: CreateProgram fails with an error matching mlbridge.ErrInvalidArgument otherwise. The
+// check runs before the program is stored; two callers creating the same new id at the same
+// moment are not told apart (the later definition wins).
+func WithID(id string) ProgramOption { return func(s map[string]any) { s[idKey] = id } }
+
+// idKey carries WithID's id through the spec map; CreateProgram takes it out before storing.
+const idKey = "id"
+
+// validID is the charset of a caller's program id.
+var validID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
 // ProgramInfo describes a program as a worker built it.
 type ProgramInfo struct {
-	ID           string      `msgpack:"id"`
-	Module       string      `msgpack:"module"`
+	ID     string `msgpack:"id"`
+	Module string `msgpack:"module"`
+	// Signature is the signature in DSPy's notation, with every field's type except str (the
+	// default): "question -> answer, confidence: float". ParsedSignature adds the descriptions.
 	Signature    string      `msgpack:"signature"`
 	Instructions string      `msgpack:"instructions"`
 	Inputs       []FieldInfo `msgpack:"inputs"`
@@ -67,8 +84,22 @@ type FieldInfo struct {
 	Desc string `msgpack:"desc"`
 }
 
+// ParsedSignature is the program's signature with each field's type and description, and
+// the instructions.
+func (i ProgramInfo) ParsedSignature() mlbridge.Signature {
+	fields := func(fs []FieldInfo) []mlbridge.Field {
+		out := make([]mlbridge.Field, len(fs))
+		for k, f := range fs {
+			out[k] = mlbridge.Field{Name: f.Name, Type: f.Type, Desc: f.Desc}
+		}
+		return out
+	}
+	return mlbridge.Signature{Inputs: fields(i.Inputs), Outputs: fields(i.Outputs), Instructions: i.Instructions}
+}
+
 // CreateProgram validates signature in Go (a bad one never reaches Python), stores the
 // program's definition and builds it once on a worker, so that a bad module fails here.
+// The id is generated unless WithID chooses it.
 func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
 	sig, err := mlbridge.ParseSignature(signature)
 	if err != nil {
@@ -78,7 +109,14 @@ func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...Pr
 	for _, o := range opts {
 		o(spec)
 	}
-	d, err := c.a.Create(ctx, store.Definition{ID: newProgramID(), Kind: "program", Spec: spec})
+	id := newProgramID()
+	if v, ok := spec[idKey]; ok {
+		delete(spec, idKey)
+		if id, err = c.chosenID(ctx, v); err != nil {
+			return "", err
+		}
+	}
+	d, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "program", Spec: spec})
 	if err != nil {
 		return "", err
 	}
@@ -124,6 +162,25 @@ func (c *Client) DeleteProgram(ctx context.Context, id string) error {
 func (c *Client) ConfigureLM(ctx context.Context, cfg LMConfig) error {
 	_, err := c.a.Create(ctx, store.Definition{ID: "lm", Kind: "lm", Global: true, Spec: cfg.spec()})
 	return err
+}
+
+// chosenID checks a WithID id: its charset, and that no definition has it.
+func (c *Client) chosenID(ctx context.Context, v any) (string, error) {
+	id, _ := v.(string)
+	if !validID.MatchString(id) {
+		return "", fmt.Errorf("%w: program id %q: want 1 to 128 letters, digits, '.', '_' or '-'", mlbridge.ErrInvalidArgument, id)
+	}
+	if id == "lm" {
+		return "", fmt.Errorf("%w: program id %q is the LM's definition", mlbridge.ErrInvalidArgument, id)
+	}
+	_, err := c.a.Get(ctx, id)
+	switch {
+	case err == nil:
+		return "", fmt.Errorf("%w: program id %q is already in use", mlbridge.ErrInvalidArgument, id)
+	case !errors.Is(err, mlbridge.ErrNotFound) && !errors.Is(err, store.ErrNotFound):
+		return "", err
+	}
+	return id, nil
 }
 
 // exists turns an id that is not a stored program into ErrNotFound before any call is made.

@@ -36,6 +36,15 @@ def test_typed_fields_are_honoured(bridge):
     info = bridge.get_program_info("t")
     assert [f["type"] for f in info["inputs"]] == ["list[str]", "str"]
     assert [f["type"] for f in info["outputs"]] == ["str", "float"]
+    # the signature keeps the types DSPy's own `signature` drops; str, the default, stays implicit
+    assert info["signature"] == "context: list[str], question -> answer, confidence: float"
+
+
+def test_untyped_signature_reads_as_written(bridge):
+    bridge.create_program("u", "question -> answer")
+    assert bridge.get_program_info("u")["signature"] == "question -> answer"
+    bridge.create_program("o", "q: Optional[int], d: dict[str, int] -> a: Literal['x', 'y'], b: bool")
+    assert bridge.get_program_info("o")["signature"] == "q: Optional[int], d: dict[str, int] -> a: Literal['x', 'y'], b: bool"
 
 
 def test_instructions_and_field_descriptions(bridge):

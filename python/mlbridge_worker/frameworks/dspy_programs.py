@@ -34,9 +34,17 @@ class Program:
             {"name": n, "type": _type_name(f.annotation), "desc": _desc(n, f)} for n, f in fs.items()
         ]
         return {
-            "id": self.id, "module": self.module_type, "signature": sig.signature,
+            "id": self.id, "module": self.module_type, "signature": typed_signature(sig),
             "instructions": sig.instructions, "inputs": fields(sig.input_fields), "outputs": fields(sig.output_fields),
         }
+
+
+def typed_signature(sig: type[dspy.Signature]) -> str:
+    """The signature in DSPy's notation with each field's type, str (the default) left implicit:
+    `question -> answer, confidence: float` (DSPy's own `sig.signature` drops every type)."""
+    side = lambda fs: ", ".join(  # noqa: E731 - a one-line view
+        n if f.annotation is str else f"{n}: {_type_name(f.annotation)}" for n, f in fs.items())
+    return f"{side(sig.input_fields)} -> {side(sig.output_fields)}"
 
 
 def build_program(id: str, spec: dict, state: bytes | None) -> Program:

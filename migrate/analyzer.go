@@ -1,15 +1,17 @@
 // Package migrate is the analyzer behind `mlbridge migrate`: it rewrites what `go fix` cannot
 // (the legacy adapters' type aliases, which go fix's inliner must leave alone) and reports every
-// remaining use of the legacy API — constructors and the package-level default pool — with its
-// replacement. Built on golang.org/x/tools/go/analysis, so any driver can run it.
+// remaining use of the legacy API — constructors, the package-level default pool, method values,
+// method expressions, calls promoted through an embedding type, and files the build leaves out —
+// with its replacement. Built on golang.org/x/tools/go/analysis, so any driver can run it.
+//
+// One job per file: analyzer.go finds the uses (go/types objects and selections, never names),
+// imports.go names and imports package dspy, report.go words what a person must change.
 package migrate
 
 import (
 	"fmt"
 	"go/ast"
 	"go/types"
-	"strconv"
-	"strings"
 
 	"golang.org/x/tools/go/analysis"
 )
@@ -54,126 +56,95 @@ var Analyzer = &analysis.Analyzer{
 
 func run(pass *analysis.Pass) (any, error) {
 	for _, f := range pass.Files {
-		if name, ok := legacyImport(f); ok {
-			checkFile(pass, f, name)
-		}
+		checkFile(pass, f)
 	}
+	reportIgnoredFiles(pass)
 	return nil, nil
 }
 
-// legacyImport returns the name under which f imports the legacy package.
-func legacyImport(f *ast.File) (string, bool) {
-	for _, imp := range f.Imports {
-		if p, _ := strconv.Unquote(imp.Path.Value); p == legacyPath {
-			if imp.Name != nil {
-				return imp.Name.Name, imp.Name.Name != "_"
-			}
-			return "adapters", true
-		}
-	}
-	return "", false
-}
-
-func checkFile(pass *analysis.Pass, f *ast.File, pkgName string) {
-	var renamed []*ast.SelectorExpr
-	others := 0
-	var sels []*ast.SelectorExpr
+// checkFile rewrites the renames in f (one import fix for the file) and reports the rest.
+func checkFile(pass *analysis.Pass, f *ast.File) {
+	var renamed []ast.Expr // adapters.X or, dot-imported, X
+	others := 0            // legacy uses that stay after the fixes
+	seen := map[*ast.Ident]bool{}
 	ast.Inspect(f, func(n ast.Node) bool {
-		if sel, ok := n.(*ast.SelectorExpr); ok {
-			sels = append(sels, sel)
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			if s := pass.TypesInfo.Selections[n]; s != nil {
+				if fn, ok := s.Obj().(*types.Func); ok && isLegacyMethod(fn) {
+					reportMethod(pass, f, n, s, fn)
+					others++
+				}
+				return true
+			}
+			if obj := legacyObject(pass, n.Sel); obj != nil {
+				seen[n.Sel] = true
+				if classify(pass, n, obj) {
+					renamed = append(renamed, n)
+				} else {
+					others++
+				}
+			}
+		case *ast.Ident: // a dot-imported legacy name
+			if seen[n] {
+				return true
+			}
+			if obj := legacyObject(pass, n); obj != nil {
+				if classify(pass, n, obj) {
+					renamed = append(renamed, n)
+				} else {
+					others++
+				}
+			}
 		}
 		return true
 	})
-	for _, sel := range sels {
-		if !isLegacy(pass, sel, pkgName) {
-			continue
-		}
-		name := sel.Sel.Name
-		if _, ok := renames[name]; ok {
-			renamed = append(renamed, sel)
-			continue
-		}
-		others++
-		if repl, ok := reports[name]; ok {
-			pass.Report(analysis.Diagnostic{Pos: sel.Pos(), End: sel.End(), Category: "adapters." + name,
-				Message: fmt.Sprintf("adapters.%s is deprecated: use %s (docs/MIGRATION.md)", name, repl)})
-		}
-	}
 	if len(renamed) == 0 {
 		return
 	}
-	imports := importEdits(pass, f, others == 0)
-	for i, sel := range renamed {
-		to := renames[sel.Sel.Name]
-		edits := []analysis.TextEdit{{Pos: sel.Pos(), End: sel.End(), NewText: []byte(dspyName(f) + "." + to)}}
+	name, imports := dspyImport(pass, f, renamed, others == 0)
+	for i, e := range renamed {
+		from := legacyName(e)
+		to := renames[from]
+		edits := []analysis.TextEdit{{Pos: e.Pos(), End: e.End(), NewText: []byte(name + "." + to)}}
 		if i == 0 {
 			edits = append(edits, imports...) // once per file: the fixes are applied together
 		}
-		pass.Report(analysis.Diagnostic{Pos: sel.Pos(), End: sel.End(), Category: "adapters." + sel.Sel.Name,
-			Message:        fmt.Sprintf("adapters.%s is deprecated: use dspy.%s", sel.Sel.Name, to),
+		pass.Report(analysis.Diagnostic{Pos: e.Pos(), End: e.End(), Category: "adapters." + from,
+			Message:        fmt.Sprintf("adapters.%s is deprecated: use dspy.%s", from, to),
 			SuggestedFixes: []analysis.SuggestedFix{{Message: "use dspy." + to, TextEdits: edits}}})
 	}
 }
 
-// isLegacy reports whether sel is pkgName.X with pkgName the legacy package (not a local
-// variable that shadows it).
-func isLegacy(pass *analysis.Pass, sel *ast.SelectorExpr, pkgName string) bool {
-	id, ok := sel.X.(*ast.Ident)
-	if !ok || id.Name != pkgName {
-		return false
+// classify reports a legacy package-level name that is not a rename and says whether it is one.
+func classify(pass *analysis.Pass, e ast.Expr, obj types.Object) (rename bool) {
+	name := obj.Name()
+	if _, ok := renames[name]; ok {
+		return true
 	}
-	pn, ok := pass.TypesInfo.Uses[id].(*types.PkgName)
-	return ok && pn.Imported().Path() == legacyPath
+	if repl, ok := reports[name]; ok {
+		pass.Report(analysis.Diagnostic{Pos: e.Pos(), End: e.End(), Category: "adapters." + name,
+			Message: fmt.Sprintf("adapters.%s is deprecated: use %s (docs/MIGRATION.md)", name, repl)})
+	}
+	return false
 }
 
-// dspyName is how f refers to package dspy after the fix.
-func dspyName(f *ast.File) string {
-	for _, imp := range f.Imports {
-		if p, _ := strconv.Unquote(imp.Path.Value); p == dspyPath && imp.Name != nil {
-			return imp.Name.Name
-		}
+// legacyObject is the package-level object of the legacy package id refers to, or nil.
+func legacyObject(pass *analysis.Pass, id *ast.Ident) types.Object {
+	obj := pass.TypesInfo.Uses[id]
+	if obj == nil || obj.Pkg() == nil || obj.Pkg().Path() != legacyPath {
+		return nil
 	}
-	return "dspy"
+	if _, ok := obj.(*types.PkgName); ok || obj.Pkg().Scope().Lookup(obj.Name()) != obj {
+		return nil
+	}
+	return obj
 }
 
-// importEdits makes package dspy available: the legacy import becomes dspy's when nothing else
-// uses it; otherwise dspy's import is added beside it (go/format sorts the block).
-func importEdits(pass *analysis.Pass, f *ast.File, replaceLegacy bool) []analysis.TextEdit {
-	var legacy, dspy *ast.ImportSpec
-	for _, imp := range f.Imports {
-		switch p, _ := strconv.Unquote(imp.Path.Value); p {
-		case legacyPath:
-			legacy = imp
-		case dspyPath:
-			dspy = imp
-		}
+// legacyName is the legacy name e (adapters.X or X) refers to.
+func legacyName(e ast.Expr) string {
+	if sel, ok := e.(*ast.SelectorExpr); ok {
+		return sel.Sel.Name
 	}
-	quoted := strconv.Quote(dspyPath)
-	switch {
-	case replaceLegacy && dspy == nil:
-		return []analysis.TextEdit{{Pos: legacy.Pos(), End: legacy.End(), NewText: []byte(quoted)}}
-	case replaceLegacy:
-		return []analysis.TextEdit{{Pos: legacy.Pos(), End: legacy.End(), NewText: nil}}
-	case dspy == nil:
-		indent := "\n"
-		if line := lineOf(pass, legacy); strings.HasPrefix(line, "\t") {
-			indent = "\n\t"
-		}
-		return []analysis.TextEdit{{Pos: legacy.End(), End: legacy.End(), NewText: []byte(indent + quoted)}}
-	}
-	return nil
-}
-
-func lineOf(pass *analysis.Pass, n ast.Node) string {
-	tf := pass.Fset.File(n.Pos())
-	src, err := pass.ReadFile(tf.Name())
-	if err != nil {
-		return ""
-	}
-	start := tf.Offset(tf.LineStart(tf.Line(n.Pos())))
-	end := start
-	for end < len(src) && src[end] != '\n' {
-		end++
-	}
-	return string(src[start:end])
+	return e.(*ast.Ident).Name
 }

@@ -18,7 +18,18 @@ const DSPyBridge = dspy.Bridge
 func WithModule(m string) ProgramOption { return dspy.WithModule(m) }
 
 type Options struct{ Workers int }
-type PythonPoolV2 struct{}
+type PythonPoolV2 struct{ *dspy.Client }
+
+func (p *PythonPoolV2) ExecuteProgram(ctx context.Context, id string, in map[string]any) (map[string]any, error) {
+	return p.Client.ExecuteProgram(ctx, id, in)
+}
+func (p *PythonPoolV2) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
+	return p.Client.GetProgramInfo(ctx, id)
+}
+func (p *PythonPoolV2) CreateProgram(ctx context.Context, sig string, opts ...ProgramOption) (string, error) {
+	return p.Client.CreateProgram(ctx, sig, opts...)
+}
+func (p *PythonPoolV2) Close() error { return nil }
 
 func NewPythonPoolV2(ctx context.Context, o Options) (*PythonPoolV2, error) { return nil, nil }
 func ExecuteProgram(ctx context.Context, id string, in map[string]any) (map[string]any, error) {

@@ -1,0 +1,179 @@
+package migrate
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/types"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/tools/go/analysis"
+)
+
+// methodRepl is what a legacy method runs, on the legacy value: its replacement.
+var methodRepl = map[string]string{
+	"CreateProgram":  "Client.CreateProgram",
+	"ExecuteProgram": "Client.ExecuteProgram",
+	"GetProgramInfo": "Client.GetProgramInfo",
+	"ListPrograms":   "Client.ListPrograms",
+	"DeleteProgram":  "Client.DeleteProgram",
+	"ConfigureLM":    "Client.ConfigureLM",
+	"HealthCheck":    "Client.Adapter().Health",
+	"GetStats":       "Client.Adapter().Stats",
+}
+
+// isLegacyMethod says whether fn is a deprecated method of PythonPort or PythonPoolV2.
+func isLegacyMethod(fn *types.Func) bool {
+	if fn.Pkg() == nil || fn.Pkg().Path() != legacyPath || methodRepl[fn.Name()] == "" {
+		return false
+	}
+	switch legacyType(fn) {
+	case "PythonPort", "PythonPoolV2":
+		return true
+	}
+	return false
+}
+
+// legacyType is the name of the type declaring method fn.
+func legacyType(fn *types.Func) string {
+	recv := fn.Type().(*types.Signature).Recv()
+	if recv == nil {
+		return ""
+	}
+	t := recv.Type()
+	if p, ok := t.(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	if n, ok := t.(*types.Named); ok {
+		return n.Obj().Name()
+	}
+	return ""
+}
+
+// reportMethod reports a selection of a legacy method that is left after go fix: a method
+// value (f := pool.ExecuteProgram), a method expression ((*adapters.PythonPoolV2).GetProgramInfo),
+// or a call promoted through a type that embeds a legacy type (mp.ExecuteProgram(…)), with the
+// text that replaces the selection.
+func reportMethod(pass *analysis.Pass, f *ast.File, sel *ast.SelectorExpr, s *types.Selection, fn *types.Func) {
+	via := embeddedPath(s) + methodRepl[fn.Name()]
+	var repl string
+	switch s.Kind() {
+	case types.MethodVal:
+		repl = srcText(pass, sel.X.Pos(), sel.X.End()) + "." + via
+	case types.MethodExpr:
+		repl = methodFunc(fn, types.TypeString(s.Recv(), qualifier(pass, f)), via, qualifier(pass, f))
+	default:
+		return
+	}
+	api := "adapters." + legacyType(fn) + "." + fn.Name()
+	pass.Report(analysis.Diagnostic{Pos: sel.Pos(), End: sel.End(), Category: api,
+		Message: fmt.Sprintf("%s uses deprecated %s: replace with %s", srcText(pass, sel.Pos(), sel.End()), api, repl)})
+}
+
+// embeddedPath names the embedded fields a promoted selection goes through ("PythonPoolV2."),
+// so that the replacement does not depend on promotion.
+func embeddedPath(s *types.Selection) string {
+	var b strings.Builder
+	t := s.Recv()
+	index := s.Index()
+	for _, i := range index[:len(index)-1] {
+		if p, ok := t.Underlying().(*types.Pointer); ok {
+			t = p.Elem()
+		}
+		st, ok := t.Underlying().(*types.Struct)
+		if !ok {
+			return ""
+		}
+		fld := st.Field(i)
+		b.WriteString(fld.Name() + ".")
+		t = fld.Type()
+	}
+	return b.String()
+}
+
+// methodFunc is a function literal with the method expression's signature that calls the
+// replacement on its receiver.
+func methodFunc(fn *types.Func, recv, via string, qual types.Qualifier) string {
+	sig := fn.Type().(*types.Signature)
+	params := []string{"p " + recv}
+	var args []string
+	for i := 0; i < sig.Params().Len(); i++ {
+		v := sig.Params().At(i)
+		name := v.Name()
+		if name == "" || name == "_" || name == "p" {
+			name = fmt.Sprintf("a%d", i)
+		}
+		typ := types.TypeString(v.Type(), qual)
+		arg := name
+		if sig.Variadic() && i == sig.Params().Len()-1 {
+			typ = "..." + types.TypeString(v.Type().(*types.Slice).Elem(), qual)
+			arg += "..."
+		}
+		params = append(params, name+" "+typ)
+		args = append(args, arg)
+	}
+	var results []string
+	for i := 0; i < sig.Results().Len(); i++ {
+		results = append(results, types.TypeString(sig.Results().At(i).Type(), qual))
+	}
+	res, ret := "", ""
+	switch len(results) {
+	case 0:
+	case 1:
+		res, ret = " "+results[0], "return "
+	default:
+		res, ret = " ("+strings.Join(results, ", ")+")", "return "
+	}
+	return fmt.Sprintf("func(%s)%s { %sp.%s(%s) }", strings.Join(params, ", "), res, ret, via, strings.Join(args, ", "))
+}
+
+// qualifier prints a package as f refers to it.
+func qualifier(pass *analysis.Pass, f *ast.File) types.Qualifier {
+	return func(p *types.Package) string {
+		if p == pass.Pkg {
+			return ""
+		}
+		for _, imp := range f.Imports {
+			if path := strings.Trim(imp.Path.Value, "`\""); path == p.Path() {
+				switch name := localName(pass, imp); name {
+				case ".":
+					return ""
+				case "_":
+				default:
+					return name
+				}
+			}
+		}
+		return p.Name()
+	}
+}
+
+// reportIgnoredFiles reports the files of the package that this build leaves out (build tags,
+// GOOS/GOARCH) and that import the legacy package: the analyzer cannot see their uses.
+func reportIgnoredFiles(pass *analysis.Pass) {
+	for _, name := range pass.IgnoredFiles {
+		if !strings.HasSuffix(name, ".go") {
+			continue
+		}
+		f, err := parser.ParseFile(pass.Fset, name, nil, parser.ImportsOnly|parser.ParseComments)
+		if err != nil {
+			continue
+		}
+		imp := importOf(f, legacyPath)
+		if imp == nil {
+			continue
+		}
+		why := "its file name's GOOS/GOARCH"
+		for _, g := range f.Comments {
+			for _, c := range g.List {
+				if c.Pos() < f.Package && strings.HasPrefix(c.Text, "//go:build ") {
+					why = c.Text
+				}
+			}
+		}
+		pass.Report(analysis.Diagnostic{Pos: imp.Pos(), End: imp.End(), Category: "adapters",
+			Message: fmt.Sprintf("%s imports deprecated adapters but is not in this build (%s): its uses are not analyzed; run mlbridge migrate with -tags that include it",
+				filepath.Base(name), why)})
+	}
+}

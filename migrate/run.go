@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/rogpeppe/go-internal/diff"
 	"golang.org/x/tools/go/analysis"
@@ -35,7 +36,23 @@ type Result struct {
 
 // Run analyzes the packages matching patterns (go list syntax) in dir.
 func Run(dir string, patterns ...string) (*Result, error) {
-	cfg := &packages.Config{Mode: packages.LoadAllSyntax, Dir: dir, Tests: true}
+	return Config{Dir: dir}.Run(patterns...)
+}
+
+// Config says how Run loads the packages.
+type Config struct {
+	Dir string
+	// Tags are build tags (go build -tags): files behind other tags are not analyzed, only
+	// reported (one finding per such file that imports the legacy package).
+	Tags []string
+}
+
+// Run analyzes the packages matching patterns (go list syntax) in c.Dir.
+func (c Config) Run(patterns ...string) (*Result, error) {
+	cfg := &packages.Config{Mode: packages.LoadAllSyntax, Dir: c.Dir, Tests: true}
+	if len(c.Tags) > 0 {
+		cfg.BuildFlags = []string{"-tags=" + strings.Join(c.Tags, ",")}
+	}
 	pkgs, err := packages.Load(cfg, patterns...)
 	if err != nil {
 		return nil, err

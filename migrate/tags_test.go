@@ -1,0 +1,77 @@
+package migrate_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mlbridge/mlbridge/internal/testenv"
+	"github.com/mlbridge/mlbridge/migrate"
+)
+
+const tagged = `//go:build integration
+
+package legacyapp
+
+import (
+	"context"
+
+	"github.com/mlbridge/mlbridge/adapters"
+)
+
+func health(p *adapters.PythonPoolV2) func(context.Context) error {
+	return p.HealthCheck
+}
+`
+
+// A file behind a build tag is left out of the build the analyzer sees: without the tag it is
+// reported as not analyzed; with Config.Tags its legacy uses are reported with their
+// replacement.
+func TestRunReportsFilesBehindBuildTags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a copy of testdata/legacyapp")
+	}
+	dir := testenv.LegacyApp(t)
+	file := filepath.Join(dir, "tagged.go")
+	if err := os.WriteFile(file, []byte(tagged), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := func(res *migrate.Result) []string {
+		var got []string
+		for _, f := range res.Findings {
+			if filepath.Base(f.File) == "tagged.go" {
+				got = append(got, strings.Join([]string{filepath.Base(f.File), strconv.Itoa(f.Line), f.Message}, ":"))
+			}
+		}
+		return got
+	}
+
+	res, err := migrate.Run(dir, "./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "tagged.go:8:tagged.go imports deprecated adapters but is not in this build (//go:build integration): its uses are not analyzed; run mlbridge migrate with -tags that include it"
+	if got := in(res); len(got) != 1 || got[0] != want {
+		t.Errorf("without the tag:\n got %q\nwant %q", got, want)
+	}
+
+	res, err = migrate.Config{Dir: dir, Tags: []string{"integration"}}.Run("./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "tagged.go:12:p.HealthCheck uses deprecated adapters.PythonPoolV2.HealthCheck: replace with p.Client.Adapter().Health"
+	if got := in(res); !contains(got, want) || contains(got, "not in this build") {
+		t.Errorf("with -tags integration:\n got %q\nwant %q", got, want)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.Contains(x, s) {
+			return true
+		}
+	}
+	return false
+}

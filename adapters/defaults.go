@@ -126,8 +126,8 @@ func ConfigureLM(ctx context.Context, cfg LMConfig) error {
 // GetProgramInfo is PythonPoolV2.GetProgramInfo on the default pool.
 //
 // Deprecated: use dspy.New(a).GetProgramInfo with a from mlbridge.Registry.Default. `mlbridge
-// migrate` does not report it yet, and neither it nor `go fix` rewrites it (not marked for `go
-// fix`: the default pool has no one-call replacement).
+// migrate` reports it; neither it nor `go fix` rewrites it (not marked for `go fix`: the
+// default pool has no one-call replacement).
 func GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
 	p, err := Default(ctx)
 	if err != nil {
@@ -140,8 +140,8 @@ func GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
 // when every worker is ready.
 //
 // Deprecated: use Health on the adapter from mlbridge.Registry.Default. `mlbridge migrate`
-// does not report it yet, and neither it nor `go fix` rewrites it (not marked for `go fix`:
-// the default pool has no one-call replacement).
+// reports it; neither it nor `go fix` rewrites it (not marked for `go fix`: the default pool
+// has no one-call replacement).
 func HealthCheck(ctx context.Context) error {
 	p, err := Default(ctx)
 	if err != nil {
@@ -153,9 +153,9 @@ func HealthCheck(ctx context.Context) error {
 // GetStats is PythonPoolV2.GetStats on the default pool: the zero PoolStats when the default
 // pool has not been started (GetStats does not start it).
 //
-// Deprecated: use Stats on the adapter from mlbridge.Registry.Default. `mlbridge migrate` does
-// not report it yet, and neither it nor `go fix` rewrites it (not marked for `go fix`: the
-// default pool has no one-call replacement).
+// Deprecated: use Stats on the adapter from mlbridge.Registry.Default. `mlbridge migrate`
+// reports it; neither it nor `go fix` rewrites it (not marked for `go fix`: the default pool
+// has no one-call replacement).
 func GetStats() mlbridge.PoolStats {
 	defaultMu.Lock()
 	p := defaultPool

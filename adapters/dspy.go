@@ -75,7 +75,7 @@ var migration = map[string]string{
 	apiPoolV2: "`go fix ./...` inlines the method calls to p.Client; `mlbridge migrate` reports " +
 		"NewPythonPoolV2 and the type, which a person replaces (docs/MIGRATION.md)",
 	apiDefault: "neither `go fix` nor `mlbridge migrate` rewrites these calls; `mlbridge migrate` " +
-		"reports them (not yet GetProgramInfo, HealthCheck or GetStats) (docs/MIGRATION.md)",
+		"reports them (docs/MIGRATION.md)",
 }
 
 // ProgramOption adjusts CreateProgram.
@@ -86,8 +86,7 @@ type ProgramOption = dspy.ProgramOption
 
 // WithID gives the program the id id instead of a generated one; see dspy.WithID.
 //
-// Deprecated: use dspy.WithID; `go fix` inlines the call (`mlbridge migrate` does not rename
-// it yet).
+// Deprecated: use dspy.WithID; `go fix` inlines the call (`mlbridge migrate` renames it too).
 //
 //go:fix inline
 func WithID(id string) ProgramOption { return dspy.WithID(id) }

@@ -27,6 +27,7 @@ var renames = map[string]string{
 	"LMConfig": "LMConfig", "ProgramOption": "ProgramOption", "ProgramInfo": "ProgramInfo",
 	"FieldInfo": "FieldInfo", "DSPyBridge": "Bridge", "WithModule": "WithModule",
 	"WithInstructions": "WithInstructions", "WithFieldDescriptions": "WithFieldDescriptions",
+	"WithID": "WithID",
 }
 
 // reports are legacy names whose replacement changes the call's shape: reported, not rewritten.
@@ -41,6 +42,9 @@ var reports = map[string]string{
 	"ListPrograms":    "dspy.New(a).ListPrograms, a from mlbridge.Registry.Default",
 	"DeleteProgram":   "dspy.New(a).DeleteProgram, a from mlbridge.Registry.Default",
 	"ConfigureLM":     "dspy.New(a).ConfigureLM, a from mlbridge.Registry.Default",
+	"GetProgramInfo":  "dspy.New(a).GetProgramInfo, a from mlbridge.Registry.Default",
+	"HealthCheck":     "a.Health(ctx), a from mlbridge.Registry.Default",
+	"GetStats":        "a.Stats(), a from mlbridge.Registry.Default (a mlbridge.Adapter: Stats is on *mlbridge.Pool)",
 	"Default":         "mlbridge.Registry.Default",
 	"SetDefault":      "mlbridge.Registry.SetDefault",
 	"CloseDefault":    "mlbridge.Registry.Close",

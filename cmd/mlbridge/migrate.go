@@ -16,17 +16,18 @@ import (
 	"github.com/mlbridge/mlbridge/migrate"
 )
 
-// analyze runs the migration analyzer on args (default ./...) in dir.
-func analyze(dir string, args []string) (*migrate.Result, error) {
+// analyze runs the migration analyzer on args (default ./...) in dir, with build tags.
+func analyze(dir string, tags, args []string) (*migrate.Result, error) {
 	if len(args) == 0 {
 		args = []string{"./..."}
 	}
-	return migrate.Run(dir, args...)
+	return migrate.Config{Dir: dir, Tags: tags}.Run(args...)
 }
 
 func newMigrateCmd() *cobra.Command {
 	var apply, dryRun bool
 	var dir string
+	var tags []string
 	cmd := &cobra.Command{
 		Use:   "migrate [packages]",
 		Short: "Rewrite uses of the legacy DSPy API that go fix cannot, and list the rest",
@@ -38,7 +39,7 @@ diff and changes nothing; --apply writes the rewrites. Running it again after --
 nothing more to rewrite.`,
 		Example: "  mlbridge migrate --dry-run ./...   # the default: diff and findings, nothing written\n  mlbridge migrate --apply ./...",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := analyze(dir, args)
+			res, err := analyze(dir, tags, args)
 			if err != nil {
 				return err
 			}
@@ -64,11 +65,12 @@ nothing more to rewrite.`,
 	cmd.Flags().BoolVar(&apply, "apply", false, "write the rewrites")
 	cmd.MarkFlagsMutuallyExclusive("dry-run", "apply")
 	cmd.PersistentFlags().StringVarP(&dir, "dir", "C", ".", "the module directory to analyze")
-	cmd.AddCommand(newMigrateStatusCmd(&dir))
+	cmd.PersistentFlags().StringSliceVar(&tags, "tags", nil, "build tags: files behind them are analyzed too (files left out are reported)")
+	cmd.AddCommand(newMigrateStatusCmd(&dir, &tags))
 	return cmd
 }
 
-func newMigrateStatusCmd(dir *string) *cobra.Command {
+func newMigrateStatusCmd(dir *string, tags *[]string) *cobra.Command {
 	var asJSON bool
 	var node string
 	var client nodeClient
@@ -81,7 +83,7 @@ what its traffic says: deprecated calls per API, calls and errors per path (lega
 the share of calls through the current API, and the share of async handlers per bridge.`,
 		Example: "  mlbridge migrate status ./...\n  mlbridge migrate status --node 127.0.0.1:7420 --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := analyze(*dir, args)
+			res, err := analyze(*dir, *tags, args)
 			if err != nil {
 				return err
 			}

@@ -17,3 +17,12 @@ func Start(ctx context.Context) (*adapters.PythonPoolV2, adapters.LMConfig, erro
 func Run(ctx context.Context) (map[string]any, error) {
 	return adapters.ExecuteProgram(ctx, "id", nil) // want "adapters.ExecuteProgram is deprecated: use dspy.New\\(a\\).ExecuteProgram, a from mlbridge.Registry.Default"
 }
+
+// The package-level functions added later are reported too.
+func Check(ctx context.Context) error {
+	_ = adapters.GetStats()                                       // want "adapters.GetStats is deprecated: use a.Stats\\(\\), a from mlbridge.Registry.Default"
+	if _, err := adapters.GetProgramInfo(ctx, "id"); err != nil { // want "adapters.GetProgramInfo is deprecated: use dspy.New\\(a\\).GetProgramInfo"
+		return err
+	}
+	return adapters.HealthCheck(ctx) // want "adapters.HealthCheck is deprecated: use a.Health\\(ctx\\)"
+}

@@ -35,3 +35,6 @@ func NewPythonPoolV2(ctx context.Context, o Options) (*PythonPoolV2, error) { re
 func ExecuteProgram(ctx context.Context, id string, in map[string]any) (map[string]any, error) {
 	return nil, nil
 }
+func GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) { return ProgramInfo{}, nil }
+func HealthCheck(ctx context.Context) error                              { return nil }
+func GetStats() struct{}                                                 { return struct{}{} }

@@ -85,7 +85,7 @@ func TestDeprecationTelemetry(t *testing.T) {
 		t.Fatalf("phase log: execute logged %d times, want once:\n%s", n, logs.String())
 	}
 	// The line says what each tool does with this API's calls.
-	if want := "migrate=\"`go fix ./...` inlines the method calls to p.Client; `mlbridge migrate` reports NewPythonPoolV2"; !strings.Contains(logs.String(), want) {
+	if want := "migrate=\"`mlbridge migrate --apply` replaces the method calls with p.Client calls (`go fix` does not); it reports NewPythonPoolV2"; !strings.Contains(logs.String(), want) {
 		t.Fatalf("phase log: no %s in\n%s", want, logs.String())
 	}
 
@@ -106,7 +106,7 @@ func TestDeprecationTelemetry(t *testing.T) {
 	if !errors.Is(err, adapters.ErrDeprecated) || refused != nil {
 		t.Fatalf("phase error: %v", err)
 	}
-	if !strings.Contains(err.Error(), "`mlbridge migrate` reports NewPythonPoolV2 and the type, which a person replaces") {
+	if !strings.Contains(err.Error(), "`mlbridge migrate --apply` replaces the method calls with p.Client calls (`go fix` does not); it reports NewPythonPoolV2 and the type, which a person replaces") {
 		t.Fatalf("phase error: the message does not say what the tools do: %v", err)
 	}
 	if _, err := adapters.NewPythonPoolV2(ctx, adapters.Options{Adapter: p, Phase: "sometimes"}); !errors.Is(err, mlbridge.ErrInvalidArgument) {

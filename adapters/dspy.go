@@ -3,9 +3,9 @@
 //
 // Deprecated: the multi-framework API replaces it: an mlbridge.Registry (or Pool) and the
 // dspy package's Client. Everything here keeps working unchanged. `go fix ./...` inlines the
-// legacy types' method calls, the options and DSPyBridge; `mlbridge migrate` renames the type
-// aliases and options and reports the constructors, Options and the package-level functions,
-// which a person rewrites (see docs/MIGRATION.md and each symbol's Deprecated note).
+// options and DSPyBridge; `mlbridge migrate` replaces the legacy types' method calls with
+// p.Client calls, renames the type aliases and options, and reports the constructors, Options,
+// method values and the package-level functions, which a person rewrites (see docs/MIGRATION.md and each symbol's Deprecated note).
 //
 // Both are thin wrappers over the multi-framework API — an mlbridge.Pool (an Adapter) and
 // the dspy package's Client — with no second implementation: a program created here is a
@@ -70,10 +70,10 @@ const (
 // "migrate" attribute and the ErrDeprecated message carry it. It matches the Deprecated notes
 // (TestDeprecatedNotesNameTheirTool checks those against the directives and the analyzer).
 var migration = map[string]string{
-	apiPort: "`go fix ./...` inlines the method calls to p.Client; `mlbridge migrate` reports " +
-		"NewPythonPort and the type, which a person replaces (docs/MIGRATION.md)",
-	apiPoolV2: "`go fix ./...` inlines the method calls to p.Client; `mlbridge migrate` reports " +
-		"NewPythonPoolV2 and the type, which a person replaces (docs/MIGRATION.md)",
+	apiPort: "`mlbridge migrate --apply` replaces the method calls with p.Client calls (`go fix` does not); " +
+		"it reports NewPythonPort and the type, which a person replaces (docs/MIGRATION.md)",
+	apiPoolV2: "`mlbridge migrate --apply` replaces the method calls with p.Client calls (`go fix` does not); " +
+		"it reports NewPythonPoolV2 and the type, which a person replaces (docs/MIGRATION.md)",
 	apiDefault: "neither `go fix` nor `mlbridge migrate` rewrites these calls; `mlbridge migrate` " +
 		"reports them (docs/MIGRATION.md)",
 }

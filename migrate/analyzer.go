@@ -1,8 +1,9 @@
 // Package migrate is the analyzer behind `mlbridge migrate`: it rewrites what `go fix` cannot
-// (the legacy adapters' type aliases, which go fix's inliner must leave alone) and reports every
-// remaining use of the legacy API — constructors, the package-level default pool, method values,
-// method expressions, calls promoted through an embedding type, and files the build leaves out —
-// with its replacement. Built on golang.org/x/tools/go/analysis, so any driver can run it.
+// or must not (the legacy adapters' type aliases, which go fix's inliner must leave alone; the
+// legacy method calls p.X(…) → p.Client.X(…), directly or through embedded fields, whatever their
+// arguments) and reports every remaining use of the legacy API — constructors, the package-level
+// default pool, method values, method expressions, and files the build leaves out — with its
+// replacement. Built on golang.org/x/tools/go/analysis, so any driver can run it.
 //
 // One job per file: analyzer.go finds the uses (go/types objects and selections, never names),
 // imports.go names and imports package dspy, report.go words what a person must change.
@@ -71,13 +72,19 @@ func checkFile(pass *analysis.Pass, f *ast.File) {
 	var renamed []ast.Expr // adapters.X or, dot-imported, X
 	others := 0            // legacy uses that stay after the fixes
 	seen := map[*ast.Ident]bool{}
+	called := map[*ast.SelectorExpr]bool{} // selectors a call calls: p.X in p.X(…)
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch n := n.(type) {
+		case *ast.CallExpr:
+			if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok {
+				called[sel] = true
+			}
 		case *ast.SelectorExpr:
 			if s := pass.TypesInfo.Selections[n]; s != nil {
 				if fn, ok := s.Obj().(*types.Func); ok && isLegacyMethod(fn) {
-					reportMethod(pass, f, n, s, fn)
-					others++
+					if !called[n] || !rewriteCall(pass, n, s, fn) {
+						reportMethod(pass, f, n, s, fn)
+					}
 				}
 				return true
 			}

@@ -47,6 +47,14 @@ func TestMigrateLegacyAppEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(app)
+	for _, want := range []string{
+		"a.pool.Client.ExecuteProgram(", "a.pool.Client.GetProgramInfo(", "pool.Client.ConfigureLM(",
+		"pool.Client.CreateProgram(", "a.pool.Client.Adapter().Health(ctx)",
+	} {
+		if !bytes.Contains(after, []byte(want)) {
+			t.Errorf("after --apply, app.go lacks %q:\n%s", want, after)
+		}
+	}
 	if bytes.Contains(after, []byte("adapters.LMConfig")) || bytes.Contains(after, []byte("adapters.ProgramOption")) {
 		t.Fatalf("aliases left after --apply:\n%s", after)
 	}

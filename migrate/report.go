@@ -51,6 +51,50 @@ func legacyType(fn *types.Func) string {
 	return ""
 }
 
+// rewriteCall rewrites the legacy method call whose callee is sel (p.X in p.X(args…)) to the
+// call the method makes, p.Client.X(args…) (through the embedded fields a promoted call goes
+// through: mp.PythonPoolV2.Client.X): only the selector's name is replaced, so the receiver and
+// the arguments, comments included, stay as written, and the result calls a method of
+// *dspy.Client, which a second run does not match. It declines (false) when the path goes
+// through a field this package cannot name (unexported, another package's).
+func rewriteCall(pass *analysis.Pass, sel *ast.SelectorExpr, s *types.Selection, fn *types.Func) bool {
+	if s.Kind() != types.MethodVal {
+		return false
+	}
+	path, ok := fieldPath(pass, s)
+	if !ok {
+		return false
+	}
+	repl := path + methodRepl[fn.Name()]
+	api := "adapters." + legacyType(fn) + "." + fn.Name()
+	pass.Report(analysis.Diagnostic{Pos: sel.Sel.Pos(), End: sel.Sel.End(), Category: api,
+		Message: fmt.Sprintf("%s is deprecated: call %s.%s", api, srcText(pass, sel.X.Pos(), sel.X.End()), repl),
+		SuggestedFixes: []analysis.SuggestedFix{{Message: "call " + repl,
+			TextEdits: []analysis.TextEdit{{Pos: sel.Sel.Pos(), End: sel.Sel.End(), NewText: []byte(repl)}}}}})
+	return true
+}
+
+// fieldPath is embeddedPath, and whether every field on it can be named from pass.Pkg.
+func fieldPath(pass *analysis.Pass, s *types.Selection) (string, bool) {
+	t := s.Recv()
+	index := s.Index()
+	for _, i := range index[:len(index)-1] {
+		if p, ok := t.Underlying().(*types.Pointer); ok {
+			t = p.Elem()
+		}
+		st, ok := t.Underlying().(*types.Struct)
+		if !ok {
+			return "", false
+		}
+		fld := st.Field(i)
+		if !fld.Exported() && fld.Pkg() != pass.Pkg {
+			return "", false
+		}
+		t = fld.Type()
+	}
+	return embeddedPath(s), true
+}
+
 // reportMethod reports a selection of a legacy method that is left after go fix: a method
 // value (f := pool.ExecuteProgram), a method expression ((*adapters.PythonPoolV2).GetProgramInfo),
 // or a call promoted through a type that embeds a legacy type (mp.ExecuteProgram(…)), with the

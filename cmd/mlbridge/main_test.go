@@ -207,7 +207,7 @@ func TestMigrateCommands(t *testing.T) {
 	app := filepath.Join(dir, "app.go")
 	before, _ := os.ReadFile(app)
 	out, err := run(t, "migrate", "-C", dir)
-	if err != nil || !strings.Contains(out, "+\tif err := pool.ConfigureLM(ctx, dspy.LMConfig{") ||
+	if err != nil || !strings.Contains(out, "+\tif err := pool.Client.ConfigureLM(ctx, dspy.LMConfig{") ||
 		!strings.Contains(out, "adapters.NewPythonPoolV2 is deprecated") || !strings.Contains(out, "dry run: 1 file(s)") {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}

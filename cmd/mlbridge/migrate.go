@@ -31,9 +31,9 @@ func newMigrateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate [packages]",
 		Short: "Rewrite uses of the legacy DSPy API that go fix cannot, and list the rest",
-		Long: `Run 'go fix ./...' first: it rewrites every legacy call whose replacement is the method's
-own body. migrate then renames the legacy type aliases and options to package dspy (fixing the
-imports), and lists what needs a person: constructors and the package-level default pool become
+		Long: `Run 'go fix ./...' first (it inlines the legacy options), then migrate: it rewrites every
+legacy method call p.X(…) to p.Client.X(…) (replacing only the selector), renames the legacy
+type aliases and options to package dspy (fixing the imports), and lists what needs a person: constructors and the package-level default pool become
 registry lookups (docs/MIGRATION.md). The default is a dry run (--dry-run): it prints a unified
 diff and changes nothing; --apply writes the rewrites. Running it again after --apply finds
 nothing more to rewrite.`,

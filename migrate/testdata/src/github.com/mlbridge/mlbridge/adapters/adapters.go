@@ -38,3 +38,27 @@ func ExecuteProgram(ctx context.Context, id string, in map[string]any) (map[stri
 func GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) { return ProgramInfo{}, nil }
 func HealthCheck(ctx context.Context) error                              { return nil }
 func GetStats() struct{}                                                 { return struct{}{} }
+
+func (p *PythonPoolV2) ListPrograms(ctx context.Context) ([]string, error) {
+	return p.Client.ListPrograms(ctx)
+}
+func (p *PythonPoolV2) DeleteProgram(ctx context.Context, id string) error {
+	return p.Client.DeleteProgram(ctx, id)
+}
+func (p *PythonPoolV2) ConfigureLM(ctx context.Context, cfg LMConfig) error {
+	return p.Client.ConfigureLM(ctx, cfg)
+}
+func (p *PythonPoolV2) HealthCheck(ctx context.Context) error { return p.Client.Adapter().Health(ctx) }
+func (p *PythonPoolV2) GetStats() dspy.Stats                  { return p.Client.Adapter().Stats() }
+
+type PythonPort struct{ *dspy.Client }
+
+func (p *PythonPort) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
+	return p.Client.GetProgramInfo(ctx, id)
+}
+func (p *PythonPort) ListPrograms(ctx context.Context) ([]string, error) {
+	return p.Client.ListPrograms(ctx)
+}
+func (p *PythonPort) DeleteProgram(ctx context.Context, id string) error {
+	return p.Client.DeleteProgram(ctx, id)
+}

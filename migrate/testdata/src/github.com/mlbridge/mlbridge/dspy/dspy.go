@@ -23,3 +23,17 @@ func (c *Client) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, er
 func (c *Client) CreateProgram(ctx context.Context, sig string, opts ...ProgramOption) (string, error) {
 	return "", nil
 }
+
+func (c *Client) ListPrograms(ctx context.Context) ([]string, error)  { return nil, nil }
+func (c *Client) DeleteProgram(ctx context.Context, id string) error  { return nil }
+func (c *Client) ConfigureLM(ctx context.Context, cfg LMConfig) error { return nil }
+func (c *Client) Adapter() Adapter                                    { return nil }
+
+// Adapter stands in for mlbridge.Adapter.
+type Adapter interface {
+	Health(ctx context.Context) error
+	Stats() Stats
+}
+
+// Stats stands in for mlbridge.PoolStats.
+type Stats struct{ Workers []string }

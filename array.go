@@ -104,71 +104,13 @@ func (a Array) Len() int {
 
 // Float64s returns the elements of a float64, float32 or integer array as float64.
 func (a Array) Float64s() ([]float64, error) {
-	n, size, err := a.layout()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, n)
-	le := binary.LittleEndian
-	for i := range out {
-		b := a.Data[i*size:]
-		switch a.DType {
-		case "float64":
-			out[i] = math.Float64frombits(le.Uint64(b))
-		case "float32":
-			out[i] = float64(math.Float32frombits(le.Uint32(b)))
-		case "int64":
-			out[i] = float64(int64(le.Uint64(b)))
-		case "int32":
-			out[i] = float64(int32(le.Uint32(b)))
-		case "int16":
-			out[i] = float64(int16(le.Uint16(b)))
-		case "int8":
-			out[i] = float64(int8(b[0]))
-		case "uint64":
-			out[i] = float64(le.Uint64(b))
-		case "uint32":
-			out[i] = float64(le.Uint32(b))
-		case "uint16":
-			out[i] = float64(le.Uint16(b))
-		case "uint8", "bool":
-			out[i] = float64(b[0])
-		}
-	}
-	return out, nil
+	return readNumbers[float64](a, dtypeSizes, "is not numbers")
 }
 
 // Int64s returns the elements of an integer or bool array as int64 (uint64 values above
 // math.MaxInt64 wrap).
 func (a Array) Int64s() ([]int64, error) {
-	n, size, err := a.layout()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int64, n)
-	le := binary.LittleEndian
-	for i := range out {
-		b := a.Data[i*size:]
-		switch a.DType {
-		case "int64", "uint64":
-			out[i] = int64(le.Uint64(b))
-		case "int32":
-			out[i] = int64(int32(le.Uint32(b)))
-		case "uint32":
-			out[i] = int64(le.Uint32(b))
-		case "int16":
-			out[i] = int64(int16(le.Uint16(b)))
-		case "uint16":
-			out[i] = int64(le.Uint16(b))
-		case "int8":
-			out[i] = int64(int8(b[0]))
-		case "uint8", "bool":
-			out[i] = int64(b[0])
-		default:
-			return nil, fmt.Errorf("%w: a %s array is not integers", ErrInvalidArgument, a.DType)
-		}
-	}
-	return out, nil
+	return readNumbers[int64](a, integerDTypes, "is not integers")
 }
 
 // The narrow readers below convert only what they hold exactly, decided by dtype, never by value:
@@ -179,70 +121,77 @@ func (a Array) Int64s() ([]int64, error) {
 // bool array (all exact in float32), as float32. float64 and wider integers are refused:
 // narrowing them would lose precision silently; read them with Float64s.
 func (a Array) Float32s() ([]float32, error) {
-	n, size, err := a.layout()
-	if err != nil {
-		return nil, err
-	}
-	switch a.DType { // decided by dtype before any element: an empty wider array is refused too
-	case "float32", "int16", "uint16", "int8", "uint8", "bool":
-	default:
-		return nil, fmt.Errorf("%w: a %s array does not convert to float32 exactly (use Float64s)", ErrInvalidArgument, a.DType)
-	}
-	out := make([]float32, n)
-	le := binary.LittleEndian
-	for i := range out {
-		b := a.Data[i*size:]
-		switch a.DType {
-		case "float32":
-			out[i] = math.Float32frombits(le.Uint32(b))
-		case "int16":
-			out[i] = float32(int16(le.Uint16(b)))
-		case "uint16":
-			out[i] = float32(le.Uint16(b))
-		case "int8":
-			out[i] = float32(int8(b[0]))
-		case "uint8", "bool":
-			out[i] = float32(b[0])
-		default:
-			return nil, fmt.Errorf("%w: a %s array does not convert to float32 exactly (use Float64s)", ErrInvalidArgument, a.DType)
-		}
-	}
-	return out, nil
+	return readNumbers[float32](a, exactInFloat32, "does not convert to float32 exactly (use Float64s)")
 }
 
 // Int32s returns the elements of an int32 array, or of an int8, int16, uint8, uint16 or bool
 // array, as int32. int64, uint32, uint64 and float arrays are refused (use Int64s / Float64s):
 // numpy's default integer is int64, so a handler returning plain np.array([1, 2]) needs Int64s.
 func (a Array) Int32s() ([]int32, error) {
+	return readNumbers[int32](a, exactInInt32, "does not convert to int32 exactly")
+}
+
+// The dtypes each reader accepts (their sizes are dtypeSizes').
+var (
+	integerDTypes  = dtypeSet("int64", "uint64", "int32", "uint32", "int16", "uint16", "int8", "uint8", "bool")
+	exactInFloat32 = dtypeSet("float32", "int16", "uint16", "int8", "uint8", "bool")
+	exactInInt32   = dtypeSet("int32", "int16", "uint16", "int8", "uint8", "bool")
+)
+
+func dtypeSet(names ...string) map[string]int {
+	m := make(map[string]int, len(names))
+	for _, n := range names {
+		m[n] = dtypeSizes[n]
+	}
+	return m
+}
+
+type number interface {
+	~int32 | ~int64 | ~float32 | ~float64
+}
+
+// readNumbers decodes a's elements as T when its dtype is in accepted (decided by dtype,
+// before any element: an empty array of another dtype is refused too).
+func readNumbers[T number](a Array, accepted map[string]int, refusal string) ([]T, error) {
 	n, size, err := a.layout()
 	if err != nil {
 		return nil, err
 	}
-	switch a.DType { // decided by dtype before any element: an empty wider array is refused too
-	case "int32", "int16", "uint16", "int8", "uint8", "bool":
-	default:
-		return nil, fmt.Errorf("%w: a %s array does not convert to int32 exactly", ErrInvalidArgument, a.DType)
+	if _, ok := accepted[a.DType]; !ok {
+		return nil, fmt.Errorf("%w: a %s array %s", ErrInvalidArgument, a.DType, refusal)
 	}
-	out := make([]int32, n)
-	le := binary.LittleEndian
+	out := make([]T, n)
 	for i := range out {
-		b := a.Data[i*size:]
-		switch a.DType {
-		case "int32":
-			out[i] = int32(le.Uint32(b))
-		case "int16":
-			out[i] = int32(int16(le.Uint16(b)))
-		case "uint16":
-			out[i] = int32(le.Uint16(b))
-		case "int8":
-			out[i] = int32(int8(b[0]))
-		case "uint8", "bool":
-			out[i] = int32(b[0])
-		default:
-			return nil, fmt.Errorf("%w: a %s array does not convert to int32 exactly", ErrInvalidArgument, a.DType)
-		}
+		out[i] = elementAs[T](a.DType, a.Data[i*size:])
 	}
 	return out, nil
+}
+
+// elementAs reads the little-endian element of dtype at the start of b, converted to T.
+func elementAs[T number](dtype string, b []byte) T {
+	le := binary.LittleEndian
+	switch dtype {
+	case "float64":
+		return T(math.Float64frombits(le.Uint64(b)))
+	case "float32":
+		return T(math.Float32frombits(le.Uint32(b)))
+	case "int64":
+		return T(int64(le.Uint64(b)))
+	case "uint64":
+		return T(le.Uint64(b))
+	case "int32":
+		return T(int32(le.Uint32(b)))
+	case "uint32":
+		return T(le.Uint32(b))
+	case "int16":
+		return T(int16(le.Uint16(b)))
+	case "uint16":
+		return T(le.Uint16(b))
+	case "int8":
+		return T(int8(b[0]))
+	default: // uint8, bool
+		return T(b[0])
+	}
 }
 
 // Uint8s returns the elements of a uint8 or bool array (a copy of Data: bytes, images, masks).

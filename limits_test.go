@@ -105,16 +105,7 @@ func TestResultTooDeepIsASerializationError(t *testing.T) {
 // deepWorker is a worker that breaks the depth limit itself: for op "deep" it answers a
 // result nested 100,000 levels, written before the id (so only a decoder that skips the
 // value whole, whatever its depth, can still tell which call it belongs to).
-const deepWorker = `
-import os, struct, msgpack
-def read():
-    n = struct.unpack(">I", os.read(0, 4))[0]
-    buf = b""
-    while len(buf) < n:
-        buf += os.read(0, n - len(buf))
-    return msgpack.unpackb(buf)
-def write(raw):
-    os.write(1, struct.pack(">I", len(raw)) + raw)
+const deepWorker = stubFraming + `
 read()
 write(msgpack.packb({"t": "hello", "version": 1, "pid": os.getpid(),
     "framework": {"name": "deep", "version": "0"}, "capabilities": [], "handlers": {"deep": "async", "fine": "async"}}))

@@ -10,11 +10,10 @@ import (
 	"github.com/mlbridge/mlbridge/internal/testenv"
 )
 
-// badWorker is a Python stand-in for a broken worker: a correct handshake, then, for each
-// request, the reply named by argv[1]. It tests how the host treats a peer that breaks
-// spec/protocol.md after it started well.
-const badWorker = `
-import os, struct, sys, msgpack
+// stubFraming is the frame reading and writing of the Python stand-in workers below (and in
+// limits_test.go): read() decodes the next frame from stdin, write(raw) sends one.
+const stubFraming = `
+import os, struct, msgpack
 def read():
     n = struct.unpack(">I", os.read(0, 4))[0]
     buf = b""
@@ -23,6 +22,13 @@ def read():
     return msgpack.unpackb(buf)
 def write(raw):
     os.write(1, struct.pack(">I", len(raw)) + raw)
+`
+
+// badWorker is a Python stand-in for a broken worker: a correct handshake, then, for each
+// request, the reply named by argv[1]. It tests how the host treats a peer that breaks
+// spec/protocol.md after it started well.
+const badWorker = stubFraming + `
+import sys
 read()  # the host hello
 write(msgpack.packb({"t": "hello", "version": 1, "pid": os.getpid(),
     "framework": {"name": "bad", "version": "0"}, "capabilities": [], "handlers": {"x": "async"}}))

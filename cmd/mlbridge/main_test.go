@@ -195,17 +195,28 @@ func TestBenchIOBoundJSONContract(t *testing.T) {
 	}
 }
 
+// migrateApp is a copy of testdata/legacyapp that migrate can load offline: its directory,
+// its app.go and that file's content before any command ran.
+func migrateApp(t *testing.T) (dir, app string, before []byte) {
+	t.Helper()
+	dir = testenv.LegacyApp(t)
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOFLAGS", "-mod=mod")
+	app = filepath.Join(dir, "app.go")
+	before, err := os.ReadFile(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, app, before
+}
+
 // The migrate commands on a copy of testdata/legacyapp: a dry run prints the diff and the
 // sites for a person and changes nothing; status counts per API; --apply writes.
 func TestMigrateCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads a copy of testdata/legacyapp")
 	}
-	dir := testenv.LegacyApp(t)
-	t.Setenv("GOPROXY", "off")
-	t.Setenv("GOFLAGS", "-mod=mod")
-	app := filepath.Join(dir, "app.go")
-	before, _ := os.ReadFile(app)
+	dir, app, before := migrateApp(t)
 	out, err := run(t, "migrate", "-C", dir)
 	if err != nil || !strings.Contains(out, "+\tif err := pool.Client.ConfigureLM(ctx, dspy.LMConfig{") ||
 		!strings.Contains(out, "adapters.NewPythonPoolV2 is deprecated") || !strings.Contains(out, "dry run: 1 file(s)") {

@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/mlbridge/mlbridge/internal/testenv"
 )
 
 // --dry-run, the spelling the seed's docs used, is the default mode said out loud: the diff,
@@ -16,11 +13,7 @@ func TestMigrateDryRunFlag(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads a copy of testdata/legacyapp")
 	}
-	dir := testenv.LegacyApp(t)
-	t.Setenv("GOPROXY", "off")
-	t.Setenv("GOFLAGS", "-mod=mod")
-	app := filepath.Join(dir, "app.go")
-	before, _ := os.ReadFile(app)
+	dir, app, before := migrateApp(t)
 	out, err := run(t, "migrate", "--dry-run", "-C", dir)
 	if err != nil || !strings.Contains(out, "+++ "+app+" (new)") || !strings.Contains(out, "dry run: 1 file(s)") {
 		t.Fatalf("--dry-run: %v\n%s", err, out)

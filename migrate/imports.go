@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"go/types"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,24 +16,33 @@ import (
 // the import edits (per file) that make it available:
 //   - an import of dspy that f already has serves, when its name reaches every site (no local
 //     variable, parameter or package-level name shadows it there);
+//   - one that some site cannot reach is renamed, with its uses (renameImport);
 //   - otherwise the first free name of dspy, mldspy, mldspy2…: no import of f has it and it
 //     resolves to nothing at every site (go/types scopes, LookupParent);
 //   - the legacy import becomes dspy's when nothing else in f uses it (replaceLegacy), or is
 //     deleted when an existing import of dspy serves.
 func dspyImport(pass *analysis.Pass, f *ast.File, sites []ast.Expr, replaceLegacy bool) (string, []analysis.TextEdit) {
 	legacy := importOf(f, legacyPath)
+	var shadowed *ast.ImportSpec // an import of dspy that some site cannot reach
 	for _, imp := range f.Imports {
 		if p, _ := strconv.Unquote(imp.Path.Value); p != dspyPath {
 			continue
 		}
 		name := localName(pass, imp)
-		if name == "_" || name == "." || !reaches(pass, name, sites, true) {
+		if name == "_" || name == "." {
+			continue
+		}
+		if !reaches(pass, name, sites, true) {
+			shadowed = imp
 			continue
 		}
 		if replaceLegacy {
 			return name, removeImport(pass, f, legacy)
 		}
 		return name, nil
+	}
+	if shadowed != nil {
+		return renameImport(pass, f, shadowed, sites, legacy, replaceLegacy)
 	}
 	name := freeName(pass, f, sites)
 	spec := strconv.Quote(dspyPath)
@@ -43,6 +53,36 @@ func dspyImport(pass *analysis.Pass, f *ast.File, sites []ast.Expr, replaceLegac
 		return name, []analysis.TextEdit{{Pos: legacy.Pos(), End: legacy.End(), NewText: []byte(spec)}}
 	}
 	return name, addImport(pass, f, legacy, spec)
+}
+
+// renameImport gives f's import of dspy, which a local name shadows at some site, a name free
+// at every site and at every use of the import, and renames those uses: a second import of
+// the same package would compile, but linters flag it (staticcheck ST1019).
+func renameImport(pass *analysis.Pass, f *ast.File, imp *ast.ImportSpec, sites []ast.Expr, legacy *ast.ImportSpec, replaceLegacy bool) (string, []analysis.TextEdit) {
+	pn, _ := pass.TypesInfo.Implicits[imp].(*types.PkgName)
+	if imp.Name != nil {
+		pn, _ = pass.TypesInfo.Defs[imp.Name].(*types.PkgName)
+	}
+	var uses []*ast.Ident
+	ast.Inspect(f, func(n ast.Node) bool {
+		if id, ok := n.(*ast.Ident); ok && pn != nil && pass.TypesInfo.Uses[id] == pn {
+			uses = append(uses, id)
+		}
+		return true
+	})
+	all := slices.Clone(sites)
+	for _, id := range uses {
+		all = append(all, id)
+	}
+	name := freeName(pass, f, all)
+	edits := []analysis.TextEdit{{Pos: imp.Pos(), End: imp.End(), NewText: []byte(name + " " + strconv.Quote(dspyPath))}}
+	for _, id := range uses {
+		edits = append(edits, analysis.TextEdit{Pos: id.Pos(), End: id.End(), NewText: []byte(name)})
+	}
+	if replaceLegacy {
+		edits = append(edits, removeImport(pass, f, legacy)...)
+	}
+	return name, edits
 }
 
 // freeName is the first of dspy, mldspy, mldspy2… that f's imports leave free and that

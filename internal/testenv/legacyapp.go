@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,25 +12,38 @@ import (
 
 // LegacyApp copies testdata/legacyapp (an application written against the legacy API) to a
 // temporary directory, its replace directive pointing at this repository, and returns it.
-func LegacyApp(t testing.TB) string {
+func LegacyApp(t testing.TB) string { return Module(t, "legacyapp") }
+
+// LegacyCorpus copies testdata/legacycorpus (a legacy codebase of several packages that uses
+// the legacy API every way the migration must handle) like LegacyApp.
+func LegacyCorpus(t testing.TB) string { return Module(t, "legacycorpus") }
+
+// Module copies the module testdata/name, with its subdirectories, to a temporary directory,
+// its go.mod's replace directive (=> ../..) pointing at this repository, and returns it.
+func Module(t testing.TB, name string) string {
 	t.Helper()
-	src := filepath.Join(Root(), "testdata", "legacyapp")
+	src := filepath.Join(Root(), "testdata", name)
 	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if e.Name() == "go.mod" {
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if rel == "go.mod" {
 			data = bytes.ReplaceAll(data, []byte("=> ../.."), []byte("=> "+Root()))
 		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return dst
 }

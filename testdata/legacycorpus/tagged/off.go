@@ -1,0 +1,9 @@
+//go:build !legacyextra
+
+package tagged
+
+import "context"
+
+const enabled = false
+
+func classify(context.Context, string, string) (string, error) { return "", nil }

@@ -2,8 +2,9 @@
 // or must not (the legacy adapters' type aliases, which go fix's inliner must leave alone; the
 // legacy method calls p.X(…) → p.Client.X(…), directly or through embedded fields, whatever their
 // arguments) and reports every remaining use of the legacy API — constructors, the package-level
-// default pool, method values, method expressions, and files the build leaves out — with its
-// replacement. Built on golang.org/x/tools/go/analysis, so any driver can run it.
+// default pool, method values, method expressions, the import of the package, and files the
+// build leaves out — with its replacement. Built on golang.org/x/tools/go/analysis, so any
+// driver can run it. Each finding says whether staticcheck's SA1019 reports it too (sa1019.go).
 //
 // One job per file: analyzer.go finds the uses (go/types objects and selections, never names),
 // imports.go names and imports package dspy, report.go words what a person must change.
@@ -13,6 +14,8 @@ import (
 	"fmt"
 	"go/ast"
 	"go/types"
+	"reflect"
+	"strings"
 
 	"golang.org/x/tools/go/analysis"
 )
@@ -57,18 +60,29 @@ var Analyzer = &analysis.Analyzer{
 	Doc:  "rewrite the deprecated mlbridge adapters API where the replacement is a rename, and report the rest",
 	URL:  "https://github.com/mlbridge/mlbridge/blob/main/docs/MIGRATION.md",
 	Run:  run,
+	// which of its diagnostics staticcheck's SA1019 does not report, and why (Finding.NotSA1019)
+	ResultType: reflect.TypeFor[*unseen](),
 }
 
 func run(pass *analysis.Pass) (any, error) {
-	for _, f := range pass.Files {
-		checkFile(pass, f)
+	u := newUnseen()
+	// The legacy package and its external tests are the API, not its users (SA1019 too
+	// lets a package use its own deprecated names).
+	if strings.TrimSuffix(pass.Pkg.Path(), "_test") == legacyPath {
+		return u, nil
 	}
-	reportIgnoredFiles(pass)
-	return nil, nil
+	for _, f := range pass.Files {
+		u.addDeprecatedFuncs(f)
+		u.addLintIgnores(pass.Fset, f)
+		checkFile(pass, f, u)
+	}
+	reportIgnoredFiles(pass, u)
+	return u, nil
 }
 
-// checkFile rewrites the renames in f (one import fix for the file) and reports the rest.
-func checkFile(pass *analysis.Pass, f *ast.File) {
+// checkFile rewrites the renames in f (one import fix for the file) and reports the rest,
+// the import of the legacy package included.
+func checkFile(pass *analysis.Pass, f *ast.File, u *unseen) {
 	var renamed []ast.Expr // adapters.X or, dot-imported, X
 	others := 0            // legacy uses that stay after the fixes
 	seen := map[*ast.Ident]bool{}
@@ -90,6 +104,9 @@ func checkFile(pass *analysis.Pass, f *ast.File) {
 			}
 			if obj := legacyObject(pass, n.Sel); obj != nil {
 				seen[n.Sel] = true
+				if pass.TypesInfo.Defs[n.Sel] != nil { // the name of an embedded field
+					u.at[n.Pos()] = EmbeddedType
+				}
 				if classify(pass, n, obj) {
 					renamed = append(renamed, n)
 				} else {
@@ -101,6 +118,7 @@ func checkFile(pass *analysis.Pass, f *ast.File) {
 				return true
 			}
 			if obj := legacyObject(pass, n); obj != nil {
+				u.at[n.Pos()] = DotImported
 				if classify(pass, n, obj) {
 					renamed = append(renamed, n)
 				} else {
@@ -111,9 +129,16 @@ func checkFile(pass *analysis.Pass, f *ast.File) {
 		return true
 	})
 	if len(renamed) == 0 {
+		reportImports(pass, f, nil)
 		return
 	}
 	name, imports := dspyImport(pass, f, renamed, others == 0)
+	if others == 0 { // no use is left: the import edits replace or delete the legacy import
+		reportImports(pass, f, imports)
+		imports = nil
+	} else {
+		reportImports(pass, f, nil)
+	}
 	for i, e := range renamed {
 		from := legacyName(e)
 		to := renames[from]

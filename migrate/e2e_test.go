@@ -39,7 +39,7 @@ func TestMigrateLegacyAppEndToEnd(t *testing.T) {
 			reported = append(reported, f.API)
 		}
 	}
-	if strings.Join(reported, ",") != "adapters.PythonPoolV2,adapters.NewPythonPoolV2,adapters.Options" {
+	if strings.Join(reported, ",") != "adapters,adapters.PythonPoolV2,adapters.NewPythonPoolV2,adapters.Options" {
 		t.Errorf("reported for a person: %v", reported)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/types"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/tools/go/analysis"
@@ -193,9 +194,31 @@ func qualifier(pass *analysis.Pass, f *ast.File) types.Qualifier {
 	}
 }
 
+// reportImports reports each import of the legacy package in f, as SA1019 does (the package
+// itself is deprecated). fix, when the rewrites leave no use of it in f, are the edits that
+// replace the import with dspy's or delete it; otherwise a person removes it last.
+func reportImports(pass *analysis.Pass, f *ast.File, fix []analysis.TextEdit) {
+	for _, imp := range f.Imports {
+		if p, _ := strconv.Unquote(imp.Path.Value); p != legacyPath {
+			continue
+		}
+		d := analysis.Diagnostic{Pos: imp.Path.Pos(), End: imp.Path.End(), Category: "adapters",
+			Message: "package adapters is deprecated: replace the uses below (docs/MIGRATION.md), then remove the import"}
+		if len(fix) > 0 && imp == importOf(f, legacyPath) {
+			msg := "import the dspy package instead"
+			if fix[0].NewText == nil {
+				msg = "remove the import"
+			}
+			d.Message = "package adapters is deprecated and no use is left after the rewrites: " + msg
+			d.SuggestedFixes = []analysis.SuggestedFix{{Message: msg, TextEdits: fix}}
+		}
+		pass.Report(d)
+	}
+}
+
 // reportIgnoredFiles reports the files of the package that this build leaves out (build tags,
 // GOOS/GOARCH) and that import the legacy package: the analyzer cannot see their uses.
-func reportIgnoredFiles(pass *analysis.Pass) {
+func reportIgnoredFiles(pass *analysis.Pass, u *unseen) {
 	for _, name := range pass.IgnoredFiles {
 		if !strings.HasSuffix(name, ".go") {
 			continue
@@ -216,6 +239,7 @@ func reportIgnoredFiles(pass *analysis.Pass) {
 				}
 			}
 		}
+		u.at[imp.Pos()] = NotInBuild
 		pass.Report(analysis.Diagnostic{Pos: imp.Pos(), End: imp.End(), Category: "adapters",
 			Message: fmt.Sprintf("%s imports deprecated adapters but is not in this build (%s): its uses are not analyzed; run mlbridge migrate with -tags that include it",
 				filepath.Base(name), why)})

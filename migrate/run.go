@@ -23,6 +23,10 @@ type Finding struct {
 	API     string `json:"api"` // adapters.NewPythonPoolV2, ...
 	Message string `json:"message"`
 	Fixable bool   `json:"fixable"`
+	// SA1019 says whether staticcheck's SA1019 check reports the same use; NotSA1019 says
+	// why not (DotImported, EmbeddedType, InDeprecatedFunc, LintIgnored, NotInBuild).
+	SA1019    bool   `json:"sa1019"`
+	NotSA1019 string `json:"not_sa1019,omitempty"`
 }
 
 // Result is what a run found and what its fixes change, file by file.
@@ -32,6 +36,18 @@ type Result struct {
 	Changed map[string][]byte
 	// Diff is the unified diff of Changed against the files on disk.
 	Diff string
+}
+
+// SA1019 is the number of findings that staticcheck's SA1019 check reports too: the same
+// uses, each once (a file in a package and its test variant counts once).
+func (r *Result) SA1019() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.SA1019 {
+			n++
+		}
+	}
+	return n
 }
 
 // Run analyzes the packages matching patterns (go list syntax) in dir.
@@ -71,6 +87,7 @@ func (c Config) Run(patterns ...string) (*Result, error) {
 		if act.Analyzer != Analyzer || !act.IsRoot {
 			continue
 		}
+		u, _ := act.Result.(*unseen)
 		for _, d := range act.Diagnostics {
 			pos := act.Package.Fset.Position(d.Pos)
 			key := fmt.Sprintf("%s:%d:%d:%s", pos.Filename, pos.Line, pos.Column, d.Message)
@@ -78,8 +95,9 @@ func (c Config) Run(patterns ...string) (*Result, error) {
 				continue
 			}
 			seen[key] = true
+			why := u.why(d.Pos)
 			res.Findings = append(res.Findings, Finding{File: pos.Filename, Line: pos.Line, API: d.Category,
-				Message: d.Message, Fixable: len(d.SuggestedFixes) > 0})
+				Message: d.Message, Fixable: len(d.SuggestedFixes) > 0, SA1019: why == "", NotSA1019: why})
 			for _, fix := range d.SuggestedFixes {
 				for _, e := range fix.TextEdits {
 					edits[pos.Filename] = append(edits[pos.Filename], offsets(act.Package.Fset, e))

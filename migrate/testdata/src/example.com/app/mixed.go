@@ -3,7 +3,7 @@ package app
 import (
 	"context"
 
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated"
 )
 
 // Renames and a constructor: dspy's import is added, the legacy one stays for what remains.

@@ -1,7 +1,7 @@
 package app
 
 import (
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated and no use is left after the rewrites: import the dspy package instead"
 )
 
 // Only renames: the legacy import itself becomes dspy's.

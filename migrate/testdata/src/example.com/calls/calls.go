@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated"
 )
 
 // Embedded promotes the legacy methods.

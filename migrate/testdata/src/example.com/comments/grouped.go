@@ -3,7 +3,7 @@ package comments
 import (
 	"context"
 
-	"github.com/mlbridge/mlbridge/adapters" // legacy: until the registry lands
+	"github.com/mlbridge/mlbridge/adapters" // legacy: until the registry lands // want "package adapters is deprecated"
 )
 
 // A trailing comment stays on its import line; comments inside arguments stay.

@@ -3,7 +3,7 @@ package extest_test
 import (
 	"testing"
 
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated"
 	"github.com/mlbridge/mlbridge/dspy"
 )
 

@@ -3,7 +3,7 @@ package extest
 import (
 	"testing"
 
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated and no use is left after the rewrites: import the dspy package instead"
 )
 
 // An internal test file of a package with its own dspy: the legacy import becomes mldspy.

@@ -3,7 +3,7 @@ package names
 import (
 	"example.com/other/dspy"
 
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated and no use is left after the rewrites: import the dspy package instead"
 )
 
 // The file already has a package named dspy: this module's dspy comes in as mldspy.

@@ -1,7 +1,7 @@
 package names
 
 import (
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated"
 	"github.com/mlbridge/mlbridge/dspy" // added by go fix
 )
 

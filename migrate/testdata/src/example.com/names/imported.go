@@ -3,7 +3,7 @@ package names
 import (
 	"context"
 
-	"github.com/mlbridge/mlbridge/adapters" // legacy: the constructor stays
+	"github.com/mlbridge/mlbridge/adapters" // legacy: the constructor stays // want "package adapters is deprecated"
 	"github.com/mlbridge/mlbridge/dspy"
 )
 

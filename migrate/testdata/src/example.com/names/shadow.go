@@ -1,6 +1,6 @@
 package names
 
-import "github.com/mlbridge/mlbridge/adapters" // the legacy API
+import "github.com/mlbridge/mlbridge/adapters" // the legacy API // want "package adapters is deprecated and no use is left after the rewrites: import the dspy package instead"
 
 // A parameter named dspy shadows the import in the body (not in the result type).
 func Configure(dspy string) adapters.LMConfig { // want "adapters.LMConfig is deprecated"

@@ -3,7 +3,7 @@ package remaining
 import (
 	"context"
 
-	. "github.com/mlbridge/mlbridge/adapters"
+	. "github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated"
 )
 
 // Dot-imported names are legacy uses too: renames are rewritten, the rest reported.

@@ -3,7 +3,7 @@ package remaining
 import (
 	"context"
 
-	"github.com/mlbridge/mlbridge/adapters"
+	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated"
 )
 
 // MyPool embeds the legacy pool: its promoted methods are legacy calls too.

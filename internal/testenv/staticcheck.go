@@ -1,0 +1,97 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// staticcheck is the binary built by Staticcheck, once per test process.
+var staticcheck struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Staticcheck builds honnef.co/go/tools/cmd/staticcheck at the version tools/go.mod pins,
+// offline (./scripts/bootstrap downloads it), once per test process, and returns its path.
+func Staticcheck(t testing.TB) string {
+	t.Helper()
+	staticcheck.once.Do(func() {
+		dir, err := os.MkdirTemp("", "mlbridge-staticcheck-")
+		if err != nil {
+			staticcheck.err = err
+			return
+		}
+		bin := filepath.Join(dir, "staticcheck")
+		cmd := exec.Command("go", "build", "-o", bin, "honnef.co/go/tools/cmd/staticcheck")
+		cmd.Dir = filepath.Join(Root(), "tools")
+		cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			staticcheck.err = fmt.Errorf("go build staticcheck in tools/ (run ./scripts/bootstrap): %v\n%s", err, out)
+			return
+		}
+		staticcheck.path = bin
+	})
+	if staticcheck.err != nil {
+		t.Fatal(staticcheck.err)
+	}
+	return staticcheck.path
+}
+
+// SA1019 runs staticcheck's SA1019 check (deprecated names) on ./... in dir, offline, with
+// build tags, and returns the positions it reports, "file:line:col". Any other diagnostic
+// (a package that does not load) fails the test.
+func SA1019(t testing.TB, dir string, tags ...string) []string {
+	t.Helper()
+	args := []string{"-checks", "SA1019", "-f", "json"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(Staticcheck(t), append(args, "./...")...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	// staticcheck exits 1 when it reports something: not an error here
+	if ee := (*exec.ExitError)(nil); err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		t.Fatalf("staticcheck: %v\n%s%s", err, out, stderr.Bytes())
+	}
+	var got []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var d struct {
+			Code     string `json:"code"`
+			Message  string `json:"message"`
+			Location struct {
+				File   string `json:"file"`
+				Line   int    `json:"line"`
+				Column int    `json:"column"`
+			} `json:"location"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("staticcheck output: %v: %s", err, sc.Bytes())
+		}
+		if d.Code != "SA1019" {
+			t.Fatalf("staticcheck: %s %s:%d: %s", d.Code, d.Location.File, d.Location.Line, d.Message)
+		}
+		got = append(got, fmt.Sprintf("%s:%d:%d", d.Location.File, d.Location.Line, d.Location.Column))
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil && len(got) == 0 {
+		t.Fatalf("staticcheck exited 1 and reported nothing\n%s", stderr.Bytes())
+	}
+	return got
+}

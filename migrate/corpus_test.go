@@ -22,7 +22,8 @@ var corpusTags = []string{"", "legacyextra"}
 // handle (testdata/legacycorpus): its tests and transcript against real workers before, after
 // go fix, and after mlbridge migrate --apply (with every tag set); the transcript never
 // changes; a second migrate changes nothing; every remaining use is reported with where it is
-// and what replaces it.
+// and what replaces it, and the uses marked SA1019 are exactly those staticcheck's SA1019
+// reports (compare), after go fix and after migrate.
 func TestMigrateLegacyCorpus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go fix, the analyzer, and the corpus's tests and transcript against real workers three times")
@@ -63,7 +64,7 @@ func TestMigrateLegacyCorpus(t *testing.T) {
 
 	var findings []migrate.Finding
 	for _, tags := range corpusTags {
-		res := migrateRun(t, dir, tags)
+		res := compare(t, dir, "migrate --apply (tags "+tags+")", tagList(tags)...)
 		if len(res.Changed) == 0 {
 			t.Fatalf("migrate (tags %q) had nothing to rewrite", tags)
 		}
@@ -73,7 +74,7 @@ func TestMigrateLegacyCorpus(t *testing.T) {
 	}
 	check("after migrate --apply")
 	for _, tags := range corpusTags {
-		res := migrateRun(t, dir, tags)
+		res := compare(t, dir, "a second migrate (tags "+tags+")", tagList(tags)...)
 		if len(res.Changed) != 0 {
 			t.Fatalf("a second migrate (tags %q) would change:\n%s", tags, res.Diff)
 		}
@@ -140,18 +141,12 @@ func lineOf(t *testing.T, file, text string) int {
 	return 0
 }
 
-// migrateRun runs the analyzer on the corpus with tags.
-func migrateRun(t *testing.T, dir, tags string) *migrate.Result {
-	t.Helper()
-	cfg := migrate.Config{Dir: dir}
-	if tags != "" {
-		cfg.Tags = []string{tags}
+// tagList is tags as migrate.Config.Tags and testenv.SA1019 take them.
+func tagList(tags string) []string {
+	if tags == "" {
+		return nil
 	}
-	res, err := cfg.Run("./...")
-	if err != nil {
-		t.Fatalf("migrate (tags %q): %v", tags, err)
-	}
-	return res
+	return []string{tags}
 }
 
 // transcript runs the corpus's cmd/transcript (its standard output only: the legacy API logs

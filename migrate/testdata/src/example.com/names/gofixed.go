@@ -2,7 +2,7 @@ package names
 
 import (
 	"github.com/mlbridge/mlbridge/adapters" // want "package adapters is deprecated"
-	"github.com/mlbridge/mlbridge/dspy" // added by go fix
+	"github.com/mlbridge/mlbridge/dspy"     // added by go fix
 )
 
 // go fix already imported dspy for the options; a parameter shadows it where a rename goes:

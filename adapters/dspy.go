@@ -2,10 +2,11 @@
 // process) and PythonPoolV2 (a pool), with CreateProgram, ExecuteProgram and friends.
 //
 // Deprecated: the multi-framework API replaces it: an mlbridge.Registry (or Pool) and the
-// dspy package's Client. Everything here keeps working unchanged. `go fix ./...` inlines the
-// options and DSPyBridge; `mlbridge migrate` replaces the legacy types' method calls with
-// p.Client calls, renames the type aliases and options, and reports the constructors, Options,
-// method values and the package-level functions, which a person rewrites (see docs/MIGRATION.md and each symbol's Deprecated note).
+// dspy package's Client. Everything here keeps working unchanged. `go fix ./...` inlines
+// DSPyBridge only; `mlbridge migrate --apply` replaces the legacy types' method calls with
+// p.Client calls and renames the options and type aliases; it reports the constructors,
+// Options, method values and expressions, and the package-level functions, which a person
+// rewrites (see docs/MIGRATION.md and each symbol's Deprecated note).
 //
 // Both are thin wrappers over the multi-framework API — an mlbridge.Pool (an Adapter) and
 // the dspy package's Client — with no second implementation: a program created here is a
@@ -86,9 +87,8 @@ type ProgramOption = dspy.ProgramOption
 
 // WithID gives the program the id id instead of a generated one; see dspy.WithID.
 //
-// Deprecated: use dspy.WithID; `go fix` inlines the call (`mlbridge migrate` renames it too).
-//
-//go:fix inline
+// Deprecated: use dspy.WithID (`mlbridge migrate` renames the call; not marked for `go fix`,
+// whose inliner drops comments inside the arguments and adds a second import declaration).
 func WithID(id string) ProgramOption { return dspy.WithID(id) }
 
 // ProgramInfo describes a program as a worker built it.
@@ -111,23 +111,20 @@ type LMConfig = dspy.LMConfig
 
 // WithModule selects the DSPy module: "Predict" (default) or "ChainOfThought".
 //
-// Deprecated: use dspy.WithModule; `go fix` inlines the call (`mlbridge migrate` renames it too).
-//
-//go:fix inline
+// Deprecated: use dspy.WithModule (`mlbridge migrate` renames the call; not marked for `go fix`,
+// whose inliner drops comments inside the arguments and adds a second import declaration).
 func WithModule(module string) ProgramOption { return dspy.WithModule(module) }
 
 // WithInstructions sets the signature's instructions.
 //
-// Deprecated: use dspy.WithInstructions; `go fix` inlines the call (`mlbridge migrate` renames it too).
-//
-//go:fix inline
+// Deprecated: use dspy.WithInstructions (`mlbridge migrate` renames the call; not marked for `go fix`,
+// whose inliner drops comments inside the arguments and adds a second import declaration).
 func WithInstructions(text string) ProgramOption { return dspy.WithInstructions(text) }
 
 // WithFieldDescriptions describes signature fields by name.
 //
-// Deprecated: use dspy.WithFieldDescriptions; `go fix` inlines the call (`mlbridge migrate` renames it too).
-//
-//go:fix inline
+// Deprecated: use dspy.WithFieldDescriptions (`mlbridge migrate` renames the call; not marked for `go fix`,
+// whose inliner drops comments inside the arguments and adds a second import declaration).
 func WithFieldDescriptions(desc map[string]string) ProgramOption {
 	return dspy.WithFieldDescriptions(desc)
 }

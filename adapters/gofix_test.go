@@ -11,25 +11,22 @@ import (
 	"github.com/mlbridge/mlbridge/migrate"
 )
 
-// `go fix ./...` rewrites the legacy calls it can (the //go:fix inline directives: the options)
-// in an application written against the legacy API and leaves the method calls to
-// `mlbridge migrate`; the application still compiles and passes its own tests, which run a
-// real worker.
-func TestGoFixMigratesTheLegacyApp(t *testing.T) {
+// `go fix ./...` on an application written against the legacy API leaves it compiling and
+// passing its own tests (which run a real worker), and leaves the legacy calls to `mlbridge
+// migrate`: only adapters.DSPyBridge is marked //go:fix inline. The options were marked
+// before; go fix's inliner dropped the comments inside their arguments and added a second
+// import declaration, so migrate renames them instead.
+func TestGoFixLeavesTheLegacyAppToMigrate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go fix and go test on a copy of testdata/legacyapp")
 	}
 	dir := testenv.LegacyApp(t)
-	before, _ := os.ReadFile(filepath.Join(dir, "app.go"))
 	testenv.Go(t, dir, "fix", "./...")
 	after, _ := os.ReadFile(filepath.Join(dir, "app.go"))
-	for _, want := range []string{"dspy.WithModule(", "dspy.WithInstructions(", "a.pool.ExecuteProgram("} {
+	for _, want := range []string{"adapters.WithModule(", "adapters.WithInstructions(", "a.pool.ExecuteProgram("} {
 		if !strings.Contains(string(after), want) {
 			t.Errorf("after go fix, app.go lacks %q:\n%s", want, after)
 		}
-	}
-	if bytes.Equal(before, after) {
-		t.Fatal("go fix changed nothing")
 	}
 	testenv.Go(t, dir, "vet", "./...")
 	testenv.Go(t, dir, "test", "-count=1", "./...")

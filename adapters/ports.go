@@ -10,8 +10,9 @@ import (
 //
 // Deprecated: declare a bridge with mode: process in a mlbridge.Registry and use dspy.Client
 // on its adapter; to keep this type while moving calls over, pass that adapter as
-// Options.Adapter. Its method calls are inlined by `go fix`; the type is not marked for `go
-// fix`, and `mlbridge migrate` reports its uses, which a person replaces.
+// Options.Adapter. `mlbridge migrate --apply` replaces its method calls with p.Client calls;
+// neither it nor `go fix` rewrites the type: `mlbridge migrate` reports its uses, which a
+// person replaces.
 type PythonPort struct {
 	// Client is the multi-framework API's DSPy client that the legacy methods call.
 	*dspy.Client
@@ -35,9 +36,9 @@ func NewPythonPort(ctx context.Context, o Options) (*PythonPort, error) {
 // preloaded interpreter so that DSPy is imported once.
 //
 // Deprecated: declare a bridge in a mlbridge.Registry and use dspy.Client on its adapter; to
-// keep this type while moving calls over, pass that adapter as Options.Adapter. Its method
-// calls are inlined by `go fix`; the type is not marked for `go fix`, and `mlbridge migrate`
-// reports its uses, which a person replaces.
+// keep this type while moving calls over, pass that adapter as Options.Adapter. `mlbridge
+// migrate --apply` replaces its method calls with p.Client calls; neither it nor `go fix`
+// rewrites the type: `mlbridge migrate` reports its uses, which a person replaces.
 type PythonPoolV2 struct {
 	// Client is the multi-framework API's DSPy client that the legacy methods call.
 	*dspy.Client

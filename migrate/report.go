@@ -137,6 +137,15 @@ func embeddedPath(s *types.Selection) string {
 	return b.String()
 }
 
+// unalias is t without the legacy aliases (adapters.ProgramInfo is dspy.ProgramInfo), at the
+// top and in a slice's elements: the shapes the legacy methods' signatures have.
+func unalias(t types.Type) types.Type {
+	if s, ok := t.(*types.Slice); ok {
+		return types.NewSlice(types.Unalias(s.Elem()))
+	}
+	return types.Unalias(t)
+}
+
 // methodFunc is a function literal with the method expression's signature that calls the
 // replacement on its receiver.
 func methodFunc(fn *types.Func, recv, via string, qual types.Qualifier) string {
@@ -149,10 +158,10 @@ func methodFunc(fn *types.Func, recv, via string, qual types.Qualifier) string {
 		if name == "" || name == "_" || name == "p" {
 			name = fmt.Sprintf("a%d", i)
 		}
-		typ := types.TypeString(v.Type(), qual)
+		typ := types.TypeString(unalias(v.Type()), qual)
 		arg := name
 		if sig.Variadic() && i == sig.Params().Len()-1 {
-			typ = "..." + types.TypeString(v.Type().(*types.Slice).Elem(), qual)
+			typ = "..." + types.TypeString(types.Unalias(v.Type().(*types.Slice).Elem()), qual)
 			arg += "..."
 		}
 		params = append(params, name+" "+typ)
@@ -160,7 +169,7 @@ func methodFunc(fn *types.Func, recv, via string, qual types.Qualifier) string {
 	}
 	var results []string
 	for i := 0; i < sig.Results().Len(); i++ {
-		results = append(results, types.TypeString(sig.Results().At(i).Type(), qual))
+		results = append(results, types.TypeString(unalias(sig.Results().At(i).Type()), qual))
 	}
 	res, ret := "", ""
 	switch len(results) {

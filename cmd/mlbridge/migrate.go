@@ -31,12 +31,17 @@ func newMigrateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate [packages]",
 		Short: "Rewrite uses of the legacy DSPy API that go fix cannot, and list the rest",
-		Long: `Run 'go fix ./...' first (it inlines the legacy options), then migrate: it rewrites every
-legacy method call p.X(…) to p.Client.X(…) (replacing only the selector), renames the legacy
-type aliases and options to package dspy (fixing the imports), and lists what needs a person: constructors and the package-level default pool become
-registry lookups (docs/MIGRATION.md). The default is a dry run (--dry-run): it prints a unified
-diff and changes nothing; --apply writes the rewrites. Running it again after --apply finds
-nothing more to rewrite.`,
+		Long: `Run 'go fix ./...' first (of the legacy API it inlines only adapters.DSPyBridge), then
+migrate. It rewrites every legacy method call p.X(…) to p.Client.X(…), replacing only the
+selector, so receivers, arguments and comments stay as written; it renames the options and type
+aliases to package dspy, fixing the imports; and it lists, with file, line and replacement,
+what needs a person: constructors, Options, the legacy types, method values and expressions,
+and the package-level default pool (docs/MIGRATION.md).
+
+The default is a dry run (--dry-run): a unified diff and the list, nothing written; --apply
+writes the rewrites, and a second run finds nothing to rewrite. Files behind build tags are
+analyzed only with --tags: run go fix and migrate once per tag set your module builds with
+(a file left out is listed as "not in this build").`,
 		Example: "  mlbridge migrate --dry-run ./...   # the default: diff and findings, nothing written\n  mlbridge migrate --apply ./...",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := analyze(dir, tags, args)

@@ -3,6 +3,8 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +16,7 @@ import (
 	"testing"
 )
 
-// staticcheck is the binary built by Staticcheck, once per test process.
+// staticcheck is the binary Staticcheck returns, found or built once per test process.
 var staticcheck struct {
 	once sync.Once
 	path string
@@ -22,29 +24,45 @@ var staticcheck struct {
 }
 
 // Staticcheck builds honnef.co/go/tools/cmd/staticcheck at the version tools/go.mod pins,
-// offline (./scripts/bootstrap downloads it), once per test process, and returns its path.
+// offline (./scripts/bootstrap downloads it), and returns its path. The binary is kept in the
+// user's cache directory under the hash of tools/go.sum, so test processes share one build
+// and a new pin builds a new one.
 func Staticcheck(t testing.TB) string {
 	t.Helper()
-	staticcheck.once.Do(func() {
-		dir, err := os.MkdirTemp("", "mlbridge-staticcheck-")
-		if err != nil {
-			staticcheck.err = err
-			return
-		}
-		bin := filepath.Join(dir, "staticcheck")
-		cmd := exec.Command("go", "build", "-o", bin, "honnef.co/go/tools/cmd/staticcheck")
-		cmd.Dir = filepath.Join(Root(), "tools")
-		cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			staticcheck.err = fmt.Errorf("go build staticcheck in tools/ (run ./scripts/bootstrap): %v\n%s", err, out)
-			return
-		}
-		staticcheck.path = bin
-	})
+	staticcheck.once.Do(func() { staticcheck.path, staticcheck.err = buildStaticcheck() })
 	if staticcheck.err != nil {
 		t.Fatal(staticcheck.err)
 	}
 	return staticcheck.path
+}
+
+func buildStaticcheck() (string, error) {
+	tools := filepath.Join(Root(), "tools")
+	sum, err := os.ReadFile(filepath.Join(tools, "go.sum"))
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	hash := sha256.Sum256(sum)
+	bin := filepath.Join(cache, "mlbridge", "test-tools", "staticcheck-"+hex.EncodeToString(hash[:8]))
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return "", err
+	}
+	// Built under a name of its own and renamed: test processes running at once may both build.
+	tmp := fmt.Sprintf("%s.%d", bin, os.Getpid())
+	cmd := exec.Command("go", "build", "-o", tmp, "honnef.co/go/tools/cmd/staticcheck")
+	cmd.Dir = tools
+	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build staticcheck in tools/ (run ./scripts/bootstrap): %v\n%s", err, out)
+	}
+	return bin, os.Rename(tmp, bin)
 }
 
 // SA1019 runs staticcheck's SA1019 check (deprecated names) on ./... in dir, offline, with

@@ -260,3 +260,26 @@ func servedWorker(t *testing.T, p *mlbridge.Pool) int {
 		}
 	}
 }
+
+// A worker whose event loop stops is counted wedged while it is, and its recycle by reason.
+func TestPoolWedgedWorkerMetrics(t *testing.T) {
+	reader, mp := manualProvider()
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.MeterProvider, c.Name, c.LivenessTimeout = mp, "svc", 300*time.Millisecond
+	})
+	done := make(chan error, 1)
+	go func() { _, err := p.Call(context.Background(), "block_loop", args("seconds", 2.0)); done <- err }()
+	got := waitSeries(t, reader, "wedged worker seen", func(s map[string]any) bool {
+		return s[mlbridge.MetricWedgedWorkers+"{bridge=svc}"] == int64(1)
+	})
+	if got[mlbridge.MetricWorkerRecycles+"{bridge=svc,reason=wedged}"] != int64(1) {
+		t.Errorf("recycles by wedge: %v", got[mlbridge.MetricWorkerRecycles+"{bridge=svc,reason=wedged}"])
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the wedging call (under HeartbeatTimeout): %v", err)
+	}
+	waitSeries(t, reader, "the wedged worker recycled", func(s map[string]any) bool {
+		return s[mlbridge.MetricWorkerExits+"{bridge=svc,reason=recycled}"] == int64(1) &&
+			s[mlbridge.MetricWedgedWorkers+"{bridge=svc}"] == int64(0)
+	})
+}

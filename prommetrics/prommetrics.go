@@ -39,7 +39,8 @@ func New() (*Metrics, error) {
 	}, nil
 }
 
-// MeterProvider is what to give PoolConfig.MeterProvider (or Registry settings).
+// MeterProvider is what to give PoolConfig.MeterProvider (or otel.SetMeterProvider, for the
+// pools of a Registry).
 func (m *Metrics) MeterProvider() metric.MeterProvider { return m.provider }
 
 // ServeHTTP answers a scrape: every instrument's current value, in the format the scraper

@@ -98,6 +98,8 @@ func TestServeAccess(t *testing.T) {
 			{"call with a token of another scheme", "POST", add, header("Authorization", "Basic "+testToken), 401},
 			{"status without a token", "GET", "/v1/status", nil, 401},
 			{"node without a token", "GET", "/v1/node", nil, 401},
+			{"metrics without a token", "GET", "/metrics", nil, 401},
+			{"rebound name, metrics", "GET", "/metrics", with(bearer(testToken), host("attacker.test")), 403},
 			{"text/plain call", "POST", add, with(bearer(testToken), header("Content-Type", "text/plain")), 415},
 			{"form call", "POST", add, with(bearer(testToken), header("Content-Type", "application/x-www-form-urlencoded")), 415},
 			{"cross-origin call", "POST", add, with(bearer(testToken), header("Origin", "http://evil.example")), 403},

@@ -28,12 +28,14 @@ const (
 	MetricWorkerRecycles = "mlbridge.pool.worker.recycles"   // {bridge, reason}
 )
 
-// DurationBuckets are the call-duration histogram's bucket bounds in seconds: 10 µs (a no-op
-// call through a worker) to 10 min (a long generation), 1-2.5-5 steps.
-var DurationBuckets = []float64{
-	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+// DurationBuckets returns the call-duration histogram's bucket bounds in seconds: 10 µs (a
+// no-op call through a worker) to 10 min (a long generation), in 1-2.5-5 steps.
+func DurationBuckets() []float64 {
+	return []float64{
+		0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+		0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+		0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+	}
 }
 
 // Call outcomes: the "outcome" attribute of MetricCallDuration.
@@ -128,7 +130,7 @@ func (p *Pool) newInstruments() *instruments {
 	var err error
 	if in.duration, err = m.Float64Histogram(MetricCallDuration, metric.WithUnit("s"),
 		metric.WithDescription("duration of finished calls, queueing included, by op and outcome"),
-		metric.WithExplicitBucketBoundaries(DurationBuckets...)); err != nil {
+		metric.WithExplicitBucketBoundaries(DurationBuckets()...)); err != nil {
 		errs, in.duration = append(errs, err), noop.Float64Histogram{}
 	}
 	counter := func(name, desc string) metric.Int64Counter {

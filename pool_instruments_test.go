@@ -111,7 +111,7 @@ func TestPoolCallDurationByOpAndOutcome(t *testing.T) {
 	for k, v := range got {
 		if dp, ok := v.(metricdata.HistogramDataPoint[float64]); ok {
 			n++
-			if !slices.Equal(dp.Bounds, mlbridge.DurationBuckets) {
+			if !slices.Equal(dp.Bounds, mlbridge.DurationBuckets()) {
 				t.Errorf("%s: bounds %v", k, dp.Bounds)
 			}
 		}

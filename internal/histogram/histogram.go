@@ -20,7 +20,7 @@ const (
 	subBits = 4
 	// SubBuckets is the number of buckets per power of two.
 	SubBuckets = 1 << subBits
-	// maxExp is the highest power of two with buckets of its own: 2^40 µs is about 12.7 days.
+	// maxExp is the highest power of two with buckets of its own: [2^40, 2^41) µs is 12.7 to 25.4 days.
 	maxExp = 40
 	// Buckets is the number of counters of a Histogram.
 	Buckets = (maxExp - subBits + 2) * SubBuckets

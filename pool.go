@@ -77,7 +77,8 @@ type PoolConfig struct {
 	// A Registry names each pool after its bridge.
 	Name string
 	// MeterProvider receives the pool's OpenTelemetry instruments (default: the global
-	// provider). See MetricCalls and its siblings.
+	// provider): MetricCallDuration and its siblings, MetricCalls and its siblings
+	// (docs/OBSERVABILITY.md). prommetrics.New makes one that Prometheus scrapes.
 	MeterProvider metric.MeterProvider
 }
 

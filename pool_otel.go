@@ -10,8 +10,9 @@ import (
 	"go.opentelemetry.io/otel/metric/embedded"
 )
 
-// OpenTelemetry instruments of a pool. They are observable: the SDK reads the pool's own
+// The migration instruments of a pool. They are observable: the SDK reads the pool's own
 // counters (the ones Stats reports) when it collects, so the call path pays nothing for them.
+// The service instruments (latency, load, workers) are in pool_instruments.go.
 const (
 	MetricCalls       = "mlbridge.pool.calls"          // {bridge, mode, error}
 	MetricAPICalls    = "mlbridge.pool.api_calls"      // {bridge, api, error}

@@ -104,7 +104,7 @@ func TestPoolCallDurationByOpAndOutcome(t *testing.T) {
 		"bridge=svc,op=echo,outcome=ok":            {3, 0, 1},
 		"bridge=svc,op=sleep_echo,outcome=ok":      {1, 0.2, 1},
 		"bridge=svc,op=fail,outcome=error":         {1, 0, 1},
-		"bridge=svc,op=(unknown),outcome=error":    {2, 0, 1}, // undeclared ops share one series
+		"bridge=svc,op=(unknown),outcome=error":    {2, 0, 1},    // undeclared ops share one series
 		"bridge=svc,op=sleep_echo,outcome=timeout": {1, 0.04, 1}, // Python may end it a moment before Go
 	}
 	n := 0

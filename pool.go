@@ -77,7 +77,8 @@ type PoolConfig struct {
 	// A Registry names each pool after its bridge.
 	Name string
 	// MeterProvider receives the pool's OpenTelemetry instruments (default: the global
-	// provider). See MetricCalls and its siblings.
+	// provider): MetricCallDuration and its siblings, MetricCalls and its siblings
+	// (docs/OBSERVABILITY.md). prommetrics.New makes one that Prometheus scrapes.
 	MeterProvider metric.MeterProvider
 }
 
@@ -140,7 +141,8 @@ type Pool struct {
 	stats     poolStats
 	migration migrationStats
 	info      atomic.Pointer[Info] // the newest worker's hello
-	metrics   metric.Registration  // OpenTelemetry callback; nil if registration failed
+	inst      *instruments         // synchronous OpenTelemetry instruments
+	metrics   metric.Registration  // OpenTelemetry callbacks; nil if registration failed
 }
 
 // OpenPool starts cfg.Size workers concurrently and returns when all completed their
@@ -157,6 +159,7 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
 		stop: make(chan struct{}),
 	}
+	p.inst = p.newInstruments()
 	if cfg.Preload {
 		if _, err := p.currentZygote(); err != nil {
 			return nil, err
@@ -314,9 +317,11 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 	}
 }
 
-// record counts a finished call: per op (latency), per call mode and per Go API.
+// record counts a finished call: per op (latency, also to OpenTelemetry), per call mode and
+// per Go API.
 func (p *Pool) record(ctx context.Context, mode int, op string, start time.Time, err error) {
-	p.stats.record(op, p.info.Load(), start, err)
+	c, d := p.stats.record(op, p.info.Load(), start, err)
+	p.inst.callDone(ctx, c, d, err)
 	p.migration.record(mode, apiOf(ctx), err)
 }
 
@@ -352,7 +357,9 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	p.closed = true
 	p.waiters.failAll(ErrClosed)
 	workers := append([]*poolWorker(nil), p.workers...)
+	recycling := map[*poolWorker]bool{} // their recycle counts their exit
 	for _, pw := range workers {
+		recycling[pw] = pw.state == stateDraining
 		pw.state = stateDraining
 	}
 	p.mu.Unlock()
@@ -364,7 +371,13 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, pw := range workers {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.drainAndStop(ctx, pw) }()
+		go func() {
+			defer wg.Done()
+			p.drainAndStop(ctx, pw)
+			if !recycling[pw] {
+				p.inst.exited(exitShutdown)
+			}
+		}()
 	}
 	wg.Wait()
 	done := make(chan struct{})

@@ -31,11 +31,11 @@ type poolWorker struct {
 	slot     *slot
 	state    workerState
 	inflight int
-	assigned int           // calls ever handed to it: a worker that got none and died never started
-	readyAt  time.Time     // when it entered service
-	limit    int           // in-flight limit: Config.MaxInFlight, or the bridge's declared capacity
-	idle     chan struct{} // closed when a draining worker has nothing in flight
-	recycle  chan string   // the monitor asks the slot to replace this worker (reason)
+	assigned int                 // calls ever handed to it: a worker that got none and died never started
+	readyAt  time.Time           // when it entered service
+	limit    int                 // in-flight limit: Config.MaxInFlight, or the bridge's declared capacity
+	idle     chan struct{}       // closed when a draining worker has nothing in flight
+	recycle  chan recycleRequest // the monitor asks the slot to replace this worker
 
 	rssAt    atomic.Int64 // unix ns of its last RSS reading after a call (MaxRSS)
 	served   atomic.Uint64
@@ -64,6 +64,7 @@ type waiter struct {
 	ch    chan *poolWorker // receives the worker reserved for this caller
 	fail  chan error
 	avoid *poolWorker
+	since time.Time // when it started waiting (MetricQueueOldest)
 }
 
 func (q *waitQueue) len() int { return q.l.Len() }
@@ -124,7 +125,7 @@ func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, err
 		p.stats.overloaded.Add(1)
 		return nil, fmt.Errorf("%w: %d calls waiting for %d workers", ErrOverloaded, p.cfg.QueueSize, p.cfg.Size)
 	}
-	w := &waiter{ch: make(chan *poolWorker, 1), fail: make(chan error, 1), avoid: avoid}
+	w := &waiter{ch: make(chan *poolWorker, 1), fail: make(chan error, 1), avoid: avoid, since: time.Now()}
 	e := p.waiters.push(w)
 	p.mu.Unlock()
 
@@ -181,7 +182,7 @@ func (p *Pool) release(pw *poolWorker, callErr error) {
 	}
 	p.mu.Unlock()
 	if recycle {
-		p.requestRecycle(pw, fmt.Sprintf("served %d calls (MaxRequests)", served))
+		p.requestRecycle(pw, recycleMaxRequests, fmt.Sprintf("served %d calls (MaxRequests)", served))
 	}
 	if p.cfg.MaxRSS > 0 {
 		p.checkRSS(pw)

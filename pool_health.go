@@ -21,30 +21,31 @@ func (p *Pool) monitor() {
 		workers := append([]*poolWorker(nil), p.workers...)
 		p.mu.Unlock()
 		for _, pw := range workers {
-			if reason := p.needsRecycle(pw); reason != "" {
-				p.requestRecycle(pw, reason)
+			if reason, detail := p.needsRecycle(pw); detail != "" {
+				p.requestRecycle(pw, reason, detail)
 			}
 		}
 	}
 }
 
-func (p *Pool) needsRecycle(pw *poolWorker) string {
+// needsRecycle says why pw should be replaced (detail "" if it should not).
+func (p *Pool) needsRecycle(pw *poolWorker) (reason recycleReason, detail string) {
 	if p.cfg.MaxAge > 0 {
 		if age := time.Since(pw.w.StartedAt()); age > p.cfg.MaxAge {
-			return fmt.Sprintf("age %s over MaxAge %s", age.Round(time.Second), p.cfg.MaxAge)
+			return recycleMaxAge, fmt.Sprintf("age %s over MaxAge %s", age.Round(time.Second), p.cfg.MaxAge)
 		}
 	}
 	if p.cfg.MaxRSS > 0 {
 		if rss, err := processRSS(pw.w.Pid()); err == nil && rss > p.cfg.MaxRSS {
-			return fmt.Sprintf("RSS %d bytes over MaxRSS %d", rss, p.cfg.MaxRSS)
+			return recycleRSS, fmt.Sprintf("RSS %d bytes over MaxRSS %d", rss, p.cfg.MaxRSS)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HealthInterval)
 	defer cancel()
 	if n := p.healthCheck(ctx, pw); n > 0 {
-		return fmt.Sprintf("%d abandoned handler thread(s)", n)
+		return recycleAbandoned, fmt.Sprintf("%d abandoned handler thread(s)", n)
 	}
-	return ""
+	return 0, ""
 }
 
 // checkRSS recycles pw once its RSS passed MaxRSS, read as calls complete: the monitor's
@@ -61,7 +62,7 @@ func (p *Pool) checkRSS(pw *poolWorker) {
 		return
 	}
 	if rss, err := processRSS(pw.w.Pid()); err == nil && rss > p.cfg.MaxRSS {
-		p.requestRecycle(pw, fmt.Sprintf("RSS %d bytes over MaxRSS %d", rss, p.cfg.MaxRSS))
+		p.requestRecycle(pw, recycleRSS, fmt.Sprintf("RSS %d bytes over MaxRSS %d", rss, p.cfg.MaxRSS))
 	}
 }
 

@@ -2,15 +2,17 @@ package mlbridge
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 )
 
-// OpenTelemetry instruments of a pool. They are observable: the SDK reads the pool's own
+// The migration instruments of a pool. They are observable: the SDK reads the pool's own
 // counters (the ones Stats reports) when it collects, so the call path pays nothing for them.
+// The service instruments (latency, load, workers) are in pool_instruments.go.
 const (
 	MetricCalls       = "mlbridge.pool.calls"          // {bridge, mode, error}
 	MetricAPICalls    = "mlbridge.pool.api_calls"      // {bridge, api, error}
@@ -19,14 +21,38 @@ const (
 	meterInstrumentor = "github.com/mlbridge/mlbridge"
 )
 
-// registerMetrics installs the pool's instruments on cfg.MeterProvider (default: the global
-// one, a no-op until the application installs an SDK). The registration ends with the pool.
+// registerMetrics installs the pool's observable instruments on cfg.MeterProvider (default:
+// the global one, a no-op until the application installs an SDK): the migration metrics below
+// and the service ones (pool_instruments.go). The registration ends with the pool.
 func (p *Pool) registerMetrics() (metric.Registration, error) {
-	mp := p.cfg.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
+	m := p.meter()
+	migration, err := p.registerMigrationMetrics(m)
+	if err != nil {
+		return nil, err
 	}
-	m := mp.Meter(meterInstrumentor)
+	service, err := p.registerServiceMetrics(m)
+	if err != nil {
+		_ = migration.Unregister()
+		return nil, err
+	}
+	return registrations{list: []metric.Registration{migration, service}}, nil
+}
+
+// registrations end together.
+type registrations struct {
+	embedded.Registration
+	list []metric.Registration
+}
+
+func (rs registrations) Unregister() error {
+	var errs []error
+	for _, r := range rs.list {
+		errs = append(errs, r.Unregister())
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Pool) registerMigrationMetrics(m metric.Meter) (metric.Registration, error) {
 	calls, err := m.Int64ObservableCounter(MetricCalls, metric.WithDescription("finished calls per Go call mode (call, submit, stream)"))
 	if err != nil {
 		return nil, err

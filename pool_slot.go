@@ -48,6 +48,9 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 		if err != nil && p.isStopping() && startCtx.Err() == nil {
 			err = ErrClosed // cut short by Close (or by OpenPool giving up for another reason)
 		}
+		if !errors.Is(err, ErrClosed) {
+			p.inst.started(err)
+		}
 		startCtx = context.Background()
 		if first != nil {
 			first <- err
@@ -70,6 +73,7 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 		}
 		if probe && !p.probeHolds(pw) {
 			p.remove(pw)
+			p.inst.exited(exitStartFailure)
 			if p.isStopping() {
 				return
 			}
@@ -86,10 +90,11 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 		case <-pw.w.Done():
 			p.remove(pw)
 			if p.isStopping() {
-				return
+				return // counted by Shutdown
 			}
 			err := pw.w.Err()
 			if p.diedStarting(pw) {
+				p.inst.exited(exitStartFailure)
 				p.log.Warn("mlbridge: worker died right after start; restarting", "slot", s.index, "err", err)
 				p.startFailed(s, err, false)
 				if !p.sleep(jitter(backoff)) {
@@ -100,6 +105,7 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			}
 			// It had served (or lived past startGrace): a kill, an OOM, a crashing call —
 			// not a crash loop. Replace it now; restarts after it start from the short backoff.
+			p.inst.exited(exitCrash)
 			p.log.Warn("mlbridge: worker died; replacing it", "slot", s.index, "err", err)
 			s.noteRestart(err)
 			p.stats.crashes.Add(1)
@@ -111,15 +117,17 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 					return
 				}
 			}
-		case reason := <-pw.recycle:
-			p.log.Info("mlbridge: recycling worker", "slot", s.index, "pid", pw.w.Pid(), "reason", reason)
+		case req := <-pw.recycle:
+			p.log.Info("mlbridge: recycling worker", "slot", s.index, "pid", pw.w.Pid(), "reason", req.detail)
 			s.noteRestart(nil)
 			p.stats.recycles.Add(1)
+			p.inst.recycled(req.reason)
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout+10*time.Second)
 				defer cancel()
 				p.drainAndStop(ctx, pw)
 				p.remove(pw)
+				p.inst.exited(exitRecycled)
 			}()
 		case <-p.stop:
 			return // Shutdown drains and stops the workers
@@ -133,7 +141,7 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 func (p *Pool) watchLiveness(pw *poolWorker) {
 	select {
 	case <-pw.w.Unresponsive():
-		p.requestRecycle(pw, fmt.Sprintf("unresponsive: no answer to a liveness ping for %s", p.wcfg.LivenessTimeoutOrDefault()))
+		p.requestRecycle(pw, recycleWedged, fmt.Sprintf("unresponsive: no answer to a liveness ping for %s", p.wcfg.LivenessTimeoutOrDefault()))
 	case <-pw.w.Done():
 	case <-p.stop:
 	}
@@ -193,7 +201,7 @@ func (p *Pool) startWorker(parent context.Context, s *slot) (*poolWorker, error)
 		return nil, err
 	}
 	pw := &poolWorker{
-		w: w, slot: s, limit: p.workerLimit(w), recycle: make(chan string, 1),
+		w: w, slot: s, limit: p.workerLimit(w), recycle: make(chan recycleRequest, 1),
 		loaded: map[string]uint64{}, loading: map[string]chan struct{}{},
 	}
 	if err := p.applyGlobals(ctx, pw); err != nil {
@@ -243,8 +251,15 @@ func (p *Pool) remove(pw *poolWorker) {
 	p.mu.Unlock()
 }
 
+// recycleRequest asks a slot to replace its worker: why, for MetricWorkerRecycles, and the
+// detail logged.
+type recycleRequest struct {
+	reason recycleReason
+	detail string
+}
+
 // requestRecycle marks a worker draining (no new calls) and asks its slot to replace it.
-func (p *Pool) requestRecycle(pw *poolWorker, reason string) {
+func (p *Pool) requestRecycle(pw *poolWorker, reason recycleReason, detail string) {
 	p.mu.Lock()
 	if pw.state != stateReady || p.closed {
 		p.mu.Unlock()
@@ -254,7 +269,7 @@ func (p *Pool) requestRecycle(pw *poolWorker, reason string) {
 	p.failStrandedLocked()
 	p.mu.Unlock()
 	select {
-	case pw.recycle <- reason:
+	case pw.recycle <- recycleRequest{reason, detail}:
 	default:
 	}
 }

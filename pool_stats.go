@@ -1,11 +1,12 @@
 package mlbridge
 
 import (
-	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mlbridge/mlbridge/internal/histogram"
 )
 
 // WorkerStats describes one worker of a pool.
@@ -21,7 +22,9 @@ type WorkerStats struct {
 	Restarts int           `json:"restarts"` // of its slot
 }
 
-// OpStats describes the calls of one op, measured on the Go side (queueing included).
+// OpStats describes the calls of one op, measured on the Go side (queueing included). The
+// percentiles come from a log-linear histogram: each is within 3.1% of a measured duration
+// (internal/histogram).
 type OpStats struct {
 	Op     string  `json:"op"`
 	Count  uint64  `json:"count"`
@@ -127,28 +130,29 @@ func (p *Pool) Healthy() bool {
 	return ready == p.cfg.Size
 }
 
-// poolStats is recorded on every call: atomics and a fixed log2 histogram, no locks on the
+// poolStats is recorded on every call: atomics and a log-linear histogram, no locks on the
 // hot path once an op has been seen.
 type poolStats struct {
 	ops                                    sync.Map // op -> *opCounters
 	crashes, recycles, retries, overloaded atomic.Uint64
 }
 
-// buckets[i] counts latencies in [2^(i-1), 2^i) microseconds.
-const histBuckets = 40
-
 type opCounters struct {
+	op            string
 	count, errors atomic.Uint64
-	buckets       [histBuckets]atomic.Uint64
+	// latencies in µs: percentiles within histogram.MaxRelativeError (3.1%) of what was measured
+	hist histogram.Histogram
+	otel atomic.Pointer[callOpts] // the op's OpenTelemetry attribute sets, built on first use
 }
 
 // UnknownOp is the name under which PoolStats.Ops counts calls of ops the bridge does not
 // declare: junk op names from a client must not grow the stats (or a metric's cardinality).
 const UnknownOp = "(unknown)"
 
-// record counts one call of op; info, the bridge's handshake, tells whether it declares op
-// (looked at only the first time an op is seen, and for ops that are never kept).
-func (s *poolStats) record(op string, info *Info, start time.Time, err error) {
+// record counts one call of op and returns its counters and duration; info, the bridge's
+// handshake, tells whether it declares op (looked at only the first time an op is seen, and
+// for ops that are never kept).
+func (s *poolStats) record(op string, info *Info, start time.Time, err error) (*opCounters, time.Duration) {
 	v, ok := s.ops.Load(op)
 	if !ok {
 		if info == nil {
@@ -156,31 +160,26 @@ func (s *poolStats) record(op string, info *Info, start time.Time, err error) {
 		} else if _, declared := info.Handlers[op]; !declared {
 			op = UnknownOp
 		}
-		v, _ = s.ops.LoadOrStore(op, &opCounters{})
+		v, _ = s.ops.LoadOrStore(op, &opCounters{op: op})
 	}
 	c := v.(*opCounters)
 	c.count.Add(1)
 	if err != nil {
 		c.errors.Add(1)
 	}
-	us := uint64(time.Since(start).Microseconds())
-	c.buckets[min(bits.Len64(us), histBuckets-1)].Add(1)
+	d := time.Since(start)
+	c.hist.Record(uint64(max(d.Microseconds(), 0)))
+	return c, d
 }
 
 func (s *poolStats) snapshot() []OpStats {
 	var out []OpStats
 	s.ops.Range(func(k, v any) bool {
 		c := v.(*opCounters)
-		var hist [histBuckets]uint64
-		var total uint64
-		for i := range hist {
-			hist[i] = c.buckets[i].Load()
-			total += hist[i]
-		}
+		h := c.hist.Snapshot()
 		out = append(out, OpStats{
 			Op: k.(string), Count: c.count.Load(), Errors: c.errors.Load(),
-			P50us: percentile(hist[:], total, 0.50), P90us: percentile(hist[:], total, 0.90),
-			P99us: percentile(hist[:], total, 0.99),
+			P50us: h.Quantile(0.50), P90us: h.Quantile(0.90), P99us: h.Quantile(0.99),
 		})
 		return true
 	})
@@ -194,20 +193,4 @@ func (s *poolStats) snapshot() []OpStats {
 		return 0
 	})
 	return out
-}
-
-// percentile returns the upper bound (µs) of the bucket holding quantile q.
-func percentile(hist []uint64, total uint64, q float64) float64 {
-	if total == 0 {
-		return 0
-	}
-	want := uint64(q*float64(total-1)) + 1
-	var seen uint64
-	for i, n := range hist {
-		seen += n
-		if seen >= want {
-			return float64(uint64(1) << i)
-		}
-	}
-	return float64(uint64(1) << (len(hist) - 1))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/prommetrics"
 )
 
 const defaultAdminAddr = "127.0.0.1:7420"
@@ -39,6 +40,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
   GET  /v1/status        pool statistics (what 'mlbridge status' prints)
   GET  /v1/node          the node's status (mlbridge.NodeHandler; read by 'mlbridge migrate status --node')
   GET  /v1/healthz       200 when every worker is ready, 503 otherwise (never needs the token)
+  GET  /metrics          Prometheus metrics: call durations, queue, workers (docs/OBSERVABILITY.md)
   POST /v1/call/{op}     JSON object in (Content-Type: application/json), JSON result out
 
 Access: with a token (--token-file, else $MLBRIDGE_TOKEN) every endpoint but /v1/healthz needs
@@ -99,8 +101,13 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 		}
 	}
 	acc := newAccess(token, nodeHosts(addr, f.allowedHosts), tlsConfig != nil)
+	metrics, err := prommetrics.New()
+	if err != nil {
+		return err
+	}
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
 		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: f.size, Preload: f.preload,
+		MeterProvider: metrics.MeterProvider(),
 	})
 	if err != nil {
 		return err
@@ -109,7 +116,7 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
-	srv := &http.Server{Handler: serveHandler(g.bridge, p, acc), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: serveHandler(g.bridge, p, metrics, acc), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on %s://%s\n", f.size, g.bridge, acc.scheme, ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -161,8 +168,9 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// serveHandler is serve's whole HTTP surface: /v1/healthz as it is, everything else behind acc.
-func serveHandler(name string, p *mlbridge.Pool, acc *access) http.Handler {
+// serveHandler is serve's whole HTTP surface: /v1/healthz as it is, everything else behind acc
+// (/metrics too: op names and load are not for anyone who reaches the port).
+func serveHandler(name string, p *mlbridge.Pool, metrics http.Handler, acc *access) http.Handler {
 	mux := http.NewServeMux()
 	// Open on purpose: load balancers and orchestrators probe it without credentials (and
 	// with whatever Host they use), and it tells nothing but ready or not.
@@ -173,12 +181,13 @@ func serveHandler(name string, p *mlbridge.Pool, acc *access) http.Handler {
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	})
-	mux.Handle("/", acc.wrap(adminMux(name, p)))
+	mux.Handle("/", acc.wrap(adminMux(name, p, metrics)))
 	return mux
 }
 
-func adminMux(name string, p *mlbridge.Pool) *http.ServeMux {
+func adminMux(name string, p *mlbridge.Pool, metrics http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.Handle("GET /v1/node", mlbridge.NodeHandler(mlbridge.Named(name, p)))
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, p.Stats())

@@ -86,7 +86,7 @@ func TestServeAccess(t *testing.T) {
 	host := func(h string) func(*http.Request) { return func(r *http.Request) { r.Host = h } }
 
 	t.Run("token", func(t *testing.T) {
-		srv := httptest.NewServer(serveHandler("echo", p, newAccess(testToken, nil, false)))
+		srv := httptest.NewServer(serveHandler("echo", p, http.NotFoundHandler(), newAccess(testToken, nil, false)))
 		defer srv.Close()
 		for _, tc := range []struct {
 			name, method, path string
@@ -98,6 +98,8 @@ func TestServeAccess(t *testing.T) {
 			{"call with a token of another scheme", "POST", add, header("Authorization", "Basic "+testToken), 401},
 			{"status without a token", "GET", "/v1/status", nil, 401},
 			{"node without a token", "GET", "/v1/node", nil, 401},
+			{"metrics without a token", "GET", "/metrics", nil, 401},
+			{"rebound name, metrics", "GET", "/metrics", with(bearer(testToken), host("attacker.test")), 403},
 			{"text/plain call", "POST", add, with(bearer(testToken), header("Content-Type", "text/plain")), 415},
 			{"form call", "POST", add, with(bearer(testToken), header("Content-Type", "application/x-www-form-urlencoded")), 415},
 			{"cross-origin call", "POST", add, with(bearer(testToken), header("Origin", "http://evil.example")), 403},
@@ -140,7 +142,7 @@ func TestServeAccess(t *testing.T) {
 	// Without a token (loopback) a web page still cannot run an op: the "simple" cross-origin
 	// POST a browser sends without asking is refused by its Origin or its Content-Type.
 	t.Run("no token", func(t *testing.T) {
-		srv := httptest.NewServer(serveHandler("echo", p, newAccess("", nil, false)))
+		srv := httptest.NewServer(serveHandler("echo", p, http.NotFoundHandler(), newAccess("", nil, false)))
 		defer srv.Close()
 		before := calls(p)
 		if status, body := request(t, srv, "POST", add, args, with(header("Content-Type", "text/plain"), header("Origin", "http://evil.example"))); status != 403 {

@@ -109,18 +109,22 @@ func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...Pr
 	for _, o := range opts {
 		o(spec)
 	}
-	id := newProgramID()
+	d := store.Definition{ID: newProgramID(), Kind: "program", Spec: spec}
 	if v, ok := spec[idKey]; ok {
 		delete(spec, idKey)
-		if id, err = c.chosenID(ctx, v); err != nil {
+		if d.ID, err = c.chosenID(ctx, v); err != nil {
 			return "", err
 		}
+		d.IfAbsent = true // the check above is early and clear; this one is atomic
 	}
-	d, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "program", Spec: spec})
+	stored, err := c.a.Create(ctx, d)
+	if errors.Is(err, store.ErrExists) {
+		return "", fmt.Errorf("%w: program id %q is already in use", mlbridge.ErrInvalidArgument, d.ID)
+	}
 	if err != nil {
 		return "", err
 	}
-	return d.ID, nil
+	return stored.ID, nil
 }
 
 // ExecuteProgram runs program id on inputs and returns its output fields.

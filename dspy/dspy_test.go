@@ -5,10 +5,14 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/dspy"
+	"github.com/mlbridge/mlbridge/internal/testenv"
+	"github.com/mlbridge/mlbridge/store"
 )
 
 // ProgramInfo.Signature keeps the field types (str, the default, stays implicit, so an untyped
@@ -88,4 +92,71 @@ func TestCreateProgramWithID(t *testing.T) {
 	if id, err := c.CreateProgram(ctx, "q -> a", dspy.WithID("my-id")); err != nil || id != "my-id" {
 		t.Fatalf("reuse after delete: %q %v", id, err)
 	}
+}
+
+// Callers racing for one chosen id: exactly one creates the program, the others get
+// ErrInvalidArgument, and the stored program is the winner's (the store checks the id in the
+// same step as the write).
+func TestCreateProgramWithIDRace(t *testing.T) {
+	ctx := context.Background()
+	sigs := []string{"q -> a", "q -> b", "q -> c", "q -> d", "q -> e", "q -> f"}
+	// Every racer passes the early in-use check before any writes: only the store's atomic
+	// check can stop the later writers.
+	barrier := &barrierStore{Store: store.NewMemory(), id: "raced", n: len(sigs), all: make(chan struct{})}
+	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+		Config: mlbridge.Config{Bridge: dspy.Bridge, Python: testenv.Python(t)}, Size: 1, Store: barrier,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := dspy.New(p)
+	errs := make([]error, len(sigs))
+	var wg sync.WaitGroup
+	for i, sig := range sigs {
+		wg.Go(func() { _, errs[i] = c.CreateProgram(ctx, sig, dspy.WithID("raced")) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner < 0:
+			winner = i
+		case err == nil:
+			t.Fatalf("both %q and %q created program raced", sigs[winner], sigs[i])
+		case !errors.Is(err, mlbridge.ErrInvalidArgument) || !strings.Contains(err.Error(), `"raced" is already in use`):
+			t.Fatalf("a loser got %v, want ErrInvalidArgument naming the id", err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no caller created the program")
+	}
+	if info, err := c.GetProgramInfo(ctx, "raced"); err != nil || info.Signature != sigs[winner] {
+		t.Fatalf("stored %+v %v, want the winner's signature %q", info, err, sigs[winner])
+	}
+}
+
+// barrierStore holds every Get of id until n of them have arrived.
+type barrierStore struct {
+	store.Store
+	id      string
+	n       int
+	mu      sync.Mutex
+	arrived int
+	all     chan struct{}
+}
+
+func (b *barrierStore) Get(ctx context.Context, id string) (store.Definition, error) {
+	if id == b.id {
+		b.mu.Lock()
+		if b.arrived++; b.arrived == b.n {
+			close(b.all)
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.all:
+		case <-time.After(10 * time.Second): // a racer that never came: the test reports it
+		}
+	}
+	return b.Store.Get(ctx, id)
 }

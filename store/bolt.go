@@ -42,9 +42,14 @@ func (b *Bolt) Put(_ context.Context, d Definition) (Definition, error) {
 	if d.ID == "" {
 		return Definition{}, fmt.Errorf("store: definition without an ID")
 	}
+	ifAbsent := d.IfAbsent
+	d.IfAbsent = false
 	err := b.update("put", func(bk *bolt.Bucket) error {
 		d.Version = 1
 		if old := bk.Get([]byte(d.ID)); old != nil {
+			if ifAbsent {
+				return fmt.Errorf("%w: %q", ErrExists, d.ID)
+			}
 			var prev Definition
 			if err := decodeRecord(b.path, []byte(d.ID), old, &prev); err != nil {
 				return err

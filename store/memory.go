@@ -24,7 +24,12 @@ func (m *Memory) Put(_ context.Context, d Definition) (Definition, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d.Version = m.defs[d.ID].Version + 1
+	prev, exists := m.defs[d.ID]
+	if exists && d.IfAbsent {
+		return Definition{}, fmt.Errorf("%w: %q", ErrExists, d.ID)
+	}
+	d.IfAbsent = false
+	d.Version = prev.Version + 1
 	d.UpdatedAt = time.Now().UTC()
 	m.defs[d.ID] = d
 	return d, nil

@@ -14,6 +14,9 @@ import (
 // ErrNotFound is returned for an unknown ID.
 var ErrNotFound = errors.New("store: definition not found")
 
+// ErrExists is returned by Put for a Definition with IfAbsent whose ID is stored.
+var ErrExists = errors.New("store: definition exists")
+
 // Definition describes one resource well enough for any worker to build it.
 type Definition struct {
 	ID   string `json:"id"`
@@ -30,6 +33,10 @@ type Definition struct {
 	// Requires names resources this one is built from (a chain's model): a worker builds them
 	// first.
 	Requires  []string  `json:"requires,omitempty"`
+	// IfAbsent makes Put fail with ErrExists when a definition with this ID is stored, checked
+	// in the same step as the write: two callers choosing one ID cannot both succeed. It is a
+	// condition of the write, never stored.
+	IfAbsent bool `json:"-" msgpack:"-"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -34,6 +36,18 @@ func testStore(t *testing.T, s Store) {
 	if err != nil || len(all) != 2 || all[0].ID != "lm" || !all[0].Global || all[1].ID != "p1" {
 		t.Fatalf("list: %+v %v", all, err)
 	}
+	if _, err := s.Put(ctx, Definition{ID: "p1", Kind: "program", IfAbsent: true}); !errors.Is(err, ErrExists) {
+		t.Fatalf("put IfAbsent over a stored id: %v, want ErrExists", err)
+	}
+	if got, _ := s.Get(ctx, "p1"); got.Version != 2 || got.Spec["signature"] != "q -> a, b" {
+		t.Fatalf("a refused IfAbsent put changed the definition: %+v", got)
+	}
+	if d, err := s.Put(ctx, Definition{ID: "p2", Kind: "program", IfAbsent: true}); err != nil || d.Version != 1 || d.IfAbsent {
+		t.Fatalf("put IfAbsent of a new id: %+v %v", d, err)
+	}
+	if err := s.Delete(ctx, "p2"); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Delete(ctx, "p1"); err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +57,38 @@ func testStore(t *testing.T, s Store) {
 }
 
 func TestMemory(t *testing.T) { testStore(t, NewMemory()) }
+
+// Of many writers choosing one id with IfAbsent, exactly one succeeds, in both stores.
+func TestIfAbsentHasOneWinner(t *testing.T) {
+	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "defs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	for name, s := range map[string]Store{"memory": NewMemory(), "bolt": bolt} {
+		t.Run(name, func(t *testing.T) {
+			var wins, lost atomic.Int32
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					_, err := s.Put(context.Background(), Definition{ID: "chosen", Kind: "program", IfAbsent: true})
+					switch {
+					case err == nil:
+						wins.Add(1)
+					case errors.Is(err, ErrExists):
+						lost.Add(1)
+					default:
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if wins.Load() != 1 || lost.Load() != 15 {
+				t.Fatalf("%d writers succeeded, %d got ErrExists; want 1 and 15", wins.Load(), lost.Load())
+			}
+		})
+	}
+}
 
 func TestBolt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "defs.db")

@@ -43,6 +43,7 @@ type Definition struct {
 // Store holds definitions. Implementations are safe for concurrent use.
 type Store interface {
 	// Put stores d, assigning the next Version (and UpdatedAt); it returns the stored copy.
+	// With d.IfAbsent it fails with ErrExists, storing nothing, when d.ID is stored.
 	Put(ctx context.Context, d Definition) (Definition, error)
 	Get(ctx context.Context, id string) (Definition, error)
 	Delete(ctx context.Context, id string) error

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from . import tracing
 from .eager import Continuation
 from .log import log
 from .protocol import HOST_TO_WORKER, ProtocolError, check_req, validate
@@ -117,25 +118,30 @@ class DispatchMixin:
 
         ctx = self._base_ctx.copy()
         ctx.run(_request_var.set, (id, op, deadline))
+        # the handler's span, current in ctx, when the host sent a trace context
+        span = tracing.start(msg, op, kind, ctx) if "traceparent" in msg else None
         t0 = _perf_ns()
 
         if kind == "async":
-            self._start_async(id, op, st, fn, args, ctx, timeout)
+            self._start_async(id, op, st, fn, args, ctx, timeout, span)
             return
         elif kind == "sync":
             req = Request(id, op, st, t0, False, True)
+            req.span = span  # before the thread can finish it
             self.executor.submit(ctx.run, self._run_sync, req, fn, args)
         elif kind == "async_gen":
             try:
                 agen = fn(**args)
             except BaseException as e:
-                self._call_failed(id, st, t0, e)
+                self._call_failed(id, st, t0, e, span)
                 return
             req = Request(id, op, st, t0, True, False)
+            req.span = span
             req.task = task = self.loop.create_task(self._run_agen(req, agen), context=ctx)
             task.add_done_callback(lambda t, req=req: self._task_done(req, t))
         else:  # sync_gen
             req = Request(id, op, st, t0, True, True)
+            req.span = span
             self.executor.submit(ctx.run, self._run_sync_gen, req, fn, args)
 
         self.inflight[id] = req
@@ -143,14 +149,14 @@ class DispatchMixin:
         if timeout is not None:
             req.timer = self.loop.call_later(timeout, self._expire, req)
 
-    def _start_async(self, id, op, st, fn, args, ctx, timeout) -> None:
+    def _start_async(self, id, op, st, fn, args, ctx, timeout, span=None) -> None:
         """Run an async handler's first step inline (see :mod:`.eager`): most finish without
         suspending and are answered at once, with no task; the rest continue in one."""
         t0 = _perf_ns()
         try:
             coro = fn(**args) if args is not None else fn()
         except BaseException as e:
-            self._call_failed(id, st, t0, e)
+            self._call_failed(id, st, t0, e, span)
             return
         try:
             first = ctx.run(coro.send, None)
@@ -159,16 +165,22 @@ class DispatchMixin:
             st.calls += 1
             st.buckets[((_perf_ns() - t0) // 1000).bit_length()] += 1
             self.send_result(id, done.value, st)
+            if span is not None:
+                tracing.end(span, True)
             return
         except BaseException as e:
             st.record(_perf_ns() - t0, False)
             self.send_error_exc(id, e)
+            if span is not None:
+                tracing.fail(span, None, e)
+                tracing.end(span, False)
             return
-        self._continue_async(id, op, st, t0, coro, first, ctx, timeout)
+        self._continue_async(id, op, st, t0, coro, first, ctx, timeout, span)
 
-    def _continue_async(self, id, op, st, t0, coro, first, ctx, timeout) -> None:
+    def _continue_async(self, id, op, st, t0, coro, first, ctx, timeout, span=None) -> None:
         """An async handler suspended in its eager first step: continue it in a task."""
         req = Request(id, op, st, t0, False, False)
+        req.span = span
         req.task = task = self.loop.create_task(Continuation(coro, first), context=ctx)
         task.add_done_callback(lambda t, req=req: self._task_done(req, t))
         self.inflight[id] = req
@@ -181,9 +193,12 @@ class DispatchMixin:
         st.record(0, False)
         self.send_error(id, "invalid_argument", "InvalidArgument", problem)
 
-    def _call_failed(self, id: int, st: OpStats, t0: int, e: BaseException) -> None:
+    def _call_failed(self, id: int, st: OpStats, t0: int, e: BaseException, span=None) -> None:
         """Calling the handler function raised (before any await)."""
         st.record(_perf_ns() - t0, False)
+        if span is not None:
+            tracing.fail(span, None, e)
+            tracing.end(span, False)
         if not isinstance(e, TypeError):
             self.send_error_exc(id, e)
         elif e.__traceback__ is not None and e.__traceback__.tb_next is None:
@@ -203,12 +218,18 @@ class DispatchMixin:
         st = req.st
         st.in_flight -= 1
         st.record(_perf_ns() - req.t0, ok)
+        if req.span is not None:
+            tracing.end(req.span, ok)
         if self.closing and not self.inflight and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
         return True
 
     def abort(self, req: Request, category: str, type_: str, message: str) -> None:
         """Answer now with an error and stop the work: cancel a task, abandon a thread."""
+        if req.done:
+            return
+        if req.span is not None:
+            tracing.fail(req.span, category)
         if not self._finish(req, False):
             return
         req.stop = True
@@ -230,11 +251,15 @@ class DispatchMixin:
             return
         if task.cancelled():
             # cancelled by handler code itself (we answer cancels/timeouts before cancelling)
+            if req.span is not None:
+                tracing.fail(req.span, "cancelled")
             if self._finish(req, False):
                 self.send_error(req.id, "cancelled", "CancelledError", "the handler was cancelled")
             return
         exc = task.exception()
         if exc is not None:
+            if req.span is not None:
+                tracing.fail(req.span, None, exc)
             if self._finish(req, False):
                 self.send_error_exc(req.id, exc)
             return

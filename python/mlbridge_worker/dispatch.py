@@ -24,6 +24,8 @@ from .request import Request, _request_var
 from .stats import OpStats
 
 _perf_ns = time.perf_counter_ns
+# a cancel this close to the request's deadline (seconds) is the host's ctx timing out
+_DEADLINE_SLACK = 0.005
 
 
 class DispatchMixin:
@@ -41,7 +43,14 @@ class DispatchMixin:
             self.send({"t": "pong", "seq": msg["seq"]})
         elif t == "cancel":
             req = self.inflight.get(msg["id"])
-            if req is not None:
+            if req is None:
+                pass
+            elif req.timer is not None and req.timer.when() - self.loop.time() <= _DEADLINE_SLACK:
+                # the host's ctx reached the same deadline first (ours is rounded up to the ms)
+                # and cancelled: it is a timeout, for the stats and the span
+                req.timer.cancel()
+                self._expire(req)
+            else:
                 self.abort(req, "cancelled", "CancelledError", "cancelled by the host")
         elif t == "shutdown":
             grace = msg.get("grace")
@@ -108,18 +117,20 @@ class DispatchMixin:
         if check is not None and (problem := check(args)) is not None:
             self._refuse_args(id, st, problem)  # on the loop: a refused sync call takes no thread
             return
+        ctx = self._base_ctx.copy()
+        ctx.run(_request_var.set, (id, op, deadline))
+        # the handler's span, current in ctx, when the host sent a trace context
+        span = tracing.start(msg, op, kind, ctx) if "traceparent" in msg else None
         timeout = None
         if deadline is not None:
             timeout = deadline / 1000.0 - time.time()
             if timeout <= 0:
                 st.record(0, False)
+                if span is not None:
+                    tracing.fail(span, "timeout")
+                    tracing.end(span, False)
                 self.send_error(id, "timeout", "DeadlineExceeded", f"deadline of {op!r} passed before it started")
                 return
-
-        ctx = self._base_ctx.copy()
-        ctx.run(_request_var.set, (id, op, deadline))
-        # the handler's span, current in ctx, when the host sent a trace context
-        span = tracing.start(msg, op, kind, ctx) if "traceparent" in msg else None
         t0 = _perf_ns()
 
         if kind == "async":

@@ -195,3 +195,10 @@ def test_setup_reads_otel_settings(monkeypatch):
         assert len(calls) == int(want)
         for tp in calls:
             tp.shutdown()
+
+
+def test_deadline_passed_before_start_still_ends_a_span(tw):
+    (res,) = answer(tw, traced(tw, "sleep", {"seconds": 0.5}, deadline_ms=-10))
+    assert res["error"]["category"] == "timeout"
+    (span,) = spans_of(tw, "sleep")
+    assert span["status"] == "ERROR" and span["attributes"]["error.type"] == "timeout"

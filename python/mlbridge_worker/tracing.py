@@ -1,16 +1,18 @@
 """One trace from the Go caller into the handler: the handler's span continues the host's.
 
 A ``req`` may carry the W3C ``traceparent``/``tracestate`` of the host's client span
-(spec/protocol.md, "Trace context"). :func:`start` extracts it with OpenTelemetry's standard
-propagator, starts the handler's span (kind SERVER) as its child, and makes it the current span
-inside the request's own context, the one every handler kind runs in: the async handler's
+(spec/protocol.md, "Trace context"). :func:`start` parses it (the W3C rules, as OpenTelemetry's
+propagator applies them), starts the handler's span (kind SERVER) as its child, and makes it the
+current span inside the request's own context, the one every handler kind runs in: the async handler's
 coroutine and task, the sync handler's thread (``ctx.run``), the generator's task or thread. So
 spans the handler's code starts are children of it, and log records carry its ids (log.py).
 :func:`end` closes it when the request is answered: error status on failure, with
 ``error.type`` the error's category and an ``mlbridge.cancel`` event on a cancel or a deadline.
 
-``opentelemetry-api`` is optional (the ``otel`` extra): without it, or for a request without a
-traceparent, nothing here runs beyond one ``is None`` test, and the worker behaves as before.
+``opentelemetry-api`` is optional (the ``otel`` extra), and imported on the first traced request:
+without it, or for a request without a traceparent, nothing here runs beyond one test, and the
+worker behaves as before. With the API but no provider that records (no SDK set up), the host's
+span itself is made current, unrecorded: ids still flow to log records and outgoing calls.
 
 Where spans go: :func:`setup`, after the bridge loaded, installs the SDK with the standard
 OTLP/HTTP exporter when ``OTEL_*`` settings ask for one (the host passes ``OTEL_*`` through),
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from . import log as _log
@@ -39,24 +42,24 @@ SCOPE = "mlbridge_worker"
 # never sees either never pays for the import. None while not loaded, and when absent.
 _trace: Any = None
 _context: Any = None
-_propagator: Any = None
 _loaded = False
 
 
 def _load() -> bool:
     """Import the OpenTelemetry API once; False when it is not installed (the import guard)."""
-    global _trace, _context, _propagator, _loaded, SpanKind, Status, StatusCode
+    global _trace, _context, _loaded, SpanKind, Status, StatusCode, _SpanContext, _NonRecordingSpan, _set_span, _FLAGS
     if _loaded:
         return _trace is not None
     _loaded = True
     try:
         from opentelemetry import context
         from opentelemetry import trace
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
     except ImportError:
         return False
-    _context, _propagator = context, TraceContextTextMapPropagator()
+    _context = context
     SpanKind, Status, StatusCode = trace.SpanKind, trace.Status, trace.StatusCode
+    _SpanContext, _NonRecordingSpan, _set_span = trace.SpanContext, trace.NonRecordingSpan, trace.set_span_in_context
+    _FLAGS = (trace.TraceFlags(0), trace.TraceFlags(1))
     _log._current_ids = current_ids  # log records made during a traced call carry its ids
     _trace = trace
     return True
@@ -65,6 +68,11 @@ def _load() -> bool:
 SpanKind: Any = None
 Status: Any = None
 StatusCode: Any = None
+_SpanContext: Any = None
+_NonRecordingSpan: Any = None
+_set_span: Any = None
+_FLAGS: tuple = ()
+_MISSING = object()
 
 _provider: TracerProvider | None = None  # set by setup (or a test); None: the global one
 _tracer: Any = None
@@ -85,23 +93,56 @@ def _get_tracer() -> Any:
     return _tracer
 
 
+# a traceparent (https://www.w3.org/TR/trace-context/#traceparent-header): version 00 has
+# exactly these four fields; a later version may append more after a dash
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def _parent(tp: str, ts: str | None) -> Any:
+    """The remote parent's context, or None if tp is not a valid traceparent. Parsed here
+    rather than by the propagator (same rules, a third of the cost: this runs per request)."""
+    m = _TRACEPARENT.fullmatch(tp)
+    if m is None:
+        return None
+    version, trace_id, span_id, flags, rest = m.groups()
+    trace_int, span_int = int(trace_id, 16), int(span_id, 16)
+    if version == "ff" or (version == "00" and rest) or not trace_int or not span_int:
+        return None
+    state = _trace.TraceState.from_header([ts]) if ts else None
+    sc = _SpanContext(trace_int, span_int, True, _FLAGS[int(flags, 16) & 0x01], state)
+    return _set_span(_NonRecordingSpan(sc))
+
+
+def _records() -> bool:
+    """Whether handler spans would be recorded: a provider was set (ours, the bridge's). The
+    API's global, read directly: get_tracer_provider() costs a microsecond per request."""
+    if _provider is not None:
+        return True
+    tp = getattr(_trace, "_TRACER_PROVIDER", _MISSING)
+    if tp is _MISSING:  # a future API without the global: ask the slow way
+        tp = _trace.get_tracer_provider()
+        return not isinstance(tp, _trace.ProxyTracerProvider)
+    return tp is not None
+
+
 def start(msg: dict, op: str, kind: str, ctx: contextvars.Context) -> Span | None:
-    """The handler span of a traced request, current inside ``ctx``; None when the request has
-    no (valid) traceparent or OpenTelemetry is absent."""
+    """Continue the host's trace in ``ctx``: the handler's span, a child of the host's, is
+    current there. None when there is nothing to end: no (valid) traceparent, no
+    OpenTelemetry, or no provider that records, in which case the host's span itself is made
+    current (a non-recording remote span: log records and outgoing calls still carry its ids,
+    spans the handler starts are its children, and nothing else is paid)."""
     tp = msg.get("traceparent")
     if tp is None or (_trace is None and not _load()):
         return None
-    carrier = {"traceparent": tp}
-    ts = msg.get("tracestate")
-    if ts:
-        carrier["tracestate"] = ts
-    parent = _propagator.extract(carrier)
-    if not _trace.get_current_span(parent).get_span_context().is_valid:
+    parent = _parent(tp, msg.get("tracestate"))
+    if parent is None:
         return None  # an unparsable traceparent: served without a span (spec/protocol.md)
+    if not _records():
+        ctx.run(_context.attach, parent)
+        return None
     span = _get_tracer().start_span(
         op, context=parent, kind=SpanKind.SERVER,
-        attributes={"rpc.system": "mlbridge", "rpc.method": op, "mlbridge.handler_kind": kind,
-                    "mlbridge.request_id": msg.get("id", 0)},
+        attributes={"rpc.system": "mlbridge", "rpc.method": op, "mlbridge.handler_kind": kind},
     )
     # attach inside the request's context: the token is never needed, the context is dropped
     # with the request

@@ -162,7 +162,7 @@ def test_import_guard_makes_tracing_a_no_op(monkeypatch):
     for name in [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # `import opentelemetry` raises ImportError
-    for attr in ("_loaded", "_trace", "_context", "_propagator", "_provider", "_tracer"):
+    for attr in ("_loaded", "_trace", "_context", "_provider", "_tracer"):
         monkeypatch.setattr(tracing, attr, False if attr == "_loaded" else None)
     monkeypatch.setattr(wlog, "_current_ids", None)
     ctx = contextvars.copy_context()
@@ -202,3 +202,43 @@ def test_deadline_passed_before_start_still_ends_a_span(tw):
     assert res["error"]["category"] == "timeout"
     (span,) = spans_of(tw, "sleep")
     assert span["status"] == "ERROR" and span["attributes"]["error.type"] == "timeout"
+
+
+def test_without_a_provider_the_host_span_is_current(make_worker):
+    """The API installed, no SDK set up: no span is started, the host's span is current, so a
+    log record made during the call carries the host span's ids."""
+    w = make_worker("mlbridge_worker.echo:EchoBridge")
+    w.hello()
+    (res,) = answer(w, traced(w, "log_record", {"level": "warning", "msg": "no provider"}))
+    assert res["ok"]
+    w.wait_stderr('"msg":"no provider"')
+    (rec,) = [r for r in records(w) if r["msg"] == "no provider"]
+    assert rec["trace_id"] == TRACE_ID and rec["span_id"] == PARENT
+
+
+@pytest.mark.parametrize("tp,ok", [
+    (TP, True),
+    (f"00-{TRACE_ID}-{PARENT}-00", True),
+    (f"01-{TRACE_ID}-{PARENT}-01-future", True),
+    (f"00-{TRACE_ID}-{PARENT}-01-extra", False),  # version 00 has exactly four fields
+    (f"ff-{TRACE_ID}-{PARENT}-01", False),
+    (f"00-{'0' * 32}-{PARENT}-01", False),
+    (f"00-{TRACE_ID}-{'0' * 16}-01", False),
+    (f"00-{TRACE_ID.upper()}-{PARENT}-01", False),
+    (f"00-{TRACE_ID}-{PARENT}-1", False),
+    ("", False),
+])
+def test_traceparent_rules(tp, ok):
+    """tracing._parent accepts what OpenTelemetry's W3C propagator accepts."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    assert tracing._load()
+    mine = tracing._parent(tp, "rojo=00f067aa0ba902b7")
+    theirs = TraceContextTextMapPropagator().extract({"traceparent": tp, "tracestate": "rojo=00f067aa0ba902b7"})
+    assert (mine is not None) is ok
+    want = trace.get_current_span(theirs).get_span_context()
+    assert want.is_valid is ok
+    if ok:
+        got = trace.get_current_span(mine).get_span_context()
+        assert got == want

@@ -135,3 +135,27 @@ func traceAttrs(ctx context.Context) []slog.Attr {
 	}
 	return []slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())}
 }
+
+// globalTracer serves TraceOperation for adapters that are not a *Pool.
+var globalTracer = newCallTracer(nil, "")
+
+func (p *Pool) operationTracer() *callTracer { return p.tracer }
+
+// TraceOperation starts the span of a typed client's operation (dspy.Client.ExecuteProgram,
+// ...) with a's tracer (a *Pool's TracerProvider; otherwise the global provider): the calls the
+// operation makes are its children, and so are their Python handler spans. Call end with the
+// operation's error. With no provider it starts nothing and returns ctx itself.
+func TraceOperation(ctx context.Context, a Adapter, name string) (context.Context, func(error)) {
+	ct := globalTracer
+	if t, ok := a.(interface{ operationTracer() *callTracer }); ok {
+		ct = t.operationTracer()
+	}
+	tr, on := ct.tracer()
+	if !on {
+		return ctx, endNothing
+	}
+	ctx, span := tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindInternal))
+	return ctx, func(err error) { endSpan(span, err) }
+}
+
+func endNothing(error) {}

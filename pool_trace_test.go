@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/dspy"
 )
 
 // otlpReceiver is an OTLP/HTTP trace endpoint on loopback, as a collector would be: the
@@ -283,5 +284,51 @@ func TestTraceNoProvider(t *testing.T) {
 	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
 	if _, err := p.Call(ctx, "echo", args("value", 1)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A typed client's operation is a span of its own: the pool calls it makes are its children,
+// and so are their worker spans (a define sent straight to a worker included).
+func TestTraceTypedOperation(t *testing.T) {
+	recv := newOTLPReceiver(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Bridge, c.Size, c.TracerProvider = dspyBridge, 1, tp
+		c.Env = append(c.Env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+recv.srv.URL+"/v1/traces", "OTEL_BSP_SCHEDULE_DELAY=20")
+	})
+	ctx := context.Background()
+	client := dspy.New(p)
+	if err := client.ConfigureLM(ctx, dspy.LMConfig{Provider: "dummy", Answers: []map[string]any{{"answer": "Paris"}}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.CreateProgram(ctx, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := client.ExecuteProgram(ctx, id, map[string]any{"question": "capital of France?"}); err != nil || out["answer"] != "Paris" {
+		t.Fatalf("execute: %v %v", out, err)
+	}
+	byName := map[string]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		byName[s.Name] = s
+	}
+	op, call := byName["dspy.ExecuteProgram"], byName["execute"]
+	if !op.SpanContext.IsValid() || call.Parent.SpanID() != op.SpanContext.SpanID() || call.SpanContext.TraceID() != op.SpanContext.TraceID() {
+		t.Fatalf("execute span %v is not a child of dspy.ExecuteProgram %v", call.Parent, op.SpanContext)
+	}
+	if ps := recv.server(t, call.SpanContext); ps.Name != "execute" {
+		t.Errorf("worker span %q under the execute call", ps.Name)
+	}
+	// CreateProgram's describe call builds the program first, with a define on the worker;
+	// ConfigureLM's global definition reaches the worker as a define sent straight to it.
+	if d, c := byName["describe"], byName["dspy.CreateProgram"]; d.Parent.SpanID() != c.SpanContext.SpanID() {
+		t.Errorf("describe span %v is not a child of dspy.CreateProgram %v", d.Parent, c.SpanContext)
+	} else if ps := recv.server(t, d.SpanContext); ps.Name != "define_resource" {
+		t.Errorf("worker span %q under the describe call", ps.Name)
+	}
+	if ps := recv.server(t, byName["dspy.ConfigureLM"].SpanContext); ps.Name != "define_resource" {
+		t.Errorf("worker span %q under dspy.ConfigureLM", ps.Name)
 	}
 }

@@ -134,13 +134,19 @@ func (c *logCapture) find(msg string) map[string]string {
 // a sync one, both kinds of stream, a cancel and a deadline; the error cases end with the
 // error status and a cancel event on both sides; log records join the trace on both sides.
 func TestTraceAcrossTheProcessBoundary(t *testing.T) {
+	t.Run("spawned", func(t *testing.T) { testTraceAcross(t, false) })
+	// workers forked from a zygote that imported the bridge: the SDK is set up in each worker
+	t.Run("preload", func(t *testing.T) { testTraceAcross(t, true) })
+}
+
+func testTraceAcross(t *testing.T, preload bool) {
 	recv := newOTLPReceiver(t)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	logs := &logCapture{}
 	p := openPool(t, func(c *mlbridge.PoolConfig) {
-		c.TracerProvider = tp
+		c.TracerProvider, c.Preload = tp, preload
 		c.Logger = slog.New(logs)
 		c.Env = append(c.Env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+recv.srv.URL+"/v1/traces",
 			"OTEL_BSP_SCHEDULE_DELAY=20", "OTEL_SERVICE_NAME=mlbridge-test-worker")

@@ -43,6 +43,14 @@ SCOPE = "mlbridge_worker"
 _trace: Any = None
 _context: Any = None
 _loaded = False
+SpanKind: Any = None
+Status: Any = None
+StatusCode: Any = None
+_SpanContext: Any = None
+_NonRecordingSpan: Any = None
+_set_span: Any = None
+_FLAGS: tuple = ()
+_MISSING = object()
 
 
 def _load() -> bool:
@@ -56,6 +64,9 @@ def _load() -> bool:
         from opentelemetry import trace
     except ImportError:
         return False
+    except Exception as e:  # a broken install must not fail requests: serve them untraced
+        log(f"tracing off: importing opentelemetry failed: {type(e).__name__}: {e}", logging.WARNING)
+        return False
     _context = context
     SpanKind, Status, StatusCode = trace.SpanKind, trace.Status, trace.StatusCode
     _SpanContext, _NonRecordingSpan, _set_span = trace.SpanContext, trace.NonRecordingSpan, trace.set_span_in_context
@@ -64,15 +75,6 @@ def _load() -> bool:
     _trace = trace
     return True
 
-
-SpanKind: Any = None
-Status: Any = None
-StatusCode: Any = None
-_SpanContext: Any = None
-_NonRecordingSpan: Any = None
-_set_span: Any = None
-_FLAGS: tuple = ()
-_MISSING = object()
 
 _provider: TracerProvider | None = None  # set by setup (or a test); None: the global one
 _tracer: Any = None

@@ -242,3 +242,17 @@ def test_traceparent_rules(tp, ok):
     if ok:
         got = trace.get_current_span(mine).get_span_context()
         assert got == want
+
+
+def test_a_provider_the_bridge_installs_wins(make_worker):
+    """OTEL_* settings present, but the bridge set the global provider itself: the worker
+    records handler spans there and installs no exporter of its own."""
+    env = worker_env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:9/v1/traces")
+    env["PYTHONPATH"] = str(TESTS)
+    w = make_worker("trace_global_bridge:GlobalTraceBridge", env=env)
+    w.hello()
+    (res,) = answer(w, traced(w, "echo", {"value": 1}))
+    assert res["ok"]
+    assert w.ok("provider_is_mine") is True
+    (span,) = [s for s in w.ok("spans") if s["name"] == "echo"]
+    assert span["trace_id"] == TRACE_ID and span["parent_id"] == PARENT

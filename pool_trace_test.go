@@ -338,3 +338,50 @@ func TestTraceTypedOperation(t *testing.T) {
 		t.Errorf("worker span %q under dspy.ConfigureLM", ps.Name)
 	}
 }
+
+// A single Bridge traces its calls the same way: Call, Submit (the span ends with the call,
+// waited for or not) and Stream, each the parent of its worker span.
+func TestTraceBridge(t *testing.T) {
+	recv := newOTLPReceiver(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	b := open(t, func(c *mlbridge.Config) {
+		c.TracerProvider = tp
+		c.Env = append(c.Env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+recv.srv.URL+"/v1/traces", "OTEL_BSP_SCHEDULE_DELAY=20")
+	})
+	ctx := context.Background()
+	if _, err := b.Call(ctx, "echo", args("value", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Submit(ctx, "sync_echo", args("value", 2)).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range b.Stream(ctx, "kind_async_gen", args("outcome", "ok")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{"echo": "call", "sync_echo": "submit", "kind_async_gen": "stream"}
+	for deadline := time.Now().Add(10 * time.Second); len(exp.GetSpans()) < len(want) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // Submit's span ends on its own goroutine
+	}
+	for _, s := range exp.GetSpans() {
+		mode := ""
+		for _, kv := range s.Attributes {
+			if kv.Key == "mlbridge.mode" {
+				mode = kv.Value.AsString()
+			}
+		}
+		if want[s.Name] != mode {
+			t.Errorf("span %s: mode %q, want %q", s.Name, mode, want[s.Name])
+		}
+		if ps := recv.server(t, s.SpanContext); ps.Name != s.Name {
+			t.Errorf("worker span %q under %q", ps.Name, s.Name)
+		}
+		delete(want, s.Name)
+	}
+	if len(want) != 0 {
+		t.Errorf("no Go span for %v", want)
+	}
+}

@@ -70,7 +70,7 @@ type Config struct {
 	// Registry adds bridge=<name>); the worker adds worker_pid.
 	Logger *slog.Logger
 
-	// TracerProvider starts a pool's client span for each call (default: the global provider;
+	// TracerProvider starts a client span for each call of a pool or bridge (default: the global provider;
 	// none is started while it is OpenTelemetry's default no-op). The span's context travels
 	// to Python in the request, where handler spans continue the trace: docs/OBSERVABILITY.md.
 	TracerProvider trace.TracerProvider

@@ -63,8 +63,8 @@ class DispatchMixin:
 
     def on_req(self, msg: dict) -> None:
         """A request. The common case (a plain ``{t, id, op[, args]}`` for an ``async`` handler
-        that finishes without suspending) is handled inline; everything else goes through
-        :meth:`dispatch`."""
+        that finishes without suspending) is handled inline, and so is the same request traced
+        (:meth:`_traced_fast`); everything else goes through :meth:`dispatch`."""
         get = msg.get
         id = get("id")
         op = get("op")
@@ -84,7 +84,33 @@ class DispatchMixin:
                 ctx.run(_request_var.set, (id, op, None))
                 self._start_async(id, op, entry[2], entry[0], args, ctx, None)
                 return
+        elif "traceparent" in msg and self._traced_fast(msg, id, op, args):
+            return
         self.dispatch(msg)
+
+    def _traced_fast(self, msg: dict, id, op, args) -> bool:
+        """The fast path for a traced request that is otherwise plain (``{t, id, op[, args],
+        traceparent[, tracestate]}`` for an ``async`` handler), inside the handler's span.
+        False: not such a request, :meth:`dispatch` takes it."""
+        tp = msg["traceparent"]
+        ts = msg.get("tracestate")
+        if not (
+            type(id) is int and id >= 0 and type(op) is str and type(tp) is str
+            and (ts is None or type(ts) is str) and (args is None or type(args) is dict)
+            and len(msg) == 4 + (args is not None) + ("tracestate" in msg)
+        ):
+            return False
+        entry = self.table.get(op)
+        if entry is None or entry[1] != "async" or self.closing or id in self.inflight:
+            return False
+        check = entry[4]
+        if check is not None and (problem := check(args)) is not None:
+            self._refuse_args(id, entry[2], problem)
+            return True
+        ctx = self._base_ctx.copy()
+        ctx.run(_request_var.set, (id, op, None))
+        self._start_async(id, op, entry[2], entry[0], args, ctx, None, tracing.start(msg, op, "async", ctx))
+        return True
 
     def dispatch(self, msg: dict) -> None:
         """The general request path: full validation, every kind, deadlines, streams."""

@@ -46,6 +46,7 @@ type Bridge struct {
 	w           *worker.Worker
 	maxInFlight int
 	info        Info
+	tracer      *callTracer // each call's client span (pool_trace.go)
 }
 
 // Open starts the worker and returns once it completed its handshake (ctx bounds the
@@ -59,7 +60,7 @@ func Open(ctx context.Context, cfg Config) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{w: w, maxInFlight: cfg.MaxInFlight}
+	b := &Bridge{w: w, maxInFlight: cfg.MaxInFlight, tracer: newCallTracer(cfg.TracerProvider, cfg.Bridge)}
 	if b.maxInFlight <= 0 {
 		b.maxInFlight = defaultMaxInFlight
 	}
@@ -86,13 +87,33 @@ func (b *Bridge) Info() Info { return b.info }
 // Call runs op with args (a struct or map[string]any, or nil) and waits for its result.
 // It is Submit followed by Wait.
 func (b *Bridge) Call(ctx context.Context, op string, args any) (Result, error) {
-	return b.Submit(ctx, op, args).Wait(ctx)
+	ctx, span := b.tracer.start(ctx, op, modeCall, op)
+	c, err := b.send(ctx, op, args, false)
+	var raw []byte
+	if err == nil {
+		raw, err = c.Result(ctx)
+	}
+	endSpan(span, err)
+	return Result{raw: raw}, err
 }
 
 // Submit starts op and returns at once. ctx governs the call itself: its deadline is sent
 // to Python, and cancelling it cancels the call in Python.
 func (b *Bridge) Submit(ctx context.Context, op string, args any) *Future {
+	ctx, span := b.tracer.start(ctx, op, modeSubmit, op)
 	c, err := b.send(ctx, op, args, false)
+	if span != nil {
+		if err != nil {
+			endSpan(span, err)
+		} else {
+			// the span ends with the call, whoever waits for it (or nobody)
+			go func() {
+				<-c.Done()
+				_, err := c.Result(context.Background())
+				endSpan(span, err)
+			}()
+		}
+	}
 	return &Future{call: c, err: err}
 }
 
@@ -101,12 +122,14 @@ func (b *Bridge) Submit(ctx context.Context, op string, args any) *Future {
 // the last thing yielded.
 func (b *Bridge) Stream(ctx context.Context, op string, args any) iter.Seq2[Result, error] {
 	return func(yield func(Result, error) bool) {
+		ctx, span := b.tracer.start(ctx, op, modeStream, op)
 		c, err := b.send(ctx, op, args, true)
 		if err != nil {
+			endSpan(span, err)
 			yield(Result{}, err)
 			return
 		}
-		drain(c, yield)
+		endSpan(span, drain(c, yield))
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mlbridge/mlbridge/internal/worker"
 )
 
@@ -67,6 +69,11 @@ type Config struct {
 	// stream=stderr. A Logger you pass is used as it is: add the attributes you want (a
 	// Registry adds bridge=<name>); the worker adds worker_pid.
 	Logger *slog.Logger
+
+	// TracerProvider starts a client span for each call of a pool or bridge (default: the global provider;
+	// none is started while it is OpenTelemetry's default no-op). The span's context travels
+	// to Python in the request, where handler spans continue the trace: docs/OBSERVABILITY.md.
+	TracerProvider trace.TracerProvider
 
 	// launcher replaces the local process launcher (nil); set by tests only (export_test.go).
 	launcher worker.Launcher

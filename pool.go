@@ -143,6 +143,7 @@ type Pool struct {
 	info      atomic.Pointer[Info] // the newest worker's hello
 	inst      *instruments         // synchronous OpenTelemetry instruments
 	metrics   metric.Registration  // OpenTelemetry callbacks; nil if registration failed
+	tracer    *callTracer          // each call's client span (pool_trace.go)
 }
 
 // OpenPool starts cfg.Size workers concurrently and returns when all completed their
@@ -157,7 +158,7 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	}
 	p := &Pool{
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
-		stop: make(chan struct{}),
+		stop: make(chan struct{}), tracer: newCallTracer(cfg.TracerProvider, cfg.Name),
 	}
 	p.inst = p.newInstruments()
 	if cfg.Preload {
@@ -236,10 +237,17 @@ func (p *Pool) Submit(ctx context.Context, op string, args any, opts ...CallOpti
 	return f
 }
 
-// do is the one call path of the pool: pick a worker, make sure it has the resources the
-// call uses, send, wait, and retry once on another worker if the call is idempotent and
-// its worker died.
+// do is the one call path of the pool, inside the call's client span (when tracing is on).
 func (p *Pool) do(ctx context.Context, mode int, op string, args any, o callOptions) (Result, error) {
+	ctx, span := p.tracer.start(ctx, op, mode, op)
+	res, err := p.attempts(ctx, mode, op, args, o)
+	endSpan(span, err)
+	return res, err
+}
+
+// attempts picks a worker, makes sure it has the resources the call uses, sends, waits, and
+// retries once on another worker if the call is idempotent and its worker died.
+func (p *Pool) attempts(ctx context.Context, mode int, op string, args any, o callOptions) (Result, error) {
 	ctx, cancel := p.withCallTimeout(ctx)
 	defer cancel()
 	start := time.Now()
@@ -261,6 +269,8 @@ func (p *Pool) do(ctx context.Context, mode int, op string, args any, o callOpti
 			}
 			if sent && attempt == 0 && o.idempotent {
 				p.stats.retries.Add(1)
+				p.log.LogAttrs(ctx, slog.LevelInfo, "mlbridge: worker died during an idempotent call; retrying on another",
+					append(traceAttrs(ctx), slog.String("op", op), slog.Int("pid", pw.w.Pid()))...)
 				avoid = pw
 				continue
 			}
@@ -290,17 +300,19 @@ func (p *Pool) callOn(ctx context.Context, pw *poolWorker, op string, args any, 
 func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOption) iter.Seq2[Result, error] {
 	o := collect(opts)
 	return func(yield func(Result, error) bool) {
+		ctx, span := p.tracer.start(ctx, op, modeStream, op)
 		ctx, cancel := p.withCallTimeout(ctx)
 		defer cancel()
 		start := time.Now()
 		pw, err := p.acquire(ctx, nil)
 		if err != nil {
 			p.record(ctx, modeStream, op, start, err)
+			endSpan(span, err)
 			yield(Result{}, err)
 			return
 		}
 		var final error
-		defer func() { p.release(pw, final); p.record(ctx, modeStream, op, start, final) }()
+		defer func() { p.release(pw, final); p.record(ctx, modeStream, op, start, final); endSpan(span, final) }()
 		if len(o.uses) > 0 {
 			if final = p.ensure(ctx, pw, o.uses); final != nil {
 				yield(Result{}, final)

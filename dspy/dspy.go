@@ -100,7 +100,9 @@ func (i ProgramInfo) ParsedSignature() mlbridge.Signature {
 // CreateProgram validates signature in Go (a bad one never reaches Python), stores the
 // program's definition and builds it once on a worker, so that a bad module fails here.
 // The id is generated unless WithID chooses it.
-func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
+func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (_ string, err error) {
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "dspy.CreateProgram")
+	defer func() { end(err) }()
 	sig, err := mlbridge.ParseSignature(signature)
 	if err != nil {
 		return "", err
@@ -129,11 +131,16 @@ func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...Pr
 
 // ExecuteProgram runs program id on inputs and returns its output fields.
 func (c *Client) ExecuteProgram(ctx context.Context, id string, inputs map[string]any) (map[string]any, error) {
-	return mlbridge.Decode[map[string]any](c.a.Execute(ctx, id, inputs))
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "dspy.ExecuteProgram")
+	out, err := mlbridge.Decode[map[string]any](c.a.Execute(ctx, id, inputs))
+	end(err)
+	return out, err
 }
 
 // GetProgramInfo describes program id.
-func (c *Client) GetProgramInfo(ctx context.Context, id string) (ProgramInfo, error) {
+func (c *Client) GetProgramInfo(ctx context.Context, id string) (_ ProgramInfo, err error) {
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "dspy.GetProgramInfo")
+	defer func() { end(err) }()
 	if err := c.exists(ctx, id); err != nil {
 		return ProgramInfo{}, err
 	}
@@ -154,7 +161,9 @@ func (c *Client) ListPrograms(ctx context.Context) ([]string, error) {
 }
 
 // DeleteProgram removes program id.
-func (c *Client) DeleteProgram(ctx context.Context, id string) error {
+func (c *Client) DeleteProgram(ctx context.Context, id string) (err error) {
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "dspy.DeleteProgram")
+	defer func() { end(err) }()
 	if err := c.exists(ctx, id); err != nil {
 		return err
 	}
@@ -164,7 +173,9 @@ func (c *Client) DeleteProgram(ctx context.Context, id string) error {
 // ConfigureLM sets the LM of every worker, including workers started later. A configuration
 // the workers refuse is not kept: the previous one stays in force.
 func (c *Client) ConfigureLM(ctx context.Context, cfg LMConfig) error {
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "dspy.ConfigureLM")
 	_, err := c.a.Create(ctx, store.Definition{ID: "lm", Kind: "lm", Global: true, Spec: cfg.spec()})
+	end(err)
 	return err
 }
 

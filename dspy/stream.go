@@ -32,6 +32,9 @@ func (c StreamChunk) Final() bool { return c.Prediction != nil }
 // program gets its definition first, as with ExecuteProgram.
 func (c *Client) StreamProgram(ctx context.Context, id string, inputs map[string]any) iter.Seq2[StreamChunk, error] {
 	return func(yield func(StreamChunk, error) bool) {
+		ctx, end := mlbridge.TraceOperation(ctx, c.a, "dspy.StreamProgram")
+		var final error
+		defer func() { end(final) }()
 		args := map[string]any{"program_id": id, "inputs": inputs}
 		for r, err := range c.a.Stream(ctx, "stream_program", args, mlbridge.Uses(id)) {
 			var chunk StreamChunk
@@ -39,6 +42,7 @@ func (c *Client) StreamProgram(ctx context.Context, id string, inputs map[string
 				err = r.Decode(&chunk)
 			}
 			if !yield(chunk, err) || err != nil {
+				final = err
 				return
 			}
 		}

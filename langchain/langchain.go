@@ -64,7 +64,9 @@ func (m ModelConfig) spec() map[string]any {
 
 // CreateModel defines chat model id.
 func (c *Client) CreateModel(ctx context.Context, id string, cfg ModelConfig) error {
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "langchain.CreateModel")
 	_, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "model", Spec: cfg.spec()})
+	end(err)
 	return err
 }
 
@@ -100,25 +102,34 @@ func (c *Client) CreateChain(ctx context.Context, id string, cfg ChainConfig) er
 	if cfg.Parser != "" {
 		spec["parser"] = cfg.Parser
 	}
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "langchain.CreateChain")
 	_, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "chain", Spec: spec, Requires: []string{cfg.Model}})
+	end(err)
 	return err
 }
 
 // Invoke runs chain id on inputs; the result is a string (parser "str") or JSON-like values.
 func (c *Client) Invoke(ctx context.Context, id string, inputs map[string]any) (mlbridge.Result, error) {
-	return c.a.Call(ctx, "invoke", map[string]any{"chain_id": id, "inputs": inputs}, mlbridge.Uses(id))
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "langchain.Invoke")
+	r, err := c.a.Call(ctx, "invoke", map[string]any{"chain_id": id, "inputs": inputs}, mlbridge.Uses(id))
+	end(err)
+	return r, err
 }
 
 // Stream runs chain id on inputs and yields its text as the model produces it; breaking out
 // of the loop stops the generation in Python.
 func (c *Client) Stream(ctx context.Context, id string, inputs map[string]any) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
+		ctx, end := mlbridge.TraceOperation(ctx, c.a, "langchain.Stream")
+		var final error
+		defer func() { end(final) }()
 		for r, err := range c.a.Stream(ctx, "stream", map[string]any{"chain_id": id, "inputs": inputs}, mlbridge.Uses(id)) {
 			var s string
 			if err == nil {
 				err = r.Decode(&s)
 			}
 			if !yield(s, err) || err != nil {
+				final = err
 				return
 			}
 		}

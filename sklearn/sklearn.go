@@ -53,7 +53,9 @@ func (c *Client) CreateModel(ctx context.Context, id string, steps ...Estimator)
 		}
 		spec = map[string]any{"pipeline": pipe}
 	}
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "sklearn.CreateModel")
 	_, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "model", Spec: spec})
+	end(err)
 	return err
 }
 
@@ -77,7 +79,9 @@ func (c *Client) FitDataset(ctx context.Context, id, dataset string) (FitResult,
 	return c.fit(ctx, id, map[string]any{"model_id": id, "dataset": dataset})
 }
 
-func (c *Client) fit(ctx context.Context, id string, args map[string]any) (FitResult, error) {
+func (c *Client) fit(ctx context.Context, id string, args map[string]any) (_ FitResult, err error) {
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "sklearn.Fit")
+	defer func() { end(err) }()
 	d, err := c.a.Get(ctx, id)
 	if err != nil {
 		return FitResult{}, err
@@ -108,13 +112,24 @@ func (c *Client) Transform(ctx context.Context, id string, x mlbridge.Array) (ml
 	return c.arrayOp(ctx, "transform", id, x)
 }
 
+// opSpans names the array operations' spans (constants: no string is built per call).
+var opSpans = map[string]string{
+	"predict": "sklearn.Predict", "predict_proba": "sklearn.PredictProba", "transform": "sklearn.Transform",
+}
+
 func (c *Client) arrayOp(ctx context.Context, op, id string, x mlbridge.Array) (mlbridge.Array, error) {
-	return mlbridge.Decode[mlbridge.Array](c.a.Call(ctx, op, map[string]any{"model_id": id, "X": x}, mlbridge.Uses(id)))
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, opSpans[op])
+	out, err := mlbridge.Decode[mlbridge.Array](c.a.Call(ctx, op, map[string]any{"model_id": id, "X": x}, mlbridge.Uses(id)))
+	end(err)
+	return out, err
 }
 
 // Score is the model's default score on X and y (accuracy, R²...).
 func (c *Client) Score(ctx context.Context, id string, x, y mlbridge.Array) (float64, error) {
-	return mlbridge.Decode[float64](c.a.Call(ctx, "score", map[string]any{"model_id": id, "X": x, "y": y}, mlbridge.Uses(id)))
+	ctx, end := mlbridge.TraceOperation(ctx, c.a, "sklearn.Score")
+	v, err := mlbridge.Decode[float64](c.a.Call(ctx, "score", map[string]any{"model_id": id, "X": x, "y": y}, mlbridge.Uses(id)))
+	end(err)
+	return v, err
 }
 
 // Dataset is one of scikit-learn's bundled datasets.

@@ -142,6 +142,31 @@ func TestBenchLegacyVsNewJSONContract(t *testing.T) {
 	}
 }
 
+// trace-overhead: traced (Go and worker spans exported) against no provider, in one run.
+func TestBenchTraceOverheadJSONContract(t *testing.T) {
+	out, err := run(t, "bench", "--scenario", "trace-overhead", "--duration", "1s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %q", out)
+	}
+	if rep["scenario"] != "trace-overhead" || rep["errors"] != 0.0 {
+		t.Fatalf("report %v", rep)
+	}
+	for _, k := range []string{"p50_us", "base_p50_us", "go_traced_p50_us", "calls", "spans_exported", "worker_exports"} {
+		if v, ok := rep[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, rep[k])
+		}
+	}
+	pct, _ := rep["overhead_pct"].(float64)
+	want := 100 * (rep["p50_us"].(float64) - rep["base_p50_us"].(float64)) / rep["base_p50_us"].(float64)
+	if d := pct - want; d > 1e-6 || d < -1e-6 {
+		t.Errorf("overhead_pct %v is not (p50 - base p50) / base p50 = %v", pct, want)
+	}
+}
+
 // examples/greeter is the scaffold as generated: its own tests (Go here, Python in
 // scripts/test) are the scaffold's tests, so it must stay byte-identical to what new-bridge writes.
 func TestNewBridgeMatchesTheCommittedExample(t *testing.T) {

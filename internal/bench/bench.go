@@ -79,6 +79,20 @@ type Report struct {
 	LegacyP99us float64 `json:"legacy_p99_us,omitempty"`
 	OverheadPct float64 `json:"overhead_pct,omitempty"`
 
+	// Scenario trace-overhead: p50_us is a pool whose calls are all traced (SDK provider,
+	// always sampled, batch span processor; its worker exports its spans over OTLP/HTTP to a
+	// loopback receiver), base_* the same pool with no provider; overhead_pct = traced vs base
+	// at p50 (goal <= 5). spans_exported counts the Go spans exported, worker_exports the
+	// workers' OTLP requests.
+	BaseP50us     float64 `json:"base_p50_us,omitempty"`
+	BaseP99us     float64 `json:"base_p99_us,omitempty"`
+	SpansExported int64   `json:"spans_exported,omitempty"`
+	WorkerExports int64   `json:"worker_exports,omitempty"`
+	// The breakdown: Go spans exported the same way, the worker continuing the trace with the
+	// API alone (no SDK, nothing exported from Python).
+	GoTracedP50us       float64 `json:"go_traced_p50_us,omitempty"`
+	GoTracedOverheadPct float64 `json:"go_traced_overhead_pct,omitempty"`
+
 	// Scenario io-bound: calls/s of one worker whose calls each wait 100 ms in Python, through
 	// a sync handler (bounded by the worker's thread pool) and an async one (goal >= 5,000).
 	SyncCallsPerS  float64 `json:"sync_calls_per_s,omitempty"`
@@ -142,8 +156,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runIOBound(ctx, o, python)
 	case "chaos":
 		return runChaos(ctx, o, python)
+	case "trace-overhead":
+		return runTraceOverhead(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

@@ -365,6 +365,10 @@ func (m *Message) decodeField(d *decoder, key string) {
 		m.Deadline, ok = d.uint()
 	case "stream":
 		m.Stream, ok = d.bool()
+	case "traceparent":
+		m.Trace.Parent, ok = d.str()
+	case "tracestate":
+		m.Trace.State, ok = d.str()
 	case "ok":
 		d.seen |= fOK
 		m.OK, ok = d.bool()

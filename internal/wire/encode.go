@@ -86,6 +86,12 @@ func (e *Encoder) uintField(key string, v uint64) {
 // written before it: ErrFrameTooLarge when the frame would pass the max frame size (see
 // SetMaxFrame), ErrTooDeep past MaxDepth (a cyclic value included), ErrArgsNotMap.
 func (e *Encoder) Req(id uint64, op string, args any, deadline uint64, stream bool) ([]byte, error) {
+	return e.ReqTraced(id, op, args, deadline, stream, Trace{})
+}
+
+// ReqTraced is Req carrying the caller's trace context (tr.Parent empty: none, and then the
+// frame is byte for byte what Req builds).
+func (e *Encoder) ReqTraced(id uint64, op string, args any, deadline uint64, stream bool, tr Trace) ([]byte, error) {
 	fields := 3
 	if args != nil {
 		fields++
@@ -95,6 +101,12 @@ func (e *Encoder) Req(id uint64, op string, args any, deadline uint64, stream bo
 	}
 	if stream {
 		fields++
+	}
+	if tr.Parent != "" {
+		fields++
+		if tr.State != "" {
+			fields++
+		}
 	}
 	max := e.maxFrame
 	if max <= 0 {
@@ -116,6 +128,14 @@ func (e *Encoder) Req(id uint64, op string, args any, deadline uint64, stream bo
 	if stream {
 		_ = e.enc.EncodeString("stream")
 		_ = e.enc.EncodeBool(true)
+	}
+	if tr.Parent != "" {
+		_ = e.enc.EncodeString("traceparent")
+		_ = e.enc.EncodeString(tr.Parent)
+		if tr.State != "" {
+			_ = e.enc.EncodeString("tracestate")
+			_ = e.enc.EncodeString(tr.State)
+		}
 	}
 	if e.buf.err != nil {
 		return nil, e.buf.err

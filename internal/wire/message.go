@@ -67,6 +67,7 @@ type Message struct {
 	Args     msgpack.RawMessage
 	Deadline uint64 // unix milliseconds; 0 means none
 	Stream   bool
+	Trace    Trace // W3C trace context of the caller's span; empty when untraced
 
 	OK     bool
 	Result msgpack.RawMessage
@@ -109,7 +110,7 @@ const (
 
 // optionalFields may be nil, meaning absent.
 var optionalFields = map[string]bool{
-	"args": true, "deadline": true, "stream": true, "grace": true, "max_frame": true, "runtime": true,
+	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true,
 }
 
 // typesFrom lists the message types each side may send.

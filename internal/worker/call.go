@@ -36,7 +36,7 @@ type Call struct {
 }
 
 // Send starts op on the worker. ctx governs the call: its deadline travels to Python as
-// the request deadline, and its cancellation sends a cancel frame and completes the call
+// the request deadline, its span (if any) as the request's trace context, and its cancellation sends a cancel frame and completes the call
 // with ErrTimeout or ErrCancelled at once.
 func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*Call, error) {
 	if err := ctx.Err(); err != nil {
@@ -53,7 +53,7 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	// The encoder knows the limits while it encodes: args too big for a frame or nested too
 	// deep are refused at the write that breaks the rule, before that write is copied.
 	enc.SetMaxFrame(s.maxFrame)
-	frame, err := enc.Req(id, op, args, deadline, stream)
+	frame, err := enc.ReqTraced(id, op, args, deadline, stream, traceOf(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
 	}

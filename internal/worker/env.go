@@ -8,10 +8,12 @@ import (
 )
 
 // baseEnv is passed through from the host by default: what an interpreter needs to run,
-// nothing that usually holds a secret.
+// nothing that usually holds a secret. OTEL_* configures OpenTelemetry the same way on both
+// sides: a worker exports its spans where the host's settings say (docs/OBSERVABILITY.md).
+// (OTEL_EXPORTER_OTLP_HEADERS may hold a collector token: it goes where the host's does.)
 var baseEnv = []string{
 	"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
-	"SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH", "MLBRIDGE_*",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH", "MLBRIDGE_*", "OTEL_*",
 }
 
 // threadCaps keep numeric libraries to one thread per worker: N workers × M cores of

@@ -117,6 +117,10 @@ func (t *stderrTail) add(log *slog.Logger, line string, truncated int) {
 		if rec.Exc != "" {
 			attrs = append(attrs, slog.String("traceback", rec.Exc))
 		}
+		if rec.TraceID != "" {
+			// made during a traced call: the record joins the handler span's trace
+			attrs = append(attrs, slog.String("trace_id", rec.TraceID), slog.String("span_id", rec.SpanID))
+		}
 		log.LogAttrs(context.Background(), rec.slogLevel(), rec.Msg, attrs...)
 		// The tail is read by people: the record's text, line by line, not its JSON.
 		t.keep(strings.Split(rec.Msg, "\n")...)
@@ -150,9 +154,10 @@ const recordMarker = "\x1fmlbridge/1 "
 // workerRecord is one Python log record. Level is the logging module's number (DEBUG 10,
 // INFO 20, WARNING 30, ERROR 40, CRITICAL 50, or a custom level); Exc a formatted traceback.
 type workerRecord struct {
-	Level       int
-	Logger, Msg string
-	Exc         string
+	Level           int
+	Logger, Msg     string
+	Exc             string
+	TraceID, SpanID string // the span current where the record was made (lowercase hex), if any
 }
 
 // slogLevel maps a Python level to slog's: below INFO is Debug, WARNING is Warn, ERROR and
@@ -182,11 +187,13 @@ func parseRecord(line string) (workerRecord, bool) {
 		Logger string  `json:"logger"`
 		Msg    *string `json:"msg"`
 		Exc    string  `json:"exc"`
+		Trace  string  `json:"trace_id"`
+		Span   string  `json:"span_id"`
 	}
 	if err := json.Unmarshal([]byte(body), &p); err != nil || p.Level == nil || p.Msg == nil {
 		return workerRecord{}, false
 	}
-	return workerRecord{Level: *p.Level, Logger: p.Logger, Msg: *p.Msg, Exc: p.Exc}, true
+	return workerRecord{Level: *p.Level, Logger: p.Logger, Msg: *p.Msg, Exc: p.Exc, TraceID: p.Trace, SpanID: p.Span}, true
 }
 
 // last returns the kept lines, oldest first.

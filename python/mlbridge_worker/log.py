@@ -5,7 +5,9 @@ Every record is one line: :data:`MARKER` then compact JSON::
     \\x1fmlbridge/1 {"level":30,"logger":"httpx","msg":"...","exc":"Traceback ..."}
 
 ``level`` is the ``logging`` level number (custom levels included), ``exc`` (optional) the
-formatted exception or stack. JSON escaping keeps a multi-line message or a traceback on its
+formatted exception or stack, ``trace_id`` and ``span_id`` (optional, lowercase hex) the span
+current where the record was made: a traced call's handler span (tracing.py), so a record made
+during a call joins its trace. JSON escaping keeps a multi-line message or a traceback on its
 one line; the marker starts with an ASCII unit separator (0x1F), which ordinary text and C
 libraries do not write at the start of a line. The host maps each record to a log/slog record
 of the matching level, with ``logger=<name>``; every other stderr line (``print``, C libraries,
@@ -34,7 +36,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
 MARKER = "\x1fmlbridge/1 "
@@ -48,6 +50,8 @@ MAX_RECORD_BYTES = 60_000
 _logger = logging.getLogger(LOGGER_NAME)
 _install_lock = threading.Lock()
 _handler: HostHandler | None = None
+# tracing.current_ids once tracing.py is imported (it imports this module: no cycle at import)
+_current_ids: Callable[[], tuple[str, str] | None] | None = None
 
 
 def _fits(line: str) -> bool:
@@ -55,12 +59,15 @@ def _fits(line: str) -> bool:
     return len(line) * 6 <= MAX_RECORD_BYTES or len(line.encode("utf-8", "backslashreplace")) <= MAX_RECORD_BYTES
 
 
-def _encode(level: int, logger: str, msg: str, exc: str | None, worker: str | None) -> str:
+def _encode(level: int, logger: str, msg: str, exc: str | None, worker: str | None,
+            ids: tuple[str, str] | None = None) -> str:
     rec: dict[str, object] = {"level": level, "logger": logger, "msg": msg}
     if exc:
         rec["exc"] = exc
     if worker:
         rec["worker"] = worker  # the legacy --worker-id; the host names workers itself
+    if ids is not None:
+        rec["trace_id"], rec["span_id"] = ids
     return MARKER + json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
@@ -69,14 +76,15 @@ def format_record(level: int, logger: str, msg: str, exc: str | None = None) -> 
     :data:`MAX_RECORD_BYTES` long: an over-long message keeps its head, an over-long
     exception its tail (where the error is), each marked with what was dropped."""
     worker = os.environ.get("MLBRIDGE_WORKER_ID") or None
-    line = _encode(level, logger, msg, exc, worker)
+    ids = _current_ids() if _current_ids is not None else None  # the call's span, if traced
+    line = _encode(level, logger, msg, exc, worker, ids)
     budget = MAX_RECORD_BYTES // 2
     while not _fits(line) and budget > 64:
         if len(msg) > budget:
             msg = msg[:budget] + f"…[truncated {len(msg) - budget} chars]"
         if exc and len(exc) > budget:
             exc = f"…[truncated {len(exc) - budget} chars]" + exc[-budget:]
-        line = _encode(level, logger, msg, exc, worker)
+        line = _encode(level, logger, msg, exc, worker, ids)
         budget //= 2
     return line
 

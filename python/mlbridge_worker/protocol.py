@@ -590,6 +590,10 @@ def check_req(msg: dict):
         stream = False
     elif type(stream) is not bool:
         raise _bad("req", "stream", "a bool", stream, id)
+    for key in ("traceparent", "tracestate"):  # carried, not parsed: tracing.py reads them
+        v = msg.get(key)
+        if v is not None and not is_str(v):
+            raise _bad("req", key, "a string", v, id)
     return id, op, args, deadline, stream
 
 

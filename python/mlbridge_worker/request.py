@@ -49,7 +49,7 @@ def current_request() -> RequestInfo | None:
 
 
 class Request:
-    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync")
+    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "span")
 
     def __init__(self, id, op, st, t0, stream, sync):
         self.id = id
@@ -63,3 +63,4 @@ class Request:
         self.done = False  # the terminal frame was sent
         self.abandoned = False
         self.stop = False  # tells a sync generator thread to stop between items
+        self.span = None  # the handler's span when the request is traced (tracing.py)

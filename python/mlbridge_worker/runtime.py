@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import msgpack
 
+from . import tracing
 from .base_bridge import BaseBridge
 from .dispatch import DispatchMixin
 from .errors import error_map
@@ -140,6 +141,7 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
 
     def hard_exit(self, code: int) -> None:
         self.exiting = True
+        tracing.flush()  # os._exit runs no atexit hook: send buffered spans now
         for f in (sys.stdout, sys.stderr):
             try:
                 f.flush()

@@ -15,7 +15,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import __version__
+from . import __version__, tracing
 from .base_bridge import BaseBridge
 from .log import log, yield_to_user_config
 from .protocol import DEFAULT_MAX_FRAME, HOST_TO_WORKER, PARENT_PID_ENV, VERSIONS, ProtocolError, validate
@@ -102,6 +102,7 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
         info = bridge.get_framework_info()
         kinds = bridge.handler_kinds()
         yield_to_user_config()  # the bridge's own logging setup, if any, wins
+        tracing.setup(bridge_spec)  # OTLP export when OTEL_* asks, unless the bridge set a provider
     except BaseException as e:
         await rt.fail_start(
             "invalid_configuration", type(e).__name__,

@@ -247,6 +247,19 @@ ok("req_args_containers", H2W, {"t": "req", "id": 15, "op": "echo", "args": {
     "nested": {"a": [{"b": [[], {}]}, [1, [2, [3, [4]]]]], "c": {"d": {"e": {"f": "deep"}}}},
     "array16": list(range(16)), "map16": {f"k{i:02d}": i for i in range(16)},
 }})
+# W3C trace context (https://www.w3.org/TR/trace-context/) of the caller's span: strings the
+# wire carries without parsing; the worker continues the trace when traceparent is valid and
+# ignores it otherwise. The keys come last, in the order the Go host writes them.
+TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+ok("req_traceparent", H2W, {"t": "req", "id": 16, "op": "predict", "traceparent": TP})
+ok("req_traceparent_tracestate", H2W, {"t": "req", "id": 17, "op": "predict", "args": {"question": "2+2?"},
+                                       "deadline": 1767225600000, "stream": True, "traceparent": TP,
+                                       "tracestate": "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"})
+ok("req_traceparent_not_sampled", H2W, {"t": "req", "id": 18, "op": "noop",
+                                        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"})
+ok("req_trace_nil_means_absent", H2W, {"t": "req", "id": 19, "op": "noop", "traceparent": None, "tracestate": None})
+ok("req_traceparent_unparsable_still_valid", H2W, {"t": "req", "id": 20, "op": "noop", "traceparent": "not-a-traceparent"})
+ok("req_tracestate_alone_still_valid", H2W, {"t": "req", "id": 21, "op": "noop", "tracestate": "rojo=00f067aa0ba902b7"})
 ok("cancel", H2W, {"t": "cancel", "id": 42})
 ok("ping_host", H2W, {"t": "ping", "seq": 1})
 ok("pong_host", H2W, {"t": "pong", "seq": 77})
@@ -363,6 +376,10 @@ bad("bad_field_req_args_string", H2W, "bad_field", msg={"t": "req", "id": 1, "op
 bad("bad_field_req_deadline_negative", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "deadline": -1})
 bad("bad_field_req_deadline_float", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "deadline": 1.5e12})
 bad("bad_field_req_stream_int", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "stream": 1})
+bad("bad_field_req_traceparent_int", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "traceparent": 1})
+bad("bad_field_req_traceparent_bin", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "traceparent": TP.encode()})
+bad("bad_field_req_tracestate_map", H2W, "bad_field", msg={"t": "req", "id": 1, "op": "noop", "traceparent": TP,
+                                                            "tracestate": {"rojo": "00f067aa0ba902b7"}})
 bad("bad_field_cancel_id_string", H2W, "bad_field", msg={"t": "cancel", "id": "7"})
 bad("bad_field_ping_seq_negative", H2W, "bad_field", msg={"t": "ping", "seq": -3})
 bad("bad_field_shutdown_grace_string", H2W, "bad_field", msg={"t": "shutdown", "grace": "2s"})

@@ -1,0 +1,161 @@
+package mlbridge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
+)
+
+// tracerName is the instrumentation scope of the spans mlbridge starts.
+const tracerName = "github.com/mlbridge/mlbridge"
+
+// callTracer starts the client span of each call (docs/OBSERVABILITY.md). With no provider
+// set it starts nothing at all: the call path then allocates nothing for tracing, and the
+// worker still forwards a span context the caller's ctx holds (internal/worker/trace.go).
+type callTracer struct {
+	tp    trace.TracerProvider // Config.TracerProvider; nil: the global one, read per call
+	cache atomic.Pointer[tracerEntry]
+	attrs []attribute.KeyValue // set on every span: the rpc system and service
+}
+
+type tracerEntry struct {
+	tp         trace.TracerProvider
+	comparable bool // tp's dynamic type supports ==: the entry can be reused
+	tracer     trace.Tracer
+	off        bool
+}
+
+func newCallTracer(tp trace.TracerProvider, service string) *callTracer {
+	return &callTracer{tp: tp, attrs: []attribute.KeyValue{
+		attribute.String("rpc.system", "mlbridge"), attribute.String("rpc.service", service),
+	}}
+}
+
+// tracer returns the tracer of the current provider, or ok false when no provider records.
+// The global provider is read on every call (the application may install one after the pool
+// opened); the Tracer is looked up again only when it changed.
+func (ct *callTracer) tracer() (trace.Tracer, bool) {
+	tp := ct.tp
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if e := ct.cache.Load(); e != nil && e.comparable && e.tp == tp {
+		return e.tracer, !e.off
+	}
+	e := &tracerEntry{tp: tp, comparable: reflect.TypeOf(tp).Comparable(), off: tracingOff(tp)}
+	if !e.off {
+		e.tracer = tp.Tracer(tracerName)
+	}
+	ct.cache.Store(e)
+	return e.tracer, !e.off
+}
+
+// tracingOff reports a provider that records nothing: OpenTelemetry's no-op one, or the
+// global default before the application installed an SDK (its spans are non-recording, but
+// starting one still allocates a context).
+func tracingOff(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case nil, noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	t := reflect.TypeOf(tp)
+	return t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
+}
+
+// start begins the client span of one call; span is nil when tracing is off, and ctx then
+// the caller's own.
+func (ct *callTracer) start(ctx context.Context, name string, mode int, op string) (context.Context, trace.Span) {
+	t, on := ct.tracer()
+	if !on {
+		return ctx, nil
+	}
+	ctx, span := t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		span.SetAttributes(ct.attrs...)
+		span.SetAttributes(attribute.String("rpc.method", op), attribute.String("mlbridge.mode", string(callModes[mode])))
+	}
+	return ctx, span
+}
+
+// endSpan ends a call's span with its outcome: an error sets the error status, records the
+// error and its category (error.type: cancelled, timeout, a worker's category...); a cancel
+// or a deadline is also recorded as an event, so that it shows on the span's timeline.
+func endSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil && span.IsRecording() {
+		category := errorCategory(err)
+		span.SetAttributes(attribute.String("error.type", category))
+		if category == "cancelled" || category == "timeout" {
+			span.AddEvent("mlbridge.cancel", trace.WithAttributes(attribute.String("mlbridge.reason", category)))
+		}
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// errorCategory names an error the way the protocol's categories do.
+func errorCategory(err error) string {
+	if re, ok := errors.AsType[*errs.RemoteError](err); ok && re.Category != "" {
+		return re.Category
+	}
+	for _, c := range []struct {
+		err  error
+		name string
+	}{
+		{ErrCancelled, "cancelled"}, {ErrTimeout, "timeout"}, {ErrWorkerExited, "worker_exited"},
+		{ErrOverloaded, "overloaded"}, {ErrClosed, "closed"}, {ErrInvalidArgument, "invalid_argument"},
+		{ErrProtocol, "protocol"}, {ErrStreamOverflow, "stream_overflow"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	return "error"
+}
+
+// traceAttrs are the trace_id and span_id of the span in ctx, for slog records about a call
+// (none when ctx holds no valid span context).
+func traceAttrs(ctx context.Context) []slog.Attr {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return nil
+	}
+	return []slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())}
+}
+
+// globalTracer serves TraceOperation for adapters that are not a *Pool.
+var globalTracer = newCallTracer(nil, "")
+
+func (p *Pool) operationTracer() *callTracer { return p.tracer }
+
+// TraceOperation starts the span of a typed client's operation (dspy.Client.ExecuteProgram,
+// ...) with a's tracer (a *Pool's TracerProvider; otherwise the global provider): the calls the
+// operation makes are its children, and so are their Python handler spans. Call end with the
+// operation's error. With no provider it starts nothing and returns ctx itself.
+func TraceOperation(ctx context.Context, a Adapter, name string) (context.Context, func(error)) {
+	ct := globalTracer
+	if t, ok := a.(interface{ operationTracer() *callTracer }); ok {
+		ct = t.operationTracer()
+	}
+	tr, on := ct.tracer()
+	if !on {
+		return ctx, endNothing
+	}
+	ctx, span := tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindInternal))
+	return ctx, func(err error) { endSpan(span, err) }
+}
+
+func endNothing(error) {}

@@ -1,0 +1,258 @@
+"""Trace continuation in the worker (mlbridge_worker/tracing.py): a req's traceparent makes the
+handler's span a child of the host's span, for every handler kind, through real workers; a
+cancel and a deadline end it with the error status; log records made during the call carry its
+ids; without OpenTelemetry (or without a traceparent) nothing changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+
+import pytest
+
+from client import worker_env
+
+from mlbridge_worker import log as wlog
+from mlbridge_worker import tracing
+
+TESTS = pathlib.Path(__file__).resolve().parent
+TRACE = "trace_bridges:TraceBridge"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT = "00f067aa0ba902b7"
+TP = f"00-{TRACE_ID}-{PARENT}-01"
+
+
+def traced(w, op: str, args: dict | None = None, *, stream: bool = False, tp: str = TP,
+           tracestate: str | None = None, deadline_ms: float | None = None) -> int:
+    """Send a req carrying a trace context; its id."""
+    import time
+
+    id = w.new_id()
+    msg: dict = {"t": "req", "id": id, "op": op, "traceparent": tp}
+    if args is not None:
+        msg["args"] = args
+    if stream:
+        msg["stream"] = True
+    if tracestate is not None:
+        msg["tracestate"] = tracestate
+    if deadline_ms is not None:
+        msg["deadline"] = int(time.time() * 1000 + deadline_ms)
+    w.send(msg)
+    return id
+
+
+def answer(w, id: int) -> list:
+    """Every frame of request id up to its terminal one."""
+    frames = []
+    while True:
+        m = w.next_for(id)
+        frames.append(m)
+        if m["t"] in ("res", "end"):
+            return frames
+
+
+def spans_of(w, op: str) -> list[dict]:
+    """The handler spans of op (the app's own spans are INTERNAL)."""
+    return [s for s in w.ok("spans") if s["name"] == op and s["kind"] == "SERVER"]
+
+
+def records(w) -> list[dict]:
+    return [json.loads(line[len(wlog.MARKER):]) for line in w.stderr.splitlines() if line.startswith(wlog.MARKER)]
+
+
+@pytest.fixture
+def tw(make_worker):
+    w = make_worker(TRACE)
+    w.hello()
+    return w
+
+
+@pytest.mark.parametrize("op,kind,stream", [
+    ("inner_eager", "async", False),
+    ("inner_async", "async", False),
+    ("inner_sync", "sync", False),
+    ("inner_sync_gen", "sync_gen", True),
+    ("inner_async_gen", "async_gen", True),
+])
+def test_handler_span_continues_the_host_trace(tw, op, kind, stream):
+    id = traced(tw, op, stream=stream, tracestate="rojo=00f067aa0ba902b7")
+    frames = answer(tw, id)
+    assert frames[-1].get("ok", True), frames
+    seen = frames[0]["data"] if stream else frames[0]["result"]
+    (span,) = spans_of(tw, op)
+    assert span["trace_id"] == TRACE_ID and span["parent_id"] == PARENT and span["remote_parent"]
+    assert span["kind"] == "SERVER" and span["status"] == "UNSET"
+    assert span["attributes"]["rpc.method"] == op and span["attributes"]["mlbridge.handler_kind"] == kind
+    # the handler's own code runs inside the span: its spans are children, its ids are current
+    assert seen == {"trace_id": TRACE_ID, "span_id": span["span_id"]}
+    inner = [s for s in tw.ok("spans") if s["kind"] == "INTERNAL" and s["parent_id"] == span["span_id"]]
+    assert len(inner) == 1 and inner[0]["trace_id"] == TRACE_ID
+    # a log record made during the call carries the handler span's ids
+    tw.wait_stderr(f'"msg":"inside {op}"')
+    (rec,) = [r for r in records(tw) if r["msg"] == f"inside {op}"]
+    assert rec["trace_id"] == TRACE_ID and rec["span_id"] == inner[0]["span_id"]
+
+
+def test_not_sampled_parent_records_nothing_but_ids_still_flow(tw):
+    tp = f"00-{TRACE_ID}-{PARENT}-00"
+    id = traced(tw, "inner_sync", tp=tp)
+    (res,) = answer(tw, id)
+    assert res["ok"] and res["result"]["trace_id"] == TRACE_ID  # the context is current, unrecorded
+    assert spans_of(tw, "inner_sync") == []
+
+
+def test_untraced_and_unparsable_requests_have_no_span(tw):
+    assert tw.ok("inner_sync") == {}
+    (res,) = answer(tw, traced(tw, "inner_sync", tp="not-a-traceparent"))
+    assert res["ok"] and res["result"] == {}
+    assert [s["name"] for s in tw.ok("spans")] == ["inner_sync", "inner_sync"]  # the app's spans only
+    assert all(s["kind"] == "INTERNAL" and s["parent_id"] is None for s in tw.ok("spans"))
+
+
+@pytest.mark.parametrize("op,stream", [("kind_async", False), ("kind_sync", False),
+                                       ("kind_async_gen", True), ("kind_sync_gen", True)])
+def test_cancel_ends_the_span_with_error_and_a_cancel_event(tw, op, stream):
+    id = traced(tw, op, {"outcome": "wait"}, stream=stream)
+    if stream:
+        assert tw.next_for(id)["t"] == "chunk"
+    tw.send({"t": "cancel", "id": id})
+    frames = answer(tw, id)
+    assert frames[-1]["error"]["category"] == "cancelled"
+    (span,) = spans_of(tw, op)
+    assert span["status"] == "ERROR" and span["attributes"]["error.type"] == "cancelled"
+    assert "mlbridge.cancel" in span["events"] and span["parent_id"] == PARENT
+
+
+@pytest.mark.parametrize("op", ["sleep", "sync_sleep"])
+def test_deadline_ends_the_span_with_timeout(tw, op):
+    (res,) = answer(tw, traced(tw, op, {"seconds": 0.5}, deadline_ms=50))
+    assert res["error"]["category"] == "timeout"
+    (span,) = spans_of(tw, op)
+    assert span["status"] == "ERROR" and span["attributes"]["error.type"] == "timeout"
+    assert "mlbridge.cancel" in span["events"]
+
+
+@pytest.mark.parametrize("op", ["kind_async", "kind_sync", "kind_async_gen"])
+def test_handler_exception_is_recorded(tw, op):
+    frames = answer(tw, traced(tw, op, {"outcome": "raise"}, stream=op.endswith("_gen")))
+    assert frames[-1]["ok"] is False
+    (span,) = spans_of(tw, op)
+    assert span["status"] == "ERROR" and "exception" in span["events"]
+    assert span["attributes"]["error.type"] == frames[-1]["error"]["category"]
+
+
+def test_without_opentelemetry_a_traced_request_is_served_as_before(make_worker):
+    env = worker_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS / "no_otel"), str(TESTS)])
+    w = make_worker("mlbridge_worker.echo:EchoBridge", env=env)
+    w.hello()
+    (res,) = answer(w, traced(w, "echo", {"value": 1}))
+    assert res == {"t": "res", "id": res["id"], "ok": True, "result": 1}
+    items, end = w.stream("kind_async_gen", {"outcome": "ok"})
+    assert end["t"] == "end"
+    assert all("trace_id" not in r for r in records(w))
+
+
+def test_import_guard_makes_tracing_a_no_op(monkeypatch):
+    """In-process: with `opentelemetry` unimportable, start() returns None and ids stay unset."""
+    import contextvars
+
+    for name in [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # `import opentelemetry` raises ImportError
+    for attr in ("_loaded", "_trace", "_context", "_provider", "_tracer"):
+        monkeypatch.setattr(tracing, attr, False if attr == "_loaded" else None)
+    monkeypatch.setattr(wlog, "_current_ids", None)
+    ctx = contextvars.copy_context()
+    assert tracing.start({"t": "req", "id": 1, "op": "x", "traceparent": TP}, "x", "sync", ctx) is None
+    assert tracing._loaded and tracing._trace is None
+    assert tracing.current_ids() is None
+    assert tracing.setup("b:B", {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}) is False
+    tracing.flush()
+    assert "trace_id" not in wlog.format_record(20, "a", "m")
+
+
+def test_setup_reads_otel_settings(monkeypatch):
+    """Which OTEL_* settings install the exporter (without installing one: a provider is set)."""
+    from opentelemetry import trace
+
+    calls = []
+    monkeypatch.setattr(trace, "set_tracer_provider", lambda tp: calls.append(tp))
+    monkeypatch.setattr(tracing, "use_provider", lambda tp: None)
+    for env, want in [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"}, False),
+        ({"OTEL_TRACES_EXPORTER": "console"}, False),  # stdout is the protocol's pipe
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"}, False),
+    ]:
+        calls.clear()
+        assert tracing.setup("b:B", env) is want, env
+        assert len(calls) == int(want)
+        for tp in calls:
+            tp.shutdown()
+
+
+def test_deadline_passed_before_start_still_ends_a_span(tw):
+    (res,) = answer(tw, traced(tw, "sleep", {"seconds": 0.5}, deadline_ms=-10))
+    assert res["error"]["category"] == "timeout"
+    (span,) = spans_of(tw, "sleep")
+    assert span["status"] == "ERROR" and span["attributes"]["error.type"] == "timeout"
+
+
+def test_without_a_provider_the_host_span_is_current(make_worker):
+    """The API installed, no SDK set up: no span is started, the host's span is current, so a
+    log record made during the call carries the host span's ids."""
+    w = make_worker("mlbridge_worker.echo:EchoBridge")
+    w.hello()
+    (res,) = answer(w, traced(w, "log_record", {"level": "warning", "msg": "no provider"}))
+    assert res["ok"]
+    w.wait_stderr('"msg":"no provider"')
+    (rec,) = [r for r in records(w) if r["msg"] == "no provider"]
+    assert rec["trace_id"] == TRACE_ID and rec["span_id"] == PARENT
+
+
+@pytest.mark.parametrize("tp,ok", [
+    (TP, True),
+    (f"00-{TRACE_ID}-{PARENT}-00", True),
+    (f"01-{TRACE_ID}-{PARENT}-01-future", True),
+    (f"00-{TRACE_ID}-{PARENT}-01-extra", False),  # version 00 has exactly four fields
+    (f"ff-{TRACE_ID}-{PARENT}-01", False),
+    (f"00-{'0' * 32}-{PARENT}-01", False),
+    (f"00-{TRACE_ID}-{'0' * 16}-01", False),
+    (f"00-{TRACE_ID.upper()}-{PARENT}-01", False),
+    (f"00-{TRACE_ID}-{PARENT}-1", False),
+    ("", False),
+])
+def test_traceparent_rules(tp, ok):
+    """tracing._parent accepts what OpenTelemetry's W3C propagator accepts."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    assert tracing._load()
+    mine = tracing._parent(tp, "rojo=00f067aa0ba902b7")
+    theirs = TraceContextTextMapPropagator().extract({"traceparent": tp, "tracestate": "rojo=00f067aa0ba902b7"})
+    assert (mine is not None) is ok
+    want = trace.get_current_span(theirs).get_span_context()
+    assert want.is_valid is ok
+    if ok:
+        got = trace.get_current_span(mine).get_span_context()
+        assert got == want
+
+
+def test_a_provider_the_bridge_installs_wins(make_worker):
+    """OTEL_* settings present, but the bridge set the global provider itself: the worker
+    records handler spans there and installs no exporter of its own."""
+    env = worker_env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:9/v1/traces")
+    env["PYTHONPATH"] = str(TESTS)
+    w = make_worker("trace_global_bridge:GlobalTraceBridge", env=env)
+    w.hello()
+    (res,) = answer(w, traced(w, "echo", {"value": 1}))
+    assert res["ok"]
+    assert w.ok("provider_is_mine") is True
+    (span,) = [s for s in w.ok("spans") if s["name"] == "echo"]
+    assert span["trace_id"] == TRACE_ID and span["parent_id"] == PARENT

@@ -81,12 +81,21 @@ func run(pass *analysis.Pass) (any, error) {
 }
 
 // checkFile rewrites the renames in f (one import fix for the file) and reports the rest,
-// the import of the legacy package included.
+// the imports of the legacy package included.
 func checkFile(pass *analysis.Pass, f *ast.File, u *unseen) {
 	var renamed []ast.Expr // adapters.X or, dot-imported, X
-	others := 0            // legacy uses that stay after the fixes
+	// legacy names per import of the legacy package: renamed, or left after the fixes
+	renamedBy, othersBy := map[*ast.ImportSpec]int{}, map[*ast.ImportSpec]int{}
 	seen := map[*ast.Ident]bool{}
 	called := map[*ast.SelectorExpr]bool{} // selectors a call calls: p.X in p.X(…)
+	use := func(e ast.Expr, obj types.Object) {
+		if classify(pass, e, obj, u) {
+			renamed = append(renamed, e)
+			renamedBy[specOf(pass, f, e)]++
+		} else {
+			othersBy[specOf(pass, f, e)]++
+		}
+	}
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch n := n.(type) {
 		case *ast.CallExpr:
@@ -107,11 +116,7 @@ func checkFile(pass *analysis.Pass, f *ast.File, u *unseen) {
 				if pass.TypesInfo.Defs[n.Sel] != nil { // the name of an embedded field
 					u.at[n.Pos()] = EmbeddedType
 				}
-				if classify(pass, n, obj) {
-					renamed = append(renamed, n)
-				} else {
-					others++
-				}
+				use(n, obj)
 			}
 		case *ast.Ident: // a dot-imported legacy name
 			if seen[n] {
@@ -119,26 +124,36 @@ func checkFile(pass *analysis.Pass, f *ast.File, u *unseen) {
 			}
 			if obj := legacyObject(pass, n); obj != nil {
 				u.at[n.Pos()] = DotImported
-				if classify(pass, n, obj) {
-					renamed = append(renamed, n)
-				} else {
-					others++
-				}
+				use(n, obj)
 			}
 		}
 		return true
 	})
+	// The imports whose every use is a rename are left unused by the fixes: they go.
+	var freed []*ast.ImportSpec
+	for _, imp := range legacyImports(pass, f) {
+		if renamedBy[imp] > 0 && othersBy[imp] == 0 {
+			freed = append(freed, imp)
+		}
+	}
 	if len(renamed) == 0 {
 		reportImports(pass, f, nil)
 		return
 	}
-	name, imports := dspyImport(pass, f, renamed, others == 0)
-	if others == 0 { // no use is left: the import edits replace or delete the legacy import
-		reportImports(pass, f, imports)
-		imports = nil
-	} else {
-		reportImports(pass, f, nil)
+	var first *ast.ImportSpec
+	if len(freed) > 0 {
+		first = freed[0]
 	}
+	name, imports := dspyImport(pass, f, renamed, first)
+	fixes := map[*ast.ImportSpec][]analysis.TextEdit{}
+	for i, imp := range freed {
+		if i == 0 {
+			fixes[imp], imports = imports, nil // the import edits go with the import they free
+		} else {
+			fixes[imp] = removeImport(pass, f, imp)
+		}
+	}
+	reportImports(pass, f, fixes)
 	for i, e := range renamed {
 		from := legacyName(e)
 		to := renames[from]
@@ -153,15 +168,20 @@ func checkFile(pass *analysis.Pass, f *ast.File, u *unseen) {
 }
 
 // classify reports a legacy package-level name that is not a rename and says whether it is one.
-func classify(pass *analysis.Pass, e ast.Expr, obj types.Object) (rename bool) {
+// A name that is not deprecated (the deprecation controls: ErrDeprecated, Phase…) is reported
+// too: it goes with the package, though SA1019 does not count it.
+func classify(pass *analysis.Pass, e ast.Expr, obj types.Object, u *unseen) (rename bool) {
 	name := obj.Name()
 	if _, ok := renames[name]; ok {
 		return true
 	}
+	msg := fmt.Sprintf("adapters.%s is part of the legacy API's deprecation controls: it has no replacement and goes with the legacy calls (docs/MIGRATION.md)", name)
 	if repl, ok := reports[name]; ok {
-		pass.Report(analysis.Diagnostic{Pos: e.Pos(), End: e.End(), Category: "adapters." + name,
-			Message: fmt.Sprintf("adapters.%s is deprecated: use %s (docs/MIGRATION.md)", name, repl)})
+		msg = fmt.Sprintf("adapters.%s is deprecated: use %s (docs/MIGRATION.md)", name, repl)
+	} else {
+		u.at[e.Pos()] = NotDeprecated
 	}
+	pass.Report(analysis.Diagnostic{Pos: e.Pos(), End: e.End(), Category: "adapters." + name, Message: msg})
 	return false
 }
 

@@ -200,3 +200,13 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+// migrateRun runs the analyzer on dir with tags ("" for none).
+func migrateRun(t *testing.T, dir, tags string) *migrate.Result {
+	t.Helper()
+	res, err := migrate.Config{Dir: dir, Tags: tagList(tags)}.Run("./...")
+	if err != nil {
+		t.Fatalf("migrate (tags %q): %v", tags, err)
+	}
+	return res
+}

@@ -2,9 +2,11 @@ package migrate
 
 import (
 	"go/ast"
+	"go/parser"
 	"go/token"
 	"go/types"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,12 +19,15 @@ import (
 //   - an import of dspy that f already has serves, when its name reaches every site (no local
 //     variable, parameter or package-level name shadows it there);
 //   - one that some site cannot reach is renamed, with its uses (renameImport);
-//   - otherwise the first free name of dspy, mldspy, mldspy2…: no import of f has it and it
-//     resolves to nothing at every site (go/types scopes, LookupParent);
-//   - the legacy import becomes dspy's when nothing else in f uses it (replaceLegacy), or is
-//     deleted when an existing import of dspy serves.
-func dspyImport(pass *analysis.Pass, f *ast.File, sites []ast.Expr, replaceLegacy bool) (string, []analysis.TextEdit) {
-	legacy := importOf(f, legacyPath)
+//   - otherwise the first free name of dspy, mldspy, mldspy2…: no import of f has it, no file
+//     of the package in any build declares it, and it resolves to nothing at every site;
+//   - the first legacy import the rewrites leave unused (freed, nil if none) becomes dspy's
+//     import when one is needed, and is deleted otherwise (the caller deletes the other ones).
+func dspyImport(pass *analysis.Pass, f *ast.File, sites []ast.Expr, freed *ast.ImportSpec) (string, []analysis.TextEdit) {
+	var drop []analysis.TextEdit
+	if freed != nil {
+		drop = removeImport(pass, f, freed)
+	}
 	var shadowed *ast.ImportSpec // an import of dspy that some site cannot reach
 	for _, imp := range f.Imports {
 		if p, _ := strconv.Unquote(imp.Path.Value); p != dspyPath {
@@ -36,29 +41,59 @@ func dspyImport(pass *analysis.Pass, f *ast.File, sites []ast.Expr, replaceLegac
 			shadowed = imp
 			continue
 		}
-		if replaceLegacy {
-			return name, removeImport(pass, f, legacy)
-		}
-		return name, nil
+		return name, drop
 	}
 	if shadowed != nil {
-		return renameImport(pass, f, shadowed, sites, legacy, replaceLegacy)
+		name, edits := renameImport(pass, f, shadowed, sites)
+		return name, append(edits, drop...)
 	}
 	name := freeName(pass, f, sites)
 	spec := strconv.Quote(dspyPath)
 	if name != "dspy" {
 		spec = name + " " + spec
 	}
-	if replaceLegacy {
-		return name, []analysis.TextEdit{{Pos: legacy.Pos(), End: legacy.End(), NewText: []byte(spec)}}
+	if freed != nil {
+		return name, []analysis.TextEdit{{Pos: freed.Pos(), End: freed.End(), NewText: []byte(spec)}}
 	}
-	return name, addImport(pass, f, legacy, spec)
+	return name, addImport(pass, f, importOf(f, legacyPath), spec)
+}
+
+// legacyImports are f's imports of the legacy package, blank ones left out (they are kept for
+// the package's init, which the rewrites do not touch).
+func legacyImports(pass *analysis.Pass, f *ast.File) []*ast.ImportSpec {
+	var out []*ast.ImportSpec
+	for _, imp := range f.Imports {
+		if p, _ := strconv.Unquote(imp.Path.Value); p == legacyPath && localName(pass, imp) != "_" {
+			out = append(out, imp)
+		}
+	}
+	return out
+}
+
+// specOf is the import of f through which e (adapters.X, or dot-imported X) names the legacy
+// package.
+func specOf(pass *analysis.Pass, f *ast.File, e ast.Expr) *ast.ImportSpec {
+	var pn types.Object
+	if sel, ok := e.(*ast.SelectorExpr); ok {
+		if id, ok := sel.X.(*ast.Ident); ok {
+			pn = pass.TypesInfo.Uses[id]
+		}
+	}
+	for _, imp := range legacyImports(pass, f) {
+		switch {
+		case pn == nil && localName(pass, imp) == ".":
+			return imp
+		case pn != nil && (pass.TypesInfo.Implicits[imp] == pn || imp.Name != nil && pass.TypesInfo.Defs[imp.Name] == pn):
+			return imp
+		}
+	}
+	return nil
 }
 
 // renameImport gives f's import of dspy, which a local name shadows at some site, a name free
 // at every site and at every use of the import, and renames those uses: a second import of
 // the same package would compile, but linters flag it (staticcheck ST1019).
-func renameImport(pass *analysis.Pass, f *ast.File, imp *ast.ImportSpec, sites []ast.Expr, legacy *ast.ImportSpec, replaceLegacy bool) (string, []analysis.TextEdit) {
+func renameImport(pass *analysis.Pass, f *ast.File, imp *ast.ImportSpec, sites []ast.Expr) (string, []analysis.TextEdit) {
 	pn, _ := pass.TypesInfo.Implicits[imp].(*types.PkgName)
 	if imp.Name != nil {
 		pn, _ = pass.TypesInfo.Defs[imp.Name].(*types.PkgName)
@@ -79,16 +114,14 @@ func renameImport(pass *analysis.Pass, f *ast.File, imp *ast.ImportSpec, sites [
 	for _, id := range uses {
 		edits = append(edits, analysis.TextEdit{Pos: id.Pos(), End: id.End(), NewText: []byte(name)})
 	}
-	if replaceLegacy {
-		edits = append(edits, removeImport(pass, f, legacy)...)
-	}
 	return name, edits
 }
 
-// freeName is the first of dspy, mldspy, mldspy2… that f's imports leave free and that
-// resolves to nothing at every site.
+// freeName is the first of dspy, mldspy, mldspy2… that f's imports leave free, that no file
+// of the package declares at package level in any build (test files, files behind other tags:
+// an import of that name would clash with it there), and that resolves to nothing at every site.
 func freeName(pass *analysis.Pass, f *ast.File, sites []ast.Expr) string {
-	taken := map[string]bool{}
+	taken := packageNames(pass, f)
 	for _, imp := range f.Imports {
 		taken[localName(pass, imp)] = true
 	}
@@ -104,6 +137,41 @@ func freeName(pass *analysis.Pass, f *ast.File, sites []ast.Expr) string {
 			return name
 		}
 	}
+}
+
+// packageNames are the package-level names declared by the .go files in f's directory that
+// belong to f's package (by package clause), whichever build includes them.
+func packageNames(pass *analysis.Pass, f *ast.File) map[string]bool {
+	names := map[string]bool{}
+	dir := filepath.Dir(pass.Fset.File(f.Pos()).Name())
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	fset := token.NewFileSet() // not pass.Fset: these files are read, not analyzed
+	for _, name := range files {
+		other, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil || other.Name.Name != f.Name.Name {
+			continue
+		}
+		for _, d := range other.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					names[d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch spec := spec.(type) {
+					case *ast.ValueSpec:
+						for _, n := range spec.Names {
+							names[n.Name] = true
+						}
+					case *ast.TypeSpec:
+						names[spec.Name.Name] = true
+					}
+				}
+			}
+		}
+	}
+	return names
 }
 
 // reaches says whether name, looked up at each site, is the import of dspy (existing) or

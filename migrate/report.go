@@ -182,7 +182,8 @@ func methodFunc(fn *types.Func, recv, via string, qual types.Qualifier) string {
 	return fmt.Sprintf("func(%s)%s { %sp.%s(%s) }", strings.Join(params, ", "), res, ret, via, strings.Join(args, ", "))
 }
 
-// qualifier prints a package as f refers to it.
+// qualifier prints a package as f refers to it (package dspy, when f does not import it, as
+// the free name migrate would import it under).
 func qualifier(pass *analysis.Pass, f *ast.File) types.Qualifier {
 	return func(p *types.Package) string {
 		if p == pass.Pkg {
@@ -199,21 +200,27 @@ func qualifier(pass *analysis.Pass, f *ast.File) types.Qualifier {
 				}
 			}
 		}
+		if p.Path() == dspyPath { // not imported yet: the name migrate would import it under
+			return freeName(pass, f, nil)
+		}
 		return p.Name()
 	}
 }
 
 // reportImports reports each import of the legacy package in f, as SA1019 does (the package
-// itself is deprecated). fix, when the rewrites leave no use of it in f, are the edits that
-// replace the import with dspy's or delete it; otherwise a person removes it last.
-func reportImports(pass *analysis.Pass, f *ast.File, fix []analysis.TextEdit) {
+// itself is deprecated). fixes holds, for an import the rewrites leave unused, the edits that
+// replace it with dspy's import or delete it; any other import a person removes last.
+func reportImports(pass *analysis.Pass, f *ast.File, fixes map[*ast.ImportSpec][]analysis.TextEdit) {
 	for _, imp := range f.Imports {
 		if p, _ := strconv.Unquote(imp.Path.Value); p != legacyPath {
 			continue
 		}
 		d := analysis.Diagnostic{Pos: imp.Path.Pos(), End: imp.Path.End(), Category: "adapters",
 			Message: "package adapters is deprecated: replace the uses below (docs/MIGRATION.md), then remove the import"}
-		if len(fix) > 0 && imp == importOf(f, legacyPath) {
+		if localName(pass, imp) == "_" {
+			d.Message = "package adapters is deprecated: this blank import keeps its init; remove it with the last legacy use"
+		}
+		if fix := fixes[imp]; len(fix) > 0 {
 			msg := "import the dspy package instead"
 			if fix[0].NewText == nil {
 				msg = "remove the import"

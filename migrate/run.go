@@ -3,6 +3,7 @@ package migrate
 import (
 	"bytes"
 	"fmt"
+	"go/ast"
 	"go/format"
 	"go/token"
 	"os"
@@ -24,7 +25,7 @@ type Finding struct {
 	Message string `json:"message"`
 	Fixable bool   `json:"fixable"`
 	// SA1019 says whether staticcheck's SA1019 check reports the same use; NotSA1019 says
-	// why not (DotImported, EmbeddedType, InDeprecatedFunc, LintIgnored, NotInBuild).
+	// why not (DotImported, EmbeddedType, InDeprecatedFunc, LintIgnored, NotDeprecated, NotInBuild).
 	SA1019    bool   `json:"sa1019"`
 	NotSA1019 string `json:"not_sa1019,omitempty"`
 }
@@ -88,6 +89,12 @@ func (c Config) Run(patterns ...string) (*Result, error) {
 			continue
 		}
 		u, _ := act.Result.(*unseen)
+		generated := map[string]bool{} // generated files are reported, never edited: regenerate them
+		for _, f := range act.Package.Syntax {
+			if ast.IsGenerated(f) {
+				generated[act.Package.Fset.File(f.Pos()).Name()] = true
+			}
+		}
 		for _, d := range act.Diagnostics {
 			pos := act.Package.Fset.Position(d.Pos)
 			key := fmt.Sprintf("%s:%d:%d:%s", pos.Filename, pos.Line, pos.Column, d.Message)
@@ -96,9 +103,13 @@ func (c Config) Run(patterns ...string) (*Result, error) {
 			}
 			seen[key] = true
 			why := u.why(d.Pos)
+			fixes, msg := d.SuggestedFixes, d.Message
+			if generated[pos.Filename] && len(fixes) > 0 {
+				fixes, msg = nil, msg+" (a generated file: regenerate it; migrate does not edit it)"
+			}
 			res.Findings = append(res.Findings, Finding{File: pos.Filename, Line: pos.Line, API: d.Category,
-				Message: d.Message, Fixable: len(d.SuggestedFixes) > 0, SA1019: why == "", NotSA1019: why})
-			for _, fix := range d.SuggestedFixes {
+				Message: msg, Fixable: len(fixes) > 0, SA1019: why == "", NotSA1019: why})
+			for _, fix := range fixes {
 				for _, e := range fix.TextEdits {
 					edits[pos.Filename] = append(edits[pos.Filename], offsets(act.Package.Fset, e))
 				}
@@ -147,7 +158,8 @@ func offsets(fset *token.FileSet, e analysis.TextEdit) analysis.TextEdit {
 	return analysis.TextEdit{Pos: token.Pos(tf.Offset(e.Pos)), End: token.Pos(tf.Offset(e.End)), NewText: e.NewText}
 }
 
-// apply applies edits (byte offsets; identical duplicates once) and formats the result.
+// apply applies edits (byte offsets; identical duplicates once), formatting the result when
+// src was formatted.
 func apply(src []byte, edits []analysis.TextEdit) ([]byte, error) {
 	sort.SliceStable(edits, func(i, j int) bool { return edits[i].Pos < edits[j].Pos })
 	var out []byte
@@ -164,7 +176,12 @@ func apply(src []byte, edits []analysis.TextEdit) ([]byte, error) {
 		last = int(e.End)
 	}
 	out = append(out, src[last:]...)
-	return format.Source(out)
+	// A file in gofmt's form stays in it (a longer selector realigns comments); any other file
+	// keeps its own layout, changed only by the edits.
+	if formatted, err := format.Source(src); err == nil && bytes.Equal(formatted, src) {
+		return format.Source(out)
+	}
+	return out, nil
 }
 
 // Write applies a Result's changes to disk.

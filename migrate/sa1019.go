@@ -23,6 +23,9 @@ const (
 	// LintIgnored: staticcheck's //lint:file-ignore SA1019 silences it, or //lint:ignore SA1019
 	// (which covers the line where the node the directive is attached to starts).
 	LintIgnored = "lint-ignored"
+	// NotDeprecated: a name of the legacy package that is not itself deprecated (ErrDeprecated,
+	// the Phase constants): it goes with the package, but SA1019 reports deprecated names only.
+	NotDeprecated = "not-deprecated"
 	// NotInBuild: the file is left out of this build (tags, GOOS/GOARCH); neither tool sees it.
 	NotInBuild = "not-in-build"
 )

@@ -83,7 +83,7 @@ func newMigrateStatusCmd(dir *string, tags *[]string) *cobra.Command {
 		Use:   "status [packages]",
 		Short: "Count the legacy API's uses per API and per file; with --node, its traffic too",
 		Long: `Scans the module for uses of the legacy API (per API, per file), and says how many of them
-staticcheck's SA1019 check reports too: it does not see dot-imported names, embedded types,
+staticcheck's SA1019 check reports too: it does not see dot-imported names, names that are not deprecated (ErrDeprecated, Phase…), embedded types,
 uses inside functions marked Deprecated and uses a //lint:ignore silences (docs/MIGRATION.md). With --node it also
 reads a running node (a service that mounts mlbridge.NodeHandler, or 'mlbridge serve') and adds
 what its traffic says: deprecated calls per API, calls and errors per path (legacy, current),
@@ -130,9 +130,9 @@ the share of calls through the current API, and the share of async handlers per 
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			// the uses add up: those SA1019 reports too, and those it cannot see
-			fmt.Fprintf(tw, "legacy uses\t%d (staticcheck SA1019 sees %d; %d dot-imported, %d inside functions marked Deprecated, %d embedded types, %d silenced by //lint:ignore)\n",
+			fmt.Fprintf(tw, "legacy uses\t%d (staticcheck SA1019 sees %d; %d dot-imported, %d inside functions marked Deprecated, %d embedded types, %d silenced by //lint:ignore, %d not deprecated)\n",
 				len(res.Findings)-notInBuild, res.SA1019(), notSA1019[migrate.DotImported], notSA1019[migrate.InDeprecatedFunc],
-				notSA1019[migrate.EmbeddedType], notSA1019[migrate.LintIgnored])
+				notSA1019[migrate.EmbeddedType], notSA1019[migrate.LintIgnored], notSA1019[migrate.NotDeprecated])
 			fmt.Fprintf(tw, "files not in this build\t%d (their uses are not counted; --tags includes them)\n", notInBuild)
 			for _, k := range slices.Sorted(maps.Keys(perAPI)) {
 				fmt.Fprintf(tw, "  %s\t%d\n", k, perAPI[k])

@@ -9,6 +9,12 @@ import (
 // events streams the node's status (mlbridge.NodeStatus as JSON) as server-sent events: one
 // snapshot at once, then one every Interval, until the client goes.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-h.stop:
+		http.Error(w, "the status page is closed", http.StatusServiceUnavailable)
+		return
+	default:
+	}
 	rc := http.NewResponseController(w)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -30,6 +36,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-r.Context().Done():
+			return
+		case <-h.stop:
 			return
 		case <-t.C:
 		}

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlbridge/mlbridge"
@@ -58,6 +59,8 @@ type Handler struct {
 	tokenSum   [sha256.Size]byte
 	sessionKey [32]byte // signs session cookies; fresh per Handler, so a restart logs everyone out
 	now        func() time.Time
+	stop       chan struct{} // closed by Close: ends the event streams
+	stopOnce   sync.Once
 }
 
 // New returns the status page of sources (a *mlbridge.Registry, mlbridge.Named pools, ...),
@@ -79,7 +82,7 @@ func newHandler(opts Options, status func() mlbridge.NodeStatus) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &Handler{opts: opts, status: status, now: time.Now}
+	h := &Handler{opts: opts, status: status, now: time.Now, stop: make(chan struct{})}
 	if opts.Token != "" {
 		h.tokenSum = sha256.Sum256([]byte(opts.Token))
 	}
@@ -87,6 +90,13 @@ func newHandler(opts Options, status func() mlbridge.NodeStatus) *Handler {
 		panic("statuspage: no randomness for session keys: " + err.Error())
 	}
 	return h
+}
+
+// Close ends the open event streams, and refuses new ones: http.Server.Shutdown waits for
+// active connections, and a stream never ends on its own. Register it with
+// srv.RegisterOnShutdown(page.Close). Browsers reconnect to whatever serves next.
+func (h *Handler) Close() {
+	h.stopOnce.Do(func() { close(h.stop) })
 }
 
 // ServeHTTP routes a request under Prefix, after the access rules (auth.go).
@@ -153,6 +163,8 @@ func setSecurityHeaders(w http.ResponseWriter) {
 	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the
+	// login form, which the Origin check must refuse.
+	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("X-Frame-Options", "DENY")
 }

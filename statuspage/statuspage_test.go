@@ -215,7 +215,8 @@ func TestEventsStreamSnapshots(t *testing.T) {
 	if h := newHandler(Options{Interval: time.Minute}, status); h.opts.Interval != time.Second {
 		t.Errorf("interval %v: the page promises at least one snapshot a second", h.opts.Interval)
 	}
-	srv := httptest.NewServer(newHandler(Options{Interval: 10 * time.Millisecond}, status))
+	page := newHandler(Options{Interval: 10 * time.Millisecond}, status)
+	srv := httptest.NewServer(page)
 	defer srv.Close()
 	client := &http.Client{Timeout: 30 * time.Second} // generous: the check is the count, not the speed
 	resp, err := client.Get(srv.URL + "/events")
@@ -242,6 +243,13 @@ func TestEventsStreamSnapshots(t *testing.T) {
 	}
 	if events < 3 {
 		t.Fatalf("%d events before the stream ended: %v", events, sc.Err())
+	}
+	// Close ends the stream (http.Server.Shutdown would wait for it otherwise).
+	page.Close()
+	for sc.Scan() {
+	}
+	if resp, err := client.Get(srv.URL + "/events"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a stream after Close: %v %v", resp.StatusCode, err)
 	}
 }
 

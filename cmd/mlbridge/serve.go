@@ -122,6 +122,7 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	// The page takes the API's token: one secret per node (statuspage: why a cookie).
 	page := statuspage.New(statuspage.Options{Token: token, Logger: log}, mlbridge.Named(g.bridge, p))
 	srv := &http.Server{Handler: serveHandler(g.bridge, p, metrics, acc, page), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(page.Close) // open status pages would hold Shutdown for its whole timeout
 	fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on %s://%s\n", f.size, g.bridge, acc.scheme, ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

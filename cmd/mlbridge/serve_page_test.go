@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/statuspage"
@@ -70,5 +72,32 @@ func TestServeStatusPageAccess(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST to the read-only page: %d", resp.StatusCode)
+	}
+}
+
+// An open status page does not hold serve's graceful stop: Shutdown waits for active
+// connections, and the page's event stream would otherwise keep one for its 30 s timeout.
+func TestServeStopsWithAStatusPageOpen(t *testing.T) {
+	t.Setenv(tokenEnv, "")
+	addr, stop := startServe(t, "--workers", "1", "--addr", "127.0.0.1:0")
+	resp, err := http.Get("http://" + addr + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("stream began with %q, %v", line, err)
+	}
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("serve stopped with %v", err)
+	}
+	// Far below Shutdown's 30 s timeout, far above a normal stop: not a speed check.
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("serve took %v to stop with a status page open", d)
 	}
 }

@@ -127,6 +127,7 @@ type Pool struct {
 
 	mu      sync.Mutex
 	workers []*poolWorker // ready and draining workers
+	slots   []*slot       // every slot, by index (set by OpenPool)
 	next    int           // rotates the dispatch scan
 	waiters waitQueue
 	closed  bool
@@ -140,6 +141,7 @@ type Pool struct {
 	slotsWG   sync.WaitGroup
 	stats     poolStats
 	migration migrationStats
+	recent    errorRing            // the latest failed calls, for PoolStats.RecentErrors
 	info      atomic.Pointer[Info] // the newest worker's hello
 	inst      *instruments         // synchronous OpenTelemetry instruments
 	metrics   metric.Registration  // OpenTelemetry callbacks; nil if registration failed
@@ -169,6 +171,7 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	first := make(chan error, cfg.Size)
 	for i := range cfg.Size {
 		s := &slot{index: i}
+		p.slots = append(p.slots, s)
 		p.slotsWG.Add(1)
 		go p.runSlot(ctx, s, first)
 	}
@@ -333,6 +336,9 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 // per Go API.
 func (p *Pool) record(ctx context.Context, mode int, op string, start time.Time, err error) {
 	c, d := p.stats.record(op, p.info.Load(), start, err)
+	if err != nil {
+		p.recent.add(c.op, err)
+	}
 	p.inst.callDone(ctx, c, d, err)
 	p.migration.record(mode, apiOf(ctx), err)
 }

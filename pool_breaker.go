@@ -45,7 +45,7 @@ func (b *breaker) broadcastLocked() {
 
 // startFailed records a failure to start. probe says the failed start was the half-open try.
 func (p *Pool) startFailed(s *slot, err error, probe bool) {
-	s.noteRestart(err)
+	s.noteRestart("failed to start: " + exitText(err))
 	p.stats.crashes.Add(1)
 	now := time.Now()
 	p.mu.Lock()

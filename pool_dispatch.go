@@ -57,6 +57,14 @@ func (pw *poolWorker) dead() bool {
 	}
 }
 
+// stateName is its state for WorkerStats: "exited" once the process is gone.
+func (pw *poolWorker) stateName() string {
+	if pw.dead() {
+		return "exited"
+	}
+	return pw.state.String()
+}
+
 // waitQueue holds callers waiting for a free worker, oldest first.
 type waitQueue struct{ l list.List }
 

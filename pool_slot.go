@@ -14,19 +14,27 @@ import (
 
 // slot is one of the pool's Size places; its supervisor goroutine keeps a worker in it.
 type slot struct {
-	index    int
-	mu       sync.Mutex
-	restarts int
-	lastErr  error
+	index       int
+	mu          sync.Mutex
+	restarts    int
+	lastReason  string    // why its latest worker went or failed to start (SlotStats)
+	lastRestart time.Time // when
 }
 
-func (s *slot) noteRestart(err error) {
+// noteRestart counts a worker replaced, and why (an error's text, or a recycle's detail).
+func (s *slot) noteRestart(reason string) {
 	s.mu.Lock()
 	s.restarts++
-	if err != nil {
-		s.lastErr = err
-	}
+	s.lastReason, s.lastRestart = reason, time.Now()
 	s.mu.Unlock()
+}
+
+// exitText describes a worker's end for SlotStats: its error, else that it exited.
+func exitText(err error) string {
+	if err == nil {
+		return "worker exited"
+	}
+	return err.Error()
 }
 
 // runSlot supervises one slot for the pool's life: start a worker, put it in service, and
@@ -107,7 +115,7 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			// not a crash loop. Replace it now; restarts after it start from the short backoff.
 			p.inst.exited(exitCrash)
 			p.log.Warn("mlbridge: worker died; replacing it", "slot", s.index, "err", err)
-			s.noteRestart(err)
+			s.noteRestart(exitText(err))
 			p.stats.crashes.Add(1)
 			backoff = p.cfg.RestartBackoff
 			if time.Since(pw.readyAt) < startGrace {
@@ -119,7 +127,7 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			}
 		case req := <-pw.recycle:
 			p.log.Info("mlbridge: recycling worker", "slot", s.index, "pid", pw.w.Pid(), "reason", req.detail)
-			s.noteRestart(nil)
+			s.noteRestart("recycled: " + req.detail)
 			p.stats.recycles.Add(1)
 			p.inst.recycled(req.reason)
 			go func() {

@@ -13,13 +13,23 @@ import (
 type WorkerStats struct {
 	Slot     int           `json:"slot"`
 	Pid      int           `json:"pid"`
-	State    string        `json:"state"`
+	State    string        `json:"state"` // ready, draining, or exited (its slot is replacing it)
 	InFlight int           `json:"in_flight"`
 	Served   uint64        `json:"served"`
 	Errors   uint64        `json:"errors"`
 	RSSBytes int64         `json:"rss_bytes"`
-	Uptime   time.Duration `json:"uptime_ns"`
-	Restarts int           `json:"restarts"` // of its slot
+	Uptime   time.Duration `json:"uptime_ns"` // since the process started
+	Restarts int           `json:"restarts"`  // of its slot
+}
+
+// SlotStats describes one of the pool's Size places: how often its worker was replaced and
+// why. Pid is 0 while the slot has no live worker, i.e. is starting a new one.
+type SlotStats struct {
+	Slot        int       `json:"slot"`
+	Pid         int       `json:"pid"`
+	Restarts    int       `json:"restarts"`
+	LastReason  string    `json:"last_reason,omitempty"` // why its latest worker went or failed to start
+	LastRestart time.Time `json:"last_restart,omitzero"`
 }
 
 // OpStats describes the calls of one op, measured on the Go side (queueing included). The
@@ -41,12 +51,17 @@ type PoolStats struct {
 	Size       int           `json:"size"`
 	Ready      int           `json:"ready"`
 	Waiting    int           `json:"waiting"`
+	OldestWait time.Duration `json:"oldest_wait_ns"` // how long the oldest waiting call has waited
 	Crashes    uint64        `json:"crashes"`
 	Recycles   uint64        `json:"recycles"`
 	Retries    uint64        `json:"retries"`
 	Overloaded uint64        `json:"overloaded"`
 	Workers    []WorkerStats `json:"workers"`
+	Slots      []SlotStats   `json:"slots"`
 	Ops        []OpStats     `json:"ops"`
+	// RecentErrors are the latest failed calls, newest first (at most 20; messages cut to 240
+	// bytes).
+	RecentErrors []CallError `json:"recent_errors"`
 
 	// Migration metrics: Go calls per mode and per API (see WithAPI), and how the Python
 	// handlers serve them.
@@ -59,6 +74,9 @@ type PoolStats struct {
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	s := PoolStats{Size: p.cfg.Size, Waiting: p.waiters.len()}
+	if e := p.waiters.l.Front(); e != nil {
+		s.OldestWait = time.Since(e.Value.(*waiter).since)
+	}
 	var live []*workerHandlers
 	if p.failErr != nil {
 		s.Error = p.failErr.Error()
@@ -67,7 +85,7 @@ func (p *Pool) Stats() PoolStats {
 	}
 	for _, pw := range p.workers {
 		ws := WorkerStats{
-			Slot: pw.slot.index, Pid: pw.w.Pid(), State: pw.state.String(), InFlight: pw.inflight,
+			Slot: pw.slot.index, Pid: pw.w.Pid(), State: pw.stateName(), InFlight: pw.inflight,
 			Served: pw.served.Load(), Errors: pw.errors.Load(), Uptime: time.Since(pw.w.StartedAt()),
 		}
 		if pw.state == stateReady && !pw.dead() {
@@ -79,6 +97,7 @@ func (p *Pool) Stats() PoolStats {
 		}
 	}
 	s.Handlers = p.migration.handlerStats(live)
+	s.Slots = p.slotStatsLocked()
 	p.mu.Unlock()
 	for i := range s.Workers {
 		s.Workers[i].RSSBytes, _ = processRSS(s.Workers[i].Pid)
@@ -97,8 +116,26 @@ func (p *Pool) Stats() PoolStats {
 	s.Crashes, s.Recycles = p.stats.crashes.Load(), p.stats.recycles.Load()
 	s.Retries, s.Overloaded = p.stats.retries.Load(), p.stats.overloaded.Load()
 	s.Ops = p.stats.snapshot()
+	s.RecentErrors = p.recent.snapshot()
 	s.ByMode, s.ByAPI = p.migration.byMode(), p.migration.byAPI()
 	return s
+}
+
+// slotStatsLocked reports every slot; a slot's pid is its live worker's (a ready one's
+// before a draining one's). The caller holds p.mu.
+func (p *Pool) slotStatsLocked() []SlotStats {
+	out := make([]SlotStats, len(p.slots))
+	for i, sl := range p.slots {
+		sl.mu.Lock()
+		out[i] = SlotStats{Slot: sl.index, Restarts: sl.restarts, LastReason: sl.lastReason, LastRestart: sl.lastRestart}
+		sl.mu.Unlock()
+		for _, pw := range p.workers {
+			if pw.slot == sl && !pw.dead() && (out[i].Pid == 0 || pw.state == stateReady) {
+				out[i].Pid = pw.w.Pid()
+			}
+		}
+	}
+	return out
 }
 
 func (p *Pool) slotRestarts(index int) int {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/prommetrics"
+	"github.com/mlbridge/mlbridge/statuspage"
 )
 
 const defaultAdminAddr = "127.0.0.1:7420"
@@ -37,6 +38,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Use:   "serve",
 		Short: "Run a pool of workers and its local HTTP endpoint (status, health, calls)",
 		Long: `Starts a pool and serves on a local address:
+  GET  /                 live status page: workers, queue, latency, errors, migration (in a browser)
   GET  /v1/status        pool statistics (what 'mlbridge status' prints)
   GET  /v1/node          the node's status (mlbridge.NodeHandler; read by 'mlbridge migrate status --node')
   GET  /v1/healthz       200 when every worker is ready, 503 otherwise (never needs the token)
@@ -44,7 +46,8 @@ func newServeCmd(g *globalFlags) *cobra.Command {
   POST /v1/call/{op}     JSON object in (Content-Type: application/json), JSON result out
 
 Access: with a token (--token-file, else $MLBRIDGE_TOKEN) every endpoint but /v1/healthz needs
-"Authorization: Bearer <token>". Listening beyond loopback requires a token. Requests must name
+"Authorization: Bearer <token>" (the status page asks for it once, in a login form, and keeps a
+session cookie). Listening beyond loopback requires a token. Requests must name
 this node in Host (a loopback name, the --addr host or an --allowed-host), and a browser's Origin
 must be this node: no web page can run ops on it. --tls-cert/--tls-key serve HTTPS.
 Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers stop.`,
@@ -116,7 +119,10 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
-	srv := &http.Server{Handler: serveHandler(g.bridge, p, metrics, acc), ReadHeaderTimeout: 10 * time.Second}
+	// The page takes the API's token: one secret per node (statuspage: why a cookie).
+	page := statuspage.New(statuspage.Options{Token: token, Logger: log}, mlbridge.Named(g.bridge, p))
+	srv := &http.Server{Handler: serveHandler(g.bridge, p, metrics, acc, page), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(page.Close) // open status pages would hold Shutdown for its whole timeout
 	fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on %s://%s\n", f.size, g.bridge, acc.scheme, ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -168,9 +174,10 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// serveHandler is serve's whole HTTP surface: /v1/healthz as it is, everything else behind acc
-// (/metrics too: op names and load are not for anyone who reaches the port).
-func serveHandler(name string, p *mlbridge.Pool, metrics http.Handler, acc *access) http.Handler {
+// serveHandler is serve's whole HTTP surface: /v1/healthz as it is, the API behind acc
+// (/metrics too: op names and load are not for anyone who reaches the port), and at / the
+// status page (nil: none), behind acc's Host and Origin rules and its own token check.
+func serveHandler(name string, p *mlbridge.Pool, metrics http.Handler, acc *access, page http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	// Open on purpose: load balancers and orchestrators probe it without credentials (and
 	// with whatever Host they use), and it tells nothing but ready or not.
@@ -181,7 +188,14 @@ func serveHandler(name string, p *mlbridge.Pool, metrics http.Handler, acc *acce
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	})
-	mux.Handle("/", acc.wrap(adminMux(name, p, metrics)))
+	api := acc.wrap(adminMux(name, p, metrics))
+	if page == nil {
+		mux.Handle("/", api)
+		return mux
+	}
+	mux.Handle("/v1/", api)
+	mux.Handle("/metrics", api)
+	mux.Handle("/", acc.guard(page))
 	return mux
 }
 

@@ -65,13 +65,34 @@ func newAccess(token string, hosts map[string]bool, tls bool) *access {
 	return a
 }
 
+// guard applies the Host and Origin rules only: the status page checks the token itself (a
+// browser's EventSource sends a session cookie, not an Authorization header).
+func (a *access) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.nodeRequest(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// nodeRequest reports whether r names this node and comes from no other site's page; it
+// answers r when it returns false.
+func (a *access) nodeRequest(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case !a.hostAllowed(r.Host):
+		denied(w, http.StatusForbidden, fmt.Sprintf("Host %q is not a name of this node (a loopback name, the --addr host or an --allowed-host)", r.Host))
+	case r.Header.Get("Origin") != "" && !a.sameOrigin(r.Header.Get("Origin"), r.Host):
+		denied(w, http.StatusForbidden, fmt.Sprintf("cross-origin request from %q refused", r.Header.Get("Origin")))
+	default:
+		return true
+	}
+	return false
+}
+
 func (a *access) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case !a.hostAllowed(r.Host):
-			denied(w, http.StatusForbidden, fmt.Sprintf("Host %q is not a name of this node (a loopback name, the --addr host or an --allowed-host)", r.Host))
-		case r.Header.Get("Origin") != "" && !a.sameOrigin(r.Header.Get("Origin"), r.Host):
-			denied(w, http.StatusForbidden, fmt.Sprintf("cross-origin request from %q refused", r.Header.Get("Origin")))
+		case !a.nodeRequest(w, r): // answered
 		case a.token && !a.authorized(r):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mlbridge"`)
 			denied(w, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <token>; the token of 'mlbridge serve', from --token-file or $"+tokenEnv+")")

@@ -86,7 +86,7 @@ func TestServeAccess(t *testing.T) {
 	host := func(h string) func(*http.Request) { return func(r *http.Request) { r.Host = h } }
 
 	t.Run("token", func(t *testing.T) {
-		srv := httptest.NewServer(serveHandler("echo", p, http.NotFoundHandler(), newAccess(testToken, nil, false)))
+		srv := httptest.NewServer(serveHandler("echo", p, http.NotFoundHandler(), newAccess(testToken, nil, false), nil))
 		defer srv.Close()
 		for _, tc := range []struct {
 			name, method, path string
@@ -142,7 +142,7 @@ func TestServeAccess(t *testing.T) {
 	// Without a token (loopback) a web page still cannot run an op: the "simple" cross-origin
 	// POST a browser sends without asking is refused by its Origin or its Content-Type.
 	t.Run("no token", func(t *testing.T) {
-		srv := httptest.NewServer(serveHandler("echo", p, http.NotFoundHandler(), newAccess("", nil, false)))
+		srv := httptest.NewServer(serveHandler("echo", p, http.NotFoundHandler(), newAccess("", nil, false), nil))
 		defer srv.Close()
 		before := calls(p)
 		if status, body := request(t, srv, "POST", add, args, with(header("Content-Type", "text/plain"), header("Origin", "http://evil.example"))); status != 403 {

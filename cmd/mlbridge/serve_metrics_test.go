@@ -84,7 +84,7 @@ func TestServeMetricsForPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	srv := httptest.NewServer(serveHandler("echo", p, metrics, newAccess(testToken, nil, false)))
+	srv := httptest.NewServer(serveHandler("echo", p, metrics, newAccess(testToken, nil, false), nil))
 	defer srv.Close()
 
 	if status, body := request(t, srv, "GET", "/metrics", "", nil); status != 401 {

@@ -33,7 +33,8 @@ func (c *Client) Adapter() mlbridge.Adapter { return c.a }
 // ProgramOption adjusts CreateProgram.
 type ProgramOption func(map[string]any)
 
-// WithModule selects the DSPy module: "Predict" (default) or "ChainOfThought".
+// WithModule selects the DSPy module: "Predict" (default), "ChainOfThought",
+// "MultiChainComparison", "BestOfN" or "Refine"; see modules.go for the options each needs.
 func WithModule(module string) ProgramOption { return func(s map[string]any) { s["module"] = module } }
 
 // WithInstructions sets the signature's instructions.
@@ -75,6 +76,9 @@ type ProgramInfo struct {
 	Instructions string      `msgpack:"instructions"`
 	Inputs       []FieldInfo `msgpack:"inputs"`
 	Outputs      []FieldInfo `msgpack:"outputs"`
+	// Demos counts the few-shot demos of all the program's predictors: 0 until an optimizer
+	// (or an imported state) gives it some.
+	Demos int `msgpack:"demos"`
 }
 
 // FieldInfo is one field of a ProgramInfo.
@@ -101,6 +105,11 @@ func (i ProgramInfo) ParsedSignature() mlbridge.Signature {
 // program's definition and builds it once on a worker, so that a bad module fails here.
 // The id is generated unless WithID chooses it.
 func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (string, error) {
+	return c.create(ctx, signature, nil, opts)
+}
+
+// create stores a program definition, with state (DSPy's dump_state JSON) when imported.
+func (c *Client) create(ctx context.Context, signature string, state []byte, opts []ProgramOption) (string, error) {
 	sig, err := mlbridge.ParseSignature(signature)
 	if err != nil {
 		return "", err
@@ -109,7 +118,10 @@ func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...Pr
 	for _, o := range opts {
 		o(spec)
 	}
-	d := store.Definition{ID: newProgramID(), Kind: "program", Spec: spec}
+	if err := checkModule(sig, spec); err != nil {
+		return "", err
+	}
+	d := store.Definition{ID: newProgramID(), Kind: "program", Spec: spec, State: state}
 	if v, ok := spec[idKey]; ok {
 		delete(spec, idKey)
 		if d.ID, err = c.chosenID(ctx, v); err != nil {

@@ -145,3 +145,36 @@ def test_state_of_another_shape_is_refused(bridge: DSPyBridge) -> None:
     with pytest.raises(InvalidArgument, match="saved from another module"):
         define(bridge, "mcc", module="MultiChainComparison", state=state)
     define(bridge, "cot2", module="ChainOfThought", state=state)  # the same shape loads
+
+
+def test_mipro_v2_light_runs_on_the_dummy_lm(bridge: DSPyBridge) -> None:
+    pytest.importorskip("optuna")  # MIPROv2's search; not a dependency of the worker
+    # Answers by prompt, first match wins: MIPROv2's proposer prompts (they quote the data) get
+    # their fields, and the program knows every other capital.
+    answers: dict[str, dict] = {
+        "proposed_instruction": {"proposed_instruction": "Name the capital city."},
+        "program_description": {"program_description": "It answers questions."},
+        "module_description": {"module_description": "It answers."},
+        "observations": {"observations": "Capitals."},
+        "summary": {"summary": "Capitals of countries."},
+    }
+    answers.update({ex["question"]: {"answer": ex["answer"] if i % 2 == 0 else "?"} for i, ex in enumerate(TRAIN)})
+    bridge.configure_lm({"provider": "dummy", "answers": answers})
+    define(bridge, "p")
+    events = list(bridge.optimize_program("p", "MIPROv2", TRAIN, EXACT, options={"auto": "light", "max_errors": 100}))
+    trials = [e["score"] for e in events if e.get("event") == "trial"]
+    result = events[-1]["result"]
+    assert len(trials) > 1 and set(trials) == {0.5} and result["best_score"] == 0.5
+    define(bridge, "p", version=2, state=result["state"])
+
+
+def test_mipro_v2_without_optuna_is_a_configuration_error(bridge: DSPyBridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from mlbridge_worker.errors import InvalidConfiguration
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    bridge.configure_lm({"provider": "dummy", "follow_examples": True})
+    define(bridge, "p")
+    with pytest.raises(InvalidConfiguration, match="optuna"):
+        list(bridge.optimize_program("p", "MIPROv2", TRAIN, EXACT))

@@ -165,11 +165,11 @@ def optimize(prog: Program, lm: dspy.BaseLM, adapter: dspy.Adapter | None, optim
     metric = run.metric(build_metric(metric_spec, outputs))
     train = examples(trainset, keys, metric_field(metric_spec), "trainset")
     val = examples(valset, keys, metric_field(metric_spec), "valset") if valset else None
-    teleprompter, comp = build_optimizer(optimizer, metric, options)
-    if val is not None:
-        comp["valset"] = val
     student = prog.module.deepcopy()
     with dspy.context(lm=lm, adapter=adapter, callbacks=[_Trials(run)]):
+        teleprompter, comp = build_optimizer(optimizer, metric, options)  # MIPROv2 reads the LM here
+        if val is not None:
+            comp["valset"] = val
         compiled = teleprompter.compile(student, trainset=train, **comp)
     score = getattr(compiled, "score", None)  # MIPROv2 keeps its best score (percent)
     best = score / 100.0 if isinstance(score, (int, float)) else run.best

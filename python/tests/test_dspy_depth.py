@@ -178,3 +178,38 @@ def test_mipro_v2_without_optuna_is_a_configuration_error(bridge: DSPyBridge, mo
     define(bridge, "p")
     with pytest.raises(InvalidConfiguration, match="optuna"):
         list(bridge.optimize_program("p", "MIPROv2", TRAIN, EXACT))
+
+
+def test_multi_chain_comparison_streams_and_runs_async() -> None:
+    import asyncio
+
+    for mode in ("stream", "async"):
+        b = DSPyBridge()
+        b._initialize_framework()
+        b.configure_lm({"provider": "dummy", "answers": [
+            {"reasoning": "r1", "answer": "Paris"}, {"reasoning": "r2", "answer": "Paris"},
+            {"rationale": "both say Paris", "answer": "Paris"}]})
+        define(b, "m", module="MultiChainComparison", attempts=2)
+
+        async def run() -> object:
+            if mode == "stream":
+                return [c async for c in b.stream_program("m", {"question": "q"})]
+            return await b.execute_program_async("m", {"question": "q"})
+
+        want = {"rationale": "both say Paris", "answer": "Paris"}
+        assert asyncio.run(run()) == ([{"prediction": want}] if mode == "stream" else want)
+
+
+@pytest.mark.parametrize("module", ["BestOfN", "Refine"])
+def test_best_of_n_and_refine_refuse_streaming_clearly(bridge: DSPyBridge, module: str) -> None:
+    import asyncio
+
+    bridge.configure_lm({"provider": "dummy", "answers": [{"answer": "Paris"}]})
+    define(bridge, "b", module=module, reward=PARIS)
+
+    async def stream() -> list:
+        return [c async for c in bridge.stream_program("b", {"question": "q"})]
+
+    with pytest.raises(InvalidArgument, match="cannot run async or be streamed"):
+        asyncio.run(stream())
+    assert bridge.execute_program("b", {"question": "q"}) == {"answer": "Paris"}  # the sync path is unaffected

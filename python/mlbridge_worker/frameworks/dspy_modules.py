@@ -36,9 +36,49 @@ class CompareChains(dspy.Module):
         self.compare = dspy.MultiChainComparison(signature, M=attempts)
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
-        completions = [self.generate(**inputs, config={"rollout_id": i, "temperature": 1.0})
-                       for i in range(self.attempts)]
+        completions = [self.generate(**inputs, config=self._sample(i)) for i in range(self.attempts)]
         return self.compare(completions, **inputs)
+
+    async def aforward(self, **inputs: Any) -> dspy.Prediction:
+        """The async path (StreamProgram, async execution): DSPy's MultiChainComparison has no
+        aforward, so its prompt is made here as its forward makes it, then awaited."""
+        completions = [await self.generate.acall(**inputs, config=self._sample(i)) for i in range(self.attempts)]
+        last = self.compare.last_key
+        attempts = {
+            f"reasoning_attempt_{i + 1}": "«I'm trying to " + _first_line(c.get("rationale", c.get("reasoning")))
+            + " I'm not sure but my prediction is " + _first_line(c[last]) + "»"
+            for i, c in enumerate(completions)}
+        return await self.compare.predict.acall(**attempts, **inputs)
+
+    def stream_predictor(self) -> tuple[str, dspy.Predict]:
+        """The predictor whose output StreamProgram streams: the comparison (the attempts'
+        fields have the same names)."""
+        return "compare.predict", self.compare.predict
+
+    @staticmethod
+    def _sample(i: int) -> dict:
+        return {"rollout_id": i, "temperature": 1.0}
+
+
+def _first_line(v: Any) -> str:
+    return str(v).strip().split("\n")[0].strip()
+
+
+class _NoAsync:
+    """BestOfN and Refine have no async path in DSPy (no aforward): StreamProgram and the async
+    execution mode refuse them clearly instead of failing inside DSPy."""
+
+    async def aforward(self, **inputs: Any) -> dspy.Prediction:
+        raise InvalidArgument(f"{type(self).__name__[1:]} cannot run async or be streamed (DSPy has no async "
+                              "version of it): use ExecuteProgram")
+
+
+class _BestOfN(_NoAsync, dspy.BestOfN):
+    pass
+
+
+class _Refine(_NoAsync, dspy.Refine):
+    pass
 
 
 def _int(spec: dict, key: str, default: int, low: int = 1) -> int:
@@ -68,6 +108,6 @@ def build_module(module_type: str, sig: type[dspy.Signature], spec: dict) -> dsp
         threshold = spec.get("threshold", 1.0)
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
             raise InvalidArgument(f"{module_type}: threshold must be a number, got {threshold!r}")
-        cls = dspy.BestOfN if module_type == "BestOfN" else dspy.Refine
+        cls = _BestOfN if module_type == "BestOfN" else _Refine
         return cls(inner(sig), N=_int(spec, "attempts", 3), reward_fn=reward, threshold=float(threshold))
     raise InvalidArgument(f"unknown module {module_type!r} (have: {', '.join(MODULES)})")

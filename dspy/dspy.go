@@ -55,9 +55,9 @@ func WithFieldDescriptions(desc map[string]string) ProgramOption {
 
 // WithID gives the program the id id instead of a generated one. The id must be 1 to 128
 // letters, digits, '.', '_' or '-', must not be "lm" (the LM's definition) and must not be in
-// use: CreateProgram fails with an error matching mlbridge.ErrInvalidArgument otherwise. The
-// check runs before the program is stored; two callers creating the same new id at the same
-// moment are not told apart (the later definition wins).
+// use: CreateProgram fails with an error matching mlbridge.ErrInvalidArgument otherwise. Of
+// callers creating the same new id at the same moment exactly one succeeds (the store checks
+// the id in the same step as the write).
 func WithID(id string) ProgramOption { return func(s map[string]any) { s[idKey] = id } }
 
 // idKey carries WithID's id through the spec map; CreateProgram takes it out before storing.

@@ -32,7 +32,8 @@ type ExampleResult struct {
 }
 
 // Evaluate runs program id on every example of cfg.Devset with DSPy's Evaluate and scores
-// the predictions with cfg.Metric. Ending ctx stops the evaluation at its next example.
+// the predictions with cfg.Metric. Ending ctx stops the evaluation in Python at its next
+// module or LM call.
 func (c *Client) Evaluate(ctx context.Context, id string, cfg EvaluateConfig) (EvaluateResult, error) {
 	if err := c.exists(ctx, id); err != nil {
 		return EvaluateResult{}, err

@@ -77,8 +77,8 @@ type optimizeChunk struct {
 // program keep running the current version meanwhile.
 //
 // Progress streams while the optimizer runs. Ending ctx stops the optimizer in Python at its
-// next metric call, and Optimize returns an error matching mlbridge.ErrCancelled and ctx's
-// error; nothing is stored. If the program is redefined while it is optimized, the result is
+// next module, LM or metric call, and Optimize returns an error matching
+// mlbridge.ErrCancelled and ctx's error; nothing is stored. If the program is redefined while it is optimized, the result is
 // not stored either (ErrProgramChanged).
 func (c *Client) Optimize(ctx context.Context, id string, cfg OptimizeConfig) (OptimizeResult, error) {
 	d, err := c.a.Get(ctx, id)

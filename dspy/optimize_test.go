@@ -3,6 +3,7 @@ package dspy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -258,4 +259,46 @@ func TestOptimizeArgumentsAreChecked(t *testing.T) {
 		!errors.Is(err, mlbridge.ErrInvalidConfiguration) {
 		t.Errorf("MIPROv2: %v", err)
 	}
+}
+
+// Ending ctx stops an Evaluate in Python, even one whose examples all fail before the metric
+// (the follow-examples LM without demos answers nothing): the check runs before each module
+// and LM call. The worker's thread is free long before the thousands of examples are done.
+func TestEvaluateCancel(t *testing.T) {
+	bg := context.Background()
+	c := open(t)
+	if err := c.ConfigureLM(bg, followExamples); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(bg, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var devset []map[string]any
+	for i := range 20_000 {
+		devset = append(devset, map[string]any{"question": fmt.Sprintf("q%d", i), "answer": "a"})
+	}
+	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.Evaluate(ctx, id, dspy.EvaluateConfig{Devset: devset, Metric: dspy.ExactMatch("answer")})
+	if !errors.Is(err, mlbridge.ErrTimeout) && !errors.Is(err, mlbridge.ErrCancelled) {
+		t.Fatalf("got %v, want the deadline's error", err)
+	}
+	for {
+		h, err := mlbridge.Decode[struct {
+			Abandoned int `msgpack:"abandoned"`
+		}](c.Adapter().Call(bg, "health_check", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Abandoned == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the evaluation still runs 5s after its deadline")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("%v; the worker's thread was free %v after the start", err, time.Since(start).Round(time.Millisecond))
 }

@@ -12,7 +12,7 @@ Scores are fractions (DSPy's Evaluate reports percent; it is divided by 100 here
 
 Cancellation: the host's cancel marks the request stopped; the generator sees it between
 events, sets :attr:`Run.cancel`, and the DSPy thread raises :class:`Cancelled` at its next
-metric call. Cancelled is a BaseException so that DSPy's per-example ``except Exception``
+module call, LM call or metric call (DSPy callbacks, see :class:`_Hooks`). Cancelled is a BaseException so that DSPy's per-example ``except Exception``
 (bootstrap, ParallelExecutor) lets it through and the optimizer stops instead of counting an
 error. The generator waits for the DSPy thread to end, so the runtime keeps counting the call
 (abandoned) until the worker's thread is really free.
@@ -47,7 +47,7 @@ _POLL = 0.05  # seconds between the generator's looks at the host's cancel
 
 
 class Cancelled(BaseException):
-    """The host cancelled the call: raised in the DSPy thread at its next metric call."""
+    """The host cancelled the call: raised in the DSPy thread at its next module, LM or metric call."""
 
 
 class Run:
@@ -64,10 +64,14 @@ class Run:
         self.best: float | None = None  # the best trial score
         self.scored: dict[int, float] = {}  # id(example) -> score, for Evaluate's per-example results
 
+    def check(self) -> None:
+        """Raise Cancelled once the host cancelled."""
+        if self.cancel.is_set() or (self.request is not None and self.request.cancelled):
+            raise Cancelled()
+
     def metric(self, inner: Metric, report: bool = True) -> Metric:
         def metric(example: dspy.Example, prediction: dspy.Prediction, trace: Any = None) -> float:
-            if self.cancel.is_set() or (self.request is not None and self.request.cancelled):
-                raise Cancelled()
+            self.check()
             score = inner(example, prediction, trace)
             self.calls += 1
             self.scored[id(example)] = score
@@ -78,11 +82,21 @@ class Run:
         return metric
 
 
-class _Trials(BaseCallback):
-    """Reports each Evaluate DSPy runs inside an optimizer (a candidate program, a trial)."""
+class _Hooks(BaseCallback):
+    """DSPy's callbacks, as the run's hooks: each Evaluate DSPy runs inside an optimizer (a
+    candidate program) is reported as a trial, and every module and LM call first checks the
+    cancel. DSPy logs and swallows a callback's Exception, not a BaseException: Cancelled
+    goes through, so work stops before its next LM call even on examples that never reach the
+    metric (a failed prediction)."""
 
     def __init__(self, run: Run):
         self.run = run
+
+    def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        self.run.check()
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        self.run.check()
 
     def on_evaluate_end(self, call_id: str, outputs: Any | None, exception: BaseException | None = None) -> None:
         score = getattr(outputs, "score", None)
@@ -166,7 +180,7 @@ def optimize(prog: Program, lm: dspy.BaseLM, adapter: dspy.Adapter | None, optim
     train = examples(trainset, keys, metric_field(metric_spec), "trainset")
     val = examples(valset, keys, metric_field(metric_spec), "valset") if valset else None
     student = prog.module.deepcopy()
-    with dspy.context(lm=lm, adapter=adapter, callbacks=[_Trials(run)]):
+    with dspy.context(lm=lm, adapter=adapter, callbacks=[_Hooks(run)]):
         teleprompter, comp = build_optimizer(optimizer, metric, options)  # MIPROv2 reads the LM here
         if val is not None:
             comp["valset"] = val
@@ -185,7 +199,7 @@ def evaluate(prog: Program, lm: dspy.BaseLM, adapter: dspy.Adapter | None, devse
     metric = run.metric(build_metric(metric_spec, list(prog.signature.output_fields)), report=False)
     dev = examples(devset, keys, metric_field(metric_spec), "devset")
     ev = dspy.Evaluate(devset=dev, metric=metric, num_threads=1, max_errors=len(dev) + 1, display_progress=False)
-    with dspy.context(lm=lm, adapter=adapter):
+    with dspy.context(lm=lm, adapter=adapter, callbacks=[_Hooks(run)]):
         result = ev(prog.module)
     rows = []
     for ex, pred, score in result.results:

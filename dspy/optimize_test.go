@@ -302,3 +302,65 @@ func TestEvaluateCancel(t *testing.T) {
 	}
 	t.Logf("%v; the worker's thread was free %v after the start", err, time.Since(start).Round(time.Millisecond))
 }
+
+// BootstrapFewShot from Go: no candidates to score (no trials), its labeled demos stored as the
+// next version, and the score they bring.
+func TestOptimizeBootstrapFewShot(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	if err := c.ConfigureLM(ctx, followExamples); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(ctx, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Optimize(ctx, id, dspy.OptimizeConfig{
+		Optimizer: "BootstrapFewShot", Trainset: capitals, Metric: dspy.F1("answer"),
+		Options: map[string]any{"max_labeled_demos": 3, "max_errors": 100},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 2 || res.Demos != 3 || res.Trials != 0 || res.BestScore != nil {
+		t.Fatalf("result %+v", res)
+	}
+	if s := score(t, c, id); s != 0.3 {
+		t.Fatalf("score after %v, want 0.3", s)
+	}
+}
+
+// A program redefined while it is optimized keeps the new definition: the result, computed
+// from the older one, is not stored.
+func TestOptimizeProgramChanged(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	if err := c.ConfigureLM(ctx, followExamples); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(ctx, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := c.Adapter().Get(ctx, id)
+	redefined := false
+	_, err = c.Optimize(ctx, id, dspy.OptimizeConfig{
+		Optimizer: "BootstrapFewShotWithRandomSearch", Trainset: capitals, Metric: dspy.ExactMatch("answer"),
+		Options: map[string]any{"max_labeled_demos": 4, "max_errors": 100, "num_candidate_programs": 1},
+		Progress: func(dspy.Progress) {
+			if !redefined {
+				redefined = true
+				d.Spec["instructions"] = "Answer with the city only."
+				if _, err := c.Adapter().Create(ctx, d); err != nil {
+					t.Error(err)
+				}
+			}
+		},
+	})
+	if !errors.Is(err, dspy.ErrProgramChanged) {
+		t.Fatalf("got %v, want ErrProgramChanged", err)
+	}
+	if info, err := c.GetProgramInfo(ctx, id); err != nil || info.Instructions != "Answer with the city only." || info.Demos != 0 {
+		t.Fatalf("info %+v %v", info, err)
+	}
+}

@@ -14,6 +14,11 @@ Execution has two implementations behind the per-op switch (`set_handler_mode`, 
 and the async one (`await module.acall(...)` on the worker's event loop). Both check inputs the
 same way, return the same fields and map DSPy's errors to the same categories.
 `stream_program` streams a program's output fields token by token (see dspy_stream.py).
+
+A program's state (an optimizer's result, or an imported program: DSPy's dump_state JSON) is
+the definition's State, loaded when the program is built. `optimize_program` (a sync generator:
+long work on the runtime's thread pool, progress streamed, cancellable), `evaluate_program` and
+`export_program` are in dspy_optimize.py and dspy_programs.py; the modules in dspy_modules.py.
 """
 
 from __future__ import annotations

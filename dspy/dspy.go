@@ -33,7 +33,8 @@ func (c *Client) Adapter() mlbridge.Adapter { return c.a }
 // ProgramOption adjusts CreateProgram.
 type ProgramOption func(map[string]any)
 
-// WithModule selects the DSPy module: "Predict" (default) or "ChainOfThought".
+// WithModule selects the DSPy module: "Predict" (default), "ChainOfThought",
+// "MultiChainComparison", "BestOfN" or "Refine"; see modules.go for the options each needs.
 func WithModule(module string) ProgramOption { return func(s map[string]any) { s["module"] = module } }
 
 // WithInstructions sets the signature's instructions.
@@ -54,9 +55,9 @@ func WithFieldDescriptions(desc map[string]string) ProgramOption {
 
 // WithID gives the program the id id instead of a generated one. The id must be 1 to 128
 // letters, digits, '.', '_' or '-', must not be "lm" (the LM's definition) and must not be in
-// use: CreateProgram fails with an error matching mlbridge.ErrInvalidArgument otherwise. The
-// check runs before the program is stored; two callers creating the same new id at the same
-// moment are not told apart (the later definition wins).
+// use: CreateProgram fails with an error matching mlbridge.ErrInvalidArgument otherwise. Of
+// callers creating the same new id at the same moment exactly one succeeds (the store checks
+// the id in the same step as the write).
 func WithID(id string) ProgramOption { return func(s map[string]any) { s[idKey] = id } }
 
 // idKey carries WithID's id through the spec map; CreateProgram takes it out before storing.
@@ -75,6 +76,9 @@ type ProgramInfo struct {
 	Instructions string      `msgpack:"instructions"`
 	Inputs       []FieldInfo `msgpack:"inputs"`
 	Outputs      []FieldInfo `msgpack:"outputs"`
+	// Demos counts the few-shot demos of all the program's predictors: 0 until an optimizer
+	// (or an imported state) gives it some.
+	Demos int `msgpack:"demos"`
 }
 
 // FieldInfo is one field of a ProgramInfo.
@@ -103,6 +107,11 @@ func (i ProgramInfo) ParsedSignature() mlbridge.Signature {
 func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...ProgramOption) (_ string, err error) {
 	ctx, end := mlbridge.TraceOperation(ctx, c.a, "dspy.CreateProgram")
 	defer func() { end(err) }()
+	return c.create(ctx, signature, nil, opts)
+}
+
+// create stores a program definition, with state (DSPy's dump_state JSON) when imported.
+func (c *Client) create(ctx context.Context, signature string, state []byte, opts []ProgramOption) (string, error) {
 	sig, err := mlbridge.ParseSignature(signature)
 	if err != nil {
 		return "", err
@@ -111,7 +120,10 @@ func (c *Client) CreateProgram(ctx context.Context, signature string, opts ...Pr
 	for _, o := range opts {
 		o(spec)
 	}
-	d := store.Definition{ID: newProgramID(), Kind: "program", Spec: spec}
+	if err := checkModule(sig, spec); err != nil {
+		return "", err
+	}
+	d := store.Definition{ID: newProgramID(), Kind: "program", Spec: spec, State: state}
 	if v, ok := spec[idKey]; ok {
 		delete(spec, idKey)
 		if d.ID, err = c.chosenID(ctx, v); err != nil {

@@ -7,7 +7,11 @@ type LMConfig struct {
 	//     worker by llama.cpp — offline, no key; ModelPath, Threads and ContextSize tune it.
 	//   - "openai_compatible": any provider DSPy supports, by Model ("openai/..." is assumed
 	//     when BaseURL is set and Model has no provider prefix), BaseURL and APIKeyEnv.
-	//   - "dummy": DSPy's DummyLM answering Answers in order (tests).
+	//   - "dummy": DSPy's DummyLM (tests): it answers Answers in order, or, with
+	//     AnswersByPrompt, the answer whose key the prompt's last message contains; with
+	//     FollowExamples, a question that is one of the prompt's few-shot demos gets that
+	//     demo's answer (DSPy's DummyLM "follow examples" mode: demos an optimizer chose
+	//     change what it answers) and any other question no answer at all (a parse error).
 	Provider  string
 	Model     string
 	BaseURL   string
@@ -18,6 +22,9 @@ type LMConfig struct {
 	Temperature float64
 	MaxTokens   int
 	Answers     []map[string]any
+	// AnswersByPrompt (dummy): answers by a text the prompt contains, instead of Answers.
+	AnswersByPrompt map[string]map[string]any
+	FollowExamples  bool // dummy: answer from the prompt's demos (see Provider)
 
 	ModelPath   string // local: a GGUF file instead of the packaged model
 	Threads     int    // local: llama.cpp threads per worker (default 1: the pool is the parallelism)
@@ -49,6 +56,14 @@ func (c LMConfig) spec() map[string]any {
 	set("n_ctx", c.ContextSize, c.ContextSize != 0)
 	set("adapter", c.Adapter, c.Adapter != "")
 	set("num_retries", max(c.NumRetries, 0), c.NumRetries != 0)
+	set("follow_examples", c.FollowExamples, c.FollowExamples)
+	if len(c.AnswersByPrompt) > 0 {
+		byPrompt := make(map[string]any, len(c.AnswersByPrompt))
+		for k, a := range c.AnswersByPrompt {
+			byPrompt[k] = a
+		}
+		s["answers"] = byPrompt
+	}
 	if len(c.Answers) > 0 {
 		answers := make([]any, len(c.Answers))
 		for i, a := range c.Answers {

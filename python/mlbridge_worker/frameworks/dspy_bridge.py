@@ -14,12 +14,17 @@ Execution has two implementations behind the per-op switch (`set_handler_mode`, 
 and the async one (`await module.acall(...)` on the worker's event loop). Both check inputs the
 same way, return the same fields and map DSPy's errors to the same categories.
 `stream_program` streams a program's output fields token by token (see dspy_stream.py).
+
+A program's state (an optimizer's result, or an imported program: DSPy's dump_state JSON) is
+the definition's State, loaded when the program is built. `optimize_program` (a sync generator:
+long work on the runtime's thread pool, progress streamed, cancellable), `evaluate_program` and
+`export_program` are in dspy_optimize.py and dspy_programs.py; the modules in dspy_modules.py.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import dspy
@@ -27,7 +32,8 @@ import dspy
 from ..base_bridge import BaseBridge, alternative, handler
 from ..errors import InvalidConfiguration, NotFound
 from .dspy_lms import build_lm, map_error
-from .dspy_programs import Program, build_program, check_inputs
+from .dspy_optimize import Run, evaluate, optimize, run_streaming
+from .dspy_programs import Program, build_program, check_inputs, dump_state
 from .dspy_stream import stream_module
 
 
@@ -169,6 +175,46 @@ class DSPyBridge(BaseBridge):
                 prog.module(**inputs)
                 times.append(time.perf_counter() - t0)
         return times
+
+    def _lm(self) -> tuple[dspy.BaseLM, dspy.Adapter | None]:
+        lm, adapter = self.lm, self.adapter
+        if lm is None:
+            raise InvalidConfiguration("no LM configured: call dspy.Client.ConfigureLM from Go first")
+        return lm, adapter
+
+    @handler
+    def optimize_program(self, program_id: str, optimizer: str, trainset: list, metric: dict,
+                         valset: list | None = None, options: dict | None = None,
+                         input_keys: list | None = None) -> Iterator[dict]:
+        """Compile a copy of the program with a DSPy optimizer, streaming progress (see
+        dspy_optimize.py); the last chunk is ``{"result": {"state", "demos", ...}}``, the
+        state the host stores as the program's next version. This worker's cached program is
+        left as it is: the new version replaces it on every worker once stored."""
+        prog = self.program(program_id)
+        lm, adapter = self._lm()
+        opts = options or {}
+        yield from run_streaming(lambda run: self._mapped(
+            optimize, prog, lm, adapter, optimizer, trainset, valset, metric, opts, input_keys, run))
+
+    @handler
+    def evaluate_program(self, program_id: str, devset: list, metric: dict,
+                         input_keys: list | None = None) -> dict:
+        """DSPy's Evaluate on ``devset``: ``{"score", "results": [{"prediction", "score", "failed"}]}``."""
+        prog = self.program(program_id)
+        lm, adapter = self._lm()
+        return self._mapped(evaluate, prog, lm, adapter, devset, metric, input_keys, Run())
+
+    @handler
+    def export_program(self, program_id: str) -> bytes:
+        """The program's state as DSPy's own `dump_state()` JSON (what `Module.save` writes)."""
+        return dump_state(self.program(program_id).module)
+
+    @staticmethod
+    def _mapped(fn, *args):
+        try:
+            return fn(*args)
+        except Exception as e:  # not Cancelled (a BaseException): the host already has its answer
+            raise map_error(e) from e
 
     @handler
     def get_program_info(self, program_id: str) -> dict:

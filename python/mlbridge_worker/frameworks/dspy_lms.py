@@ -6,7 +6,10 @@ Spec = {provider, adapter?, ...}:
                      set without a provider prefix), base_url?, api_key_env? (the variable's *name*;
                      with base_url and no api_key_env, a placeholder key: servers without auth),
                      temperature?, max_tokens?, num_retries?
-  dummy              DSPy's own DummyLM answering `answers` in order (tests, demos without a model)
+  dummy              DSPy's own DummyLM (tests, demos without a model): `answers` in order (a list),
+                     or by prompt (a map: the answer whose key the prompt's last message contains);
+                     follow_examples? answers an input that is one of the prompt's demos with
+                     that demo's outputs (DummyLM's mode 3: the LM "learns" from few-shot demos)
 adapter: "json" or "chat" — which DSPy adapter formats prompts. "json" asks the LM for the
 signature's JSON schema; it is the default for the local LM, whose constrained decoding needs it.
 """
@@ -42,10 +45,12 @@ def build_lm(spec: dict) -> tuple[dspy.BaseLM, dspy.Adapter]:
     elif kind == "dummy":
         from dspy.utils import DummyLM
 
-        answers = spec.get("answers")
-        if not isinstance(answers, list) or not answers:
-            raise InvalidArgument("a dummy LM needs a non-empty list of answers")
-        lm = DummyLM(answers)
+        answers, follow = spec.get("answers", []), spec.get("follow_examples", False)
+        if not isinstance(follow, bool):
+            raise InvalidArgument("follow_examples must be a bool")
+        if not isinstance(answers, (list, dict)) or not (answers or follow):
+            raise InvalidArgument("a dummy LM needs a non-empty list (or map) of answers, or follow_examples")
+        lm = DummyLM(answers or [], follow_examples=follow)
         default_adapter = "chat"
     else:
         raise InvalidArgument(f"unknown LM provider {kind!r} (have: {', '.join(PROVIDERS)})")

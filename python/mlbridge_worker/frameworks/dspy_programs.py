@@ -1,20 +1,22 @@
 """DSPy programs built from host-owned definitions, and the checks on their inputs.
 
-A definition is {signature, module, instructions?, field_descriptions?}. Everything about it is
-checked here, before any LM is called: a bad signature is `invalid_argument`, never a silent
-fallback to `question -> answer`; inputs must be present and of the declared types.
+A definition is {signature, module, instructions?, field_descriptions?} plus the module's own
+options (see dspy_modules.py), and optional state: DSPy's `dump_state()` JSON of an optimized
+(or imported) program, loaded over the freshly built module. Everything about it is checked
+here, before any LM is called: a bad signature is `invalid_argument`, never a silent fallback
+to `question -> answer`; inputs must be present and of the declared types.
 """
 
 from __future__ import annotations
 
+import json
 import typing
 from typing import Any
 
 import dspy
 
 from ..errors import InvalidArgument
-
-MODULES = {"Predict": dspy.Predict, "ChainOfThought": dspy.ChainOfThought}
+from .dspy_modules import MODULES, build_module
 
 
 class Program:
@@ -36,6 +38,7 @@ class Program:
         return {
             "id": self.id, "module": self.module_type, "signature": typed_signature(sig),
             "instructions": sig.instructions, "inputs": fields(sig.input_fields), "outputs": fields(sig.output_fields),
+            "demos": demo_count(self.module),
         }
 
 
@@ -52,8 +55,7 @@ def build_program(id: str, spec: dict, state: bytes | None) -> Program:
     if not isinstance(signature, str) or not signature.strip():
         raise InvalidArgument("a program needs a signature string, e.g. 'question -> answer'")
     module_type = spec.get("module", "Predict")
-    module_cls = MODULES.get(module_type)
-    if module_cls is None:
+    if module_type not in MODULES:
         raise InvalidArgument(f"unknown module {module_type!r} (have: {', '.join(MODULES)})")
     sig = parse_signature(signature, spec.get("instructions") or None)
     descs = spec.get("field_descriptions") or {}
@@ -61,10 +63,41 @@ def build_program(id: str, spec: dict, state: bytes | None) -> Program:
         if name not in sig.fields:
             raise InvalidArgument(f"field_descriptions names {name!r}, which is not in the signature")
         sig = sig.with_updated_fields(name, desc=str(desc))
-    module = module_cls(sig)
+    module = build_module(module_type, sig, spec)
     if state:
-        raise InvalidArgument("loading optimized program state is not supported yet")
+        load_state(module, state)
     return Program(id, module, module_type, sig)
+
+
+def load_state(module: dspy.Module, state: bytes) -> None:
+    """Load DSPy's own `dump_state()` JSON (demos, instructions, field prefixes) over a module
+    built from the same definition. A state of another program shape is `invalid_argument`."""
+    try:
+        obj = json.loads(state)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidArgument(f"program state is not JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise InvalidArgument("program state must be a JSON object (DSPy's dump_state)")
+    obj.pop("metadata", None)  # Module.save adds one; load_state does not take it
+    # A bare Predict dumps its own state; a composite module one state per named predictor.
+    have = {"self"} if "signature" in obj and "demos" in obj else set(obj)
+    want = {name for name, _ in module.named_predictors()}
+    if have != want:
+        raise InvalidArgument(f"program state has predictors {sorted(have)}, the module has {sorted(want)}: "
+                              "it was saved from another module or signature")
+    try:
+        module.load_state(obj)
+    except Exception as e:  # KeyError, TypeError, pydantic errors on a damaged state
+        raise InvalidArgument(f"program state does not load: {type(e).__name__}: {e}") from e
+
+
+def dump_state(module: dspy.Module) -> bytes:
+    """DSPy's `dump_state()` as JSON bytes: what the host stores as a definition's State."""
+    return json.dumps(module.dump_state(), ensure_ascii=False).encode()
+
+
+def demo_count(module: dspy.Module) -> int:
+    return sum(len(p.demos) for _, p in module.named_predictors())
 
 
 def parse_signature(text: str, instructions: str | None = None) -> type[dspy.Signature]:

@@ -36,8 +36,8 @@ class FieldListener(StreamListener):
     """A StreamListener for one output field that parses JSONAdapter output instead of matching
     patterns in it (see the module docstring); DSPy's own logic for the other adapters."""
 
-    def __init__(self, signature_field_name: str):
-        super().__init__(signature_field_name=signature_field_name)
+    def __init__(self, signature_field_name: str, predict: Any = None, predict_name: str | None = None):
+        super().__init__(signature_field_name=signature_field_name, predict=predict, predict_name=predict_name)
         self._raw = ""  # the LM's text so far (JSONAdapter only)
         self._sent = 0  # characters of a string value already yielded
 
@@ -124,7 +124,12 @@ async def stream_module(module: dspy.Module, lm: dspy.BaseLM, adapter: dspy.Adap
     the consumer's context, and the program task started by streamify inherits it: the whole
     iteration runs inside one `dspy.context`.
     """
-    listeners = [FieldListener(name) for name in output_fields(module)]
+    pick = getattr(module, "stream_predictor", None)  # a module whose predictors share field names
+    if pick is not None:
+        predict_name, predict = pick()
+        listeners = [FieldListener(name, predict, predict_name) for name in predict.signature.output_fields]
+    else:
+        listeners = [FieldListener(name) for name in output_fields(module)]
     streamer = dspy.streamify(module, stream_listeners=listeners, is_async_program=True)
     with dspy.context(lm=lm, adapter=adapter):
         # aclosing: a consumer that stops reading closes DSPy's generator here, in this task,

@@ -1,0 +1,111 @@
+package dspy
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/mlbridge/mlbridge"
+)
+
+// The modules WithModule accepts, and what each needs:
+//
+//   - "Predict" (default), "ChainOfThought": the signature alone.
+//   - "MultiChainComparison": WithAttempts(M) ChainOfThought attempts (default 3), which DSPy's
+//     MultiChainComparison compares into one answer (with a "rationale" output).
+//   - "BestOfN", "Refine": WithReward (required), WithAttempts(N) (default 3), WithThreshold
+//     (default 1.0), WithInner ("Predict" default, or "ChainOfThought"). Refine asks the LM for
+//     advice after an attempt under the threshold and runs the next attempt with it.
+//   - "ReAct" is refused (ErrInvalidArgument): it needs tools, which will be Go functions called
+//     back from Python, and such callbacks do not exist yet.
+var modules = []string{"Predict", "ChainOfThought", "MultiChainComparison", "BestOfN", "Refine"}
+
+// innerModules are the modules BestOfN and Refine can run.
+var innerModules = []string{"Predict", "ChainOfThought"}
+
+// WithAttempts sets how many attempts MultiChainComparison compares, or BestOfN and Refine make
+// at most.
+func WithAttempts(n int) ProgramOption { return func(s map[string]any) { s["attempts"] = n } }
+
+// WithReward sets the reward BestOfN and Refine score each attempt with, and the threshold at
+// which an attempt is taken without trying further.
+func WithReward(r Reward, threshold float64) ProgramOption {
+	return func(s map[string]any) {
+		s["reward"] = r.spec()
+		s["threshold"] = threshold
+	}
+}
+
+// WithInner selects the module BestOfN and Refine run: "Predict" (default) or "ChainOfThought".
+func WithInner(module string) ProgramOption { return func(s map[string]any) { s["inner"] = module } }
+
+// Reward scores one prediction of BestOfN or Refine, from 0 to 1. Only built-in rewards exist
+// for now; a reward computed by a Go function will come with calls from Python back into Go.
+type Reward struct {
+	// Builtin is "exact_match" (1 when Field equals Target, ignoring case and surrounding or
+	// repeated whitespace) or "contains" (1 when Field contains Target, the same way).
+	Builtin string
+	Field   string // the output field scored
+	Target  string
+}
+
+// RewardExactMatch rewards output field equal to target.
+func RewardExactMatch(field, target string) Reward {
+	return Reward{Builtin: "exact_match", Field: field, Target: target}
+}
+
+// RewardContains rewards output field containing target.
+func RewardContains(field, target string) Reward {
+	return Reward{Builtin: "contains", Field: field, Target: target}
+}
+
+func (r Reward) spec() map[string]any {
+	return map[string]any{"builtin": r.Builtin, "field": r.Field, "target": r.Target}
+}
+
+// checkModule refuses, before anything is stored, a module spec a worker would refuse: an
+// unknown module, or options the module needs missing or out of range. Python checks it all
+// again (a definition can come from elsewhere); this gives the error without a round trip.
+func checkModule(sig mlbridge.Signature, spec map[string]any) error {
+	module, _ := spec["module"].(string)
+	if _, set := spec["module"]; !set {
+		module = "Predict"
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: module %s: "+format, append([]any{mlbridge.ErrInvalidArgument, module}, args...)...)
+	}
+	switch {
+	case module == "ReAct":
+		return bad("ReAct needs tools, which are Go functions called back from Python: not supported yet")
+	case !slices.Contains(modules, module):
+		return bad("unknown module (have: %v)", modules)
+	}
+	if n, ok := spec["attempts"].(int); ok && n < 1 {
+		return bad("WithAttempts(%d): want at least 1", n)
+	}
+	if module != "BestOfN" && module != "Refine" {
+		only := []string{"reward", "inner"}
+		if module != "MultiChainComparison" {
+			only = append(only, "attempts")
+		}
+		for _, k := range only {
+			if _, set := spec[k]; set {
+				return bad("takes no %s option", k)
+			}
+		}
+		return nil
+	}
+	if inner, set := spec["inner"].(string); set && !slices.Contains(innerModules, inner) {
+		return bad("unknown inner module %q (have: %v)", inner, innerModules)
+	}
+	r, ok := spec["reward"].(map[string]any)
+	if !ok {
+		return bad("needs WithReward")
+	}
+	if b := r["builtin"]; b != "exact_match" && b != "contains" {
+		return bad("unknown builtin reward %q (have: exact_match, contains)", b)
+	}
+	if !slices.ContainsFunc(sig.Outputs, func(f mlbridge.Field) bool { return f.Name == r["field"] }) {
+		return bad("the reward scores %q, which is not an output of %q", r["field"], sig.String())
+	}
+	return nil
+}

@@ -23,6 +23,7 @@ from dspy.utils import exceptions as dx
 
 from ..errors import (BridgeError, InvalidArgument, InvalidConfiguration, ModelError, RateLimit, Timeout,
                       Unknown)
+from .dspy_genai import instrument
 
 PROVIDERS = ("local", "openai_compatible", "dummy")
 ADAPTERS = {"json": dspy.JSONAdapter, "chat": dspy.ChatAdapter}
@@ -57,7 +58,7 @@ def build_lm(spec: dict) -> tuple[dspy.BaseLM, dspy.Adapter]:
     adapter = spec.get("adapter") or default_adapter
     if adapter not in ADAPTERS:
         raise InvalidArgument(f"unknown adapter {adapter!r} (have: {', '.join(ADAPTERS)})")
-    return lm, ADAPTERS[adapter]()
+    return instrument(lm), ADAPTERS[adapter]()
 
 
 def _remote_lm(spec: dict) -> dspy.BaseLM:

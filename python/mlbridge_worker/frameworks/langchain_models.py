@@ -37,6 +37,7 @@ from pydantic import PrivateAttr, ValidationError
 from ..errors import (BridgeError, InvalidArgument, InvalidConfiguration, ModelError, RateLimit, Timeout,
                       Unknown)
 from ..request import current_request
+from .langchain_genai import instrument
 
 PROVIDERS = ("local", "openai_compatible", "fake")
 T = TypeVar("T")
@@ -44,6 +45,16 @@ LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 
 
 def build_model(spec: dict) -> BaseChatModel:
+    """The model of ``spec``, reporting its calls as GenAI spans (langchain_genai.py)."""
+    model = _build_model(spec)
+    if isinstance(model, LocalChatModel):
+        return instrument(model, "llama_cpp", LOCAL_MODEL_NAME)
+    if isinstance(model, GenericFakeChatModel):
+        return instrument(model, "langchain.fake", "fake")
+    return instrument(model)  # ChatOpenAI's ls_* metadata: openai and the model's name
+
+
+def _build_model(spec: dict) -> BaseChatModel:
     kind = spec.get("provider", "")
     if kind == "local":
         return LocalChatModel(

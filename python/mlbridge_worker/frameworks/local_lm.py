@@ -28,12 +28,14 @@ import importlib.util
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dspy
 from dspy.lm15 import Message, Response, StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta, TextPart, Usage
 
+from .. import genai
 from ..errors import InvalidConfiguration
 from ..request import current_request
 
@@ -142,7 +144,8 @@ class LlamaCppEngine:
 
     def stream(self, request: Any) -> Iterator[StreamEvent]:
         """DSPy's sync streaming contract: closing the iterator stops the generation."""
-        return self.generate(request, _RequestStop())
+        genai.streaming()
+        return _first_chunk_marked(self.generate(request, _RequestStop()))
 
     def generate(self, request: Any, stop: threading.Event | _RequestStop) -> Iterator[StreamEvent]:
         """The lm15 events of one generation, produced lazily: each step runs llama.cpp for one
@@ -194,6 +197,16 @@ class LlamaCppEngine:
         self._llama.close()
 
 
+def _first_chunk_marked(events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+    """The events, the first text piece marked on the call's GenAI span (genai.py); closing
+    this closes the generation."""
+    with closing(events):
+        for event in events:
+            if event.type == "delta":
+                genai.first_chunk()
+            yield event
+
+
 class _Failed:
     __slots__ = ("error",)
 
@@ -242,11 +255,16 @@ class AsyncLlamaCppEngine:
             else:
                 post(_END)
 
+        genai.streaming()
         loop.run_in_executor(None, contextvars.copy_context().run, produce)
+        first = True
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, _Failed):
                     raise item.error
+                if first and item.type == "delta":
+                    genai.first_chunk()  # the GenAI span's time to first chunk (genai.py)
+                    first = False
                 yield item
         finally:
             # Reached on the end, on an error, on cancellation (the task awaiting the queue) and

@@ -3,6 +3,7 @@ package mlbridge_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -46,14 +47,16 @@ func intAttr(s *otlptrace.Span, key string) (int64, bool) {
 // One DSPy ExecuteProgram on the local model (llama.cpp in the worker): the worker's spans
 // include a GenAI client span for the LM call, a child of the handler span in the caller's
 // trace, with the model, the provider and the token usage llama.cpp counted. The prompt is
-// not on it (content capture is off by default).
+// not on it (content capture is off by default). The pool's record of the LM definition
+// carries the ConfigureLM operation's trace ids.
 func TestGenAISpanOfALocalModelCall(t *testing.T) {
 	recv := newOTLPReceiver(t)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	logs := &logCapture{}
 	p := openPool(t, func(c *mlbridge.PoolConfig) {
-		c.Bridge, c.Size, c.TracerProvider = dspyBridge, 1, tp
+		c.Bridge, c.Size, c.TracerProvider, c.Logger = dspyBridge, 1, tp, slog.New(logs)
 		c.Env = append(c.Env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+recv.srv.URL+"/v1/traces", "OTEL_BSP_SCHEDULE_DELAY=20")
 	})
 	ctx := context.Background()
@@ -69,11 +72,19 @@ func TestGenAISpanOfALocalModelCall(t *testing.T) {
 	if _, err := client.ExecuteProgram(ctx, id, map[string]any{"question": question}); err != nil {
 		t.Fatal(err)
 	}
-	var call tracetest.SpanStub
+	var call, configure tracetest.SpanStub
 	for _, s := range exp.GetSpans() {
-		if s.Name == "execute" {
+		switch s.Name {
+		case "execute":
 			call = s
+		case "dspy.ConfigureLM":
+			configure = s
 		}
+	}
+	// the pool's record of the LM's global definition joins the ConfigureLM operation's trace
+	if rec := logs.find("mlbridge: global definition applied"); rec == nil || rec["trace_id"] != configure.SpanContext.TraceID().String() ||
+		rec["span_id"] != configure.SpanContext.SpanID().String() {
+		t.Errorf("definition record %v, want the ids of dspy.ConfigureLM %s", rec, configure.SpanContext.SpanID())
 	}
 	if !call.SpanContext.IsValid() {
 		t.Fatal("no Go span of the execute call")

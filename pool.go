@@ -272,12 +272,13 @@ func (p *Pool) attempts(ctx context.Context, mode int, op string, args any, o ca
 			}
 			if sent && attempt == 0 && o.idempotent {
 				p.stats.retries.Add(1)
-				p.log.LogAttrs(ctx, slog.LevelInfo, "mlbridge: worker died during an idempotent call; retrying on another",
-					append(traceAttrs(ctx), slog.String("op", op), slog.Int("pid", pw.w.Pid()))...)
+				p.logCall(ctx, slog.LevelInfo, "mlbridge: worker died during an idempotent call; retrying on another",
+					slog.String("op", op), slog.Int("pid", pw.w.Pid()))
 				avoid = pw
 				continue
 			}
 		}
+		p.logLost(ctx, op, pw, err)
 		p.record(ctx, mode, op, start, err)
 		return Result{raw: raw}, err
 	}
@@ -315,7 +316,12 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 			return
 		}
 		var final error
-		defer func() { p.release(pw, final); p.record(ctx, modeStream, op, start, final); endSpan(span, final) }()
+		defer func() {
+			p.release(pw, final)
+			p.logLost(ctx, op, pw, final)
+			p.record(ctx, modeStream, op, start, final)
+			endSpan(span, final)
+		}()
 		if len(o.uses) > 0 {
 			if final = p.ensure(ctx, pw, o.uses); final != nil {
 				yield(Result{}, final)
@@ -491,8 +497,9 @@ func (p *Pool) Define(ctx context.Context, d store.Definition) (store.Definition
 			return d, err
 		}
 	}
-	p.log.Info("mlbridge: global definition applied", "id", d.ID, "kind", d.Kind, "version", d.Version,
-		"workers", len(workers), "took", time.Since(start).Round(time.Millisecond))
+	p.logCall(ctx, slog.LevelInfo, "mlbridge: global definition applied", slog.String("id", d.ID),
+		slog.String("kind", d.Kind), slog.Int64("version", int64(d.Version)), slog.Int("workers", len(workers)),
+		slog.Duration("took", time.Since(start).Round(time.Millisecond)))
 	return d, nil
 }
 
@@ -505,7 +512,8 @@ func (p *Pool) restore(ctx context.Context, id string, prev store.Definition, ex
 		err = p.store.Delete(ctx, id)
 	}
 	if err != nil {
-		p.log.Error("mlbridge: could not take back a refused definition", "id", id, "err", err)
+		p.logCall(ctx, slog.LevelError, "mlbridge: could not take back a refused definition", slog.String("id", id),
+			slog.String("err", err.Error()))
 	}
 }
 

@@ -136,6 +136,22 @@ func traceAttrs(ctx context.Context) []slog.Attr {
 	return []slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())}
 }
 
+// logCall writes a record about the call (or typed operation) whose ctx it is, joined to its
+// trace: trace_id and span_id of the span in ctx come first.
+func (p *Pool) logCall(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	p.log.LogAttrs(ctx, level, msg, append(traceAttrs(ctx), attrs...)...)
+}
+
+// logLost records a call its worker failed, not its handler: the worker exited under it (and
+// the call was not retried) or broke the protocol. Application errors are the caller's to log.
+func (p *Pool) logLost(ctx context.Context, op string, pw *poolWorker, err error) {
+	if err == nil || ctx.Err() != nil || !(errors.Is(err, ErrWorkerExited) || errors.Is(err, ErrProtocol)) {
+		return
+	}
+	p.logCall(ctx, slog.LevelWarn, "mlbridge: call lost with its worker",
+		slog.String("op", op), slog.Int("pid", pw.w.Pid()), slog.String("err", err.Error()))
+}
+
 // globalTracer serves TraceOperation for adapters that are not a *Pool.
 var globalTracer = newCallTracer(nil, "")
 

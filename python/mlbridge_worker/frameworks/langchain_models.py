@@ -198,7 +198,8 @@ class LocalChatModel(BaseChatModel):
         return {"messages": out, "stop": stop or None, "max_tokens": kwargs.get("max_tokens", self.max_tokens),
                 "temperature": kwargs.get("temperature", self.temperature)}
 
-    def _tokens(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict) -> Iterator[str]:
+    def _tokens(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict,
+                usage: _Usage | None = None) -> Iterator[str]:
         """The completion's text, one llama.cpp token at a time: every local call, streamed or
         not, runs through here, so every one can be stopped at the next token.
 
@@ -209,9 +210,16 @@ class LocalChatModel(BaseChatModel):
         GeneratorExit of a closed sync chain stream and drains its input to the end, for
         tracing; a cancelled call must not pay for that."""
         args = self._call_args(messages, stop, kwargs)
+        if usage is not None:
+            from llama_cpp import LogitsProcessorList
+
+            args["logits_processor"] = LogitsProcessorList([usage])
         with self._lock, _overflow(), closing(self._llama.create_chat_completion(stream=True, **args)) as parts:
             for part in parts:
-                text = part["choices"][0]["delta"].get("content") or ""
+                choice = part["choices"][0]
+                if usage is not None and choice.get("finish_reason"):
+                    usage.finish = "length" if choice["finish_reason"] == "length" else "stop"
+                text = choice["delta"].get("content") or ""
                 if not text:
                     continue  # the role header and the final finish_reason carry no text
                 self._generated += 1
@@ -221,14 +229,16 @@ class LocalChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        return _result("".join(self._tokens(messages, stop, kwargs)))
+        usage = _Usage()
+        return _result("".join(self._tokens(messages, stop, kwargs, usage)), usage)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         """LangChain's default runs _generate on a thread, which a cancelled call cannot reach:
         here the tokens are pulled step by step, so a cancel closes the generation."""
-        parts = [text async for text in _steps_async(self._tokens(messages, stop, kwargs))]
-        return _result("".join(parts))
+        usage = _Usage()
+        parts = [text async for text in _steps_async(self._tokens(messages, stop, kwargs, usage))]
+        return _result("".join(parts), usage)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
@@ -323,9 +333,38 @@ class _Steps(Generic[T]):
             self._gen.close()
 
 
-def _result(text: str) -> ChatResult:
-    return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))],
-                      llm_output={"model_name": LOCAL_MODEL_NAME})
+class _Usage:
+    """A llama.cpp logits processor that only counts (as local_lm's _TokenCounter): its first
+    call sees the whole prompt, then one call per sampled token. llama.cpp reports usage only
+    for non-streamed completions; every local call streams."""
+
+    __slots__ = ("prompt", "sampled", "finish")
+
+    def __init__(self) -> None:
+        self.prompt: int | None = None
+        self.sampled = 0
+        self.finish: str | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.prompt is None:
+            self.prompt = len(input_ids)
+        self.sampled += 1
+        return scores
+
+    def metadata(self) -> dict[str, int]:
+        # llama.cpp does not count the end-of-generation token it sampled last (finish "stop")
+        out = self.sampled - 1 if self.finish == "stop" and self.sampled else self.sampled
+        inp = self.prompt or 0
+        return {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
+
+
+def _result(text: str, usage: _Usage) -> ChatResult:
+    """The completion, with the usage and finish reason LangChain's callbacks (GenAI spans) read."""
+    meta: dict[str, Any] = {"model_name": LOCAL_MODEL_NAME}
+    if usage.finish:
+        meta["finish_reason"] = usage.finish
+    message = AIMessage(content=text, usage_metadata=usage.metadata(), response_metadata=meta)
+    return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"model_name": LOCAL_MODEL_NAME})
 
 
 async def _steps_async(gen: Generator[T, None, None]) -> AsyncIterator[T]:

@@ -107,7 +107,7 @@ def test_dspy_failure_sets_error_type(spans: InMemorySpanExporter) -> None:
 def test_dspy_async_call(spans: InMemorySpanExporter) -> None:
     lm, adapter = build_lm({"provider": "dummy", "answers": [{"answer": "Rome"}]})
 
-    async def run() -> str:
+    async def run() -> tuple[str, trace.Span]:
         with handler_span() as parent, dspy.context(lm=lm, adapter=adapter):
             out = await dspy.Predict("question -> answer").acall(question="q")
             return out.answer, parent
@@ -192,7 +192,7 @@ def test_langchain_failure_sets_error_type(spans: InMemorySpanExporter) -> None:
 
     from mlbridge_worker.frameworks.langchain_genai import instrument
 
-    model = instrument(GenericFakeChatModel(messages=iter([])))  # exhausted: raises StopIteration's kin
+    model = instrument(GenericFakeChatModel(messages=iter([])))  # no answer left: the model raises
     with handler_span(), pytest.raises(Exception) as info:
         model.invoke("q")
     [s] = gen_ai(spans)

@@ -30,7 +30,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from . import log as _log
-from .errors import category_of
+from .errors import category_of, exc_text
 from .log import log
 
 if TYPE_CHECKING:
@@ -142,10 +142,15 @@ def start(msg: dict, op: str, kind: str, ctx: contextvars.Context) -> Span | Non
     if not _records():
         ctx.run(_context.attach, parent)
         return None
-    span = _get_tracer().start_span(
-        op, context=parent, kind=SpanKind.SERVER,
-        attributes={"rpc.system": "mlbridge", "rpc.method": op, "mlbridge.handler_kind": kind},
-    )
+    try:
+        span = _get_tracer().start_span(
+            op, context=parent, kind=SpanKind.SERVER,
+            attributes={"rpc.system": "mlbridge", "rpc.method": op, "mlbridge.handler_kind": kind},
+        )
+    except Exception as e:  # a bridge's span processor: served without a span of its own
+        _untraceable(e)
+        ctx.run(_context.attach, parent)
+        return None
     # attach inside the request's context: the token is never needed, the context is dropped
     # with the request
     ctx.run(_context.attach, _trace.set_span_in_context(span, parent))
@@ -155,25 +160,43 @@ def start(msg: dict, op: str, kind: str, ctx: contextvars.Context) -> Span | Non
 def fail(span: Span | None, category: str | None, exc: BaseException | None = None) -> None:
     """Record why a request fails before :func:`end` closes its span: the error's category (of
     ``exc`` when None) and, for a cancel or a deadline, an ``mlbridge.cancel`` event; the
-    exception when there is one."""
+    exception when there is one. Never raises: the request's answer is sent after it."""
     if span is None or not span.is_recording():
         return
-    if category is None:
-        category = category_of(exc) if exc is not None else "internal"
-    span.set_attribute("error.type", category)
-    if category in ("cancelled", "timeout"):
-        span.add_event("mlbridge.cancel", {"mlbridge.reason": category})
-    if exc is not None:
-        span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, category if exc is None else f"{type(exc).__name__}: {exc}"))
+    try:
+        if category is None:
+            category = category_of(exc) if exc is not None else "internal"
+        span.set_attribute("error.type", category)
+        if category in ("cancelled", "timeout"):
+            span.add_event("mlbridge.cancel", {"mlbridge.reason": category})
+        if exc is not None:
+            span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, category if exc is None else f"{type(exc).__name__}: {exc_text(exc)}"))
+    except Exception as e:  # an exception whose __str__ raises, a bridge's span processor
+        _untraceable(e)
 
 
 def end(span: Span, ok: bool) -> None:
     """Close a request's span; a failure not described by :func:`fail` still sets the error
-    status."""
-    if not ok and span.is_recording() and span.status.status_code is StatusCode.UNSET:
-        span.set_status(Status(StatusCode.ERROR))
-    span.end()
+    status. Never raises, like :func:`fail`."""
+    try:
+        if not ok and span.is_recording() and span.status.status_code is StatusCode.UNSET:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+    except Exception as e:
+        _untraceable(e)
+
+
+def _untraceable(e: Exception) -> None:
+    # a span that cannot be described must not cost the request its answer: say so, once a
+    # kind of failure, and go on
+    kind = type(e).__name__
+    if kind not in _reported:
+        _reported.add(kind)
+        log(f"tracing: a span could not be recorded ({kind}: {exc_text(e)}); the request is answered all the same")
+
+
+_reported: set[str] = set()
 
 
 def current_ids() -> tuple[str, str] | None:

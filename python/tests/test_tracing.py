@@ -256,3 +256,17 @@ def test_a_provider_the_bridge_installs_wins(make_worker):
     assert w.ok("provider_is_mine") is True
     (span,) = [s for s in w.ok("spans") if s["name"] == "echo"]
     assert span["trace_id"] == TRACE_ID and span["parent_id"] == PARENT
+
+
+@pytest.mark.parametrize("op", ["broken_async", "broken_eager", "broken_sync"])
+def test_an_unprintable_exception_is_answered_and_its_span_ended(make_worker, op):
+    """A traced request whose exception's __str__ raises is answered like an untraced one
+    (tracing must never cost a request its answer), its span ends with the error status, and
+    the worker serves the next call."""
+    w = make_worker("trace_bridges:BrokenBridge")
+    w.hello()
+    res = answer(w, traced(w, op))[-1]
+    assert res["t"] == "res" and res["ok"] is False and res["error"]["type"] == "_Broken"
+    [span] = spans_of(w, op)
+    assert span["status"] == "ERROR" and span["trace_id"] == TRACE_ID
+    assert w.ok("echo", {"value": 1}) == 1

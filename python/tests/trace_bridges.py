@@ -66,3 +66,25 @@ class TraceBridge(EchoBridge):
     async def inner_async_gen(self):
         await asyncio.sleep(0)
         yield _inner("inner_async_gen")
+
+
+class _Broken(Exception):
+    """An exception whose message cannot be read."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("broken __str__")
+
+
+class BrokenBridge(TraceBridge):
+    @handler
+    async def broken_async(self) -> dict:
+        await asyncio.sleep(0)
+        raise _Broken()
+
+    @handler
+    async def broken_eager(self) -> dict:
+        raise _Broken()
+
+    @handler
+    def broken_sync(self) -> dict:
+        raise _Broken()

@@ -12,6 +12,7 @@
 package histogram
 
 import (
+	"math"
 	"math/bits"
 	"sync/atomic"
 )
@@ -91,7 +92,10 @@ func (s *Snapshot) Quantile(q float64) float64 {
 	if s.total == 0 {
 		return 0
 	}
-	want := uint64(q*float64(s.total-1)) + 1
+	// nearest rank: the smallest value with at least q of the values at or below it, so the
+	// p99 of 50 calls is the slowest one (floor(q·(n-1))+1 was the 49th)
+	want := uint64(math.Ceil(q * float64(s.total)))
+	want = max(want, 1)
 	var seen uint64
 	for i, n := range s.counts {
 		seen += n

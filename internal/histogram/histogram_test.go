@@ -59,7 +59,8 @@ func TestQuantilesWithinTheErrorBound(t *testing.T) {
 			t.Fatalf("count %d, want %d", s.Count(), n)
 		}
 		for _, q := range []float64{0, 0.01, 0.5, 0.9, 0.99, 0.999, 1} {
-			exact := float64(vals[uint64(q*float64(n-1))])
+			rank := max(int(math.Ceil(q*float64(n))), 1) // nearest rank
+			exact := float64(vals[rank-1])
 			got := s.Quantile(q)
 			if math.Abs(got-exact) > MaxRelativeError*exact {
 				t.Errorf("n=%d q=%v: %v, exact %v (error %.2f%%)", n, q, got, exact, 100*math.Abs(got-exact)/exact)
@@ -97,4 +98,28 @@ func BenchmarkRecord(b *testing.B) {
 			v = v*7 + 13&(1<<30-1)
 		}
 	})
+}
+
+// Nearest rank on few values: the p99 of 50 calls is the slowest one, the p90 of three values
+// is the largest (a slow outlier of a low-volume op must show).
+func TestQuantileNearestRankOnFewValues(t *testing.T) {
+	var h Histogram
+	for range 49 {
+		h.Record(1000)
+	}
+	h.Record(5_000_000)
+	s := h.Snapshot()
+	if p99 := s.Quantile(0.99); p99 < 4_800_000 {
+		t.Fatalf("p99 of 49×1 ms and one 5 s = %v µs, want about 5 s", p99)
+	}
+	if p50 := s.Quantile(0.50); p50 > 1100 {
+		t.Fatalf("p50 = %v µs, want about 1 ms", p50)
+	}
+	var few Histogram
+	for _, v := range []uint64{10, 20, 3000} {
+		few.Record(v)
+	}
+	if p90 := few.Snapshot().Quantile(0.9); p90 < 2900 {
+		t.Fatalf("p90 of {10, 20, 3000} = %v, want about 3000", p90)
+	}
 }

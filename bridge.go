@@ -87,7 +87,7 @@ func (b *Bridge) Info() Info { return b.info }
 // Call runs op with args (a struct or map[string]any, or nil) and waits for its result.
 // It is Submit followed by Wait.
 func (b *Bridge) Call(ctx context.Context, op string, args any) (Result, error) {
-	ctx, span := b.tracer.start(ctx, op, modeCall, op)
+	ctx, span := b.tracer.start(ctx, &b.info, modeCall, op)
 	c, err := b.send(ctx, op, args, false)
 	var raw []byte
 	if err == nil {
@@ -100,7 +100,7 @@ func (b *Bridge) Call(ctx context.Context, op string, args any) (Result, error) 
 // Submit starts op and returns at once. ctx governs the call itself: its deadline is sent
 // to Python, and cancelling it cancels the call in Python.
 func (b *Bridge) Submit(ctx context.Context, op string, args any) *Future {
-	ctx, span := b.tracer.start(ctx, op, modeSubmit, op)
+	ctx, span := b.tracer.start(ctx, &b.info, modeSubmit, op)
 	c, err := b.send(ctx, op, args, false)
 	if span != nil {
 		if err != nil {
@@ -122,7 +122,7 @@ func (b *Bridge) Submit(ctx context.Context, op string, args any) *Future {
 // the last thing yielded.
 func (b *Bridge) Stream(ctx context.Context, op string, args any) iter.Seq2[Result, error] {
 	return func(yield func(Result, error) bool) {
-		ctx, span := b.tracer.start(ctx, op, modeStream, op)
+		ctx, span := b.tracer.start(ctx, &b.info, modeStream, op)
 		c, err := b.send(ctx, op, args, true)
 		if err != nil {
 			endSpan(span, err)

@@ -242,7 +242,7 @@ func (p *Pool) Submit(ctx context.Context, op string, args any, opts ...CallOpti
 
 // do is the one call path of the pool, inside the call's client span (when tracing is on).
 func (p *Pool) do(ctx context.Context, mode int, op string, args any, o callOptions) (Result, error) {
-	ctx, span := p.tracer.start(ctx, op, mode, op)
+	ctx, span := p.tracer.start(ctx, p.info.Load(), mode, op)
 	res, err := p.attempts(ctx, mode, op, args, o)
 	endSpan(span, err)
 	return res, err
@@ -304,7 +304,7 @@ func (p *Pool) callOn(ctx context.Context, pw *poolWorker, op string, args any, 
 func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOption) iter.Seq2[Result, error] {
 	o := collect(opts)
 	return func(yield func(Result, error) bool) {
-		ctx, span := p.tracer.start(ctx, op, modeStream, op)
+		ctx, span := p.tracer.start(ctx, p.info.Load(), modeStream, op)
 		ctx, cancel := p.withCallTimeout(ctx)
 		defer cancel()
 		start := time.Now()

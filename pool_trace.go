@@ -72,13 +72,26 @@ func tracingOff(tp trace.TracerProvider) bool {
 	return t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
 }
 
-// start begins the client span of one call; span is nil when tracing is off, and ctx then
-// the caller's own.
-func (ct *callTracer) start(ctx context.Context, name string, mode int, op string) (context.Context, trace.Span) {
+// spanOp is op as a span names it: an op the bridge does not declare is UnknownOp, so that
+// junk op names from a client (serve's /v1/call/{op}) cannot grow a trace backend's span names.
+func spanOp(info *Info, op string) string {
+	if info != nil {
+		if _, declared := info.Handlers[op]; declared {
+			return op
+		}
+	}
+	return UnknownOp
+}
+
+// start begins the client span of one call of op (named by spanOp, from info, the bridge's
+// handshake); span is nil when tracing is off, and ctx then the caller's own.
+func (ct *callTracer) start(ctx context.Context, info *Info, mode int, op string) (context.Context, trace.Span) {
 	t, on := ct.tracer()
 	if !on {
 		return ctx, nil
 	}
+	op = spanOp(info, op)
+	name := op
 	ctx, span := t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
 	if span.IsRecording() {
 		span.SetAttributes(ct.attrs...)

@@ -20,7 +20,7 @@ func TestTraceOffAllocatesNothing(t *testing.T) {
 	} {
 		ctx := context.Background()
 		if n := testing.AllocsPerRun(1000, func() {
-			c, span := tp.start(ctx, "op", modeCall, "op")
+			c, span := tp.start(ctx, nil, modeCall, "op")
 			endSpan(span, nil)
 			if span != nil || c != ctx {
 				t.Fatalf("%s: a span was started", name)
@@ -28,5 +28,18 @@ func TestTraceOffAllocatesNothing(t *testing.T) {
 		}); n != 0 {
 			t.Errorf("%s: %v allocations per call", name, n)
 		}
+	}
+}
+
+// Span names are bounded like the stats: an op the bridge does not declare is "(unknown)".
+func TestSpanOpIsBounded(t *testing.T) {
+	info := &Info{Handlers: map[string]HandlerKind{"echo": "async"}}
+	for op, want := range map[string]string{"echo": "echo", "junk-from-a-client-1234": UnknownOp} {
+		if got := spanOp(info, op); got != want {
+			t.Errorf("spanOp(%q) = %q, want %q", op, got, want)
+		}
+	}
+	if got := spanOp(nil, "echo"); got != UnknownOp {
+		t.Errorf("without a handshake: %q", got)
 	}
 }

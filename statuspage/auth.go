@@ -22,7 +22,6 @@ import (
 // page — the API still takes the token itself.
 
 const (
-	cookieName = "mlbridge_status_session"
 	sessionTTL = 12 * time.Hour
 )
 
@@ -37,6 +36,10 @@ func (h *Handler) reachable(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 	case h.opts.Token == "" && !(loopbackAddr(r.RemoteAddr) && loopbackName(r.Host)):
 		http.Error(w, "the status page serves loopback clients only unless it has a token", http.StatusForbidden)
+	case h.opts.Token == "" && proxied(r):
+		// a reverse proxy on this host connects from loopback with a loopback Host: without a
+		// token, anyone it forwards would be served
+		http.Error(w, "a proxied request needs a token: set the status page's Token", http.StatusForbidden)
 	default:
 		return true
 	}
@@ -51,7 +54,7 @@ func (h *Handler) authorized(r *http.Request) bool {
 	if scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		return h.tokenOK(strings.TrimSpace(tok))
 	}
-	c, err := r.Cookie(cookieName)
+	c, err := r.Cookie(h.cookieName)
 	return err == nil && h.sessionOK(c.Value)
 }
 
@@ -64,8 +67,14 @@ func (h *Handler) tokenOK(tok string) bool {
 // session handles login (GET: the form; POST: the token, traded for a cookie) and logout.
 func (h *Handler) session(w http.ResponseWriter, r *http.Request, which string) {
 	switch {
+	case which == "logout" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		// a GET ends the session too (a link, a bookmark); logging out is harmless to forge
+		http.SetCookie(w, &http.Cookie{Name: h.cookieName, Path: h.opts.Prefix, MaxAge: -1, HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || h.opts.SecureCookie})
+		http.Redirect(w, r, h.opts.Prefix, http.StatusSeeOther)
+		return
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		if which == "logout" || h.authorized(r) {
+		if h.authorized(r) {
 			http.Redirect(w, r, h.opts.Prefix, http.StatusSeeOther)
 			return
 		}
@@ -76,7 +85,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request, which string) 
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	cookie := &http.Cookie{Name: cookieName, Path: h.opts.Prefix, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	cookie := &http.Cookie{Name: h.cookieName, Path: h.opts.Prefix, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil || h.opts.SecureCookie}
 	if which == "logout" {
 		cookie.MaxAge = -1
@@ -146,4 +155,14 @@ func loopbackName(hostport string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// proxied reports a request that a proxy forwarded (it says so in the standard headers).
+func proxied(r *http.Request) bool {
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"} {
+		if r.Header.Get(k) != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// writeTimeout bounds one event's write.
+const writeTimeout = 5 * time.Second
+
 // events streams the node's status (mlbridge.NodeStatus as JSON) as server-sent events: one
 // snapshot at once, then one every Interval, until the client goes.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +34,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	t := time.NewTicker(h.opts.Interval)
 	defer t.Stop()
 	for {
+		if !h.authorized(r) {
+			return // the session expired while the stream was open: the page logs in again
+		}
+		// a client that stops reading must not pin this goroutine (and serve's shutdown)
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := h.send(w, rc); err != nil {
 			return // the client went
 		}

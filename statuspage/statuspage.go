@@ -13,6 +13,7 @@ package statuspage
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,6 +59,7 @@ type Handler struct {
 	status     func() mlbridge.NodeStatus
 	tokenSum   [sha256.Size]byte
 	sessionKey [32]byte // signs session cookies; fresh per Handler, so a restart logs everyone out
+	cookieName string   // the session cookie's name, derived from sessionKey
 	now        func() time.Time
 	stop       chan struct{} // closed by Close: ends the event streams
 	stopOnce   sync.Once
@@ -89,6 +91,10 @@ func newHandler(opts Options, status func() mlbridge.NodeStatus) *Handler {
 	if _, err := rand.Read(h.sessionKey[:]); err != nil {
 		panic("statuspage: no randomness for session keys: " + err.Error())
 	}
+	// Browsers keep cookies per host, not per port: two nodes on one machine would overwrite
+	// each other's session under one name. The name is this handler's own.
+	id := sha256.Sum256(h.sessionKey[:])
+	h.cookieName = "mlbridge_status_" + hex.EncodeToString(id[:4])
 	return h
 }
 

@@ -131,9 +131,15 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return errors.Join(withTimeout(30*time.Second, srv.Shutdown), withTimeout(30*time.Second, p.Shutdown))
+}
+
+// withTimeout runs a shutdown step with its own deadline: an HTTP client that holds the
+// server's whole timeout must not leave the pool no time to finish its calls.
+func withTimeout(d time.Duration, step func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	return errors.Join(srv.Shutdown(shutdownCtx), p.Shutdown(shutdownCtx))
+	return step(ctx)
 }
 
 // listenAddr is where serve listens: --addr as host:port, or as the URL clients will use

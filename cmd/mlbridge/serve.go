@@ -30,6 +30,7 @@ type serveFlags struct {
 	tlsCert      string
 	tlsKey       string
 	allowedHosts []string
+	nats         natsFlags
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -50,6 +51,9 @@ Access: with a token (--token-file, else $MLBRIDGE_TOKEN) every endpoint but /v1
 session cookie). Listening beyond loopback requires a token. Requests must name
 this node in Host (a loopback name, the --addr host or an --allowed-host), and a browser's Origin
 must be this node: no web page can run ops on it. --tls-cert/--tls-key serve HTTPS.
+With --nats URL (or --nats embedded: a NATS server in this process, on 127.0.0.1:4222 with
+JetStream under --data-dir) the pool is also a node on NATS: clients anywhere reach it with
+mlnats.Dial, calls are balanced over every node of the bridge (docs/DISTRIBUTED.md).
 Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers stop.`,
 		Example: `  mlbridge serve
   MLBRIDGE_TOKEN=$(openssl rand -hex 32) mlbridge serve --addr 0.0.0.0:7420 --tls-cert node.pem --tls-key node.key`,
@@ -64,6 +68,7 @@ Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers sto
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate: serve HTTPS (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.StringSliceVar(&f.allowedHosts, "allowed-host", nil, "another name clients reach this node by (Host header check)")
+	f.nats.flags(fl)
 	return cmd
 }
 
@@ -124,6 +129,15 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	srv := &http.Server{Handler: serveHandler(g.bridge, p, metrics, acc, page), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(page.Close) // open status pages would hold Shutdown for its whole timeout
 	fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on %s://%s\n", f.size, g.bridge, acc.scheme, ln.Addr())
+	stopNATS := func(context.Context) error { return nil }
+	if f.nats.url != "" {
+		url, stop, err := startNATS(f.nats, g.bridge, p, log)
+		if err != nil {
+			return err
+		}
+		stopNATS = stop
+		fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: serving bridge %q on NATS at %s\n", f.nats.bridgeName(g.bridge), url)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -133,7 +147,9 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return errors.Join(srv.Shutdown(shutdownCtx), p.Shutdown(shutdownCtx))
+	// The node drains first: its in-flight calls need the pool, and new ones go elsewhere.
+	natsErr := stopNATS(shutdownCtx)
+	return errors.Join(natsErr, srv.Shutdown(shutdownCtx), p.Shutdown(shutdownCtx))
 }
 
 // listenAddr is where serve listens: --addr as host:port, or as the URL clients will use

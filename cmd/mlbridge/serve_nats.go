@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/pflag"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/mlnats"
+)
+
+// natsFlags make serve a node on NATS (docs/DISTRIBUTED.md).
+type natsFlags struct {
+	url      string // a server URL, or "embedded"
+	listen   string // where an embedded server listens
+	dataDir  string // JetStream's directory for an embedded server
+	name     string // the bridge's name on NATS (one subject token)
+	creds    string
+	nkeySeed string
+	tlsCA    string
+	tlsCert  string
+	tlsKey   string
+}
+
+const embeddedNATS = "embedded"
+
+func (f *natsFlags) flags(fl *pflag.FlagSet) {
+	fl.StringVar(&f.url, "nats", "", `serve the pool on NATS too: a server URL (nats://host:4222, credentials in the URL or below), or "embedded" to run a NATS server in this process`)
+	fl.StringVar(&f.listen, "nats-listen", "127.0.0.1:4222", "where an embedded NATS server listens (loopback only; port 0 picks one)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory for an embedded server's JetStream data (default: ~/.local/share/mlbridge)")
+	fl.StringVar(&f.name, "nats-bridge", "", "the bridge's name on NATS, which clients Dial (default: the bridge class name, lowercased)")
+	fl.StringVar(&f.creds, "nats-creds", "", "NATS credentials file (JWT + nkey seed)")
+	fl.StringVar(&f.nkeySeed, "nats-nkey", "", "file holding an nkey seed to authenticate with")
+	fl.StringVar(&f.tlsCA, "nats-tls-ca", "", "PEM CA to verify the NATS server with")
+	fl.StringVar(&f.tlsCert, "nats-tls-cert", "", "PEM client certificate for NATS (with --nats-tls-key)")
+	fl.StringVar(&f.tlsKey, "nats-tls-key", "", "PEM private key of --nats-tls-cert")
+}
+
+// bridgeName is the NATS name of bridge "module:Class": the class, lowercased.
+func (f *natsFlags) bridgeName(bridge string) string {
+	if f.name != "" {
+		return f.name
+	}
+	_, class, ok := strings.Cut(bridge, ":")
+	if !ok {
+		class = bridge
+	}
+	return strings.ToLower(strings.NewReplacer(".", "_", " ", "_").Replace(class))
+}
+
+// startNATS connects (starting an embedded server if asked) and serves p as a node; stop
+// drains the node, then closes the connection and the embedded server. url is where
+// clients connect.
+func startNATS(f natsFlags, bridge string, p mlbridge.Adapter, log *slog.Logger) (url string, stop func(context.Context) error, err error) {
+	var emb *mlnats.Embedded
+	url = f.url
+	if f.url == embeddedNATS {
+		host, port, err := net.SplitHostPort(f.listen)
+		if err != nil {
+			return "", nil, fmt.Errorf("--nats-listen %q: %w", f.listen, err)
+		}
+		var portN int
+		if _, err := fmt.Sscan(port, &portN); err != nil {
+			return "", nil, fmt.Errorf("--nats-listen %q: bad port", f.listen)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			// No auth flags for the embedded server yet: it stays on this machine.
+			return "", nil, fmt.Errorf("--nats-listen %q: an embedded NATS server listens on loopback only; run a NATS cluster with auth to go beyond one machine (docs/DISTRIBUTED.md)", f.listen)
+		}
+		dir := f.dataDir
+		if dir == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", nil, fmt.Errorf("no --data-dir and no home directory: %w", err)
+			}
+			dir = filepath.Join(home, ".local", "share", "mlbridge")
+		}
+		emb, err = mlnats.StartEmbedded(mlnats.EmbeddedConfig{Host: host, Port: portN, StoreDir: filepath.Join(dir, "jetstream")})
+		if err != nil {
+			return "", nil, err
+		}
+		url = emb.URL()
+	}
+	closeEmb := func() {
+		if emb != nil {
+			emb.Close()
+		}
+	}
+	opts, err := f.connectOptions(log)
+	if err != nil {
+		closeEmb()
+		return "", nil, err
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		closeEmb()
+		return "", nil, fmt.Errorf("connecting to NATS at %s: %w", redact(url), err)
+	}
+	node, err := mlnats.NewNode(nc, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{f.bridgeName(bridge): p}, Logger: log})
+	if err != nil {
+		nc.Close()
+		closeEmb()
+		return "", nil, err
+	}
+	return redact(url), func(ctx context.Context) error {
+		err := node.Shutdown(ctx)
+		nc.Close()
+		closeEmb()
+		return err
+	}, nil
+}
+
+func (f *natsFlags) connectOptions(log *slog.Logger) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.Name("mlbridge serve"),
+		nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own Close
+				log.Warn("mlnats: disconnected from NATS", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("mlnats: reconnected to NATS", "url", redact(nc.ConnectedUrl())) }),
+	}
+	if f.creds != "" {
+		opts = append(opts, nats.UserCredentials(f.creds))
+	}
+	if f.nkeySeed != "" {
+		o, err := nats.NkeyOptionFromSeed(f.nkeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-nkey: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if f.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(f.tlsCA))
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, errors.New("--nats-tls-cert and --nats-tls-key go together")
+	}
+	if f.tlsCert != "" {
+		opts = append(opts, nats.ClientCert(f.tlsCert, f.tlsKey))
+	}
+	return opts, nil
+}
+
+// redact hides a password in a NATS URL before it is printed or logged.
+func redact(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	if user, host, ok := strings.Cut(rest, "@"); ok {
+		name, _, _ := strings.Cut(user, ":")
+		return scheme + "://" + name + ":***@" + host
+	}
+	return url
+}

@@ -116,6 +116,13 @@ func NewNode(nc *nats.Conn, cfg NodeConfig) (*Node, error) {
 			return nil, err
 		}
 	}
+	// Once the server has our subscriptions, requests can reach us: a client told "the node
+	// is up" must not get no-responders.
+	if err := nc.Flush(); err != nil {
+		_ = n.stopServices()
+		n.unsubscribe()
+		return nil, fmt.Errorf("mlnats: %w", err)
+	}
 	n.log.Info("mlnats: node serving", "bridges", len(n.bridges), "prefix", cfg.Prefix)
 	return n, nil
 }

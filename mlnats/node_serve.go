@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -95,20 +96,39 @@ func (b *nodeBridge) heartbeat(reply string, h nats.Header) (stop func()) {
 		every = max(time.Duration(ms)*time.Millisecond, minHeartbeat)
 	}
 	msg := &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}}
+	// The lock orders the timer's assignment before its first run, and makes stop final: a
+	// beat running as the call ends must not re-arm the timer.
+	var mu sync.Mutex
 	var t *time.Timer
+	stopped := false
+	mu.Lock()
+	defer mu.Unlock()
 	t = time.AfterFunc(every, func() {
-		_ = b.n.nc.PublishMsg(msg)
-		t.Reset(every)
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = b.n.nc.PublishMsg(msg)
+			t.Reset(every)
+		}
 	})
-	return func() { t.Stop() }
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
 }
 
 func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {
+	// Published directly, not with r.Respond/r.Error: micro reads those requests' state when
+	// the handler returns, and ours returned long before (the call runs on its own
+	// goroutine). The micro error headers are set all the same, for micro-aware clients.
+	m := &nats.Msg{Subject: r.Reply(), Data: raw, Header: nats.Header{hKind: {kindRes}}}
 	if err != nil {
-		_ = r.Error(errorCode(err), describe(err), encodeError(err), micro.WithHeaders(micro.Headers{hKind: {kindErr}}))
-		return
+		m.Data = encodeError(err)
+		m.Header = nats.Header{hKind: {kindErr}, micro.ErrorHeader: {describe(err)}, micro.ErrorCodeHeader: {errorCode(err)}}
 	}
-	_ = r.Respond(raw, micro.WithHeaders(micro.Headers{hKind: {kindRes}}))
+	_ = b.n.nc.PublishMsg(m)
 }
 
 // stream sends the chunks of a generator op as the client's credit allows: at most the
@@ -139,7 +159,7 @@ func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, o
 			return // our connection is gone; the client notices the silence
 		}
 	}
-	_ = r.Respond(nil, micro.WithHeaders(micro.Headers{hKind: {kindEnd}, hNode: {b.n.cfg.ID}}))
+	_ = b.n.nc.PublishMsg(&nats.Msg{Subject: r.Reply(), Header: nats.Header{hKind: {kindEnd}, hNode: {b.n.cfg.ID}}})
 }
 
 // defsReq is the body of a request to the definitions endpoint.

@@ -128,7 +128,12 @@ func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {
 		m.Data = encodeError(err)
 		m.Header = nats.Header{hKind: {kindErr}, micro.ErrorHeader: {describe(err)}, micro.ErrorCodeHeader: {errorCode(err)}}
 	}
-	_ = b.n.nc.PublishMsg(m)
+	if err := b.n.nc.PublishMsg(m); errors.Is(err, nats.ErrMaxPayload) {
+		// Silence would cost the client LostAfter and an ErrNodeLost; say what happened.
+		tooBig := fmt.Errorf("%w: a result of %d bytes is over the NATS server's max payload (%d)",
+			mlbridge.ErrSerialization, len(raw), b.n.nc.MaxPayload())
+		_ = b.n.nc.PublishMsg(&nats.Msg{Subject: r.Reply(), Data: encodeError(tooBig), Header: nats.Header{hKind: {kindErr}}})
+	}
 }
 
 // stream sends the chunks of a generator op as the client's credit allows: at most the
@@ -156,7 +161,11 @@ func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, o
 		}
 		credit--
 		if err := b.n.nc.PublishMsg(&nats.Msg{Subject: r.Reply(), Header: hdr, Data: res.Raw()}); err != nil {
-			return // our connection is gone; the client notices the silence
+			if errors.Is(err, nats.ErrMaxPayload) {
+				b.reply(r, nil, fmt.Errorf("%w: a chunk of %d bytes is over the NATS server's max payload (%d)",
+					mlbridge.ErrSerialization, len(res.Raw()), b.n.nc.MaxPayload()))
+			}
+			return // otherwise our connection is gone; the client notices the silence
 		}
 	}
 	_ = b.n.nc.PublishMsg(&nats.Msg{Subject: r.Reply(), Header: nats.Header{hKind: {kindEnd}, hNode: {b.n.cfg.ID}}})

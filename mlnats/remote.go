@@ -182,6 +182,10 @@ func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set 
 	r.mu.Unlock()
 	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: data}); err != nil {
 		x.close()
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return nil, fmt.Errorf("mlnats: op %q: %w: %d bytes of arguments are over the NATS server's max payload (%d)",
+				op, mlbridge.ErrInvalidArgument, len(data), r.nc.MaxPayload())
+		}
 		return nil, fmt.Errorf("mlnats: sending %q: %w: %w", op, mlbridge.ErrUnavailable, err)
 	}
 	return x, nil

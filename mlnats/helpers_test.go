@@ -115,3 +115,26 @@ func dial(t *testing.T, e *mlnats.Embedded, opt mlnats.Options) *mlnats.Remote {
 	t.Cleanup(func() { _ = r.Close() })
 	return r
 }
+
+func benchPool(b *testing.B) *mlbridge.Pool {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+		Config: mlbridge.Config{Bridge: testenv.EchoBridge, Python: testenv.Python(b), Logger: quiet}, Size: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func benchConn(b *testing.B, e *mlnats.Embedded) *nats.Conn {
+	b.Helper()
+	nc, err := nats.Connect(e.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	return nc
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/testenv"
 	"github.com/mlbridge/mlbridge/mlnats"
 )
 
@@ -40,5 +41,34 @@ func TestRegistryRemote(t *testing.T) {
 	noDialer, _ := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: quiet})
 	if _, err := noDialer.Adapter(ctx, "echo"); !errors.Is(err, mlbridge.ErrNoRemoteDialer) {
 		t.Fatalf("no dialer: %v", err)
+	}
+}
+
+// TestNodeFromRegistry: NodeConfig.Registry serves every bridge of a Registry.
+func TestNodeFromRegistry(t *testing.T) {
+	e := embedded(t)
+	cfg, err := mlbridge.ParseRegistryConfig([]byte("bridges:\n  echo:\n    bridge: mlbridge_worker.echo:EchoBridge\n    mode: process\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Python = testenv.Python(t)
+	reg, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	var nc mlnats.NodeConfig
+	if err := nc.Registry(context.Background(), reg); err != nil {
+		t.Fatal(err)
+	}
+	nc.Logger = quiet
+	n, err := mlnats.NewNode(connect(t, e), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	r := dial(t, e, mlnats.Options{})
+	if v, err := mlbridge.Decode[int](r.Call(context.Background(), "add", map[string]any{"a": 1, "b": 1})); err != nil || v != 2 {
+		t.Fatalf("add: %v %v", v, err)
 	}
 }

@@ -52,7 +52,8 @@ session cookie). Listening beyond loopback requires a token. Requests must name
 this node in Host (a loopback name, the --addr host or an --allowed-host), and a browser's Origin
 must be this node: no web page can run ops on it. --tls-cert/--tls-key serve HTTPS.
 With --nats URL (or --nats embedded: a NATS server in this process, on 127.0.0.1:4222 with
-JetStream under --data-dir) the pool is also a node on NATS: clients anywhere reach it with
+JetStream under --data-dir; beyond loopback only with --nats-user and $MLBRIDGE_NATS_PASSWORD)
+the pool is also a node on NATS: clients anywhere reach it with
 mlnats.Dial, calls are balanced over every node of the bridge (docs/DISTRIBUTED.md).
 Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers stop.`,
 		Example: `  mlbridge serve

@@ -24,6 +24,7 @@ type natsFlags struct {
 	listen   string // where an embedded server listens
 	dataDir  string // JetStream's directory for an embedded server
 	name     string // the bridge's name on NATS (one subject token)
+	user     string // user of an embedded server (password: $MLBRIDGE_NATS_PASSWORD)
 	creds    string
 	nkeySeed string
 	tlsCA    string
@@ -31,11 +32,15 @@ type natsFlags struct {
 	tlsKey   string
 }
 
-const embeddedNATS = "embedded"
+const (
+	embeddedNATS    = "embedded"
+	natsPasswordEnv = "MLBRIDGE_NATS_PASSWORD"
+)
 
 func (f *natsFlags) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.url, "nats", "", `serve the pool on NATS too: a server URL (nats://host:4222, credentials in the URL or below), or "embedded" to run a NATS server in this process`)
-	fl.StringVar(&f.listen, "nats-listen", "127.0.0.1:4222", "where an embedded NATS server listens (loopback only; port 0 picks one)")
+	fl.StringVar(&f.listen, "nats-listen", "127.0.0.1:4222", "where an embedded NATS server listens (port 0 picks one); beyond loopback --nats-user and $"+natsPasswordEnv+" are required")
+	fl.StringVar(&f.user, "nats-user", "", "an embedded server requires this user, with the password in $"+natsPasswordEnv)
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for an embedded server's JetStream data (default: ~/.local/share/mlbridge)")
 	fl.StringVar(&f.name, "nats-bridge", "", "the bridge's name on NATS, which clients Dial (default: the bridge class name, lowercased)")
 	fl.StringVar(&f.creds, "nats-creds", "", "NATS credentials file (JWT + nkey seed)")
@@ -72,9 +77,16 @@ func startNATS(f natsFlags, bridge string, p mlbridge.Adapter, log *slog.Logger)
 		if _, err := fmt.Sscan(port, &portN); err != nil {
 			return "", nil, fmt.Errorf("--nats-listen %q: bad port", f.listen)
 		}
+		password := os.Getenv(natsPasswordEnv)
+		if (f.user == "") != (password == "") {
+			return "", nil, fmt.Errorf("--nats-user and $%s go together", natsPasswordEnv)
+		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			// No auth flags for the embedded server yet: it stays on this machine.
-			return "", nil, fmt.Errorf("--nats-listen %q: an embedded NATS server listens on loopback only; run a NATS cluster with auth to go beyond one machine (docs/DISTRIBUTED.md)", f.listen)
+			// Anyone who reaches the port could run every op: beyond loopback only with auth.
+			if f.user == "" {
+				return "", nil, fmt.Errorf("--nats-listen %q: an embedded NATS server listens beyond loopback only with --nats-user and $%s set (docs/DISTRIBUTED.md)", f.listen, natsPasswordEnv)
+			}
+			log.Warn("embedded NATS server beyond loopback without TLS: the password and every call cross the network in clear text; prefer a NATS cluster with TLS", "listen", f.listen)
 		}
 		dir := f.dataDir
 		if dir == "" {
@@ -84,11 +96,15 @@ func startNATS(f natsFlags, bridge string, p mlbridge.Adapter, log *slog.Logger)
 			}
 			dir = filepath.Join(home, ".local", "share", "mlbridge")
 		}
-		emb, err = mlnats.StartEmbedded(mlnats.EmbeddedConfig{Host: host, Port: portN, StoreDir: filepath.Join(dir, "jetstream")})
+		emb, err = mlnats.StartEmbedded(mlnats.EmbeddedConfig{Host: host, Port: portN, StoreDir: filepath.Join(dir, "jetstream"),
+			Username: f.user, Password: password})
 		if err != nil {
 			return "", nil, err
 		}
 		url = emb.URL()
+		if f.user != "" {
+			url = strings.Replace(url, "://", "://"+f.user+":"+password+"@", 1)
+		}
 	}
 	closeEmb := func() {
 		if emb != nil {

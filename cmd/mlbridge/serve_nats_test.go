@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -69,9 +70,40 @@ func TestServeNATSEmbedded(t *testing.T) {
 	}
 }
 
-func TestServeNATSEmbeddedLoopbackOnly(t *testing.T) {
-	f := natsFlags{url: embeddedNATS, listen: "0.0.0.0:4222", dataDir: t.TempDir()}
-	if _, _, err := startNATS(f, "m:EchoBridge", nil, nil); err == nil || !strings.Contains(err.Error(), "loopback only") {
-		t.Fatalf("embedded on 0.0.0.0: %v", err)
+// TestServeNATSEmbeddedAuth: beyond loopback an embedded server needs a user and password,
+// and then requires them of every client.
+func TestServeNATSEmbeddedAuth(t *testing.T) {
+	t.Setenv(natsPasswordEnv, "")
+	f := natsFlags{url: embeddedNATS, listen: "0.0.0.0:0", dataDir: t.TempDir()}
+	if _, _, err := startNATS(f, "m:EchoBridge", nil, nil); err == nil || !strings.Contains(err.Error(), "only with --nats-user") {
+		t.Fatalf("embedded on 0.0.0.0 without auth: %v", err)
 	}
+	t.Setenv(natsPasswordEnv, "s3cret-pass")
+	f.user, f.listen = "node", "127.0.0.1:0"
+	p := fakeAdapter{}
+	url, stop, err := startNATS(f, "m:EchoBridge", p, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(context.Background())
+	if strings.Contains(url, "s3cret") {
+		t.Errorf("printed URL holds the password: %s", url)
+	}
+	plain := strings.Replace(url, "node:***@", "", 1)
+	if nc, err := nats.Connect(plain); err == nil {
+		nc.Close()
+		t.Fatal("a client without the password connected")
+	}
+	nc, err := nats.Connect(plain, nats.UserInfo("node", "s3cret-pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
 }
+
+// fakeAdapter serves nothing; a node needs only its Info to register.
+type fakeAdapter struct{ mlbridge.Adapter }
+
+func (fakeAdapter) Info() mlbridge.Info { return mlbridge.Info{Framework: "fake"} }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

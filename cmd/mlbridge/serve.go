@@ -17,6 +17,7 @@ import (
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/prommetrics"
 	"github.com/mlbridge/mlbridge/statuspage"
+	"github.com/mlbridge/mlbridge/store"
 )
 
 const defaultAdminAddr = "127.0.0.1:7420"
@@ -114,9 +115,25 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// On NATS, connect before the pool starts: its definitions may live in a KV bucket.
+	var link *natsLink
+	var defs store.Store
+	if f.nats.url != "" {
+		if link, err = connectNATS(f.nats, log); err != nil {
+			return err
+		}
+		defer link.close()
+		if f.nats.kv != "" {
+			if defs, err = link.kvStore(ctx, f.nats.kv); err != nil {
+				return err
+			}
+		}
+	} else if f.nats.kv != "" {
+		return errors.New("--nats-kv needs --nats")
+	}
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
 		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: f.size, Preload: f.preload,
-		MeterProvider: metrics.MeterProvider(),
+		MeterProvider: metrics.MeterProvider(), Store: defs,
 	})
 	if err != nil {
 		return err
@@ -131,13 +148,12 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	srv.RegisterOnShutdown(page.Close) // open status pages would hold Shutdown for its whole timeout
 	fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on %s://%s\n", f.size, g.bridge, acc.scheme, ln.Addr())
 	stopNATS := func(context.Context) error { return nil }
-	if f.nats.url != "" {
-		url, stop, err := startNATS(f.nats, g.bridge, p, log)
-		if err != nil {
+	if link != nil {
+		if err := link.serve(f.nats.bridgeName(g.bridge), p, log); err != nil {
 			return err
 		}
-		stopNATS = stop
-		fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: serving bridge %q on NATS at %s\n", f.nats.bridgeName(g.bridge), url)
+		stopNATS = link.stop
+		fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: serving bridge %q on NATS at %s\n", f.nats.bridgeName(g.bridge), link.url)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
 
 	"github.com/mlbridge/mlbridge"
@@ -25,6 +26,7 @@ type natsFlags struct {
 	dataDir  string // JetStream's directory for an embedded server
 	name     string // the bridge's name on NATS (one subject token)
 	user     string // user of an embedded server (password: $MLBRIDGE_NATS_PASSWORD)
+	kv       string // JetStream KV bucket for the pool's definitions ("": in memory)
 	creds    string
 	nkeySeed string
 	tlsCA    string
@@ -43,6 +45,7 @@ func (f *natsFlags) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.user, "nats-user", "", "an embedded server requires this user, with the password in $"+natsPasswordEnv)
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for an embedded server's JetStream data (default: ~/.local/share/mlbridge)")
 	fl.StringVar(&f.name, "nats-bridge", "", "the bridge's name on NATS, which clients Dial (default: the bridge class name, lowercased)")
+	fl.StringVar(&f.kv, "nats-kv", "", "keep the pool's definitions in this JetStream KV bucket, shared by every node that names it (needs JetStream: --nats embedded has it)")
 	fl.StringVar(&f.creds, "nats-creds", "", "NATS credentials file (JWT + nkey seed)")
 	fl.StringVar(&f.nkeySeed, "nats-nkey", "", "file holding an nkey seed to authenticate with")
 	fl.StringVar(&f.tlsCA, "nats-tls-ca", "", "PEM CA to verify the NATS server with")
@@ -62,29 +65,36 @@ func (f *natsFlags) bridgeName(bridge string) string {
 	return strings.ToLower(strings.NewReplacer(".", "_", " ", "_").Replace(class))
 }
 
-// startNATS connects (starting an embedded server if asked) and serves p as a node; stop
-// drains the node, then closes the connection and the embedded server. url is where
-// clients connect.
-func startNATS(f natsFlags, bridge string, p mlbridge.Adapter, log *slog.Logger) (url string, stop func(context.Context) error, err error) {
-	var emb *mlnats.Embedded
-	url = f.url
+// natsLink is serve's presence on NATS: its connection, the embedded server if it runs
+// one, and once serving, its node.
+type natsLink struct {
+	nc   *nats.Conn
+	emb  *mlnats.Embedded
+	url  string // where clients connect, password redacted
+	node *mlnats.Node
+}
+
+// connectNATS connects, starting an embedded server first if asked.
+func connectNATS(f natsFlags, log *slog.Logger) (*natsLink, error) {
+	l := &natsLink{}
+	url := f.url
 	if f.url == embeddedNATS {
 		host, port, err := net.SplitHostPort(f.listen)
 		if err != nil {
-			return "", nil, fmt.Errorf("--nats-listen %q: %w", f.listen, err)
+			return nil, fmt.Errorf("--nats-listen %q: %w", f.listen, err)
 		}
 		var portN int
 		if _, err := fmt.Sscan(port, &portN); err != nil {
-			return "", nil, fmt.Errorf("--nats-listen %q: bad port", f.listen)
+			return nil, fmt.Errorf("--nats-listen %q: bad port", f.listen)
 		}
 		password := os.Getenv(natsPasswordEnv)
 		if (f.user == "") != (password == "") {
-			return "", nil, fmt.Errorf("--nats-user and $%s go together", natsPasswordEnv)
+			return nil, fmt.Errorf("--nats-user and $%s go together", natsPasswordEnv)
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			// Anyone who reaches the port could run every op: beyond loopback only with auth.
 			if f.user == "" {
-				return "", nil, fmt.Errorf("--nats-listen %q: an embedded NATS server listens beyond loopback only with --nats-user and $%s set (docs/DISTRIBUTED.md)", f.listen, natsPasswordEnv)
+				return nil, fmt.Errorf("--nats-listen %q: an embedded NATS server listens beyond loopback only with --nats-user and $%s set (docs/DISTRIBUTED.md)", f.listen, natsPasswordEnv)
 			}
 			log.Warn("embedded NATS server beyond loopback without TLS: the password and every call cross the network in clear text; prefer a NATS cluster with TLS", "listen", f.listen)
 		}
@@ -92,47 +102,68 @@ func startNATS(f natsFlags, bridge string, p mlbridge.Adapter, log *slog.Logger)
 		if dir == "" {
 			home, err := os.UserHomeDir()
 			if err != nil {
-				return "", nil, fmt.Errorf("no --data-dir and no home directory: %w", err)
+				return nil, fmt.Errorf("no --data-dir and no home directory: %w", err)
 			}
 			dir = filepath.Join(home, ".local", "share", "mlbridge")
 		}
-		emb, err = mlnats.StartEmbedded(mlnats.EmbeddedConfig{Host: host, Port: portN, StoreDir: filepath.Join(dir, "jetstream"),
+		l.emb, err = mlnats.StartEmbedded(mlnats.EmbeddedConfig{Host: host, Port: portN, StoreDir: filepath.Join(dir, "jetstream"),
 			Username: f.user, Password: password})
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
-		url = emb.URL()
+		url = l.emb.URL()
 		if f.user != "" {
 			url = strings.Replace(url, "://", "://"+f.user+":"+password+"@", 1)
 		}
 	}
-	closeEmb := func() {
-		if emb != nil {
-			emb.Close()
+	l.url = redact(url)
+	opts, err := f.connectOptions(log)
+	if err == nil {
+		l.nc, err = nats.Connect(url, opts...)
+		if err != nil {
+			err = fmt.Errorf("connecting to NATS at %s: %w", l.url, err)
 		}
 	}
-	opts, err := f.connectOptions(log)
 	if err != nil {
-		closeEmb()
-		return "", nil, err
+		l.close()
+		return nil, err
 	}
-	nc, err := nats.Connect(url, opts...)
+	return l, nil
+}
+
+// kvStore opens the definitions bucket every node of the bridge shares.
+func (l *natsLink) kvStore(ctx context.Context, bucket string) (*mlnats.KVStore, error) {
+	js, err := jetstream.New(l.nc)
 	if err != nil {
-		closeEmb()
-		return "", nil, fmt.Errorf("connecting to NATS at %s: %w", redact(url), err)
+		return nil, err
 	}
-	node, err := mlnats.NewNode(nc, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{f.bridgeName(bridge): p}, Logger: log})
-	if err != nil {
-		nc.Close()
-		closeEmb()
-		return "", nil, err
+	return mlnats.OpenKVStore(ctx, js, bucket)
+}
+
+// serve makes p a node of bridge name.
+func (l *natsLink) serve(name string, p mlbridge.Adapter, log *slog.Logger) (err error) {
+	l.node, err = mlnats.NewNode(l.nc, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{name: p}, Logger: log})
+	return err
+}
+
+// stop drains the node (its calls need the pool, which stops after), then disconnects and
+// stops the embedded server.
+func (l *natsLink) stop(ctx context.Context) error {
+	var err error
+	if l.node != nil {
+		err = l.node.Shutdown(ctx)
 	}
-	return redact(url), func(ctx context.Context) error {
-		err := node.Shutdown(ctx)
-		nc.Close()
-		closeEmb()
-		return err
-	}, nil
+	l.close()
+	return err
+}
+
+func (l *natsLink) close() {
+	if l.nc != nil {
+		l.nc.Close()
+	}
+	if l.emb != nil {
+		l.emb.Close()
+	}
 }
 
 func (f *natsFlags) connectOptions(log *slog.Logger) ([]nats.Option, error) {

@@ -2,13 +2,17 @@ package mlnats_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -411,5 +415,43 @@ func TestMaxPayload(t *testing.T) {
 	start := time.Now()
 	if _, err := r.Call(ctx, "big", map[string]any{"n": 2 << 20}); !errors.Is(err, mlbridge.ErrSerialization) || time.Since(start) > time.Second {
 		t.Fatalf("2 MiB result: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestMicroDiscovery: each node is a micro service whose metadata describes the bridge.
+func TestMicroDiscovery(t *testing.T) {
+	e := embedded(t)
+	a, b := startNode(t, e), startNode(t, e)
+	subj, err := micro.ControlSubject(micro.InfoVerb, "mlbridge-echo", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := connect(t, e)
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest(subj, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for range 2 {
+		m, err := sub.NextMsg(2 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info micro.Info
+		if err := json.Unmarshal(m.Data, &info); err != nil {
+			t.Fatal(err)
+		}
+		md := info.Metadata
+		if info.Version != mlnats.ServiceVersion || md["framework"] != "echo" || md["bridge"] != "echo" || !strings.Contains(md["ops"], `"count":"async_gen"`) || len(info.Endpoints) != 4 {
+			t.Fatalf("service info: %+v", info)
+		}
+		ids[md["node"]] = true
+	}
+	if !ids[a.node.ID()] || !ids[b.node.ID()] {
+		t.Fatalf("nodes %v, want %s and %s", ids, a.node.ID(), b.node.ID())
 	}
 }

@@ -32,6 +32,8 @@ type RegistryOptions struct {
 	Logger *slog.Logger
 	// Store returns the definition store of a bridge (default: one in-memory store each).
 	Store func(bridge string) store.Store
+	// Remote reaches the bridges declared with remote: (mlnats.RegistryDialer(...)).
+	Remote RemoteDialer
 }
 
 type registryEntry struct {
@@ -39,6 +41,7 @@ type registryEntry struct {
 	cfg  BridgeConfig
 
 	pool     *Pool
+	remote   Adapter       // a remote: bridge, once dialed
 	starting chan struct{} // closed when a start attempt ends
 }
 
@@ -117,7 +120,7 @@ func (r *Registry) Started(name string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.bridges[name]
-	return ok && e.pool != nil
+	return ok && (e.pool != nil || e.remote != nil)
 }
 
 // Default returns the default bridge's adapter: the one named by SetDefault or the
@@ -156,6 +159,10 @@ func (r *Registry) Adapter(ctx context.Context, name string) (Adapter, error) {
 			r.mu.Unlock()
 			return e.pool, nil
 		}
+		if e.remote != nil {
+			r.mu.Unlock()
+			return e.remote, nil
+		}
 		if wait := e.starting; wait != nil {
 			r.mu.Unlock()
 			select {
@@ -168,22 +175,31 @@ func (r *Registry) Adapter(ctx context.Context, name string) (Adapter, error) {
 		e.starting = make(chan struct{})
 		r.mu.Unlock()
 
-		p, err := r.start(ctx, e)
+		var a Adapter
+		var p *Pool
+		var err error
+		if e.cfg.Remote != nil {
+			a, err = r.dialRemote(ctx, e)
+		} else if p, err = r.start(ctx, e); err == nil {
+			a = p
+		}
 
 		r.mu.Lock()
 		close(e.starting)
 		e.starting = nil
 		if err == nil && r.closed {
 			err = ErrClosed
-			defer p.Close()
-		} else if err == nil {
+			defer a.Close()
+		} else if err == nil && p != nil {
 			e.pool = p
+		} else if err == nil {
+			e.remote = a
 		}
 		r.mu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("mlbridge: starting bridge %q: %w", name, err)
 		}
-		return p, nil
+		return a, nil
 	}
 }
 
@@ -214,11 +230,15 @@ func (r *Registry) start(ctx context.Context, e *registryEntry) (*Pool, error) {
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	r.closed = true
-	var pools []*Pool
+	var pools []Adapter
 	for _, e := range r.bridges {
 		if e.pool != nil {
 			pools = append(pools, e.pool)
 			e.pool = nil
+		}
+		if e.remote != nil {
+			pools = append(pools, e.remote)
+			e.remote = nil
 		}
 	}
 	r.mu.Unlock()

@@ -49,6 +49,9 @@ type BridgeConfig struct {
 	Script string `yaml:"script"`
 	// Mode is "pool" (default: Workers supervised processes) or "process" (one).
 	Mode string `yaml:"mode"`
+	// Remote declares a bridge served elsewhere, over NATS (RemoteBridge); it excludes Bridge
+	// and Script, and the worker and pool keys do not apply.
+	Remote *RemoteBridge `yaml:"remote"`
 	// Options are free-form settings for the bridge: every worker receives them, before any
 	// call, as the global resource "bridge_options" (BaseBridge.options in Python).
 	Options map[string]any `yaml:"options"`
@@ -152,6 +155,11 @@ func (c RegistryConfig) resolvePaths(base string) RegistryConfig {
 		b.Python = pythonAt(base, b.Python)
 		b.Dir = pathAt(base, b.Dir)
 		b.Script = pathAt(base, b.Script)
+		if b.Remote != nil {
+			r := *b.Remote // the caller's copy stays as it was
+			r.Creds = pathAt(base, r.Creds)
+			b.Remote = &r
+		}
 		pp := make([]string, len(b.PythonPath))
 		for i, p := range b.PythonPath {
 			pp[i] = pathAt(base, p)

@@ -50,6 +50,8 @@ func (b BridgeConfig) validate(name string) error {
 		add("the name must be lower case letters, digits, - and _")
 	}
 	switch {
+	case b.Remote != nil:
+		b.validateRemote(add)
 	case b.Bridge == "" && b.Script == "":
 		add("needs bridge (module:Class) or script")
 	case b.Bridge != "" && b.Script != "":

@@ -37,7 +37,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats")
 	intFlagMin(f, &o.Workers, "workers", 1, 1, "worker processes")
 	intFlagMin(f, &o.Concurrency, "concurrency", 64, 1, "concurrent callers")
 	durationFlagPositive(f, &o.Duration, "duration", 10*time.Second, "total measuring time")
@@ -80,6 +80,11 @@ func printBench(w io.Writer, rep *bench.Report, asJSON bool) error {
 	if rep.Scenario == "trace-overhead" {
 		fmt.Fprintf(w, "trace overhead: p50 %.1f µs with every call traced (Go and worker spans exported), %.1f µs with no provider: %+.1f%% (%d calls alternating, %d errors; %d Go spans exported, %d worker OTLP exports)\n",
 			rep.P50us, rep.BaseP50us, rep.OverheadPct, rep.Calls, rep.Errors, rep.SpansExported, rep.WorkerExports)
+		return nil
+	}
+	if rep.Scenario == "nats" {
+		fmt.Fprintf(w, "nats: remote no-op p50 %.1f µs (p99 %.1f) through a node, %.1f µs on a local pool, raw NATS request-reply %.1f µs; %.0f calls/s with %d callers over %d nodes (%d calls, %d errors)\n",
+			rep.P50us, rep.P99us, rep.LocalP50us, rep.NatsP50us, rep.CallsPerS, rep.Concurrency, rep.Nodes, rep.Calls, rep.Errors)
 		return nil
 	}
 	if rep.Scenario == "pool-overhead" {

@@ -17,6 +17,7 @@ import (
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/prommetrics"
 	"github.com/mlbridge/mlbridge/statuspage"
+	"github.com/mlbridge/mlbridge/store"
 )
 
 const defaultAdminAddr = "127.0.0.1:7420"
@@ -30,6 +31,7 @@ type serveFlags struct {
 	tlsCert      string
 	tlsKey       string
 	allowedHosts []string
+	nats         natsFlags
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -50,6 +52,10 @@ Access: with a token (--token-file, else $MLBRIDGE_TOKEN) every endpoint but /v1
 session cookie). Listening beyond loopback requires a token. Requests must name
 this node in Host (a loopback name, the --addr host or an --allowed-host), and a browser's Origin
 must be this node: no web page can run ops on it. --tls-cert/--tls-key serve HTTPS.
+With --nats URL (or --nats embedded: a NATS server in this process, on 127.0.0.1:4222 with
+JetStream under --data-dir; beyond loopback only with --nats-user and $MLBRIDGE_NATS_PASSWORD)
+the pool is also a node on NATS: clients anywhere reach it with
+mlnats.Dial, calls are balanced over every node of the bridge (docs/DISTRIBUTED.md).
 Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers stop.`,
 		Example: `  mlbridge serve
   MLBRIDGE_TOKEN=$(openssl rand -hex 32) mlbridge serve --addr 0.0.0.0:7420 --tls-cert node.pem --tls-key node.key`,
@@ -64,6 +70,7 @@ Stops gracefully on SIGINT/SIGTERM: in-flight calls finish, then the workers sto
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate: serve HTTPS (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.StringSliceVar(&f.allowedHosts, "allowed-host", nil, "another name clients reach this node by (Host header check)")
+	f.nats.flags(fl)
 	return cmd
 }
 
@@ -108,9 +115,25 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// On NATS, connect before the pool starts: its definitions may live in a KV bucket.
+	var link *natsLink
+	var defs store.Store
+	if f.nats.url != "" {
+		if link, err = connectNATS(f.nats, log); err != nil {
+			return err
+		}
+		defer link.close()
+		if f.nats.kv != "" {
+			if defs, err = link.kvStore(ctx, f.nats.kv); err != nil {
+				return err
+			}
+		}
+	} else if f.nats.kv != "" {
+		return errors.New("--nats-kv needs --nats")
+	}
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
 		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: f.size, Preload: f.preload,
-		MeterProvider: metrics.MeterProvider(),
+		MeterProvider: metrics.MeterProvider(), Store: defs,
 	})
 	if err != nil {
 		return err
@@ -124,6 +147,14 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	srv := &http.Server{Handler: serveHandler(g.bridge, p, metrics, acc, page), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(page.Close) // open status pages would hold Shutdown for its whole timeout
 	fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on %s://%s\n", f.size, g.bridge, acc.scheme, ln.Addr())
+	stopNATS := func(context.Context) error { return nil }
+	if link != nil {
+		if err := link.serve(f.nats.bridgeName(g.bridge), p, log); err != nil {
+			return err
+		}
+		stopNATS = link.stop
+		fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: serving bridge %q on NATS at %s\n", f.nats.bridgeName(g.bridge), link.url)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -131,7 +162,9 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 		return err
 	case <-ctx.Done():
 	}
-	return errors.Join(withTimeout(30*time.Second, srv.Shutdown), withTimeout(30*time.Second, p.Shutdown))
+	// The node drains first: its in-flight calls need the pool, and new ones go elsewhere.
+	natsErr := withTimeout(30*time.Second, stopNATS)
+	return errors.Join(natsErr, withTimeout(30*time.Second, srv.Shutdown), withTimeout(30*time.Second, p.Shutdown))
 }
 
 // withTimeout runs a shutdown step with its own deadline: an HTTP client that holds the

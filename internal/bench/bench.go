@@ -93,6 +93,14 @@ type Report struct {
 	GoTracedP50us       float64 `json:"go_traced_p50_us,omitempty"`
 	GoTracedOverheadPct float64 `json:"go_traced_overhead_pct,omitempty"`
 
+	// Scenario nats: p50_us is a remote no-op through a node on NATS (mlnats, loopback),
+	// local_p50_us the same no-op on a local pool, nats_p50_us a raw NATS request-reply echo
+	// between two connections (goals: p50_us <= 250 and <= 2 x nats_p50_us); calls_per_s is
+	// concurrency callers over nodes nodes.
+	LocalP50us float64 `json:"local_p50_us,omitempty"`
+	NatsP50us  float64 `json:"nats_p50_us,omitempty"`
+	Nodes      int     `json:"nodes,omitempty"`
+
 	// Scenario io-bound: calls/s of one worker whose calls each wait 100 ms in Python, through
 	// a sync handler (bounded by the worker's thread pool) and an async one (goal >= 5,000).
 	SyncCallsPerS  float64 `json:"sync_calls_per_s,omitempty"`
@@ -158,8 +166,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runChaos(ctx, o, python)
 	case "trace-overhead":
 		return runTraceOverhead(ctx, o, python)
+	case "nats":
+		return runNATS(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

@@ -1,0 +1,186 @@
+package mlnats
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/mlbridge/mlbridge/store"
+)
+
+// KVStore is a store.Store on a JetStream key-value bucket: every node of a deployment
+// reads and writes the same definitions, and Watch tells each one what changed.
+//
+// A definition's Version is the revision of its key's latest write: it grows on every Put
+// (by more than one when other keys were written in between) and keeps growing across a
+// Delete and a new Put of the same ID, so a worker never mistakes a new definition for one
+// it built before.
+type KVStore struct {
+	kv jetstream.KeyValue
+}
+
+var _ store.Store = (*KVStore)(nil)
+
+// OpenKVStore opens bucket (creating it if needed, file-backed, keeping 5 revisions per key).
+func OpenKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*KVStore, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucket, Description: "mlbridge definitions", History: 5, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mlnats: KV bucket %q: %w", bucket, err)
+	}
+	return &KVStore{kv: kv}, nil
+}
+
+// key is the bucket key of id: base64url, since ids may hold characters keys may not.
+func key(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+// Put implements store.Store; IfAbsent is a kv.Create, which one writer wins.
+func (s *KVStore) Put(ctx context.Context, d store.Definition) (store.Definition, error) {
+	if d.ID == "" {
+		return store.Definition{}, errors.New("store: definition without an ID")
+	}
+	ifAbsent := d.IfAbsent
+	d.IfAbsent, d.Version = false, 0
+	d.UpdatedAt = time.Now().UTC()
+	val, err := msgpack.Marshal(&d)
+	if err != nil {
+		return store.Definition{}, fmt.Errorf("store: encoding %q: %w", d.ID, err)
+	}
+	var rev uint64
+	if ifAbsent {
+		rev, err = s.kv.Create(ctx, key(d.ID), val)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return store.Definition{}, fmt.Errorf("%w: %q", store.ErrExists, d.ID)
+		}
+	} else {
+		rev, err = s.kv.Put(ctx, key(d.ID), val)
+	}
+	if err != nil {
+		return store.Definition{}, fmt.Errorf("store: KV put %q: %w", d.ID, err)
+	}
+	d.Version = rev
+	return d, nil
+}
+
+// Get implements store.Store.
+func (s *KVStore) Get(ctx context.Context, id string) (store.Definition, error) {
+	e, err := s.kv.Get(ctx, key(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return store.Definition{}, fmt.Errorf("%w: %q", store.ErrNotFound, id)
+	}
+	if err != nil {
+		return store.Definition{}, fmt.Errorf("store: KV get %q: %w", id, err)
+	}
+	return decodeEntry(e)
+}
+
+func decodeEntry(e jetstream.KeyValueEntry) (store.Definition, error) {
+	var d store.Definition
+	if err := msgpack.Unmarshal(e.Value(), &d); err != nil {
+		return d, fmt.Errorf("store: KV entry %q: %w", e.Key(), err)
+	}
+	d.Version = e.Revision()
+	return d, nil
+}
+
+// Delete implements store.Store: ErrNotFound when id is not stored.
+func (s *KVStore) Delete(ctx context.Context, id string) error {
+	e, err := s.kv.Get(ctx, key(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return fmt.Errorf("%w: %q", store.ErrNotFound, id)
+	}
+	if err != nil {
+		return fmt.Errorf("store: KV get %q: %w", id, err)
+	}
+	// Only the revision we saw: a Put in between wins over this Delete.
+	if err := s.kv.Delete(ctx, key(id), jetstream.LastRevision(e.Revision())); err != nil {
+		return fmt.Errorf("store: KV delete %q: %w", id, err)
+	}
+	return nil
+}
+
+// List implements store.Store, sorted by ID.
+func (s *KVStore) List(ctx context.Context) ([]store.Definition, error) {
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("store: KV list: %w", err)
+	}
+	defer w.Stop()
+	var out []store.Definition
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil { // the initial values are all in
+				slices.SortFunc(out, func(a, b store.Definition) int { return strings.Compare(a.ID, b.ID) })
+				return out, nil
+			}
+			d, err := decodeEntry(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Close implements store.Store; the bucket stays.
+func (s *KVStore) Close() error { return nil }
+
+// Change is one update to the bucket as Watch reports it.
+type Change struct {
+	ID         string
+	Deleted    bool
+	Definition store.Definition // the new definition (zero when Deleted)
+}
+
+// Watch reports every change after the call until ctx ends (then the channel closes): a
+// node uses it to drop what its workers built from a definition another node replaced.
+func (s *KVStore) Watch(ctx context.Context) (<-chan Change, error) {
+	w, err := s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, fmt.Errorf("store: KV watch: %w", err)
+	}
+	out := make(chan Change, 16)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		for {
+			select {
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				id, _ := base64.RawURLEncoding.DecodeString(e.Key())
+				c := Change{ID: string(id)}
+				if e.Operation() != jetstream.KeyValuePut {
+					c.Deleted = true
+				} else if d, err := decodeEntry(e); err == nil {
+					c.Definition = d
+				} else {
+					continue
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}

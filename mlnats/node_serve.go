@@ -1,0 +1,272 @@
+package mlnats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/store"
+)
+
+const (
+	defaultHeartbeat = 250 * time.Millisecond
+	minHeartbeat     = 10 * time.Millisecond
+	defaultWindow    = 64
+)
+
+// dispatch runs each request on its own goroutine: micro calls a handler from its
+// subscription's one goroutine, and calls must run side by side.
+func (b *nodeBridge) dispatch(ep string, r micro.Request) {
+	if r.Reply() == "" {
+		return // nobody to answer
+	}
+	b.n.inflight.Add(1)
+	go func() {
+		defer b.n.inflight.Add(-1)
+		b.handle(ep, r)
+	}()
+}
+
+func (b *nodeBridge) handle(ep string, r micro.Request) {
+	h := nats.Header(r.Headers())
+	id := r.Reply()
+	ctx, cancel := context.WithCancel(extract(context.Background(), b.n.cfg.Propagator, h))
+	defer cancel()
+	if t, err := strconv.ParseInt(h.Get(hTimeout), 10, 64); err == nil {
+		// Relative: the caller's clock and ours need not agree; the time in transit is lost.
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, time.Duration(t)*time.Microsecond)
+		defer c2()
+	}
+	c := &nodeCall{cancel: cancel}
+	if ep == endpointStream {
+		c.credit = make(chan int, 16)
+	}
+	b.mu.Lock()
+	b.calls[id] = c
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.calls, id)
+		b.mu.Unlock()
+	}()
+	defer b.heartbeat(id, h)()
+
+	op := h.Get(hOp)
+	var args any
+	if len(r.Data()) > 0 {
+		args = msgpack.RawMessage(r.Data())
+	}
+	set := mlbridge.CallSettings{Idempotent: h.Get(hIdem) == "1"}
+	if u := h.Get(hUses); u != "" {
+		set.Uses = strings.Split(u, ",")
+	}
+	var res mlbridge.Result
+	var err error
+	switch ep {
+	case endpointCall:
+		res, err = b.a.Call(ctx, op, args, set.CallOptions()...)
+	case endpointSubmit:
+		res, err = b.a.Submit(ctx, op, args, set.CallOptions()...).Wait(ctx)
+	case endpointDefs:
+		var raw []byte
+		raw, err = b.defs(ctx, op, r.Data())
+		res = mlbridge.RawResult(raw)
+	case endpointStream:
+		b.stream(ctx, c, r, op, args, set, h)
+		return
+	}
+	b.reply(r, res.Raw(), err)
+}
+
+// heartbeat tells the client, while the call runs, that this node is alive and which it is
+// (so cancels come here directly). Fast calls end before the first one.
+func (b *nodeBridge) heartbeat(reply string, h nats.Header) (stop func()) {
+	every := defaultHeartbeat
+	if ms, err := strconv.Atoi(h.Get(hHB)); err == nil {
+		every = max(time.Duration(ms)*time.Millisecond, minHeartbeat)
+	}
+	msg := &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}}
+	// The lock orders the timer's assignment before its first run, and makes stop final: a
+	// beat running as the call ends must not re-arm the timer.
+	var mu sync.Mutex
+	var t *time.Timer
+	stopped := false
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = b.n.nc.PublishMsg(msg)
+			t.Reset(every)
+		}
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
+func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {
+	// Published directly, not with r.Respond/r.Error: micro reads those requests' state when
+	// the handler returns, and ours returned long before (the call runs on its own
+	// goroutine). The micro error headers are set all the same, for micro-aware clients.
+	m := &nats.Msg{Subject: r.Reply(), Data: raw, Header: nats.Header{hKind: {kindRes}}}
+	if err != nil {
+		m.Data = encodeError(err)
+		m.Header = nats.Header{hKind: {kindErr}, micro.ErrorHeader: {describe(err)}, micro.ErrorCodeHeader: {errorCode(err)}}
+	}
+	if err := b.n.nc.PublishMsg(m); errors.Is(err, nats.ErrMaxPayload) {
+		// Silence would cost the client LostAfter and an ErrNodeLost; say what happened.
+		tooBig := fmt.Errorf("%w: a result of %d bytes is over the NATS server's max payload (%d)",
+			mlbridge.ErrSerialization, len(raw), b.n.nc.MaxPayload())
+		_ = b.n.nc.PublishMsg(&nats.Msg{Subject: r.Reply(), Data: encodeError(tooBig), Header: nats.Header{hKind: {kindErr}}})
+	}
+}
+
+// stream sends the chunks of a generator op as the client's credit allows: at most the
+// window in flight, so a slow consumer slows the Python generator instead of filling
+// buffers.
+func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, op string, args any, set mlbridge.CallSettings, h nats.Header) {
+	credit := defaultWindow
+	if w, err := strconv.Atoi(h.Get(hWindow)); err == nil && w > 0 {
+		credit = w
+	}
+	hdr := nats.Header{hKind: {kindChunk}, hNode: {b.n.cfg.ID}}
+	for res, err := range b.a.Stream(ctx, op, args, set.CallOptions()...) {
+		if err != nil {
+			b.reply(r, nil, err)
+			return
+		}
+		for credit == 0 {
+			select {
+			case n := <-c.credit:
+				credit += n
+			case <-ctx.Done():
+				b.reply(r, nil, ctxErr("stream waiting for the consumer", ctx.Err()))
+				return
+			}
+		}
+		credit--
+		if err := b.n.nc.PublishMsg(&nats.Msg{Subject: r.Reply(), Header: hdr, Data: res.Raw()}); err != nil {
+			if errors.Is(err, nats.ErrMaxPayload) {
+				b.reply(r, nil, fmt.Errorf("%w: a chunk of %d bytes is over the NATS server's max payload (%d)",
+					mlbridge.ErrSerialization, len(res.Raw()), b.n.nc.MaxPayload()))
+			}
+			return // otherwise our connection is gone; the client notices the silence
+		}
+	}
+	_ = b.n.nc.PublishMsg(&nats.Msg{Subject: r.Reply(), Header: nats.Header{hKind: {kindEnd}, hNode: {b.n.cfg.ID}}})
+}
+
+// defsReq is the body of a request to the definitions endpoint.
+type defsReq struct {
+	ID       string            `msgpack:"id,omitempty"`
+	Kind     string            `msgpack:"kind,omitempty"`
+	Def      *store.Definition `msgpack:"def,omitempty"`
+	IfAbsent bool              `msgpack:"if_absent,omitempty"` // Definition does not carry it
+	Inputs   map[string]any    `msgpack:"inputs,omitempty"`
+}
+
+// defs runs a definitions action (and info, health, execute, describe) on the adapter.
+func (b *nodeBridge) defs(ctx context.Context, action string, body []byte) ([]byte, error) {
+	var q defsReq
+	if len(body) > 0 {
+		if err := msgpack.Unmarshal(body, &q); err != nil {
+			return nil, errors.Join(mlbridge.ErrProtocol, err)
+		}
+	}
+	switch action {
+	case "info":
+		return msgpack.Marshal(b.a.Info())
+	case "health":
+		return nil, b.a.Health(ctx)
+	case "stats":
+		return msgpack.Marshal(b.a.Stats())
+	case "create":
+		if q.Def == nil {
+			return nil, mlbridge.ErrInvalidArgument
+		}
+		d := *q.Def
+		d.IfAbsent = q.IfAbsent
+		d, err := b.a.Create(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(d)
+	case "get":
+		d, err := b.a.Get(ctx, q.ID)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(d)
+	case "list":
+		ds, err := b.a.List(ctx, q.Kind)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(ds)
+	case "delete":
+		return nil, b.a.Delete(ctx, q.ID)
+	case "describe":
+		m, err := b.a.Describe(ctx, q.ID)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(m)
+	case "execute":
+		res, err := b.a.Execute(ctx, q.ID, q.Inputs)
+		return res.Raw(), err
+	}
+	return nil, errors.Join(mlbridge.ErrInvalidArgument, errors.New("mlnats: unknown definitions action "+strconv.Quote(action)))
+}
+
+// errorCode is the micro error code of err (HTTP-like, for `nats micro stats` readers).
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, mlbridge.ErrInvalidArgument), errors.Is(err, mlbridge.ErrUnknownOp):
+		return "400"
+	case errors.Is(err, mlbridge.ErrNotFound):
+		return "404"
+	case errors.Is(err, mlbridge.ErrOverloaded), errors.Is(err, mlbridge.ErrRateLimit):
+		return "429"
+	case errors.Is(err, mlbridge.ErrTimeout):
+		return "504"
+	case errors.Is(err, mlbridge.ErrClosed), errors.Is(err, mlbridge.ErrUnavailable), errors.Is(err, mlbridge.ErrWorkerExited):
+		return "503"
+	}
+	return "500"
+}
+
+// describe is err's first line, short: a header value cannot hold a traceback.
+func describe(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	s = strings.ReplaceAll(s, "\r", " ")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	if s == "" {
+		s = "error"
+	}
+	return s
+}
+
+// ctxErr is the error of a call whose ctx ended, as a local call reports it.
+func ctxErr(what string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w: %w", what, mlbridge.ErrTimeout, err)
+	}
+	return fmt.Errorf("%s: %w: %w", what, mlbridge.ErrCancelled, err)
+}

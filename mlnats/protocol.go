@@ -1,0 +1,84 @@
+package mlnats
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The wire between a Remote and a Node. A request goes to <prefix>.<bridge>.<endpoint> with
+// a reply subject unique to the call; the node answers on it with one or more messages,
+// each named by the Kind header. Control messages (cancel, stream credit) go to
+// <prefix>.<bridge>.ctl.<node id>, or to <prefix>.<bridge>.ctl._all before the client knows
+// which node took the call.
+const (
+	// DefaultPrefix is the first token of every subject.
+	DefaultPrefix = "mlbridge"
+	// ServiceVersion is the version of this protocol, the micro services' version.
+	ServiceVersion = "1.0.0"
+
+	endpointCall   = "call"
+	endpointSubmit = "submit"
+	endpointStream = "stream"
+	endpointDefs   = "defs"
+
+	hKind    = "Mlb-Kind"    // on replies: hb, res, err, chunk, end
+	hNode    = "Mlb-Node"    // on replies: the node's id (its control subject's last token)
+	hOp      = "Mlb-Op"      // the op (call, submit, stream) or action (defs)
+	hTimeout = "Mlb-Timeout" // what is left of the caller's deadline, in microseconds
+	hHB      = "Mlb-Hb"      // the heartbeat interval the client wants, in milliseconds
+	hUses    = "Mlb-Uses"    // resources the call uses, comma-separated
+	hIdem    = "Mlb-Idem"    // "1" when the caller marked the call idempotent
+	hWindow  = "Mlb-Window"  // a stream's initial credit
+	hID      = "Mlb-Id"      // on control messages: the call's reply subject
+	hCtl     = "Mlb-Ctl"     // on control messages: cancel, credit
+	hCredit  = "Mlb-Credit"  // credit granted
+
+	kindHB    = "hb"
+	kindRes   = "res"
+	kindErr   = "err"
+	kindChunk = "chunk"
+	kindEnd   = "end"
+
+	ctlCancel = "cancel"
+	ctlCredit = "credit"
+	ctlAll    = "_all"
+)
+
+type subjects struct {
+	call, submit, stream, defs, ctlAll string
+	ctlPrefix                          string
+}
+
+func newSubjects(prefix, bridge string) subjects {
+	base := prefix + "." + bridge + "."
+	return subjects{
+		call: base + endpointCall, submit: base + endpointSubmit,
+		stream: base + endpointStream, defs: base + endpointDefs,
+		ctlAll: base + "ctl." + ctlAll, ctlPrefix: base + "ctl.",
+	}
+}
+
+// checkName refuses names that are not one subject token (a bridge name, a prefix token).
+func checkName(what, s string) error {
+	if s == "" || strings.ContainsAny(s, ".*> \t\r\n") {
+		return fmt.Errorf("mlnats: %s %q must be one NATS subject token (no dots, wildcards or spaces)", what, s)
+	}
+	return nil
+}
+
+// serviceName is the micro service name of a bridge (micro allows [A-Za-z0-9_-]).
+func serviceName(bridge string) string {
+	var b strings.Builder
+	b.WriteString("mlbridge-")
+	for _, r := range bridge {
+		if r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func formatMicros(d time.Duration) string { return fmt.Sprint(d.Microseconds()) }

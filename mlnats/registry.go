@@ -1,0 +1,52 @@
+package mlnats
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mlbridge/mlbridge"
+)
+
+// RegistryDialer reaches the bridges a Registry declares with remote: (mlbridge.yaml):
+// each gets its own connection (with connect's options, then the entry's creds) and a
+// Remote with opt (the entry's prefix wins). Closing the adapter closes its connection.
+//
+//	reg, err := mlbridge.OpenRegistry("mlbridge.yaml", mlbridge.RegistryOptions{
+//		Remote: mlnats.RegistryDialer(mlnats.Options{}),
+//	})
+func RegistryDialer(opt Options, connect ...nats.Option) mlbridge.RemoteDialer {
+	return func(ctx context.Context, entry string, rb mlbridge.RemoteBridge) (mlbridge.Adapter, error) {
+		opts := append([]nats.Option{nats.Name("mlbridge " + entry)}, connect...)
+		if rb.Creds != "" {
+			opts = append(opts, nats.UserCredentials(rb.Creds))
+		}
+		nc, err := nats.Connect(rb.NATS, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("mlnats: connecting: %w: %w", mlbridge.ErrUnavailable, err)
+		}
+		o := opt
+		if rb.Prefix != "" {
+			o.Prefix = rb.Prefix
+		}
+		r, err := Dial(ctx, nc, rb.Name, o)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return ownedConn{r, nc}, nil
+	}
+}
+
+// ownedConn is a Remote that owns its connection.
+type ownedConn struct {
+	*Remote
+	nc *nats.Conn
+}
+
+func (o ownedConn) Close() error {
+	err := o.Remote.Close()
+	o.nc.Close()
+	return err
+}

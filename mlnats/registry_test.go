@@ -1,0 +1,74 @@
+package mlnats_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/testenv"
+	"github.com/mlbridge/mlbridge/mlnats"
+)
+
+// TestRegistryRemote: a remote: entry in mlbridge.yaml is an Adapter over NATS.
+func TestRegistryRemote(t *testing.T) {
+	e := embedded(t)
+	startNode(t, e)
+	cfg, err := mlbridge.ParseRegistryConfig([]byte("bridges:\n  echo:\n    remote: {nats: \"" + e.URL() + "\"}\n  other:\n    remote: {nats: \"" + e.URL() + "\", name: nobody}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: quiet, Remote: mlnats.RegistryDialer(mlnats.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ctx := context.Background()
+	a, err := reg.Adapter(ctx, "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := mlbridge.Decode[int](a.Call(ctx, "add", map[string]any{"a": 2, "b": 3})); err != nil || v != 5 {
+		t.Fatalf("add through the registry: %v %v", v, err)
+	}
+	if _, err := reg.Adapter(ctx, "other"); !errors.Is(err, mlbridge.ErrUnavailable) {
+		t.Fatalf("remote no node serves: %v", err)
+	}
+	if _, err := mlbridge.ParseRegistryConfig([]byte("bridges:\n  x:\n    bridge: a.b:C\n    remote: {nats: \"nats://h\"}\n")); err == nil || !strings.Contains(err.Error(), "choose one") {
+		t.Fatalf("remote with bridge: %v", err)
+	}
+	noDialer, _ := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: quiet})
+	if _, err := noDialer.Adapter(ctx, "echo"); !errors.Is(err, mlbridge.ErrNoRemoteDialer) {
+		t.Fatalf("no dialer: %v", err)
+	}
+}
+
+// TestNodeFromRegistry: NodeConfig.Registry serves every bridge of a Registry.
+func TestNodeFromRegistry(t *testing.T) {
+	e := embedded(t)
+	cfg, err := mlbridge.ParseRegistryConfig([]byte("bridges:\n  echo:\n    bridge: mlbridge_worker.echo:EchoBridge\n    mode: process\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Python = testenv.Python(t)
+	reg, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	var nc mlnats.NodeConfig
+	if err := nc.Registry(context.Background(), reg); err != nil {
+		t.Fatal(err)
+	}
+	nc.Logger = quiet
+	n, err := mlnats.NewNode(connect(t, e), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	r := dial(t, e, mlnats.Options{})
+	if v, err := mlbridge.Decode[int](r.Call(context.Background(), "add", map[string]any{"a": 1, "b": 1})); err != nil || v != 2 {
+		t.Fatalf("add: %v %v", v, err)
+	}
+}

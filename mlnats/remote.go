@@ -1,0 +1,307 @@
+package mlnats
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/wire"
+)
+
+// Options tune a Remote. The zero value is ready to use.
+type Options struct {
+	// Prefix is the first token of every subject (default DefaultPrefix).
+	Prefix string
+	// Heartbeat is how often the node running a call says it is alive (default 250ms);
+	// LostAfter the silence after which the call's node counts as lost (default 4
+	// heartbeats). A lost node costs a call about LostAfter.
+	Heartbeat time.Duration
+	LostAfter time.Duration
+	// Retries bounds how many more nodes an Idempotent call is tried on when its node is
+	// lost (default 2).
+	Retries int
+	// Window is a stream's credit: chunks a node may send ahead of the consumer (default 64).
+	Window int
+	// Logger receives retries (default slog.Default()).
+	Logger *slog.Logger
+	// Propagator writes the trace context into requests (default: otel's global propagator).
+	Propagator propagation.TextMapPropagator
+}
+
+// Remote is a bridge served by NATS nodes, as an mlbridge.Adapter.
+type Remote struct {
+	nc     *nats.Conn
+	bridge string
+	subj   subjects
+	opt    Options
+	log    *slog.Logger
+	info   mlbridge.Info
+
+	inbox string // prefix of every reply subject; one wildcard subscription routes them
+	sub   *nats.Subscription
+	done  chan struct{}
+	once  sync.Once
+
+	mu      sync.Mutex
+	pending map[string]chan *nats.Msg
+}
+
+var _ mlbridge.Adapter = (*Remote)(nil)
+
+// Dial returns an Adapter for bridge as served by the nodes reachable on nc. It asks one
+// node for the bridge's Info, so it fails (mlbridge.ErrUnavailable) when none serves it.
+// Closing the Remote leaves nc open.
+func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remote, error) {
+	if opt.Prefix == "" {
+		opt.Prefix = DefaultPrefix
+	}
+	if err := checkName("bridge name", bridge); err != nil {
+		return nil, err
+	}
+	if opt.Heartbeat <= 0 {
+		opt.Heartbeat = defaultHeartbeat
+	}
+	if opt.LostAfter <= 0 {
+		opt.LostAfter = 4 * opt.Heartbeat
+	}
+	if opt.Retries <= 0 {
+		opt.Retries = 2
+	}
+	if opt.Window <= 0 {
+		opt.Window = defaultWindow
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Propagator == nil {
+		opt.Propagator = otel.GetTextMapPropagator()
+	}
+	r := &Remote{
+		nc: nc, bridge: bridge, subj: newSubjects(opt.Prefix, bridge), opt: opt,
+		log: opt.Logger.With("bridge", bridge), inbox: nc.NewInbox() + ".",
+		done: make(chan struct{}), pending: map[string]chan *nats.Msg{},
+	}
+	sub, err := nc.Subscribe(r.inbox+"*", r.route)
+	if err != nil {
+		return nil, fmt.Errorf("mlnats: %w", err)
+	}
+	// Replies are dropped, never queued without bound, only by our own route; NATS must
+	// not drop them as a slow consumer.
+	_ = sub.SetPendingLimits(-1, -1)
+	r.sub = sub
+	raw, err := r.defs(ctx, "info", nil, true)
+	if err == nil {
+		err = mlbridge.RawResult(raw).Decode(&r.info)
+	}
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// route hands a reply to the call waiting for it. It never blocks: a call's channel has room
+// for what its node may send (one reply; a stream's window), and only heartbeats are dropped.
+func (r *Remote) route(m *nats.Msg) {
+	r.mu.Lock()
+	ch := r.pending[m.Subject[len(r.inbox):]]
+	r.mu.Unlock()
+	if ch == nil {
+		return // a call that ended: a late heartbeat or chunk
+	}
+	if m.Header.Get(hKind) == kindHB && len(ch) > cap(ch)/2 {
+		return // the caller has other messages to read, which prove the node alive too
+	}
+	select {
+	case ch <- m:
+	default:
+		r.log.Warn("mlnats: reply dropped, the call's buffer is full", "subject", m.Subject)
+	}
+}
+
+// Info implements mlbridge.Adapter: the Info a node reported when Dial asked.
+func (r *Remote) Info() mlbridge.Info { return r.info }
+
+// Close stops the Remote: calls still waiting fail with mlbridge.ErrClosed.
+func (r *Remote) Close() error {
+	var err error
+	r.once.Do(func() {
+		close(r.done)
+		err = r.sub.Unsubscribe()
+	})
+	return err
+}
+
+// exchange is one call's conversation with a node.
+type exchange struct {
+	r     *Remote
+	token string
+	ch    chan *nats.Msg
+	node  string // once a node spoke
+	timer *time.Timer
+}
+
+// open registers a reply subject and sends the request.
+func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings, buf int) (*exchange, error) {
+	select {
+	case <-r.done:
+		return nil, fmt.Errorf("mlnats: bridge %s: %w", r.bridge, mlbridge.ErrClosed)
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, ctxErr(fmt.Sprintf("op %q", op), err)
+	}
+	x := &exchange{r: r, token: nuid.Next(), ch: make(chan *nats.Msg, buf)}
+	h := nats.Header{hOp: {op}, hHB: {fmt.Sprint(r.opt.Heartbeat.Milliseconds())}}
+	if dl, ok := ctx.Deadline(); ok {
+		h[hTimeout] = []string{formatMicros(time.Until(dl))}
+	}
+	if set.Idempotent {
+		h[hIdem] = []string{"1"}
+	}
+	if len(set.Uses) > 0 {
+		h[hUses] = []string{strings.Join(set.Uses, ",")}
+	}
+	if subject == r.subj.stream {
+		h[hWindow] = []string{fmt.Sprint(r.opt.Window)}
+	}
+	inject(ctx, r.opt.Propagator, h)
+	r.mu.Lock()
+	r.pending[x.token] = x.ch
+	r.mu.Unlock()
+	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: data}); err != nil {
+		x.close()
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return nil, fmt.Errorf("mlnats: op %q: %w: %d bytes of arguments are over the NATS server's max payload (%d)",
+				op, mlbridge.ErrInvalidArgument, len(data), r.nc.MaxPayload())
+		}
+		return nil, fmt.Errorf("mlnats: sending %q: %w: %w", op, mlbridge.ErrUnavailable, err)
+	}
+	return x, nil
+}
+
+func (x *exchange) close() {
+	x.r.mu.Lock()
+	delete(x.r.pending, x.token)
+	x.r.mu.Unlock()
+	if x.timer != nil {
+		x.timer.Stop()
+	}
+}
+
+// next returns the node's next message that is not a heartbeat. It fails with
+// ErrUnavailable when no node serves the bridge, ErrNodeLost when the node went silent for
+// LostAfter, and the ctx's error (after telling the node to cancel) when ctx ends.
+func (x *exchange) next(ctx context.Context, op string) (*nats.Msg, error) {
+	if x.timer == nil {
+		x.timer = time.NewTimer(x.r.opt.LostAfter)
+	} else {
+		x.timer.Reset(x.r.opt.LostAfter)
+	}
+	for {
+		select {
+		case m := <-x.ch:
+			kind := m.Header.Get(hKind)
+			if kind == "" && len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+				return nil, fmt.Errorf("mlnats: op %q: no node serves bridge %s: %w", op, x.r.bridge, mlbridge.ErrUnavailable)
+			}
+			if n := m.Header.Get(hNode); n != "" {
+				x.node = n
+			}
+			if kind == kindHB {
+				x.timer.Reset(x.r.opt.LostAfter)
+				continue
+			}
+			return m, nil
+		case <-x.timer.C:
+			node := x.node
+			if node == "" {
+				node = "(unknown)"
+			}
+			return nil, fmt.Errorf("mlnats: op %q on bridge %s: node %s silent for %v: %w (%w)",
+				op, x.r.bridge, node, x.r.opt.LostAfter, ErrNodeLost, mlbridge.ErrUnavailable)
+		case <-ctx.Done():
+			x.control(ctlCancel, "")
+			return nil, ctxErr(fmt.Sprintf("op %q", op), ctx.Err())
+		case <-x.r.done:
+			x.control(ctlCancel, "")
+			return nil, fmt.Errorf("mlnats: op %q: %w", op, mlbridge.ErrClosed)
+		}
+	}
+}
+
+// control sends a cancel or a credit to the node running the call (to every node of the
+// bridge while the client does not know which one it is).
+func (x *exchange) control(what, credit string) {
+	subject := x.r.subj.ctlAll
+	if x.node != "" {
+		subject = x.r.subj.ctlPrefix + x.node
+	}
+	h := nats.Header{hID: {x.r.inbox + x.token}, hCtl: {what}}
+	if credit != "" {
+		h[hCredit] = []string{credit}
+	}
+	_ = x.r.nc.PublishMsg(&nats.Msg{Subject: subject, Header: h})
+}
+
+// result reads a final reply.
+func result(m *nats.Msg) ([]byte, error) {
+	switch m.Header.Get(hKind) {
+	case kindRes:
+		return m.Data, nil
+	case kindErr:
+		return nil, decodeError(m.Data)
+	}
+	return nil, fmt.Errorf("mlnats: unexpected reply %q: %w", m.Header.Get(hKind), mlbridge.ErrProtocol)
+}
+
+// roundTrip runs one request to completion, on another node when its node is lost and the
+// call is idempotent.
+func (r *Remote) roundTrip(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		raw, err := r.attempt(ctx, subject, op, data, set)
+		if err != nil && set.Idempotent && attempt < r.opt.Retries && ctx.Err() == nil && isLost(err) {
+			r.log.InfoContext(ctx, "mlnats: node lost during an idempotent call; retrying on another", "op", op, "attempt", attempt+1)
+			continue
+		}
+		return raw, err
+	}
+}
+
+func (r *Remote) attempt(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings) ([]byte, error) {
+	x, err := r.open(ctx, subject, op, data, set, 4)
+	if err != nil {
+		return nil, err
+	}
+	defer x.close()
+	m, err := x.next(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	return result(m)
+}
+
+func isLost(err error) bool { return errors.Is(err, ErrNodeLost) }
+
+// encodeArgs encodes a call's arguments as the pool would (compact ints, json tags).
+func encodeArgs(args any) ([]byte, error) {
+	if args == nil {
+		return nil, nil
+	}
+	var b bytes.Buffer
+	if err := wire.NewValueEncoder(&b).Encode(args); err != nil {
+		return nil, fmt.Errorf("mlnats: encoding arguments: %w: %w", mlbridge.ErrSerialization, err)
+	}
+	return b.Bytes(), nil
+}

@@ -220,11 +220,21 @@ class Worker:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except OSError:
-                pass
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        # A reader thread reads by fd number: closing its pipe while it may still call
+        # os.read would let it read whatever file gets that number next (the next worker's
+        # stdout, stealing its hello). Close a pipe only once its reader has seen the end; one
+        # that does not end (a grandchild holds the pipe) is left open rather than reused.
+        for f, reader in ((self.proc.stdout, self._rt), (self.proc.stderr, self._et)):
+            reader.join(5)
+            if not reader.is_alive():
+                try:
+                    f.close()
+                except OSError:
+                    pass
 
     def __enter__(self) -> "Worker":
         return self

@@ -14,7 +14,7 @@ import "time"
 // while the crash-loop breaker is open (a new slot would only add failed starts).
 //
 // Shrinking: a ready worker that served nothing for ScaleDownIdle is stopped gracefully,
-// never below MinSize and never while calls wait.
+// never below MinSize (slots, and ready workers) and never while calls wait.
 const (
 	scaleInterval   = 200 * time.Millisecond
 	scaleUpChecks   = 2
@@ -60,8 +60,9 @@ func decideScale(in scaleInput) scaleDecision {
 		}
 		return scaleDecision{Delta: min(delta, in.Max-in.Target), Reason: reason}
 	}
-	if in.Waiting == 0 && in.Idle > 0 && in.Target > in.Min {
-		return scaleDecision{Delta: -min(in.Idle, in.Target-in.Min), Reason: "idle"}
+	// Never below Min ready workers either: a slot still (re)starting is no replacement yet.
+	if n := min(in.Idle, in.Target-in.Min, in.Ready-in.Min); in.Waiting == 0 && n > 0 {
+		return scaleDecision{Delta: -n, Reason: "idle"}
 	}
 	return scaleDecision{}
 }

@@ -40,6 +40,9 @@ func TestDecideScale(t *testing.T) {
 		{"idle workers go", with(func(in *scaleInput) { in.Target, in.Ready, in.Idle = 4, 4, 2 }), -2, 0},
 		{"never below Min", with(func(in *scaleInput) { in.Target, in.Ready, in.Idle, in.Min = 3, 3, 3, 2 }), -1, 0},
 		{"at Min nothing goes", with(func(in *scaleInput) { in.Idle = 1 }), 0, 0},
+		{"the last ready worker stays while another slot restarts", with(func(in *scaleInput) {
+			in.Target, in.Ready, in.Starting, in.Idle = 2, 1, 1, 1
+		}), 0, 0},
 		{"no shrinking while calls wait", with(func(in *scaleInput) {
 			in.Target, in.Ready, in.Idle, in.Waiting, in.OldestWait = 3, 3, 1, 1, 5*time.Millisecond
 		}), 0, 0},

@@ -29,6 +29,9 @@ func autoscaleStep(t *testing.T, preload bool) {
 		c.Size, c.MinSize, c.MaxSize, c.ScaleDownIdle = 0, 1, 4, 500*time.Millisecond
 		c.MaxInFlight = 4 // 32 callers overflow one worker, and four
 		c.Preload, c.MeterProvider, c.Name = preload, mp, "svc"
+		if preload {
+			c.MaxRequests = 60 // recycling while scaling: a recycled worker is replaced in its slot
+		}
 	})
 	if st := p.Stats(); st.Size != 1 || len(st.Slots) != 1 || !st.Scaling.Enabled || st.Scaling.Target != 1 {
 		t.Fatalf("start: size %d slots %d scaling %+v", st.Size, len(st.Slots), st.Scaling)
@@ -116,7 +119,10 @@ func autoscaleStep(t *testing.T, preload bool) {
 	if got[mlbridge.MetricScaleTarget+"{bridge=svc}"] != int64(1) || got[mlbridge.MetricWorkers+"{bridge=svc,state=ready}"] != int64(1) {
 		t.Errorf("target %v, ready workers %v", got[mlbridge.MetricScaleTarget+"{bridge=svc}"], got[mlbridge.MetricWorkers+"{bridge=svc,state=ready}"])
 	}
-	t.Logf("scale events: %d up, %d down; last %+v", up, down, *st.Scaling.Last)
+	t.Logf("scale events: %d up, %d down; last %+v; recycles %d", up, down, *st.Scaling.Last, st.Recycles)
+	if preload && st.Recycles == 0 {
+		t.Errorf("no recycle with MaxRequests 60 after %d calls", calls.Load())
+	}
 }
 
 // Close while the pool is growing stops every slot, added ones included.

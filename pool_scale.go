@@ -122,13 +122,15 @@ func (p *Pool) scaleInputLocked(now time.Time) scaleInput {
 	return in
 }
 
-// addSlotsLocked adds n slots, each at the lowest free index, and starts their supervisors.
-// It returns how many it added. The caller holds p.mu (p.closed is false: slotsWG.Add
-// happens before Shutdown's Wait).
+// addSlotsLocked adds n slots, each at the lowest free index (not held by a slot, nor by a
+// retired slot's worker still draining: stats and metrics key workers by slot), and starts
+// their supervisors. It returns how many it added. The caller holds p.mu (p.closed is false:
+// slotsWG.Add happens before Shutdown's Wait).
 func (p *Pool) addSlotsLocked(n int) int {
 	for range n {
 		idx := 0
-		for slices.ContainsFunc(p.slots, func(s *slot) bool { return s.index == idx }) {
+		for slices.ContainsFunc(p.slots, func(s *slot) bool { return s.index == idx }) ||
+			slices.ContainsFunc(p.workers, func(pw *poolWorker) bool { return pw.slot.index == idx }) {
 			idx++
 		}
 		s := newSlot(idx)

@@ -149,3 +149,48 @@ func TestPoolAutoscaleCloseWhileGrowing(t *testing.T) {
 		}
 	}
 }
+
+// While new workers fail to start (and the crash-loop breaker opens) the pool does not grow
+// past the slot it is trying to fill; once starts succeed again, growth resumes to MaxSize.
+// Fake workers: no Python.
+func TestFakePoolAutoscaleHoldsWhileStartsFail(t *testing.T) {
+	var fail atomic.Bool
+	l := failingWhile(&fail)
+	cfg := fakePoolConfig(l, 0)
+	cfg.MinSize, cfg.MaxSize, cfg.MaxInFlight = 1, 4, 1
+	p := openFake(t, cfg)
+	fail.Store(true)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if _, err := p.Call(ctx, "sleep", map[string]any{"ms": 50}); err != nil {
+					t.Errorf("call: %v", err) // the one ready worker keeps serving the queue
+				}
+				cancel()
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	eventually(t, "the breaker to open", func() bool { return p.Stats().Error != "" })
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if st := p.Stats(); st.Scaling.Target > 2 {
+			t.Fatalf("grew while starts fail: %+v (error %q)", st.Scaling, st.Error)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fail.Store(false)
+	eventually(t, "growth to MaxSize after the breaker closed", func() bool {
+		st := p.Stats()
+		return st.Error == "" && st.Scaling.Target == 4 && st.Ready == 4
+	})
+}

@@ -26,8 +26,17 @@ var ErrCrashLoop = errors.New("mlbridge: workers crash in a loop")
 type PoolConfig struct {
 	Config
 
-	// Size is the number of worker processes (default 2).
+	// Size is the number of worker processes (default 2). With autoscaling it is the number
+	// started by OpenPool (default MinSize) and must lie within MinSize and MaxSize.
 	Size int
+	// Autoscaling, on when MinSize or MaxSize is set: the pool grows toward MaxSize while
+	// calls queue for a worker (within a second or two of sustained load; new workers fork
+	// from the zygote with Preload) and stops a worker that served nothing for ScaleDownIdle
+	// (default 30s), never going below MinSize (default 1). MaxSize defaults to the larger of
+	// MinSize and Size. The policy is in pool_scale_policy.go; PoolStats.Scaling reports it.
+	MinSize       int
+	MaxSize       int
+	ScaleDownIdle time.Duration
 	// QueueSize bounds calls waiting for a free worker; past it calls fail at once with
 	// ErrOverloaded (default 1024).
 	QueueSize int
@@ -83,8 +92,22 @@ type PoolConfig struct {
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
-	if c.Size <= 0 {
-		c.Size = 2
+	if c.autoscaling() {
+		c.MinSize = max(c.MinSize, 1)
+		if c.Size <= 0 {
+			c.Size = c.MinSize
+		}
+		if c.MaxSize <= 0 {
+			c.MaxSize = max(c.MinSize, c.Size)
+		}
+	} else {
+		if c.Size <= 0 {
+			c.Size = 2
+		}
+		c.MinSize, c.MaxSize = c.Size, c.Size // a fixed pool is one that never scales
+	}
+	if c.ScaleDownIdle <= 0 {
+		c.ScaleDownIdle = 30 * time.Second
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 1024
@@ -127,7 +150,8 @@ type Pool struct {
 
 	mu      sync.Mutex
 	workers []*poolWorker // ready and draining workers
-	slots   []*slot       // every slot, by index (set by OpenPool)
+	slots   []*slot       // every slot, by index; the autoscaler adds and retires slots
+	scaling scaler        // guarded by mu (pool_scale.go)
 	next    int           // rotates the dispatch scan
 	waiters waitQueue
 	closed  bool
@@ -153,6 +177,9 @@ type Pool struct {
 // ErrCancelled) and ctx's own error, and carries what the workers last wrote to stderr.
 // If a worker cannot start at all, the error says why.
 func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
+	if err := cfg.validateSize(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	if cfg.Preload && worker.PreloadOff != "" { // macOS: see internal/worker/preload_darwin.go
 		cfg.Logger.Warn("mlbridge: Preload is off on this system", "reason", worker.PreloadOff)
@@ -170,7 +197,7 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	}
 	first := make(chan error, cfg.Size)
 	for i := range cfg.Size {
-		s := &slot{index: i}
+		s := newSlot(i)
 		p.slots = append(p.slots, s)
 		p.slotsWG.Add(1)
 		go p.runSlot(ctx, s, first)
@@ -188,6 +215,9 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		}
 	}
 	go p.monitor()
+	if cfg.MinSize < cfg.MaxSize {
+		go p.autoscale()
+	}
 	if reg, err := p.registerMetrics(); err != nil {
 		p.log.Warn("mlbridge: OpenTelemetry instruments not registered", "err", err)
 	} else {
@@ -266,7 +296,7 @@ func (p *Pool) attempts(ctx context.Context, mode int, op string, args any, o ca
 		if err != nil && errors.Is(err, ErrWorkerExited) && ctx.Err() == nil {
 			// A call that never reached the dead worker is simply placed again; one that
 			// did is retried once, and only if the caller said it is idempotent.
-			if !sent && attempt < p.cfg.Size+1 {
+			if !sent && attempt < p.cfg.MaxSize+1 {
 				avoid = pw
 				continue
 			}

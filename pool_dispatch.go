@@ -31,11 +31,14 @@ type poolWorker struct {
 	slot     *slot
 	state    workerState
 	inflight int
-	assigned int                 // calls ever handed to it: a worker that got none and died never started
-	readyAt  time.Time           // when it entered service
-	limit    int                 // in-flight limit: Config.MaxInFlight, or the bridge's declared capacity
-	idle     chan struct{}       // closed when a draining worker has nothing in flight
-	recycle  chan recycleRequest // the monitor asks the slot to replace this worker
+	assigned int       // calls ever handed to it: a worker that got none and died never started
+	readyAt  time.Time // when it entered service
+	// idleSince and idleServed: the autoscaler's view of its idle time (pool_scale.go).
+	idleSince  time.Time
+	idleServed uint64
+	limit      int                 // in-flight limit: Config.MaxInFlight, or the bridge's declared capacity
+	idle       chan struct{}       // closed when a draining worker has nothing in flight
+	recycle    chan recycleRequest // the monitor asks the slot to replace this worker
 
 	rssAt    atomic.Int64 // unix ns of its last RSS reading after a call (MaxRSS)
 	served   atomic.Uint64

@@ -26,6 +26,8 @@ const (
 	MetricWorkerStarts   = "mlbridge.pool.worker.starts"     // {bridge, outcome}
 	MetricWorkerExits    = "mlbridge.pool.worker.exits"      // {bridge, reason}
 	MetricWorkerRecycles = "mlbridge.pool.worker.recycles"   // {bridge, reason}
+	MetricScaleEvents    = "mlbridge.pool.scale.events"      // {bridge, direction}
+	MetricScaleTarget    = "mlbridge.pool.scale.target"      // {bridge}
 )
 
 // DurationBuckets returns the call-duration histogram's bucket bounds in seconds: 10 µs (a
@@ -78,10 +80,11 @@ const (
 	exitStartFailure                   // died right after it became ready, nothing handed to it
 	exitRecycled                       // stopped by a recycle (see recycleReason)
 	exitShutdown                       // stopped by Close
+	exitScaledDown                     // stopped by the autoscaler, idle
 	numExitReasons
 )
 
-var exitReasonNames = [numExitReasons]string{"crash", "start_failure", "recycled", "shutdown"}
+var exitReasonNames = [numExitReasons]string{"crash", "start_failure", "recycled", "shutdown", "scaled_down"}
 
 // Why the pool replaced a live worker: the "reason" attribute of MetricWorkerRecycles.
 type recycleReason int
@@ -106,8 +109,10 @@ type instruments struct {
 	starts   metric.Int64Counter
 	exits    metric.Int64Counter
 	recycles metric.Int64Counter
+	scales   metric.Int64Counter
 
 	startOpts   [2][]metric.AddOption // ok, failed
+	scaleOpts   [2][]metric.AddOption // up, down
 	exitOpts    [numExitReasons][]metric.AddOption
 	recycleOpts [numRecycleReasons][]metric.AddOption
 }
@@ -144,6 +149,10 @@ func (p *Pool) newInstruments() *instruments {
 	in.starts = counter(MetricWorkerStarts, "worker starts, by outcome (ok, failed)")
 	in.exits = counter(MetricWorkerExits, "worker processes that left the pool, by reason")
 	in.recycles = counter(MetricWorkerRecycles, "live workers replaced by the pool, by reason")
+	if in.scales, err = m.Int64Counter(MetricScaleEvents, metric.WithUnit("{event}"),
+		metric.WithDescription("autoscaler decisions, by direction (up, down)")); err != nil {
+		errs, in.scales = append(errs, err), noop.Int64Counter{}
+	}
 	if err := errors.Join(errs...); err != nil {
 		p.log.Warn("mlbridge: OpenTelemetry instruments not created", "err", err)
 	}
@@ -152,6 +161,7 @@ func (p *Pool) newInstruments() *instruments {
 		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(in.bridge, attribute.String(key, value)))}
 	}
 	in.startOpts = [2][]metric.AddOption{addOpts("outcome", "ok"), addOpts("outcome", "failed")}
+	in.scaleOpts = [2][]metric.AddOption{addOpts("direction", "up"), addOpts("direction", "down")}
 	for i, name := range exitReasonNames {
 		in.exitOpts[i] = addOpts("reason", name)
 	}
@@ -168,6 +178,11 @@ func (p *Pool) newInstruments() *instruments {
 	}
 	for _, o := range in.recycleOpts {
 		in.recycles.Add(ctx, 0, o...)
+	}
+	if p.cfg.MinSize < p.cfg.MaxSize { // a fixed pool has no scale series
+		for _, o := range in.scaleOpts {
+			in.scales.Add(ctx, 0, o...)
+		}
 	}
 	return in
 }
@@ -206,6 +221,14 @@ func (in *instruments) exited(r exitReason) {
 	in.exits.Add(context.Background(), 1, in.exitOpts[r]...)
 }
 
+func (in *instruments) scaled(up bool) {
+	i := 1
+	if up {
+		i = 0
+	}
+	in.scales.Add(context.Background(), 1, in.scaleOpts[i]...)
+}
+
 func (in *instruments) recycled(r recycleReason) {
 	in.recycles.Add(context.Background(), 1, in.recycleOpts[r]...)
 }
@@ -224,6 +247,7 @@ func (p *Pool) registerServiceMetrics(m metric.Meter) (metric.Registration, erro
 	workers := gauge(MetricWorkers, "{worker}", "live workers by state (ready, draining)")
 	wedged := gauge(MetricWedgedWorkers, "{worker}", "live workers that left a liveness ping unanswered")
 	rss := gauge(MetricWorkerRSS, "By", "resident memory of each slot's worker process")
+	target := gauge(MetricScaleTarget, "{worker}", "slots the pool keeps a worker in: its size, or the autoscaler's target")
 	oldest, err := m.Float64ObservableGauge(MetricQueueOldest, metric.WithUnit("s"),
 		metric.WithDescription("how long the oldest waiting call has waited (0: none waits)"))
 	errs = append(errs, err)
@@ -245,6 +269,7 @@ func (p *Pool) registerServiceMetrics(m metric.Meter) (metric.Registration, erro
 		o.ObserveInt64(workers, int64(l.ready), ready)
 		o.ObserveInt64(workers, int64(l.draining), draining)
 		o.ObserveInt64(wedged, int64(l.wedged), bridge)
+		o.ObserveInt64(target, int64(l.target), bridge)
 		o.ObserveInt64(retries, int64(p.stats.retries.Load()), bridge)
 		for slot, pid := range l.slotPids {
 			if n, err := processRSS(pid); err == nil {
@@ -252,20 +277,20 @@ func (p *Pool) registerServiceMetrics(m metric.Meter) (metric.Registration, erro
 			}
 		}
 		return nil
-	}, inFlight, depth, oldest, workers, wedged, rss, retries)
+	}, inFlight, depth, oldest, workers, wedged, rss, retries, target)
 }
 
 // poolLoad is what the observable instruments read, taken under one lock.
 type poolLoad struct {
-	inFlight, waiting, ready, draining, wedged int
-	oldestWait                                 time.Duration
-	slotPids                                   map[int]int // slot -> its ready worker's pid (else a draining one's)
+	inFlight, waiting, ready, draining, wedged, target int
+	oldestWait                                         time.Duration
+	slotPids                                           map[int]int // slot -> its ready worker's pid (else a draining one's)
 }
 
 func (p *Pool) load() poolLoad {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l := poolLoad{waiting: p.waiters.len(), slotPids: map[int]int{}}
+	l := poolLoad{waiting: p.waiters.len(), target: len(p.slots), slotPids: map[int]int{}}
 	if e := p.waiters.l.Front(); e != nil {
 		l.oldestWait = time.Since(e.Value.(*waiter).since)
 	}

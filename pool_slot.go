@@ -12,13 +12,27 @@ import (
 	"github.com/mlbridge/mlbridge/internal/worker"
 )
 
-// slot is one of the pool's Size places; its supervisor goroutine keeps a worker in it.
+// slot is one of the pool's places (Size, or the autoscaler's target); its supervisor
+// goroutine keeps a worker in it until the pool stops or the autoscaler retires the slot.
 type slot struct {
 	index       int
+	retire      chan struct{} // closed by the autoscaler (under Pool.mu): stop the worker, end
 	mu          sync.Mutex
 	restarts    int
 	lastReason  string    // why its latest worker went or failed to start (SlotStats)
 	lastRestart time.Time // when
+}
+
+func newSlot(index int) *slot { return &slot{index: index, retire: make(chan struct{})} }
+
+// retired reports whether the autoscaler retired the slot.
+func (s *slot) retired() bool {
+	select {
+	case <-s.retire:
+		return true
+	default:
+		return false
+	}
 }
 
 // noteRestart counts a worker replaced, and why (an error's text, or a recycle's detail).
@@ -45,6 +59,9 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 	defer p.slotsWG.Done()
 	backoff := p.cfg.RestartBackoff
 	for {
+		if s.retired() {
+			return // retired while its worker was gone: nothing to stop
+		}
 		probe := false
 		if first == nil {
 			var ok bool
@@ -97,6 +114,10 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 		select {
 		case <-pw.w.Done():
 			p.remove(pw)
+			if s.retired() {
+				p.inst.exited(exitScaledDown) // died while being stopped: it was leaving anyway
+				return
+			}
 			if p.isStopping() {
 				return // counted by Shutdown
 			}
@@ -137,7 +158,19 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 				p.remove(pw)
 				p.inst.exited(exitRecycled)
 			}()
+		case <-s.retire:
+			// The autoscaler marked the worker draining: let its calls finish, then stop it.
+			p.log.Info("mlbridge: stopping an idle worker (scale down)", "slot", s.index, "pid", pw.w.Pid())
+			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout+10*time.Second)
+			p.drainAndStop(ctx, pw)
+			cancel()
+			p.remove(pw)
+			p.inst.exited(exitScaledDown) // Shutdown counts no draining worker
+			return
 		case <-p.stop:
+			if s.retired() {
+				p.inst.exited(exitScaledDown) // draining when Shutdown came: not counted there
+			}
 			return // Shutdown drains and stops the workers
 		}
 	}

@@ -48,7 +48,7 @@ type OpStats struct {
 type PoolStats struct {
 	Healthy    bool          `json:"healthy"`
 	Error      string        `json:"error,omitempty"`
-	Size       int           `json:"size"`
+	Size       int           `json:"size"` // slots: the fixed size, or the autoscaler's current target
 	Ready      int           `json:"ready"`
 	Waiting    int           `json:"waiting"`
 	OldestWait time.Duration `json:"oldest_wait_ns"` // how long the oldest waiting call has waited
@@ -57,7 +57,8 @@ type PoolStats struct {
 	Retries    uint64        `json:"retries"`
 	Overloaded uint64        `json:"overloaded"`
 	Workers    []WorkerStats `json:"workers"`
-	Slots      []SlotStats   `json:"slots"`
+	Slots      []SlotStats   `json:"slots"`   // the current slots (autoscaling adds and removes them)
+	Scaling    ScalingStats  `json:"scaling"` // autoscaling: bounds, target, events
 	Ops        []OpStats     `json:"ops"`
 	// RecentErrors are the latest failed calls, newest first (at most 20; messages cut to 240
 	// bytes).
@@ -73,7 +74,7 @@ type PoolStats struct {
 // Stats returns a snapshot: per worker and per op.
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
-	s := PoolStats{Size: p.cfg.Size, Waiting: p.waiters.len()}
+	s := PoolStats{Size: len(p.slots), Waiting: p.waiters.len(), Scaling: p.scalingStatsLocked()}
 	if e := p.waiters.l.Front(); e != nil {
 		s.OldestWait = time.Since(e.Value.(*waiter).since)
 	}
@@ -112,7 +113,7 @@ func (p *Pool) Stats() PoolStats {
 		s.Workers[i].Restarts = slotRestarts[s.Workers[i].Slot]
 	}
 	slices.SortFunc(s.Workers, func(a, b WorkerStats) int { return a.Slot - b.Slot })
-	s.Healthy = s.Error == "" && s.Ready == s.Size
+	s.Healthy = s.Error == "" && s.Ready >= p.cfg.MinSize
 	s.Crashes, s.Recycles = p.stats.crashes.Load(), p.stats.recycles.Load()
 	s.Retries, s.Overloaded = p.stats.retries.Load(), p.stats.overloaded.Load()
 	s.Ops = p.stats.snapshot()
@@ -164,7 +165,7 @@ func (p *Pool) Healthy() bool {
 			ready++
 		}
 	}
-	return ready == p.cfg.Size
+	return ready >= p.cfg.MinSize // a fixed pool's MinSize is its Size
 }
 
 // poolStats is recorded on every call: atomics and a log-linear histogram, no locks on the

@@ -91,9 +91,15 @@ type BridgeConfig struct {
 
 	// The pool (PoolConfig).
 	//
-	// Workers is the pool size, PoolConfig.Size (default 2; 1 in process mode).
-	Workers   int `yaml:"workers"`
-	QueueSize int `yaml:"queue_size"` // default 1024
+	// Workers is the pool size, PoolConfig.Size (default 2; 1 in process mode); with
+	// min_size or max_size set, the starting size (default min_size).
+	Workers int `yaml:"workers"`
+	// Autoscaling (PoolConfig.MinSize, MaxSize, ScaleDownIdle): on when min_size or
+	// max_size is set; not in process mode.
+	MinSize       int      `yaml:"min_size"`        // default 1
+	MaxSize       int      `yaml:"max_size"`        // default max(min_size, workers)
+	ScaleDownIdle Duration `yaml:"scale_down_idle"` // default 30s
+	QueueSize     int      `yaml:"queue_size"`      // default 1024
 	// CallTimeout is the deadline of calls whose ctx has none (default none).
 	CallTimeout Duration `yaml:"call_timeout"`
 	// Preload forks workers from one interpreter that imported the bridge (default true

@@ -26,6 +26,10 @@ func (r *Registry) PoolConfig(name string) (PoolConfig, error) {
 func (r *Registry) poolConfig(e *registryEntry) PoolConfig {
 	b := e.cfg
 	size := cmp.Or(b.Workers, 2)
+	autoscale := b.MinSize > 0 || b.MaxSize > 0
+	if autoscale {
+		size = b.Workers // OpenPool starts MinSize workers when unset
+	}
 	if b.Mode == "process" {
 		size = 1
 	}
@@ -47,13 +51,14 @@ func (r *Registry) poolConfig(e *registryEntry) PoolConfig {
 			ShutdownGrace:     time.Duration(b.ShutdownGrace),
 			Logger:            r.opts.Logger.With("bridge", e.name),
 		},
-		Size: size, QueueSize: b.QueueSize,
+		Size: size, MinSize: b.MinSize, MaxSize: b.MaxSize, ScaleDownIdle: time.Duration(b.ScaleDownIdle),
+		QueueSize:   b.QueueSize,
 		MaxRequests: b.MaxRequests, MaxAge: time.Duration(b.MaxAge), MaxRSS: int64(b.MaxRSS),
 		HealthInterval: time.Duration(b.HealthInterval), DrainTimeout: time.Duration(b.DrainTimeout),
 		RestartBackoff: time.Duration(b.RestartBackoff), MaxRestartBackoff: time.Duration(b.MaxRestartBackoff),
 		CrashLoopThreshold: b.CrashLoopThreshold, CrashLoopWindow: time.Duration(b.CrashLoopWindow),
 		CrashLoopCooldown: time.Duration(b.CrashLoopCooldown),
-		CallTimeout:       time.Duration(b.CallTimeout), Preload: size > 1, Name: e.name,
+		CallTimeout:       time.Duration(b.CallTimeout), Preload: max(size, b.MaxSize) > 1, Name: e.name,
 	}
 	if b.Preload != nil {
 		cfg.Preload = *b.Preload

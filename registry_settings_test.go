@@ -39,6 +39,9 @@ bridges:
     heartbeat_timeout: 20s
     shutdown_grace: 4s
     workers: 3
+    min_size: 2
+    max_size: 6
+    scale_down_idle: 45s
     queue_size: 99
     call_timeout: 2m
     preload: false
@@ -81,7 +84,7 @@ func TestRegistryEveryKeyToPoolConfig(t *testing.T) {
 			HeartbeatInterval: 200 * time.Millisecond, LivenessTimeout: 3 * time.Second,
 			HeartbeatTimeout: 20 * time.Second, ShutdownGrace: 4 * time.Second,
 		},
-		Size: 3, QueueSize: 99, MaxRequests: 1000, MaxAge: time.Hour, MaxRSS: 2 << 30,
+		Size: 3, MinSize: 2, MaxSize: 6, ScaleDownIdle: 45 * time.Second, QueueSize: 99, MaxRequests: 1000, MaxAge: time.Hour, MaxRSS: 2 << 30,
 		HealthInterval: 5 * time.Second, DrainTimeout: 45 * time.Second,
 		RestartBackoff: 250 * time.Millisecond, MaxRestartBackoff: 20 * time.Second,
 		CrashLoopThreshold: 8, CrashLoopWindow: 2 * time.Minute, CrashLoopCooldown: 15 * time.Second,
@@ -152,6 +155,10 @@ func TestRegistryConfigErrorsNameBridgeAndKey(t *testing.T) {
 		"negative":        {"bridges:\n  echo:\n    bridge: a.b:C\n    queue_size: -1\n    drain_timeout: -1s\n", `bridge "echo": queue_size cannot be negative; drain_timeout cannot be negative`},
 		"env value name":  {"bridges:\n  echo:\n    bridge: a.b:C\n    env_values: {\"A B\": x}\n", `bridge "echo": env_values "A B" is not a variable name`},
 		"frame too big":   {"bridges:\n  echo:\n    bridge: a.b:C\n    max_frame: 5GiB\n", `bridge "echo": max_frame 5GiB is over`},
+		"min above max":   {"bridges:\n  e:\n    bridge: a.b:C\n    min_size: 3\n    max_size: 2\n", `bridge "e": min_size 3 is above max_size 2`},
+		"start outside":   {"bridges:\n  e:\n    bridge: a.b:C\n    min_size: 2\n    max_size: 4\n    workers: 5\n", `bridge "e": workers 5 (the starting size) is not within min_size 2 and max_size 4`},
+		"scale process":   {"bridges:\n  e:\n    bridge: a.b:C\n    mode: process\n    max_size: 4\n", `bridge "e": min_size and max_size do not apply to mode process`},
+		"negative idle":   {"bridges:\n  e:\n    bridge: a.b:C\n    max_size: 4\n    scale_down_idle: -1s\n", `bridge "e": scale_down_idle cannot be negative`},
 	}
 	for name, c := range cases {
 		_, err := mlbridge.ParseRegistryConfig([]byte(c.yaml))
@@ -200,5 +207,22 @@ func TestRegistryEmptyThenRegister(t *testing.T) {
 	}
 	if pc, err := r.PoolConfig("mine"); err != nil || pc.MaxRSS != 1<<30 {
 		t.Errorf("registered bridge: %+v %v", pc, err)
+	}
+}
+
+// min_size / max_size without workers start the pool at min_size (Size 0 for OpenPool), and
+// preload it as soon as it may grow past one worker.
+func TestRegistryAutoscaleKeys(t *testing.T) {
+	cfg, err := mlbridge.ParseRegistryConfig([]byte("bridges:\n  e:\n    bridge: a.b:C\n    max_size: 4\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, _ := r.PoolConfig("e")
+	if pc.Size != 0 || pc.MinSize != 0 || pc.MaxSize != 4 || !pc.Preload {
+		t.Errorf("size %d min %d max %d preload %v", pc.Size, pc.MinSize, pc.MaxSize, pc.Preload)
 	}
 }

@@ -78,10 +78,21 @@ func (b BridgeConfig) validate(name string) error {
 		{"health_interval", int64(b.HealthInterval)}, {"drain_timeout", int64(b.DrainTimeout)},
 		{"restart_backoff", int64(b.RestartBackoff)}, {"max_restart_backoff", int64(b.MaxRestartBackoff)},
 		{"crash_loop_threshold", int64(b.CrashLoopThreshold)}, {"crash_loop_window", int64(b.CrashLoopWindow)},
-		{"crash_loop_cooldown", int64(b.CrashLoopCooldown)},
+		{"crash_loop_cooldown", int64(b.CrashLoopCooldown)}, {"min_size", int64(b.MinSize)},
+		{"max_size", int64(b.MaxSize)}, {"scale_down_idle", int64(b.ScaleDownIdle)},
 	} {
 		if kv.v < 0 {
 			add("%s cannot be negative", kv.key)
+		}
+	}
+	if b.MinSize > 0 || b.MaxSize > 0 {
+		switch {
+		case b.Mode == "process":
+			add("min_size and max_size do not apply to mode process")
+		case b.MaxSize > 0 && b.MinSize > b.MaxSize:
+			add("min_size %d is above max_size %d", b.MinSize, b.MaxSize)
+		case b.Workers > 0 && (b.Workers < max(b.MinSize, 1) || (b.MaxSize > 0 && b.Workers > b.MaxSize)):
+			add("workers %d (the starting size) is not within min_size %d and max_size %d", b.Workers, max(b.MinSize, 1), b.MaxSize)
 		}
 	}
 	if b.MaxFrame > maxFrameLimit {

@@ -113,15 +113,21 @@
   }
 
   function bridge(name, p, now) {
-    const ready = p.ready === p.size && !p.error;
+    // healthy: every slot ready (an autoscaling pool: MinSize ready; a slot it is adding is not a fault)
+    const ready = p.healthy && !p.error;
     const health = el("span", { className: "badge " + (ready ? "ready" : "bad") }, ready ? "healthy" : "degraded");
     const head = el("h2", {}, name, " ", health);
     const stats = el("dl", { className: "stats" },
-      stat("Workers ready", p.ready + " / " + p.size, p.ready < p.size),
+      stat("Workers ready", p.ready + " / " + p.size, !ready),
       stat("Queue depth", p.waiting, p.waiting > 0),
       stat("Oldest wait", p.waiting ? fmt.dur(p.oldest_wait_ns) : "—", p.oldest_wait_ns > 1e9),
       stat("Crashes", p.crashes, p.crashes > 0), stat("Recycles", p.recycles),
       stat("Retries", p.retries), stat("Overloaded", p.overloaded, p.overloaded > 0));
+    const sc = p.scaling;
+    if (sc && sc.enabled) {
+      stats.append(stat("Autoscaling", sc.target + " of " + sc.min + "–" + sc.max + " (↑" + sc.ups + " ↓" + sc.downs + ")"
+        + (sc.last ? ", last " + sc.last.direction + " " + fmt.ago(sc.last.at, now) : "")));
+    }
     const parts = [head];
     if (p.error) parts.push(el("p", { className: "error", role: "alert" }, p.error));
     parts.push(stats,

@@ -32,6 +32,8 @@ type RegistryOptions struct {
 	Logger *slog.Logger
 	// Store returns the definition store of a bridge (default: one in-memory store each).
 	Store func(bridge string) store.Store
+	// HostFuncs returns the Go functions a bridge's Python handlers may call (default: none).
+	HostFuncs func(bridge string) []HostFunc
 }
 
 type registryEntry struct {

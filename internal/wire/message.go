@@ -72,7 +72,7 @@ type Message struct {
 	Args     msgpack.RawMessage
 	Deadline uint64 // unix milliseconds; 0 means none
 	Stream   bool
-	Trace    Trace // W3C trace context of the caller's span; empty when untraced
+	Trace    Trace  // W3C trace context of the caller's span; empty when untraced
 	Fn       string // hcall: the host function's name
 	Parent   uint64 // hcall: the id of the request the call is made for
 

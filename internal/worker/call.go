@@ -17,6 +17,7 @@ import (
 // delivers chunks until it ends.
 type Call struct {
 	s      *session
+	ctx    context.Context // the caller's: host calls made for this request inherit it
 	id     uint64
 	op     string
 	stream bool
@@ -57,7 +58,7 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	if err != nil {
 		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
 	}
-	c := &Call{s: s, id: id, op: op, stream: stream, done: make(chan struct{})}
+	c := &Call{s: s, ctx: ctx, id: id, op: op, stream: stream, done: make(chan struct{})}
 	if stream {
 		c.ready = make(chan struct{}, 1)
 	}

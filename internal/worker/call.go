@@ -27,6 +27,7 @@ type Call struct {
 	result   msgpack.RawMessage
 	err      error
 	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
+	hosted   atomic.Bool                 // Python made host calls for this request (hostcall.go)
 
 	// Stream state. The read loop never blocks on a slow consumer: chunks queue here,
 	// bounded in bytes by Config.MaxStreamBuffer.
@@ -137,6 +138,9 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 	close(c.done)
 	if c.stream {
 		c.signal()
+	}
+	if c.hosted.Load() {
+		c.endHostCalls()
 	}
 	return true
 }

@@ -55,26 +55,23 @@ func (s *session) hostCall(m *wire.Message) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.WithValue(parent.ctx, depthKey{}, depth))
+	parent.hosted.Store(true)
 	s.mu.Lock()
 	if s.hcalls == nil {
-		s.hcalls = map[uint64]context.CancelFunc{}
+		s.hcalls = map[uint64]hostCallEntry{}
 	}
-	s.hcalls[id] = cancel
+	s.hcalls[id] = hostCallEntry{cancel: cancel, parent: parent.id}
 	s.mu.Unlock()
+	// The call ends with its request: a cancelled or finished request cancels it, even when
+	// the request's own ctx lives on (a stream the caller stopped, a Cancel). finish does it
+	// for the calls registered before it; this, for a request that finished just before.
+	select {
+	case <-parent.done:
+		parent.endHostCall(cancel)
+	default:
+	}
 	go func() {
-		// The call ends with its request: a cancelled or finished request cancels it, even
-		// when the request's own ctx lives on (a stream the caller stopped, a Cancel).
-		stop := make(chan struct{})
-		go func() {
-			select {
-			case <-parent.done:
-				parent.awaitDeadline(stop)
-				cancel()
-			case <-stop:
-			}
-		}()
 		res, err := s.cfg.HostFuncs.CallHost(ctx, name, args)
-		close(stop)
 		if err == nil && ctx.Err() != nil {
 			err = CtxError(fmt.Sprintf("host function %q", name), ctx.Err())
 		}
@@ -86,13 +83,46 @@ func (s *session) hostCall(m *wire.Message) {
 	}()
 }
 
+// hostCallEntry is one host call running: how to cancel it, and for which request.
+type hostCallEntry struct {
+	cancel context.CancelFunc
+	parent uint64
+}
+
+// endHostCalls cancels the host calls made for c, which just finished (finish calls it when
+// c made any).
+func (c *Call) endHostCalls() {
+	var cancels []context.CancelFunc
+	c.s.mu.Lock()
+	for _, h := range c.s.hcalls {
+		if h.parent == c.id {
+			cancels = append(cancels, h.cancel)
+		}
+	}
+	c.s.mu.Unlock()
+	for _, cancel := range cancels {
+		c.endHostCall(cancel)
+	}
+}
+
+// endHostCall cancels one host call of finished request c. A request that Python timed out
+// ends a hair before its Go deadline (the worker's timer may fire early by its clock
+// resolution): its calls are then left to reach that deadline (a few ms at most) on their own,
+// so that their ctx ends with DeadlineExceeded, as it should, not Canceled.
+func (c *Call) endHostCall(cancel context.CancelFunc) {
+	if d, ok := c.ctx.Deadline(); ok && errors.Is(c.err, errs.ErrTimeout) && time.Until(d) < 50*time.Millisecond {
+		return
+	}
+	cancel()
+}
+
 // cancelHostCall: the worker stopped waiting for call id (hcancel).
 func (s *session) cancelHostCall(id uint64) {
 	s.mu.Lock()
-	cancel := s.hcalls[id]
+	h, ok := s.hcalls[id]
 	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if ok {
+		h.cancel()
 	}
 }
 
@@ -127,18 +157,4 @@ func HostErrorInfo(err error) wire.ErrorInfo {
 		typ = "CallbackDepthExceeded"
 	}
 	return wire.ErrorInfo{Category: errs.CategoryOf(err), Type: typ, Message: err.Error()}
-}
-
-// awaitDeadline: a request that Python timed out ends a hair before its Go deadline (the
-// worker's timer may fire early by its clock resolution). Its host calls then wait for that
-// deadline (a few ms at most), so their ctx ends with DeadlineExceeded, as it should, not Canceled.
-func (c *Call) awaitDeadline(stop <-chan struct{}) {
-	d, ok := c.ctx.Deadline()
-	if !ok || !errors.Is(c.err, errs.ErrTimeout) || time.Until(d) > 50*time.Millisecond {
-		return
-	}
-	select {
-	case <-c.ctx.Done():
-	case <-stop:
-	}
 }

@@ -64,7 +64,7 @@ type session struct {
 
 	mu       sync.Mutex
 	pending  map[uint64]*Call
-	hcalls   map[uint64]context.CancelFunc // host calls running, by the worker's id (hostcall.go)
+	hcalls   map[uint64]hostCallEntry // host calls running, by the worker's id (hostcall.go)
 	closing  bool
 	deathErr error
 

@@ -362,3 +362,57 @@ func TestHostFuncOnBridge(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// A registry gives each bridge the host functions RegistryOptions.HostFuncs returns for it.
+func TestHostFuncsThroughRegistry(t *testing.T) {
+	f := weatherFunc(nil)
+	r, err := mlbridge.NewRegistry(mlbridge.RegistryConfig{Bridges: map[string]mlbridge.BridgeConfig{
+		"agent": {Bridge: "mlbridge_worker.echo:EchoBridge"}, "plain": {Bridge: "mlbridge_worker.echo:EchoBridge"},
+	}}, mlbridge.RegistryOptions{HostFuncs: func(bridge string) []mlbridge.HostFunc {
+		if bridge == "agent" {
+			return []mlbridge.HostFunc{f}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := r.PoolConfig("agent")
+	if err != nil || len(agent.HostFuncs) != 1 || agent.HostFuncs[0].Name() != "weather" {
+		t.Fatalf("agent: %v %v", agent.HostFuncs, err)
+	}
+	if plain, _ := r.PoolConfig("plain"); len(plain.HostFuncs) != 0 {
+		t.Fatalf("plain: %v", plain.HostFuncs)
+	}
+}
+
+// The schema derived from In, as Python (a DSPy tool) sees it.
+func TestHostFuncSchema(t *testing.T) {
+	type inner struct {
+		X float64 `json:"x"`
+	}
+	type in struct {
+		Name   string           `json:"name" desc:"who"`
+		Tags   []string         `json:"tags,omitempty"`
+		Limit  *int             `json:"limit"`
+		Extra  map[string]bool  `msgpack:"extra,omitempty"`
+		Point  inner            `json:"point"`
+		Any    any              `json:"any,omitempty"`
+		Skip   string           `json:"-"`
+		hidden string           //nolint:unused // unexported: not an argument
+		Raw    []byte           `json:"raw,omitempty"`
+		Nested map[string][]int `json:"nested,omitempty"`
+	}
+	s := mlbridge.Func("f", func(context.Context, in) (bool, error) { return true, nil }).Schema()
+	got := fmt.Sprint(s)
+	want := "map[properties:map[any:map[] extra:map[additionalProperties:map[type:boolean] type:object] limit:map[type:integer] " +
+		"name:map[description:who type:string] nested:map[additionalProperties:map[items:map[type:integer] type:array] type:object] " +
+		"point:map[properties:map[x:map[type:number]] required:[x] type:object] raw:map[contentEncoding:binary type:string] " +
+		"tags:map[items:map[type:string] type:array]] required:[name point] type:object]"
+	if got != want {
+		t.Fatalf("schema\n got %s\nwant %s", got, want)
+	}
+	if s := mlbridge.Func("g", func(context.Context, map[string]any) (bool, error) { return true, nil }).Schema(); fmt.Sprint(s) != "map[type:object]" {
+		t.Fatalf("a map takes anything: %v", s)
+	}
+}

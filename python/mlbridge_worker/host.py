@@ -181,6 +181,9 @@ class Host:
         """Call the Go function ``name`` with ``args`` and return its result (from an async
         handler, on the worker's event loop)."""
         rt, parent = self._context(name, args)
+        if asyncio.get_running_loop() is not rt.loop:
+            raise InvalidConfiguration(f"host.call({name!r}) outside the worker's event loop: use host.call_sync "
+                                       "from a thread")
         fut = rt.loop.create_future()
         id = rt._start_hcall(fut, parent, name, args)
         try:

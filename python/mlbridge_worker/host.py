@@ -41,6 +41,7 @@ from .errors import (
     Unavailable,
     Unknown,
 )
+from .protocol import check_depth, pack_header
 from .request import _request_var
 
 if TYPE_CHECKING:
@@ -126,9 +127,16 @@ class HostCallMixin:
         if args:
             msg["args"] = args
         try:
-            self.send(msg)
+            if args:
+                check_depth(msg)  # the host would refuse it (too_deep)
+            payload = self._pack(msg)
         except Exception as e:
             raise InvalidArgument(f"host function {name!r}: the arguments cannot be sent: {e}") from e
+        if len(payload) > self.out_max:
+            # never sent: a frame over the host's max would break the stream
+            raise InvalidArgument(f"host function {name!r}: the arguments take {len(payload)} bytes, "
+                                  f"more than the host's max frame ({self.out_max})")
+        self.write(pack_header(len(payload)) + payload)
         self.hcalls[id] = (fut, parent)
         return id
 

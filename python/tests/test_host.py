@@ -142,3 +142,11 @@ def test_outside_a_worker_or_request():
         asyncio.run(host_mod.host.call("weather"))
     with pytest.raises(InvalidConfiguration):
         host_mod.host.call_sync("weather")
+
+
+def test_arguments_over_the_hosts_max_frame_are_refused_unsent(make_worker):
+    w = make_worker()
+    w.hello(max_frame=4096)
+    res = w.call("host_call_catch", {"fn": "weather", "args": {"blob": "x" * 5000}})
+    assert res["result"]["class"] == "InvalidArgument" and "max frame" in res["result"]["message"]
+    assert w.ok("echo", {"value": 1}) == 1  # nothing broke the stream

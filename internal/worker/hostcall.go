@@ -60,7 +60,7 @@ func (s *session) hostCall(m *wire.Message) {
 	if s.hcalls == nil {
 		s.hcalls = map[uint64]hostCallEntry{}
 	}
-	s.hcalls[id] = hostCallEntry{cancel: cancel, parent: parent.id}
+	s.hcalls[id] = hostCallEntry{cancel: cancel, parent: parent}
 	s.mu.Unlock()
 	// The call ends with its request: a cancelled or finished request cancels it, even when
 	// the request's own ctx lives on (a stream the caller stopped, a Cancel). finish does it
@@ -86,7 +86,7 @@ func (s *session) hostCall(m *wire.Message) {
 // hostCallEntry is one host call running: how to cancel it, and for which request.
 type hostCallEntry struct {
 	cancel context.CancelFunc
-	parent uint64
+	parent *Call
 }
 
 // endHostCalls cancels the host calls made for c, which just finished (finish calls it when
@@ -95,7 +95,7 @@ func (c *Call) endHostCalls() {
 	var cancels []context.CancelFunc
 	c.s.mu.Lock()
 	for _, h := range c.s.hcalls {
-		if h.parent == c.id {
+		if h.parent == c {
 			cancels = append(cancels, h.cancel)
 		}
 	}
@@ -121,7 +121,15 @@ func (s *session) cancelHostCall(id uint64) {
 	s.mu.Lock()
 	h, ok := s.hcalls[id]
 	s.mu.Unlock()
-	if ok {
+	if !ok {
+		return
+	}
+	select {
+	case <-h.parent.done:
+		// Python gave up because the request ended (its res came first, on the same stream):
+		// a timed-out request lets the call reach its deadline, as finish does
+		h.parent.endHostCall(h.cancel)
+	default:
 		h.cancel()
 	}
 }

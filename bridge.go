@@ -53,6 +53,9 @@ type Bridge struct {
 // start only).
 func Open(ctx context.Context, cfg Config) (*Bridge, error) {
 	wcfg := cfg.workerConfig()
+	if err := cfg.withHostFuncs(&wcfg); err != nil {
+		return nil, err
+	}
 	if wcfg.Logger == nil {
 		wcfg.Logger = slog.Default().With("bridge", cfg.Bridge) // as a pool's default names it
 	}

@@ -75,6 +75,13 @@ type Config struct {
 	// to Python in the request, where handler spans continue the trace: docs/OBSERVABILITY.md.
 	TracerProvider trace.TracerProvider
 
+	// HostFuncs are the Go functions this bridge's (or pool's) Python handlers may call
+	// (mlbridge.Func; docs/CALLBACKS.md). A worker can call nothing else.
+	HostFuncs []HostFunc
+	// MaxCallbackDepth bounds how deep host calls nest — a host function calling Python,
+	// which calls a host function... (default 4). Deeper calls fail with ErrCallbackDepth.
+	MaxCallbackDepth int
+
 	// launcher replaces the local process launcher (nil); set by tests only (export_test.go).
 	launcher worker.Launcher
 }

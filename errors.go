@@ -26,6 +26,9 @@ var (
 	ErrWorkerPackageMissing = errs.ErrWorkerPackageMissing
 	// ErrStreamOverflow: a stream's consumer fell too far behind its producer.
 	ErrStreamOverflow = errs.ErrStreamOverflow
+	// ErrCallbackDepth: host calls nested deeper than Config.MaxCallbackDepth (a host
+	// function calling Python calling a host function...). It matches ErrInvalidArgument.
+	ErrCallbackDepth = errs.ErrCallbackDepth
 )
 
 // Error categories raised in Python (see spec/protocol.md); a *RemoteError matches the

@@ -189,6 +189,9 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
 		stop: make(chan struct{}), tracer: newCallTracer(cfg.TracerProvider, cfg.Name),
 	}
+	if err := cfg.withHostFuncs(&p.wcfg); err != nil {
+		return nil, err
+	}
 	p.inst = p.newInstruments()
 	if cfg.Preload {
 		if _, err := p.currentZygote(); err != nil {

@@ -34,6 +34,8 @@ type RegistryOptions struct {
 	Store func(bridge string) store.Store
 	// Remote reaches the bridges declared with remote: (mlnats.RegistryDialer(...)).
 	Remote RemoteDialer
+	// HostFuncs returns the Go functions a bridge's Python handlers may call (default: none).
+	HostFuncs func(bridge string) []HostFunc
 }
 
 type registryEntry struct {

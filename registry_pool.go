@@ -63,6 +63,9 @@ func (r *Registry) poolConfig(e *registryEntry) PoolConfig {
 	if b.Preload != nil {
 		cfg.Preload = *b.Preload
 	}
+	if r.opts.HostFuncs != nil {
+		cfg.HostFuncs = r.opts.HostFuncs(e.name)
+	}
 	if b.Script != "" {
 		// The worker runs in Dir: a script path relative to the host's working directory
 		// (the base of a RegistryConfig built in code) must not be read against Dir.

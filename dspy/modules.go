@@ -15,9 +15,20 @@ import (
 //   - "BestOfN", "Refine": WithReward (required), WithAttempts(N) (default 3), WithThreshold
 //     (default 1.0), WithInner ("Predict" default, or "ChainOfThought"). Refine asks the LM for
 //     advice after an attempt under the threshold and runs the next attempt with it.
-//   - "ReAct" is refused (ErrInvalidArgument): it needs tools, which will be Go functions called
-//     back from Python, and such callbacks do not exist yet.
-var modules = []string{"Predict", "ChainOfThought", "MultiChainComparison", "BestOfN", "Refine"}
+//   - "ReAct": WithTools (required), the names of Go functions registered on the pool
+//     (mlbridge.Func in Config.HostFuncs), which the agent calls as DSPy tools, with their
+//     descriptions and argument schemas; WithMaxIters (default 5). ExecuteProgram's result
+//     holds the output fields and "trajectory": each step's thought, tool name, tool args and
+//     observation (a tool's error is the observation, as DSPy records it).
+var modules = []string{"Predict", "ChainOfThought", "MultiChainComparison", "BestOfN", "Refine", "ReAct"}
+
+// WithTools names the host functions a ReAct program may call as tools.
+func WithTools(names ...string) ProgramOption {
+	return func(s map[string]any) { s["tools"] = append([]string(nil), names...) }
+}
+
+// WithMaxIters bounds a ReAct program's tool-calling steps (default 5).
+func WithMaxIters(n int) ProgramOption { return func(s map[string]any) { s["max_iters"] = n } }
 
 // innerModules are the modules BestOfN and Refine can run.
 var innerModules = []string{"Predict", "ChainOfThought"}
@@ -73,11 +84,16 @@ func checkModule(sig mlbridge.Signature, spec map[string]any) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: module %s: "+format, append([]any{mlbridge.ErrInvalidArgument, module}, args...)...)
 	}
-	switch {
-	case module == "ReAct":
-		return bad("ReAct needs tools, which are Go functions called back from Python: not supported yet")
-	case !slices.Contains(modules, module):
+	if !slices.Contains(modules, module) {
 		return bad("unknown module (have: %v)", modules)
+	}
+	if module == "ReAct" {
+		return checkReAct(spec, bad)
+	}
+	for _, k := range []string{"tools", "max_iters"} {
+		if _, set := spec[k]; set {
+			return bad("takes no %s option (only ReAct does)", k)
+		}
 	}
 	if n, ok := spec["attempts"].(int); ok && n < 1 {
 		return bad("WithAttempts(%d): want at least 1", n)
@@ -106,6 +122,28 @@ func checkModule(sig mlbridge.Signature, spec map[string]any) error {
 	}
 	if !slices.ContainsFunc(sig.Outputs, func(f mlbridge.Field) bool { return f.Name == r["field"] }) {
 		return bad("the reward scores %q, which is not an output of %q", r["field"], sig.String())
+	}
+	return nil
+}
+
+func checkReAct(spec map[string]any, bad func(string, ...any) error) error {
+	var n int
+	switch tools := spec["tools"].(type) {
+	case []string:
+		n = len(tools)
+	case []any:
+		n = len(tools)
+	}
+	if n == 0 {
+		return bad("ReAct needs tools: WithTools(names of Go functions registered with mlbridge.Func)")
+	}
+	if n, ok := spec["max_iters"].(int); ok && n < 1 {
+		return bad("WithMaxIters(%d): want at least 1", n)
+	}
+	for _, k := range []string{"reward", "inner", "attempts"} {
+		if _, set := spec[k]; set {
+			return bad("takes no %s option", k)
+		}
 	}
 	return nil
 }

@@ -65,8 +65,8 @@ func TestMoreModules(t *testing.T) {
 	}
 }
 
-// Module options are checked in Go, before anything is stored; ReAct is refused clearly (its
-// tools would be Go callbacks).
+// Module options are checked in Go, before anything is stored; ReAct without tools is refused
+// clearly.
 func TestModuleOptionsAreChecked(t *testing.T) {
 	ctx := context.Background()
 	c := open(t)
@@ -84,6 +84,11 @@ func TestModuleOptionsAreChecked(t *testing.T) {
 		{[]dspy.ProgramOption{dspy.WithModule("BestOfN"), reward, dspy.WithAttempts(0)}, "at least 1"},
 		{[]dspy.ProgramOption{dspy.WithModule("MultiChainComparison"), reward}, "takes no reward"},
 		{[]dspy.ProgramOption{dspy.WithAttempts(3)}, "takes no attempts"},
+		{[]dspy.ProgramOption{dspy.WithModule("ReAct"), dspy.WithTools("weather"), dspy.WithMaxIters(0)}, "at least 1"},
+		{[]dspy.ProgramOption{dspy.WithModule("ReAct"), dspy.WithTools("weather"), reward}, "takes no reward"},
+		{[]dspy.ProgramOption{dspy.WithTools("weather")}, "only ReAct"},
+		// checked in Python against the functions the host registered (none here)
+		{[]dspy.ProgramOption{dspy.WithModule("ReAct"), dspy.WithTools("weather")}, "no host function named 'weather'"},
 	} {
 		_, err := c.CreateProgram(ctx, "question -> answer", tc.opts...)
 		if !errors.Is(err, mlbridge.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {

@@ -37,7 +37,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback")
 	intFlagMin(f, &o.Workers, "workers", 1, 1, "worker processes")
 	intFlagMin(f, &o.Concurrency, "concurrency", 64, 1, "concurrent callers")
 	durationFlagPositive(f, &o.Duration, "duration", 10*time.Second, "total measuring time")

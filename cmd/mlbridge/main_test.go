@@ -167,6 +167,29 @@ func TestBenchTraceOverheadJSONContract(t *testing.T) {
 	}
 }
 
+// callback: a call whose handler makes one host call against a no-op, in one run.
+func TestBenchCallbackJSONContract(t *testing.T) {
+	out, err := run(t, "bench", "--scenario", "callback", "--duration", "1s", "--rounds", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %q", out)
+	}
+	if rep["scenario"] != "callback" || rep["errors"] != 0.0 {
+		t.Fatalf("report %v", rep)
+	}
+	for _, k := range []string{"p50_us", "noop_p50_us", "ratio_p50", "calls"} {
+		if v, ok := rep[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, rep[k])
+		}
+	}
+	if r, want := rep["ratio_p50"].(float64), rep["p50_us"].(float64)/rep["noop_p50_us"].(float64); r-want > 1e-9 || want-r > 1e-9 {
+		t.Errorf("ratio_p50 %v is not p50_us / noop_p50_us = %v", r, want)
+	}
+}
+
 // examples/greeter is the scaffold as generated: its own tests (Go here, Python in
 // scripts/test) are the scaffold's tests, so it must stay byte-identical to what new-bridge writes.
 func TestNewBridgeMatchesTheCommittedExample(t *testing.T) {

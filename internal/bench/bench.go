@@ -67,6 +67,12 @@ type Report struct {
 	BridgeP50us     float64 `json:"bridge_p50_us,omitempty"`
 	PoolOverheadPct float64 `json:"pool_overhead_pct,omitempty"` // goal <= 10
 
+	// Scenario callback: p50_us is a call whose Python handler makes one host call (a Go
+	// no-op), noop_p50_us a plain no-op call on the same worker; ratio_p50 = p50_us /
+	// noop_p50_us (goal <= 1.5).
+	NoopP50us float64 `json:"noop_p50_us,omitempty"`
+	NoopP99us float64 `json:"noop_p99_us,omitempty"`
+
 	// Scenario dspy: p50_us is ExecuteProgram through the bridge (DummyLM); direct_* the same
 	// program called in the worker's own Python; overhead_us = p50_us - direct_p50_us.
 	DirectP50us float64 `json:"direct_p50_us,omitempty"`
@@ -168,8 +174,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runTraceOverhead(ctx, o, python)
 	case "nats":
 		return runNATS(ctx, o, python)
+	case "callback":
+		return runCallback(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

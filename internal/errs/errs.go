@@ -38,6 +38,37 @@ var (
 	ErrUnknown              = errors.New("mlbridge: unclassified framework error")
 )
 
+// ErrCallbackDepth: host calls nested deeper than the limit (Go → Python → Go → ...). It
+// also matches ErrInvalidArgument.
+var ErrCallbackDepth = fmt.Errorf("%w: host calls nested too deep", ErrInvalidArgument)
+
+// CategoryOf is the protocol error category of a Go error: the category of the mlbridge
+// sentinel it matches (a context error counts as timeout or cancelled), else internal.
+func CategoryOf(err error) string {
+	var re *RemoteError
+	if errors.As(err, &re) && re.Category != "" {
+		return re.Category
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	for _, cat := range categoryOrder {
+		if errors.Is(err, categorySentinel[cat]) {
+			return cat
+		}
+	}
+	return "internal"
+}
+
+// categoryOrder is the order CategoryOf tries the sentinels: an error may wrap several.
+var categoryOrder = []string{
+	"timeout", "cancelled", "invalid_argument", "unknown_op", "not_found", "serialization", "protocol",
+	"invalid_configuration", "model_error", "rate_limit", "unavailable", "unknown", "internal",
+}
+
 var categorySentinel = map[string]error{
 	"invalid_argument":      ErrInvalidArgument,
 	"unknown_op":            ErrUnknownOp,
@@ -82,6 +113,9 @@ func (e *RemoteError) Is(target error) bool {
 		return true
 	case e.Category == "cancelled" && target == context.Canceled:
 		return true
+	}
+	if target == ErrCallbackDepth && e.Type == "CallbackDepthExceeded" {
+		return true // the depth limit, met further down a chain of host calls
 	}
 	s, ok := categorySentinel[e.Category]
 	return ok && s == target

@@ -404,10 +404,18 @@ func (m *Message) decodeField(d *decoder, key string) {
 	case "handlers":
 		d.seen |= fHandlers
 		m.Handlers, ok = d.strMap()
+	case "fn":
+		d.seen |= fFn
+		m.Fn, ok = d.str()
+	case "parent":
+		d.seen |= fParent
+		m.Parent, ok = d.uint()
 	case "max_frame":
 		m.MaxFrame, ok = d.uint()
 	case "runtime":
 		m.Runtime, ok = d.raw(msgp.MapType)
+	case "host_funcs":
+		m.HostFuncs, ok = d.raw(msgp.MapType)
 	default:
 		d.skip() // unknown keys are ignored, for forward compatibility
 	}

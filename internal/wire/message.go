@@ -36,6 +36,11 @@ const (
 	TypePing     = "ping"
 	TypePong     = "pong"
 	TypeShutdown = "shutdown"
+	// Host calls: a worker calls a function the host registered (hcall), the host answers
+	// (hres), or the worker gives up waiting (hcancel). Their ids are the worker's own.
+	TypeHCall   = "hcall"
+	TypeHRes    = "hres"
+	TypeHCancel = "hcancel"
 )
 
 // ErrorInfo is the error shape shared by res and hello.
@@ -67,7 +72,9 @@ type Message struct {
 	Args     msgpack.RawMessage
 	Deadline uint64 // unix milliseconds; 0 means none
 	Stream   bool
-	Trace    Trace // W3C trace context of the caller's span; empty when untraced
+	Trace    Trace  // W3C trace context of the caller's span; empty when untraced
+	Fn       string // hcall: the host function's name
+	Parent   uint64 // hcall: the id of the request the call is made for
 
 	OK     bool
 	Result msgpack.RawMessage
@@ -85,6 +92,7 @@ type Message struct {
 	Handlers     map[string]string
 	MaxFrame     uint64
 	Runtime      msgpack.RawMessage
+	HostFuncs    msgpack.RawMessage // host hello: {name: {description, schema}} of the host functions
 }
 
 // field bits record which keys a message carried.
@@ -106,17 +114,19 @@ const (
 	fFramework
 	fCapabilities
 	fHandlers
+	fFn
+	fParent
 )
 
 // optionalFields may be nil, meaning absent.
 var optionalFields = map[string]bool{
-	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true,
+	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true, "host_funcs": true,
 }
 
 // typesFrom lists the message types each side may send.
 var typesFrom = map[Direction]map[string]bool{
-	HostToWorker: {TypeHello: true, TypeReq: true, TypeCancel: true, TypePing: true, TypePong: true, TypeShutdown: true},
-	WorkerToHost: {TypeHello: true, TypeRes: true, TypeChunk: true, TypeEnd: true, TypePing: true, TypePong: true},
+	HostToWorker: {TypeHello: true, TypeReq: true, TypeCancel: true, TypePing: true, TypePong: true, TypeShutdown: true, TypeHRes: true},
+	WorkerToHost: {TypeHello: true, TypeRes: true, TypeChunk: true, TypeEnd: true, TypePing: true, TypePong: true, TypeHCall: true, TypeHCancel: true},
 }
 
 // required lists, per message type, the fields that must be present.
@@ -129,6 +139,9 @@ var required = map[string]fieldSet{
 	TypePing:     fSeq,
 	TypePong:     fSeq,
 	TypeShutdown: 0,
+	TypeHCall:    fID | fFn | fParent,
+	TypeHRes:     fID | fOK,
+	TypeHCancel:  fID,
 }
 
 var fieldNames = []struct {
@@ -137,7 +150,7 @@ var fieldNames = []struct {
 }{
 	{fID, "id"}, {fOp, "op"}, {fOK, "ok"}, {fData, "data"}, {fSeq, "seq"}, {fError, "error"},
 	{fVersions, "versions"}, {fVersion, "version"}, {fPid, "pid"}, {fFramework, "framework"},
-	{fCapabilities, "capabilities"}, {fHandlers, "handlers"},
+	{fCapabilities, "capabilities"}, {fHandlers, "handlers"}, {fFn, "fn"}, {fParent, "parent"},
 }
 
 func (m *Message) validate(seen fieldSet, dir Direction) error {
@@ -158,8 +171,8 @@ func (m *Message) validate(seen fieldSet, dir Direction) error {
 		default:
 			need = fVersion | fPid | fFramework | fCapabilities | fHandlers
 		}
-	case TypeRes:
-		need = required[TypeRes]
+	case TypeRes, TypeHRes:
+		need = required[m.Type]
 		if seen&fOK != 0 && !m.OK {
 			need |= fError
 		}

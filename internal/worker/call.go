@@ -17,6 +17,7 @@ import (
 // delivers chunks until it ends.
 type Call struct {
 	s      *session
+	ctx    context.Context // the caller's: host calls made for this request inherit it
 	id     uint64
 	op     string
 	stream bool
@@ -26,6 +27,7 @@ type Call struct {
 	result   msgpack.RawMessage
 	err      error
 	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
+	hosted   atomic.Bool                 // Python made host calls for this request (hostcall.go)
 
 	// Stream state. The read loop never blocks on a slow consumer: chunks queue here,
 	// bounded in bytes by Config.MaxStreamBuffer.
@@ -57,7 +59,7 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	if err != nil {
 		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
 	}
-	c := &Call{s: s, id: id, op: op, stream: stream, done: make(chan struct{})}
+	c := &Call{s: s, ctx: ctx, id: id, op: op, stream: stream, done: make(chan struct{})}
 	if stream {
 		c.ready = make(chan struct{}, 1)
 	}
@@ -136,6 +138,9 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 	close(c.done)
 	if c.stream {
 		c.signal()
+	}
+	if c.hosted.Load() {
+		c.endHostCalls()
 	}
 	return true
 }

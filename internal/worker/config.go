@@ -69,6 +69,11 @@ type Config struct {
 	// is slower than the producer (default 64 MiB).
 	MaxStreamBuffer int
 
+	// HostFuncs serves the worker's calls of host functions (nil: none); MaxCallbackDepth
+	// bounds how deep they nest (default DefaultMaxCallbackDepth).
+	HostFuncs        HostFuncs
+	MaxCallbackDepth int
+
 	// StderrLines is how many last stderr lines an ExitError carries (default 20).
 	StderrLines int
 	Logger      *slog.Logger
@@ -97,6 +102,9 @@ func (c *Config) withDefaults() Config {
 	def(&d.KillDelay, 2*time.Second)
 	if d.MaxStreamBuffer <= 0 {
 		d.MaxStreamBuffer = 64 << 20
+	}
+	if d.MaxCallbackDepth <= 0 {
+		d.MaxCallbackDepth = DefaultMaxCallbackDepth
 	}
 	if d.StderrLines <= 0 {
 		d.StderrLines = 20

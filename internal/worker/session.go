@@ -64,6 +64,7 @@ type session struct {
 
 	mu       sync.Mutex
 	pending  map[uint64]*Call
+	hcalls   map[uint64]hostCallEntry // host calls running, by the worker's id (hostcall.go)
 	closing  bool
 	deathErr error
 
@@ -112,7 +113,11 @@ func (s *session) run() {
 // handshake timeout. Until it returns nothing else reads the worker's frames.
 func (s *session) handshake(ctx context.Context) error {
 	enc := wire.GetEncoder()
-	err := s.writeFrame(enc.Hello([]uint64{wire.ProtocolVersion}, uint64(s.maxFrame)))
+	var funcs msgpack.RawMessage
+	if s.cfg.HostFuncs != nil {
+		funcs = s.cfg.HostFuncs.Announce()
+	}
+	err := s.writeFrame(enc.HelloFuncs([]uint64{wire.ProtocolVersion}, uint64(s.maxFrame), funcs))
 	wire.PutEncoder(enc)
 	if err != nil {
 		return s.peer.startError("writing hello", err)
@@ -245,6 +250,10 @@ func (s *session) dispatch(m *wire.Message) {
 		wire.PutEncoder(enc)
 	case wire.TypePong:
 		// Liveness is counted for every frame in readLoop.
+	case wire.TypeHCall:
+		s.hostCall(m)
+	case wire.TypeHCancel:
+		s.cancelHostCall(m.ID)
 	default:
 		s.log.Warn("mlbridge: unexpected message from worker", "type", m.Type)
 	}
@@ -259,7 +268,12 @@ func (s *session) badMessage(m *wire.Message, err error) {
 		return
 	}
 	s.log.Warn("mlbridge: invalid message from worker", "err", err)
-	if m != nil && m.ID != 0 {
+	if m != nil && m.Type == wire.TypeHCall && m.ID != 0 {
+		// host call ids are the worker's own: answer that call, never fail a request
+		s.answerHost(m.ID, nil, fmt.Errorf("%w: %w", errs.ErrProtocol, err))
+		return
+	}
+	if m != nil && m.ID != 0 && m.Type != wire.TypeHCancel {
 		if c := s.take(m.ID); c != nil {
 			c.finish(nil, fmt.Errorf("%w: %w", errs.ErrProtocol, err))
 		}

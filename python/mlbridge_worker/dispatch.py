@@ -52,6 +52,8 @@ class DispatchMixin:
                 self._expire(req)
             else:
                 self.abort(req, "cancelled", "CancelledError", "cancelled by the host")
+        elif t == "hres":
+            self.on_hres(msg)
         elif t == "shutdown":
             grace = msg.get("grace")
             self.request_shutdown(2000 if grace is None else grace)
@@ -274,6 +276,8 @@ class DispatchMixin:
         if req.sync:
             req.abandoned = True
             self.stats.abandoned += 1
+            if self.hcalls:
+                self._cancel_hcalls_of(req.id)  # a thread blocked in host.call_sync wakes
         elif req.task is not None:
             req.task.cancel()
 

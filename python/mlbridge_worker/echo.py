@@ -15,7 +15,8 @@ import time
 
 from . import __version__
 from .base_bridge import BaseBridge, alternative, handler
-from .errors import BRIDGE_ERRORS, InvalidArgument
+from .errors import BRIDGE_ERRORS, BridgeError, InvalidArgument
+from .host import HostCallCancelled, host
 from .runtime import current_request
 
 #: tokens of sleep/count calls that were cancelled (or closed) before they finished
@@ -373,6 +374,49 @@ class EchoBridge(BaseBridge):
             "op": req.op if req else None,
             "thread": threading.current_thread().name,
         }
+
+    # --- host calls (host.py): ops that call Go functions the test host registered ---------
+
+    @handler
+    async def host_call(self, fn: str, args: dict | None = None, token: str = ""):
+        """``await host.call(fn, args)``; a cancelled call records ``hcall_cancelled:<token>``
+        (the task is cancelled, or the host's answer, when it comes first, says cancelled)."""
+        try:
+            return await host.call(fn, args)
+        except (asyncio.CancelledError, HostCallCancelled):
+            _record_cancel(f"hcall_cancelled:{token}")
+            raise
+
+    @handler
+    def host_call_sync(self, fn: str, args: dict | None = None, token: str = ""):
+        """``host.call_sync(fn, args)`` from a thread; a cancelled call records its token too."""
+        try:
+            return host.call_sync(fn, args)
+        except HostCallCancelled:
+            _record_cancel(f"hcall_cancelled:{token}")
+            raise
+
+    @handler
+    async def host_call_catch(self, fn: str, args: dict | None = None):
+        """The exception a host call raised, as data: class, category, wire type, message."""
+        try:
+            return {"ok": await host.call(fn, args)}
+        except BridgeError as e:
+            return {"class": type(e).__name__, "category": e.category, "type": e.type_name, "message": e.message}
+
+    @handler
+    async def host_call_many(self, fn: str, n: int, args: dict | None = None) -> list:
+        """n concurrent host calls from one handler."""
+        return list(await asyncio.gather(*(host.call(fn, {**(args or {}), "i": i}) for i in range(n))))
+
+    @handler
+    async def host_call_request(self, fn: str, args: dict | None = None):
+        """The same call through ``current_request().host``."""
+        return await current_request().host.call(fn, args)
+
+    @handler
+    async def host_funcs(self) -> dict:
+        return host.functions()
 
 
 class SerialEchoBridge(EchoBridge):

@@ -525,6 +525,9 @@ def _v_hello_h2w(msg: dict) -> None:
     mf = _opt(msg, "max_frame")
     if mf is not None and not is_uint(mf):
         raise _bad("hello", "max_frame", "an unsigned integer", mf)
+    hf = _opt(msg, "host_funcs")
+    if hf is not None and type(hf) is not dict:
+        raise _bad("hello", "host_funcs", "a map", hf)
 
 
 def _v_hello_w2h(msg: dict) -> None:
@@ -634,6 +637,35 @@ def _v_cancel(msg: dict) -> None:
     _check_id(msg, "cancel")
 
 
+def _v_hcall(msg: dict) -> None:
+    id = _check_id(msg, "hcall")
+    if "fn" not in msg:
+        raise _missing("hcall", "fn", id)
+    if not is_str(msg["fn"]):
+        raise _bad("hcall", "fn", "a string", msg["fn"], id)
+    args = _opt(msg, "args")
+    if args is not None and type(args) is not dict:
+        raise _bad("hcall", "args", "a map", args, id)
+    _req_uint(msg, "hcall", "parent", id)
+
+
+def _v_hres(msg: dict) -> None:
+    id = _check_id(msg, "hres")
+    if "ok" not in msg:
+        raise _missing("hres", "ok", id)
+    ok = msg["ok"]
+    if type(ok) is not bool:
+        raise _bad("hres", "ok", "a bool", ok, id)
+    if not ok:
+        if msg.get("error") is None:
+            raise _missing("hres", "error", id)
+        _check_error(msg["error"], "hres", id=id)
+
+
+def _v_hcancel(msg: dict) -> None:
+    _check_id(msg, "hcancel")
+
+
 def _v_ping(msg: dict) -> None:
     _req_uint(msg, "ping", "seq")
 
@@ -656,6 +688,7 @@ VALIDATORS: dict[str, dict[str, Callable[[dict], None]]] = {
         "ping": _v_ping,
         "pong": _v_pong,
         "shutdown": _v_shutdown,
+        "hres": _v_hres,
     },
     WORKER_TO_HOST: {
         "hello": _v_hello_w2h,
@@ -664,6 +697,8 @@ VALIDATORS: dict[str, dict[str, Callable[[dict], None]]] = {
         "end": _v_end,
         "ping": _v_ping,
         "pong": _v_pong,
+        "hcall": _v_hcall,
+        "hcancel": _v_hcancel,
     },
 }
 

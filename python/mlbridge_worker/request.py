@@ -25,6 +25,13 @@ class RequestInfo:
         req = _sync_request_var.get()
         return req is not None and req.stop
 
+    @property
+    def host(self):
+        """The host functions, called on behalf of this request (see :mod:`.host`)."""
+        from .host import Host
+
+        return Host(self.id)
+
     def __repr__(self) -> str:
         return f"RequestInfo(id={self.id}, op={self.op!r}, deadline={self.deadline})"
 

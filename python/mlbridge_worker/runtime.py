@@ -29,7 +29,9 @@ import msgpack
 from . import tracing
 from .base_bridge import BaseBridge
 from .dispatch import DispatchMixin
+from . import host as _host
 from .errors import error_map
+from .host import HostCallMixin
 from .log import log
 from .output import OutputMixin
 from .protocol import DEFAULT_MAX_FRAME, FrameDecoder, ProtocolError
@@ -44,7 +46,7 @@ EXIT_START_FAILED = 1
 EXIT_PROTOCOL = 3
 
 
-class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallMixin):
+class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallMixin, HostCallMixin):
     """One worker's state. The mixins only add methods; every attribute they use is set here."""
 
     def __init__(self, proto_in: int, proto_out: int, *, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
@@ -80,6 +82,11 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         self._drained: asyncio.Future | None = None
         self._writer_lost: asyncio.Future | None = None
         self._base_ctx: contextvars.Context | None = None
+        # host calls (host.py): pending ones by their id -> (future, parent request id)
+        self.hcalls: dict[int, tuple] = {}
+        self._hcall_seq = 0
+        self.host_funcs: dict = {}  # from the host's hello: {name: {description, schema}}
+        self.loop_thread: int | None = None
 
 
     # ------------------------------------------------------------------ lifecycle
@@ -87,6 +94,7 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
     def attach(self, bridge: BaseBridge) -> None:
         self.bridge = bridge
         bridge._runtime = self
+        _host._runtime = self
         self.table = {}
         self.stats.builtin = bridge.plumbing_ops
         for name, h in bridge.handlers.items():

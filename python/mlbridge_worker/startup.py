@@ -92,6 +92,7 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
     version = max(common)
     if hello.get("max_frame") is not None:
         rt.out_max = hello["max_frame"]
+    rt.host_funcs = hello.get("host_funcs") or {}
 
     # 2. the bridge (may take seconds: framework imports)
     try:

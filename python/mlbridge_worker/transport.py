@@ -103,6 +103,7 @@ class TransportMixin:
 
     async def connect(self) -> None:
         loop = self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()  # host.call_sync refuses to block it
         self._writer_lost = loop.create_future()
         self._hello_waiter = loop.create_future()
         out = os.fdopen(self.proto_out, "wb", buffering=0)

@@ -405,6 +405,35 @@ bad("bad_field_res_error_traceback_int", W2H, "bad_field", msg={
                                                 "traceback": 5}})
 bad("bad_field_chunk_id_string", W2H, "bad_field", msg={"t": "chunk", "id": "9", "data": 1})
 
+# --- host calls: a worker calls a function the host registered, on behalf of request `parent`;
+# the ids are the worker's own (a separate id space from the host's request ids) ---------------
+ok("hcall", W2H, {"t": "hcall", "id": 1, "fn": "lookup", "args": {"city": "Paris"}, "parent": 42})
+ok("hcall_without_args", W2H, {"t": "hcall", "id": 2, "fn": "now", "parent": 42})
+ok("hcall_args_nil_means_absent", W2H, {"t": "hcall", "id": 3, "fn": "now", "args": None, "parent": 7})
+ok("hcancel", W2H, {"t": "hcancel", "id": 1})
+ok("hres_ok", H2W, {"t": "hres", "id": 1, "ok": True, "result": {"temp_c": 21.5}})
+ok("hres_ok_without_result", H2W, {"t": "hres", "id": 2, "ok": True})
+ok("hres_error", H2W, {"t": "hres", "id": 3, "ok": False, "error": {
+    "category": "not_found", "type": "HostError", "message": "lookup: no city named 'Atlantis'"}})
+ok("hello_host_host_funcs", H2W, {"t": "hello", "versions": [1], "max_frame": 1048576, "host_funcs": {
+    "lookup": {"description": "Weather in a city", "schema": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}})
+bad("unknown_type_hcall_to_worker", H2W, "unknown_type", msg={"t": "hcall", "id": 1, "fn": "f", "parent": 1})
+bad("unknown_type_hres_to_host", W2H, "unknown_type", msg={"t": "hres", "id": 1, "ok": True})
+bad("unknown_type_hcancel_to_worker", H2W, "unknown_type", msg={"t": "hcancel", "id": 1})
+bad("missing_field_hcall_fn", W2H, "missing_field", msg={"t": "hcall", "id": 1, "parent": 1})
+bad("missing_field_hcall_parent", W2H, "missing_field", msg={"t": "hcall", "id": 1, "fn": "f"})
+bad("missing_field_hcall_id", W2H, "missing_field", msg={"t": "hcall", "fn": "f", "parent": 1})
+bad("missing_field_hres_ok", H2W, "missing_field", msg={"t": "hres", "id": 1, "result": 1})
+bad("missing_field_hres_error", H2W, "missing_field", msg={"t": "hres", "id": 1, "ok": False})
+bad("missing_field_hcancel_id", W2H, "missing_field", msg={"t": "hcancel"})
+bad("bad_field_hcall_fn_int", W2H, "bad_field", msg={"t": "hcall", "id": 1, "fn": 3, "parent": 1})
+bad("bad_field_hcall_args_array", W2H, "bad_field", msg={"t": "hcall", "id": 1, "fn": "f", "args": [1], "parent": 1})
+bad("bad_field_hcall_parent_negative", W2H, "bad_field", msg={"t": "hcall", "id": 1, "fn": "f", "parent": -1})
+bad("bad_field_hres_ok_int", H2W, "bad_field", msg={"t": "hres", "id": 1, "ok": 1})
+bad("bad_field_hres_error_not_map", H2W, "bad_field", msg={"t": "hres", "id": 1, "ok": False, "error": "boom"})
+bad("bad_field_hello_host_host_funcs_array", H2W, "bad_field", msg={"t": "hello", "versions": [1], "host_funcs": ["f"]})
+
 # --- depth: no value nests more than MAX_DEPTH arrays/maps (the envelope map not counted) -------
 MAX_DEPTH = 256
 

@@ -27,6 +27,7 @@ type Worker struct {
 
 	mu       sync.Mutex
 	calls    map[uint64]context.CancelFunc // in flight, by id
+	hres     map[uint64]chan *wire.Message // host calls waiting for their answer, by id
 	closing  bool
 	stderr   []string
 	inflight sync.WaitGroup
@@ -47,7 +48,7 @@ func (w *Worker) Started(op string) int {
 
 var handlers = map[string]string{
 	"echo": "async", "sleep": "async", "hang": "async", "fail": "async", "stream": "async_gen",
-	"exit": "sync", "health_check": "async",
+	"exit": "sync", "health_check": "async", "hcall": "async",
 }
 
 func (w *Worker) serve() {
@@ -103,6 +104,14 @@ func (w *Worker) serve() {
 			w.mu.Unlock()
 			if cancel != nil {
 				cancel()
+			}
+		case wire.TypeHRes:
+			w.mu.Lock()
+			ch := w.hres[m.ID]
+			delete(w.hres, m.ID)
+			w.mu.Unlock()
+			if ch != nil {
+				ch <- m
 			}
 		case wire.TypePing:
 			w.send(map[string]any{"t": "pong", "seq": m.Seq})
@@ -209,6 +218,8 @@ func (w *Worker) handle(ctx context.Context, m *wire.Message) {
 		w.send(map[string]any{"t": "end", "id": m.ID})
 	case "exit":
 		w.Exit(int(num(args["code"])))
+	case "hcall":
+		w.hostCall(ctx, m.ID, args)
 	default:
 		w.fail(m.ID, "not_found", fmt.Sprintf("no handler for op %q", m.Op))
 	}
@@ -292,4 +303,29 @@ func num(v any) int64 {
 		return int64(n)
 	}
 	return 0
+}
+
+// hostCall makes one host call for request id and answers the request with the host's answer
+// ({ok, result} or {ok, category, type}). Its own id is the request's (the two id spaces are
+// apart); "fn" is sent as given, so a test can break the schema (a number).
+func (w *Worker) hostCall(ctx context.Context, id uint64, args map[string]any) {
+	ch := make(chan *wire.Message, 1)
+	w.mu.Lock()
+	if w.hres == nil {
+		w.hres = map[uint64]chan *wire.Message{}
+	}
+	w.hres[id] = ch
+	w.mu.Unlock()
+	w.send(map[string]any{"t": "hcall", "id": id, "fn": args["fn"], "args": args["args"], "parent": id})
+	select {
+	case r := <-ch:
+		if r.OK {
+			v, _ := wire.DecodeValue(r.Result)
+			w.ok(id, map[string]any{"ok": true, "result": v})
+			return
+		}
+		w.ok(id, map[string]any{"ok": false, "category": r.Error.Category, "type": r.Error.Type, "message": r.Error.Message})
+	case <-ctx.Done():
+		w.ctxFail(ctx, id)
+	}
 }

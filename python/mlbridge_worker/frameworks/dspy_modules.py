@@ -5,7 +5,8 @@
                             MultiChainComparison picks the answer from them
   BestOfN, Refine           attempts (N, default 3), reward (a builtin reward, dspy_metrics.py),
                             threshold (default 1.0), inner ("Predict" or "ChainOfThought")
-  ReAct                     refused: it needs tools, and tools come from Go with callbacks
+  ReAct                     tools (required: names of host functions, Go functions the host
+                            registered; dspy_tools.py), max_iters (default 5)
 
 The spec is checked whole here, so that a worker refuses a bad definition when it is created.
 """
@@ -18,6 +19,7 @@ import dspy
 
 from ..errors import InvalidArgument
 from .dspy_metrics import build_reward
+from .dspy_tools import host_tools
 
 MODULES = ("Predict", "ChainOfThought", "MultiChainComparison", "BestOfN", "Refine", "ReAct")
 INNER = {"Predict": dspy.Predict, "ChainOfThought": dspy.ChainOfThought}
@@ -92,8 +94,7 @@ def build_module(module_type: str, sig: type[dspy.Signature], spec: dict) -> dsp
     if module_type in INNER:
         return INNER[module_type](sig)
     if module_type == "ReAct":
-        raise InvalidArgument("ReAct needs tools, and tools are Go functions called back from Python, which is "
-                              "not supported yet: ReAct without tools is refused rather than run as a plain Predict")
+        return dspy.ReAct(sig, tools=host_tools(spec.get("tools")), max_iters=_int(spec, "max_iters", 5))
     if module_type == "MultiChainComparison":
         return CompareChains(sig, _int(spec, "attempts", 3))
     if module_type in ("BestOfN", "Refine"):

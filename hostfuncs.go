@@ -1,0 +1,143 @@
+package mlbridge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/mlbridge/mlbridge/internal/worker"
+)
+
+// HostFunc is a Go function Python handlers may call (docs/CALLBACKS.md): host.call(name,
+// args) in an async handler, host.call_sync in a sync one. Make one with Func and register
+// it in Config.HostFuncs (a pool's, a bridge's, or RegistryOptions.HostFuncs).
+type HostFunc struct {
+	name   string
+	desc   string
+	schema map[string]any
+	params string // the arguments in short, for errors: "(city: string, units?: string)"
+	call   func(ctx context.Context, args msgpack.RawMessage) (any, error)
+}
+
+// FuncOption adjusts a HostFunc.
+type FuncOption func(*HostFunc)
+
+// Describe sets the description Python sees (a tool's description for an agent).
+func Describe(description string) FuncOption { return func(f *HostFunc) { f.desc = description } }
+
+// Func makes fn callable from Python as name. Python's arguments (a map) decode into In the
+// way results decode (`msgpack` tag, then `json` tag, then field name); a name In lacks or a
+// value of the wrong type fails the call with invalid_argument before fn runs. Out goes back
+// as fn returns it. fn's ctx is the Python request's: its deadline, its cancellation (a
+// cancelled call cancels ctx) and its span; an error from fn that wraps an mlbridge sentinel
+// (ErrNotFound, ErrInvalidArgument, ...) reaches Python as an exception of that category.
+//
+// The argument schema Python sees (a JSON Schema object) is derived from In's fields; a
+// `desc` tag describes a field, `omitempty` (or a pointer) makes it optional.
+func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error), opts ...FuncOption) HostFunc {
+	f := &HostFunc{name: name, schema: schemaOf[In]()}
+	f.params = paramsOf(f.schema)
+	f.call = func(ctx context.Context, raw msgpack.RawMessage) (any, error) {
+		var in In
+		if err := decodeArgs(raw, &in); err != nil {
+			return nil, fmt.Errorf("%w: host function %q takes %s: %w", ErrInvalidArgument, name, f.params, err)
+		}
+		return fn(ctx, in)
+	}
+	for _, o := range opts {
+		o(f)
+	}
+	return *f
+}
+
+// Name is the name Python calls the function by.
+func (f HostFunc) Name() string { return f.name }
+
+// Description is the function's description.
+func (f HostFunc) Description() string { return f.desc }
+
+// Schema is the JSON Schema of the function's arguments.
+func (f HostFunc) Schema() map[string]any { return f.schema }
+
+// decodeArgs decodes a map of arguments into v, refusing names v does not have.
+func decodeArgs(raw msgpack.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return nil // no arguments: In's zero value
+	}
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(raw))
+	dec.SetCustomStructTag("json")
+	dec.DisallowUnknownFields(true)
+	return dec.Decode(v)
+}
+
+// hostFuncTable is what a worker calls: the registered functions by name. Built once per
+// pool or bridge; read-only afterwards.
+type hostFuncTable struct {
+	funcs    map[string]HostFunc
+	announce msgpack.RawMessage
+}
+
+func newHostFuncTable(funcs []HostFunc) (*hostFuncTable, error) {
+	if len(funcs) == 0 {
+		return nil, nil
+	}
+	t := &hostFuncTable{funcs: make(map[string]HostFunc, len(funcs))}
+	meta := make(map[string]any, len(funcs))
+	for _, f := range funcs {
+		switch {
+		case f.name == "" || f.call == nil:
+			return nil, fmt.Errorf("%w: a host function without a name (make them with mlbridge.Func)", ErrInvalidConfiguration)
+		case t.funcs[f.name].call != nil:
+			return nil, fmt.Errorf("%w: two host functions named %q", ErrInvalidConfiguration, f.name)
+		}
+		t.funcs[f.name] = f
+		meta[f.name] = map[string]any{"description": f.desc, "schema": f.schema}
+	}
+	raw, err := msgpack.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("%w: host function schemas: %w", ErrInvalidConfiguration, err)
+	}
+	t.announce = raw
+	return t, nil
+}
+
+func (t *hostFuncTable) CallHost(ctx context.Context, name string, args msgpack.RawMessage) (any, error) {
+	f, ok := t.funcs[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: no host function named %q (registered: %v)", ErrNotFound, name, t.names())
+	}
+	return f.call(ctx, args)
+}
+
+func (t *hostFuncTable) Announce() msgpack.RawMessage { return t.announce }
+
+func (t *hostFuncTable) names() []string {
+	names := make([]string, 0, len(t.funcs))
+	for n := range t.funcs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// CallbackDepth is how many host calls ctx is nested in: 0 in ordinary code, 1 inside a
+// host function Python called, 2 inside one called from a Python call made by that, ...
+func CallbackDepth(ctx context.Context) int { return worker.CallbackDepth(ctx) }
+
+// withHostFuncs sets the worker config's host functions from c.
+func (c Config) withHostFuncs(w *worker.Config) error {
+	t, err := newHostFuncTable(c.HostFuncs)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		w.HostFuncs = t
+	}
+	w.MaxCallbackDepth = c.MaxCallbackDepth
+	return nil
+}

@@ -12,7 +12,13 @@ spans the handler's code starts are children of it, and log records carry its id
 ``opentelemetry-api`` is optional (the ``otel`` extra), and imported on the first traced request:
 without it, or for a request without a traceparent, nothing here runs beyond one test, and the
 worker behaves as before. With the API but no provider that records (no SDK set up), the host's
-span itself is made current, unrecorded: ids still flow to log records and outgoing calls.
+span itself is made current, unrecorded: ids still flow to log records and outgoing calls. The
+same holds for an unsampled host span under the SDK's default sampler, which would record
+nothing under it anyway.
+
+This runs once per traced request, so it is kept cheap (docs/OBSERVABILITY.md, "Cost"): the
+traceparent is parsed here, contexts are built directly, and with the default sampler the
+span's constant attributes skip the SDK's per-span cleaning.
 
 Where spans go: :func:`setup`, after the bridge loaded, installs the SDK with the standard
 OTLP/HTTP exporter when ``OTEL_*`` settings ask for one (the host passes ``OTEL_*`` through),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
@@ -23,10 +24,22 @@ const tracerName = "github.com/mlbridge/mlbridge"
 // set it starts nothing at all: the call path then allocates nothing for tracing, and the
 // worker still forwards a span context the caller's ctx holds (internal/worker/trace.go).
 type callTracer struct {
-	tp    trace.TracerProvider // Config.TracerProvider; nil: the global one, read per call
-	cache atomic.Pointer[tracerEntry]
-	attrs []attribute.KeyValue // set on every span: the rpc system and service
+	tp      trace.TracerProvider // Config.TracerProvider; nil: the global one, read per call
+	cache   atomic.Pointer[tracerEntry]
+	service string
+	// the start options of each (op, mode)'s spans — kind and attributes — built once
+	// (spanOptsKey → []trace.SpanStartOption), at most maxSpanOpts of them: past that
+	// (ops are names the caller chooses), built per call
+	opts  sync.Map
+	nopts atomic.Int32
 }
+
+type spanOptsKey struct {
+	op   string
+	mode int
+}
+
+const maxSpanOpts = 1024
 
 type tracerEntry struct {
 	tp         trace.TracerProvider
@@ -36,9 +49,26 @@ type tracerEntry struct {
 }
 
 func newCallTracer(tp trace.TracerProvider, service string) *callTracer {
-	return &callTracer{tp: tp, attrs: []attribute.KeyValue{
-		attribute.String("rpc.system", "mlbridge"), attribute.String("rpc.service", service),
-	}}
+	return &callTracer{tp: tp, service: service}
+}
+
+// spanOpts are the start options of a call's span: client kind, and its attributes (rpc
+// system, service and method, and the mode), passed at start so that a sampler sees them.
+func (ct *callTracer) spanOpts(op string, mode int) []trace.SpanStartOption {
+	k := spanOptsKey{op, mode}
+	if o, ok := ct.opts.Load(k); ok {
+		return o.([]trace.SpanStartOption)
+	}
+	o := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("rpc.system", "mlbridge"), attribute.String("rpc.service", ct.service),
+		attribute.String("rpc.method", op), attribute.String("mlbridge.mode", string(callModes[mode])),
+	)}
+	if ct.nopts.Load() < maxSpanOpts {
+		if _, loaded := ct.opts.LoadOrStore(k, o); !loaded {
+			ct.nopts.Add(1)
+		}
+	}
+	return o
 }
 
 // tracer returns the tracer of the current provider, or ok false when no provider records.
@@ -90,14 +120,8 @@ func (ct *callTracer) start(ctx context.Context, info *Info, mode int, op string
 	if !on {
 		return ctx, nil
 	}
-	op = spanOp(info, op)
-	name := op
-	ctx, span := t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
-	if span.IsRecording() {
-		span.SetAttributes(ct.attrs...)
-		span.SetAttributes(attribute.String("rpc.method", op), attribute.String("mlbridge.mode", string(callModes[mode])))
-	}
-	return ctx, span
+	op = spanOp(info, op) // bounded: the opts cache below is keyed by it too
+	return t.Start(ctx, op, ct.spanOpts(op, mode)...)
 }
 
 // endSpan ends a call's span with its outcome: an error sets the error status, records the

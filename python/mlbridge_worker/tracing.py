@@ -12,7 +12,13 @@ spans the handler's code starts are children of it, and log records carry its id
 ``opentelemetry-api`` is optional (the ``otel`` extra), and imported on the first traced request:
 without it, or for a request without a traceparent, nothing here runs beyond one test, and the
 worker behaves as before. With the API but no provider that records (no SDK set up), the host's
-span itself is made current, unrecorded: ids still flow to log records and outgoing calls.
+span itself is made current, unrecorded: ids still flow to log records and outgoing calls. The
+same holds for an unsampled host span under the SDK's default sampler, which would record
+nothing under it anyway.
+
+This runs once per traced request, so it is kept cheap (docs/OBSERVABILITY.md, "Cost"): the
+traceparent is parsed here, contexts are built directly, and with the default sampler the
+span's constant attributes skip the SDK's per-span cleaning.
 
 Where spans go: :func:`setup`, after the bridge loaded, installs the SDK with the standard
 OTLP/HTTP exporter when ``OTEL_*`` settings ask for one (the host passes ``OTEL_*`` through),
@@ -48,14 +54,16 @@ Status: Any = None
 StatusCode: Any = None
 _SpanContext: Any = None
 _NonRecordingSpan: Any = None
-_set_span: Any = None
+_Context: Any = None
+_SPAN_KEY: Any = None  # the key under which a Context holds its span; None: use set_span_in_context
 _FLAGS: tuple = ()
 _MISSING = object()
 
 
 def _load() -> bool:
     """Import the OpenTelemetry API once; False when it is not installed (the import guard)."""
-    global _trace, _context, _loaded, SpanKind, Status, StatusCode, _SpanContext, _NonRecordingSpan, _set_span, _FLAGS
+    global _trace, _context, _loaded, SpanKind, Status, StatusCode, _SpanContext, _NonRecordingSpan, _Context, _SPAN_KEY
+    global _FLAGS
     if _loaded:
         return _trace is not None
     _loaded = True
@@ -69,7 +77,14 @@ def _load() -> bool:
         return False
     _context = context
     SpanKind, Status, StatusCode = trace.SpanKind, trace.Status, trace.StatusCode
-    _SpanContext, _NonRecordingSpan, _set_span = trace.SpanContext, trace.NonRecordingSpan, trace.set_span_in_context
+    _SpanContext, _NonRecordingSpan, _Context = trace.SpanContext, trace.NonRecordingSpan, context.Context
+    # The context holding just a span is built directly, {key: span}, rather than by
+    # set_span_in_context (which copies the current context into a new one): the key is
+    # learnt once from the API itself, and if that ever stops being a one-entry dict, the
+    # API's way is taken.
+    probe = trace.set_span_in_context(trace.INVALID_SPAN, context.Context())
+    if isinstance(probe, context.Context) and len(probe) == 1:
+        _SPAN_KEY = next(iter(probe))
     _FLAGS = (trace.TraceFlags(0), trace.TraceFlags(1))
     _log._current_ids = current_ids  # log records made during a traced call carry its ids
     _trace = trace
@@ -78,13 +93,44 @@ def _load() -> bool:
 
 _provider: TracerProvider | None = None  # set by setup (or a test); None: the global one
 _tracer: Any = None
+# _provider's sampler follows the remote parent's sampled flag and nothing else (the SDK's
+# default, ParentBased with its default delegates): a request with an unsampled parent then
+# skips the SDK altogether, as with no provider, and since the sampler does not read the
+# span's attributes they are put into the span after its start rather than cleaned per
+# request (see _start_span)
+_parent_decides = False
+_BoundedAttributes: Any = None
+# the handler span's attributes per (op, handler kind): built once, not per request (the SDK
+# copies them into the span)
+_attrs: dict[tuple[str, str], dict[str, str]] = {}
+_longest: dict[int, int] = {}  # id of an _attrs value: its longest value's length
 
 
 def use_provider(provider: TracerProvider | None) -> None:
     """Start handler spans with ``provider`` (None: the global provider). For setup and tests."""
-    global _provider, _tracer
+    global _provider, _tracer, _parent_decides
     _load()
     _provider, _tracer = provider, None
+    _parent_decides = _samples_as_parent(provider)
+
+
+def _samples_as_parent(provider: Any) -> bool:
+    """Whether ``provider`` samples a span with a remote parent as the parent was sampled, and
+    on nothing else: its sampler is the SDK's ParentBased with the default delegates for a
+    remote parent (ALWAYS_ON, ALWAYS_OFF). False when unsure."""
+    global _BoundedAttributes
+    if provider is None:
+        return False
+    try:
+        from opentelemetry.attributes import BoundedAttributes
+        from opentelemetry.sdk.trace import sampling
+    except ImportError:
+        return False
+    _BoundedAttributes = BoundedAttributes
+    sampler = getattr(provider, "sampler", None)
+    return (type(sampler) is sampling.ParentBased
+            and getattr(sampler, "_remote_parent_sampled", None) is sampling.ALWAYS_ON
+            and getattr(sampler, "_remote_parent_not_sampled", None) is sampling.ALWAYS_OFF)
 
 
 def _get_tracer() -> Any:
@@ -97,22 +143,31 @@ def _get_tracer() -> Any:
 
 # a traceparent (https://www.w3.org/TR/trace-context/#traceparent-header): version 00 has
 # exactly these four fields; a later version may append more after a dash
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(?:-.*)?")
 
 
 def _parent(tp: str, ts: str | None) -> Any:
     """The remote parent's context, or None if tp is not a valid traceparent. Parsed here
-    rather than by the propagator (same rules, a third of the cost: this runs per request)."""
-    m = _TRACEPARENT.fullmatch(tp)
-    if m is None:
+    rather than by the propagator (same rules, a fifth of the cost: this runs per request):
+    one match for the shape, then fixed slices."""
+    if _TRACEPARENT.fullmatch(tp) is None:
         return None
-    version, trace_id, span_id, flags, rest = m.groups()
-    trace_int, span_int = int(trace_id, 16), int(span_id, 16)
-    if version == "ff" or (version == "00" and rest) or not trace_int or not span_int:
+    version = tp[:2]
+    if version == "ff" or (version == "00" and len(tp) != 55):
+        return None
+    trace_int, span_int = int(tp[3:35], 16), int(tp[36:52], 16)
+    if not trace_int or not span_int:
         return None
     state = _trace.TraceState.from_header([ts]) if ts else None
-    sc = _SpanContext(trace_int, span_int, True, _FLAGS[int(flags, 16) & 0x01], state)
-    return _set_span(_NonRecordingSpan(sc))
+    return _in_context(_NonRecordingSpan(
+        _SpanContext(trace_int, span_int, True, _FLAGS[int(tp[53:55], 16) & 0x01], state)))
+
+
+def _in_context(span: Any) -> Any:
+    """A context holding span and nothing else."""
+    if _SPAN_KEY is None:
+        return _trace.set_span_in_context(span, _Context())
+    return _Context({_SPAN_KEY: span})
 
 
 def _records() -> bool:
@@ -139,21 +194,46 @@ def start(msg: dict, op: str, kind: str, ctx: contextvars.Context) -> Span | Non
     parent = _parent(tp, msg.get("tracestate"))
     if parent is None:
         return None  # an unparsable traceparent: served without a span (spec/protocol.md)
-    if not _records():
+    if not _records() or (_parent_decides and tp[54] in "02468ace"):
+        # no provider, or one that would start a non-recording span under this unsampled
+        # parent (flags' sampled bit clear): the host's span is current, nothing recorded
         ctx.run(_context.attach, parent)
         return None
+    attrs = _attrs.get((op, kind))
+    if attrs is None:
+        attrs = _attrs[(op, kind)] = {"rpc.system": "mlbridge", "rpc.method": op, "mlbridge.handler_kind": kind}
+        _longest[id(attrs)] = max(map(len, attrs.values()))
     try:
-        span = _get_tracer().start_span(
-            op, context=parent, kind=SpanKind.SERVER,
-            attributes={"rpc.system": "mlbridge", "rpc.method": op, "mlbridge.handler_kind": kind},
-        )
+        span = _start_span(op, parent, attrs) if _parent_decides else _get_tracer().start_span(
+            op, context=parent, kind=SpanKind.SERVER, attributes=attrs)
     except Exception as e:  # a bridge's span processor: served without a span of its own
         _untraceable(e)
         ctx.run(_context.attach, parent)
         return None
     # attach inside the request's context: the token is never needed, the context is dropped
     # with the request
-    ctx.run(_context.attach, _trace.set_span_in_context(span, parent))
+    ctx.run(_context.attach, _in_context(span))
+    return span
+
+
+def _start_span(op: str, parent: Any, attrs: dict[str, str]) -> Any:
+    """The handler's span, its attributes added after its start: the SDK cleans the
+    attributes passed to start_span, value by value, on every span (a third of the cost of
+    starting one); ours are constant strings, valid once and for all. Only with a sampler
+    that does not read them (_parent_decides), and only into the SDK's own BoundedAttributes
+    with room for them (the span limits); otherwise through set_attributes."""
+    span = _get_tracer().start_span(op, context=parent, kind=SpanKind.SERVER)
+    bounded = getattr(span, "_attributes", None)
+    try:
+        direct = (type(bounded) is _BoundedAttributes and not bounded._immutable
+                  and (bounded.maxlen is None or bounded.maxlen - len(bounded._dict) >= len(attrs))
+                  and (bounded.max_value_len is None or bounded.max_value_len >= _longest[id(attrs)]))
+    except AttributeError:  # another version's internals: the public way
+        direct = False
+    if direct:
+        bounded._dict.update(attrs)  # under no lock: nothing else has the span yet
+    elif span.is_recording():
+        span.set_attributes(attrs)
     return span
 
 
@@ -246,11 +326,33 @@ def setup(bridge: str, env: dict[str, str] | None = None) -> bool:
     attrs: dict[str, Any] = {"mlbridge.bridge": bridge}
     if not env.get("OTEL_SERVICE_NAME") and "service.name=" not in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
         attrs["service.name"] = "mlbridge-worker"
-    provider = SDKProvider(resource=Resource.create(attrs))
+    resource = Resource.create(attrs)
+    provider = SDKProvider(resource=_HashOnce(resource.attributes, resource.schema_url))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     _trace.set_tracer_provider(provider)
     use_provider(provider)
     return True
+
+
+def _hash_once_class() -> type:
+    from opentelemetry.sdk.resources import Resource
+
+    class HashOnce(Resource):
+        """The worker's resource, its hash computed once: OTLP's encoder groups the spans of
+        every batch by resource, hashing it per span, and Resource's hash JSON-encodes its
+        attributes each time (a sixth of the encoding's cost). A Resource is immutable."""
+
+        def __hash__(self) -> int:
+            h = self.__dict__.get("_mlbridge_hash")
+            if h is None:
+                h = self.__dict__["_mlbridge_hash"] = super().__hash__()
+            return h
+
+    return HashOnce
+
+
+def _HashOnce(attributes: Any, schema_url: str | None) -> Any:
+    return _hash_once_class()(attributes, schema_url)
 
 
 def flush(timeout_ms: int = 1000) -> None:

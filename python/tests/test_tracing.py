@@ -270,3 +270,52 @@ def test_an_unprintable_exception_is_answered_and_its_span_ended(make_worker, op
     [span] = spans_of(w, op)
     assert span["status"] == "ERROR" and span["trace_id"] == TRACE_ID
     assert w.ok("echo", {"value": 1}) == 1
+
+
+@pytest.mark.parametrize("case", ["default", "limits", "sampler"])
+def test_handler_span_attributes_in_process(case):
+    """tracing.start's handler span has its attributes whichever way they go in: put in
+    directly (the default sampler, room within the limits), or through set_attributes (span
+    limits too small, a sampler that might read attributes); an unsampled parent under the
+    default sampler starts no span, yet its context is current."""
+    import contextvars
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider, sampling
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exp = InMemorySpanExporter()
+    kw: dict = {}
+    if case == "limits":
+        kw["span_limits"] = SpanLimits(max_span_attributes=2)
+    if case == "sampler":
+        kw["sampler"] = sampling.ParentBased(sampling.ALWAYS_ON, remote_parent_not_sampled=sampling.ALWAYS_ON)
+    tp = TracerProvider(**kw)
+    tp.add_span_processor(SimpleSpanProcessor(exp))
+    tracing.use_provider(tp)
+    try:
+        assert tracing._parent_decides is (case != "sampler")
+        ctx = contextvars.Context()
+        span = tracing.start({"traceparent": TP}, "echo", "sync", ctx)
+        assert ctx.run(trace.get_current_span) is span
+        tracing.end(span, True)
+        (got,) = exp.get_finished_spans()
+        want = {"rpc.system": "mlbridge", "rpc.method": "echo", "mlbridge.handler_kind": "sync"}
+        if case == "limits":
+            assert len(got.attributes) == 2 and got.dropped_attributes == 1
+        else:
+            assert dict(got.attributes) == want and got.dropped_attributes == 0
+        assert f"{got.parent.span_id:016x}" == PARENT and got.kind is trace.SpanKind.SERVER
+
+        ctx = contextvars.Context()
+        span = tracing.start({"traceparent": f"00-{TRACE_ID}-{PARENT}-00"}, "echo", "sync", ctx)
+        sc = ctx.run(trace.get_current_span).get_span_context()
+        assert f"{sc.trace_id:032x}" == TRACE_ID and sc.trace_flags.sampled is (case == "sampler")
+        if case == "sampler":  # this sampler records under an unsampled parent
+            assert span is not None and span.is_recording()
+            tracing.end(span, True)
+        else:
+            assert span is None
+    finally:
+        tracing.use_provider(None)

@@ -1,0 +1,29 @@
+package mlbridge
+
+import (
+	"context"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkTraceSpanPath is what a sampled call pays on the Go side for its client span:
+// start (with attributes) and end into a batch span processor. Propagation to the worker is
+// BenchmarkTraceOf (internal/worker).
+func BenchmarkTraceSpanPath(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardExporter{}))
+	defer tp.Shutdown(context.Background())
+	ct := newCallTracer(tp, "bench")
+	ctx := context.Background()
+	info := &Info{Handlers: map[string]HandlerKind{"noop": "async"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, span := ct.start(ctx, info, modeCall, "noop")
+		endSpan(span, nil)
+	}
+}

@@ -36,6 +36,18 @@ from .dspy_optimize import Run, evaluate, optimize, run_streaming
 from .dspy_programs import Program, build_program, check_inputs, dump_state
 from .dspy_stream import stream_module
 
+# Values Prediction.toDict returns as they are: a prediction of these alone is copied as is.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def fields(prediction: dspy.Prediction) -> dict:
+    """The prediction's output fields as a new dict: ``prediction.toDict()``, without its
+    per-value conversion calls when every value is a plain scalar (most predictions)."""
+    store = getattr(prediction, "_store", None)
+    if type(store) is dict and all(type(v) in _PLAIN for v in store.values()):
+        return dict(store)
+    return prediction.toDict()
+
 
 class DSPyBridge(BaseBridge):
     framework_name = "dspy"
@@ -86,7 +98,7 @@ class DSPyBridge(BaseBridge):
     def _ready(self, prog: Program, inputs: dict) -> tuple[dspy.BaseLM, dspy.Adapter | None]:
         """The checks before any LM call (inputs of the declared types, an LM to run on), and the
         LM with its adapter, read together: a concurrent reconfiguration replaces both."""
-        check_inputs(prog.signature, inputs)
+        prog.check_inputs(inputs)
         lm, adapter = self.lm, self.adapter
         if lm is None:
             raise InvalidConfiguration("no LM configured: call dspy.Client.ConfigureLM from Go first (it defines "
@@ -101,7 +113,7 @@ class DSPyBridge(BaseBridge):
                 prediction = prog.module(**inputs)
         except Exception as e:
             raise map_error(e) from e
-        return dict(prediction.toDict())
+        return fields(prediction)
 
     async def arun(self, prog: Program, inputs: dict) -> dict:
         """:meth:`run` on DSPy's async API, awaited on the worker's event loop. The LM's own async
@@ -112,7 +124,7 @@ class DSPyBridge(BaseBridge):
                 prediction = await prog.module.acall(**inputs)
         except Exception as e:  # not BaseException: a cancelled call stays cancelled
             raise map_error(e) from e
-        return dict(prediction.toDict())
+        return fields(prediction)
 
     # ------------------------------------------------------------ handlers
 
@@ -123,6 +135,15 @@ class DSPyBridge(BaseBridge):
     @alternative("execute_program")
     async def execute_program_async(self, program_id: str, inputs: dict) -> dict:
         return await self.arun(self.program(program_id), inputs)
+
+    @handler
+    def execute(self, id: str, inputs: dict | None = None) -> Any:
+        """The generic `execute` op (Adapter.Execute, what dspy.Client.ExecuteProgram sends): a
+        program straight to :meth:`run`, anything else as BaseBridge runs it."""
+        r = self._resources.get(id)
+        if r is not None and r.kind == "program":
+            return self.run(r.obj, inputs or {})
+        return super().execute(id, inputs)
 
     @alternative("execute")
     async def execute_async(self, id: str, inputs: dict | None = None) -> Any:

@@ -22,13 +22,27 @@ from .dspy_modules import MODULES, build_module
 class Program:
     """A built DSPy module with what the host defined it from."""
 
-    __slots__ = ("id", "module", "module_type", "signature")
+    __slots__ = ("id", "module", "module_type", "signature", "_checks")
 
     def __init__(self, id: str, module: dspy.Module, module_type: str, signature: type[dspy.Signature]):
         self.id = id
         self.module = module
         self.module_type = module_type
         self.signature = signature
+        # check_inputs, compiled once: DSPy computes `input_fields` anew on every access
+        self._checks = tuple((name, _checker(field.annotation)) for name, field in signature.input_fields.items())
+
+    def check_inputs(self, inputs: Any) -> None:
+        """:func:`check_inputs` on this program's signature, with the field list and the type
+        tests built once; a misfit is reported by :func:`check_inputs` itself (same messages)."""
+        checks = self._checks
+        if type(inputs) is dict and len(inputs) == len(checks):
+            try:
+                if all(ok(inputs[name]) for name, ok in checks):
+                    return
+            except KeyError:
+                pass
+        check_inputs(self.signature, inputs)
 
     def info(self) -> dict:
         sig = self.signature
@@ -167,6 +181,13 @@ def check_inputs(sig: type[dspy.Signature], inputs: Any) -> None:
         if not _conforms(inputs[name], field.annotation):
             raise InvalidArgument(
                 f"input {name!r} must be {_type_name(field.annotation)}, got {type(inputs[name]).__name__}")
+
+
+def _checker(annotation: Any) -> typing.Callable[[Any], bool]:
+    """:func:`_conforms` for one annotation, as a test of a value alone (str needs no call)."""
+    if annotation is str:
+        return lambda v: isinstance(v, str)
+    return lambda v: _conforms(v, annotation)
 
 
 def _conforms(value: Any, annotation: Any) -> bool:

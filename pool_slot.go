@@ -171,6 +171,13 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			if s.retired() {
 				p.inst.exited(exitScaledDown) // draining when Shutdown came: not counted there
 			}
+			select {
+			case <-pw.recycle:
+				// Marked for recycling, so Shutdown left it to this branch to count, but the
+				// stop won the select: Shutdown stops it, and it is counted here.
+				p.inst.exited(exitShutdown)
+			default:
+			}
 			return // Shutdown drains and stops the workers
 		}
 	}

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import tracing
+from .errors import exc_text
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 # request parameters the conventions name, by the keyword frameworks pass them as
@@ -107,9 +108,17 @@ class LMCall:
         for a client that has no better code), cancellation included."""
         self._leave()
         s = self.span
-        s.set_attribute("error.type", type(exc).__qualname__)
-        s.record_exception(exc)
-        s.set_status(tracing.Status(tracing.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        try:
+            s.set_attribute("error.type", type(exc).__qualname__)
+            if self.capture:
+                s.record_exception(exc)
+                s.set_status(tracing.Status(tracing.StatusCode.ERROR, f"{type(exc).__name__}: {exc_text(exc)}"))
+            else:
+                # a provider's error message can quote the prompt: like the content itself, it
+                # is recorded only when content capture is on
+                s.set_status(tracing.Status(tracing.StatusCode.ERROR, type(exc).__name__))
+        except Exception:  # never let a span cost the call its error
+            pass
         s.end()
 
 

@@ -102,6 +102,8 @@ def test_dspy_failure_sets_error_type(spans: InMemorySpanExporter) -> None:
     [s] = gen_ai(spans)
     assert s.attributes["error.type"] == "LMServerError"
     assert s.status.status_code == trace.StatusCode.ERROR
+    # a provider's message may quote the prompt: not recorded without content capture
+    assert "upstream 503" not in (s.status.description or "") and not s.events
 
 
 def test_dspy_async_call(spans: InMemorySpanExporter) -> None:

@@ -170,15 +170,9 @@ func TestOptimizeStoresTheOptimizedProgram(t *testing.T) {
 // stored, the worker's thread is freed long before the run would have ended, and the worker
 // serves the next calls.
 func TestOptimizeCancel(t *testing.T) {
-	c := open(t)
 	bg := context.Background()
-	if err := c.ConfigureLM(bg, followExamples); err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.CreateProgram(bg, "question -> answer")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, id := followingProgram(t)
+	var err error
 	ctx, cancel := context.WithCancel(bg)
 	defer cancel()
 	events := 0
@@ -227,14 +221,7 @@ func TestOptimizeCancel(t *testing.T) {
 // Optimizer and Evaluate arguments are checked in Go, before any call.
 func TestOptimizeArgumentsAreChecked(t *testing.T) {
 	ctx := context.Background()
-	c := open(t)
-	if err := c.ConfigureLM(ctx, followExamples); err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.CreateProgram(ctx, "question -> answer")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, id := followingProgram(t)
 	ok := dspy.OptimizeConfig{Optimizer: "BootstrapFewShot", Trainset: capitals, Metric: dspy.F1("answer")}
 	for i, cfg := range []dspy.OptimizeConfig{
 		{Optimizer: "COPRO", Trainset: capitals, Metric: dspy.ExactMatch("answer")},
@@ -266,14 +253,8 @@ func TestOptimizeArgumentsAreChecked(t *testing.T) {
 // and LM call. The worker's thread is free long before the thousands of examples are done.
 func TestEvaluateCancel(t *testing.T) {
 	bg := context.Background()
-	c := open(t)
-	if err := c.ConfigureLM(bg, followExamples); err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.CreateProgram(bg, "question -> answer")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, id := followingProgram(t)
+	var err error
 	var devset []map[string]any
 	for i := range 20_000 {
 		devset = append(devset, map[string]any{"question": fmt.Sprintf("q%d", i), "answer": "a"})
@@ -307,14 +288,7 @@ func TestEvaluateCancel(t *testing.T) {
 // next version, and the score they bring.
 func TestOptimizeBootstrapFewShot(t *testing.T) {
 	ctx := context.Background()
-	c := open(t)
-	if err := c.ConfigureLM(ctx, followExamples); err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.CreateProgram(ctx, "question -> answer")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, id := followingProgram(t)
 	res, err := c.Optimize(ctx, id, dspy.OptimizeConfig{
 		Optimizer: "BootstrapFewShot", Trainset: capitals, Metric: dspy.F1("answer"),
 		Options: map[string]any{"max_labeled_demos": 3, "max_errors": 100},
@@ -334,14 +308,8 @@ func TestOptimizeBootstrapFewShot(t *testing.T) {
 // from the older one, is not stored.
 func TestOptimizeProgramChanged(t *testing.T) {
 	ctx := context.Background()
-	c := open(t)
-	if err := c.ConfigureLM(ctx, followExamples); err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.CreateProgram(ctx, "question -> answer")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, id := followingProgram(t)
+	var err error
 	d, _ := c.Adapter().Get(ctx, id)
 	redefined := false
 	_, err = c.Optimize(ctx, id, dspy.OptimizeConfig{
@@ -363,4 +331,20 @@ func TestOptimizeProgramChanged(t *testing.T) {
 	if info, err := c.GetProgramInfo(ctx, id); err != nil || info.Instructions != "Answer with the city only." || info.Demos != 0 {
 		t.Fatalf("info %+v %v", info, err)
 	}
+}
+
+// followingProgram is a client on a fresh pool whose LM follows the prompt's examples, and a
+// question -> answer program on it.
+func followingProgram(t *testing.T) (*dspy.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	c := open(t)
+	if err := c.ConfigureLM(ctx, followExamples); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(ctx, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, id
 }

@@ -157,9 +157,18 @@ func TestToolAgentInvalid(t *testing.T) {
 // cancelled, Invoke returns at once, and the agent does not go on (no further model turn runs
 // its tool call); the worker then serves the next call.
 func TestToolAgentCancel(t *testing.T) {
+	for _, mode := range []string{"async", "sync"} {
+		t.Run(mode, func(t *testing.T) { testToolAgentCancel(t, mode) })
+	}
+}
+
+func testToolAgentCancel(t *testing.T, mode string) {
 	h := &toolHost{slow: make(chan struct{}), done: make(chan error, 1)}
-	c, _ := agentPool(t, h)
+	c, p := agentPool(t, h)
 	ctx := context.Background()
+	if _, err := p.Call(ctx, "set_handler_mode", map[string]any{"op": "invoke", "mode": mode}); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.CreateModel(ctx, "m", langchain.ModelConfig{Provider: "fake", Turns: []langchain.FakeTurn{
 		{ToolCalls: []langchain.ToolCall{call("slow", "Paris")}},
 		{ToolCalls: []langchain.ToolCall{call("weather", "Rome")}},

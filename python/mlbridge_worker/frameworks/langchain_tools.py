@@ -15,6 +15,7 @@ DSPy's ReAct does; a cancelled host call (HostCallCancelled) or a cancelled task
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -104,7 +105,6 @@ class _Run:
 
 
 def _json(v: Any) -> str:
-    import json
     try:
         return json.dumps(v, default=str)
     except (TypeError, ValueError):

@@ -10,7 +10,9 @@ package langchain
 
 import (
 	"context"
+	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/store"
@@ -29,7 +31,8 @@ func New(a mlbridge.Adapter) *Client { return &Client{a: a} }
 type ModelConfig struct {
 	// Provider: "local" (the embedded SmolLM2-135M-Instruct on llama.cpp, offline),
 	// "openai_compatible" (Model, BaseURL, APIKeyEnv) or "fake" (langchain-core's fake chat
-	// model answering Responses in turn; tests).
+	// model answering Responses in turn; tests; with Turns instead, a fake tool-calling
+	// model playing the scripted turns in order, for tool_agent chains).
 	Provider    string
 	Model       string
 	BaseURL     string
@@ -38,6 +41,19 @@ type ModelConfig struct {
 	MaxTokens   int
 	NumRetries  int // 0: the provider client's default; negative: none
 	Responses   []string
+	Turns       []FakeTurn
+}
+
+// FakeTurn is one scripted answer of a fake tool-calling model: text, tool calls, or both.
+type FakeTurn struct {
+	Content   string
+	ToolCalls []ToolCall
+}
+
+// ToolCall is a tool call a fake model makes.
+type ToolCall struct {
+	Name string
+	Args map[string]any
 }
 
 func (m ModelConfig) spec() map[string]any {
@@ -59,6 +75,17 @@ func (m ModelConfig) spec() map[string]any {
 	if len(m.Responses) > 0 {
 		s["responses"] = m.Responses
 	}
+	if len(m.Turns) > 0 {
+		turns := make([]any, len(m.Turns))
+		for i, t := range m.Turns {
+			calls := make([]any, len(t.ToolCalls))
+			for j, c := range t.ToolCalls {
+				calls[j] = map[string]any{"name": c.Name, "args": c.Args}
+			}
+			turns[i] = map[string]any{"content": t.Content, "tool_calls": calls}
+		}
+		s["turns"] = turns
+	}
 	return s
 }
 
@@ -79,16 +106,85 @@ type Message struct {
 
 // ChainConfig is a chain: a prompt (Messages, or a single human Template) with {variables},
 // the chat model it runs on, and the output parser ("str", default, or "json").
+//
+// Kind "tool_agent" makes it a tool-calling agent instead: the prompt's messages start a loop
+// in which the model (one that supports LangChain's bind_tools) may call Tools, the names of Go
+// functions registered on the pool (mlbridge.Func in Config.HostFuncs), bound as LangChain
+// StructuredTools with the Go side's name, description and argument schema; each tool call runs
+// the Go function and its result goes back to the model, for at most MaxIters model calls
+// (0: 5). A Go function's error is shown to the model as the tool's result ("error:
+// <category>: <message>") and recorded in the trajectory. Invoke returns an AgentResult
+// (decode with mlbridge.Decode[langchain.AgentResult]); a tool_agent does not stream and takes
+// no Parser. A tool name that no host function has fails CreateChain with ErrInvalidArgument
+// (the worker building the definition checks it against the functions it was given).
 type ChainConfig struct {
+	Kind     string // "" or "chain" (default), or "tool_agent"
 	Model    string
 	Messages []Message
 	Template string
 	Parser   string
+	Tools    []string // tool_agent: host function names
+	MaxIters int      // tool_agent: at most this many model calls (0: 5)
+}
+
+// AgentResult is what a tool_agent's Invoke returns.
+type AgentResult struct {
+	Answer string `msgpack:"answer"`
+	// Finished is false when MaxIters ran out while the model still called tools; Answer is
+	// then the last model message's text (often empty).
+	Finished   bool       `msgpack:"finished"`
+	Trajectory []ToolStep `msgpack:"trajectory"`
+}
+
+// ToolStep is one tool call of an agent run: its result, or the error the model was shown.
+type ToolStep struct {
+	Tool   string         `msgpack:"tool"`
+	Args   map[string]any `msgpack:"args"`
+	Result any            `msgpack:"result"`
+	Error  string         `msgpack:"error"`
+}
+
+func (cfg ChainConfig) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: chain: "+format, append([]any{mlbridge.ErrInvalidArgument}, args...)...)
+	}
+	switch cfg.Kind {
+	case "", "chain":
+		if len(cfg.Tools) > 0 || cfg.MaxIters != 0 {
+			return bad("Tools and MaxIters are for Kind \"tool_agent\"")
+		}
+	case "tool_agent":
+		if len(cfg.Tools) == 0 {
+			return bad("a tool_agent needs Tools: names of Go functions registered with mlbridge.Func")
+		}
+		if slices.Contains(cfg.Tools, "") {
+			return bad("empty tool name in %q", cfg.Tools)
+		}
+		if cfg.MaxIters < 0 {
+			return bad("MaxIters %d: want at least 1 (0: 5)", cfg.MaxIters)
+		}
+		if cfg.Parser != "" {
+			return bad("a tool_agent takes no Parser")
+		}
+	default:
+		return bad("unknown Kind %q (have: chain, tool_agent)", cfg.Kind)
+	}
+	return nil
 }
 
 // CreateChain defines chain id; its model is built first on any worker that runs it.
 func (c *Client) CreateChain(ctx context.Context, id string, cfg ChainConfig) error {
+	if err := cfg.check(); err != nil {
+		return err
+	}
 	spec := map[string]any{"model": cfg.Model}
+	if cfg.Kind == "tool_agent" {
+		spec["kind"] = cfg.Kind
+		spec["tools"] = append([]string(nil), cfg.Tools...)
+		if cfg.MaxIters > 0 {
+			spec["max_iters"] = cfg.MaxIters
+		}
+	}
 	if len(cfg.Messages) > 0 {
 		msgs := make([]any, len(cfg.Messages))
 		for i, m := range cfg.Messages {

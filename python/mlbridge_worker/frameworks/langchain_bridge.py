@@ -6,6 +6,9 @@ definitions and sends a chain's model before the chain, so every worker can run 
   model  {"provider": "local" | "openai_compatible" | "fake", ...}   (see langchain_models)
   chain  {"model": "<model id>", "messages": [[role, template], ...] | "template": "...",
           "parser": "str" | "json"}     roles: system, human (user), ai (assistant), placeholder
+  chain  {"kind": "tool_agent", "model": ..., "messages" | "template": ..., "tools": [host function
+          names], "max_iters": 5}: a tool-calling agent over Go functions (langchain_tools);
+          invoke returns {"answer", "finished", "trajectory": [{tool, args, result | error}]}
 
 Ops: invoke(chain_id, inputs) -> str | JSON value; stream(chain_id, inputs) -> text chunks;
 chat(model_id, messages) -> {"role": "assistant", "content": str}; plus the generic execute and
@@ -28,6 +31,7 @@ from langchain_core.runnables import Runnable
 
 from ..base_bridge import BaseBridge, alternative, handler
 from ..errors import InvalidArgument
+from . import langchain_tools
 from .langchain_models import build_model, closing_streams, describe_model, map_error
 
 PARSERS = {"str": StrOutputParser, "json": JsonOutputParser}
@@ -63,6 +67,27 @@ class Chain:
         return {"model": self.model_id, "input_variables": self.input_variables, "parser": self.parser}
 
 
+@dataclass
+class ToolAgent:
+    """A tool_agent chain: the prompt's messages start a tool-calling loop over Go functions."""
+    model_id: str
+    prompt: ChatPromptTemplate
+    model: BaseChatModel
+    tools: list
+    max_iters: int
+
+    def bind(self, model: BaseChatModel) -> None:
+        self.model = model
+
+    @property
+    def input_variables(self) -> list[str]:
+        return list(self.prompt.input_variables)
+
+    def info(self) -> dict:
+        return {"kind": "tool_agent", "model": self.model_id, "input_variables": self.input_variables,
+                "tools": [t.name for t in self.tools], "max_iters": self.max_iters}
+
+
 class LangChainBridge(BaseBridge):
     framework_name = "langchain"
     framework_version = langchain_core.__version__
@@ -88,13 +113,21 @@ class LangChainBridge(BaseBridge):
         if not isinstance(model_id, str) or not model_id:
             raise InvalidArgument("a chain needs a model (the id of a model resource)")
         model = self.resource(model_id, kind="model")  # NotFound: the host defines models first
+        kind = spec.get("kind", "chain")
+        if kind == "tool_agent":
+            n = spec.get("max_iters", 5)
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise InvalidArgument(f"max_iters must be a positive integer, got {n!r}")
+            return ToolAgent(model_id, _prompt(spec), model, langchain_tools.host_tools(spec.get("tools")), n)
+        if kind != "chain":
+            raise InvalidArgument(f"unknown chain kind {kind!r} (have: chain, tool_agent)")
         parser = spec.get("parser", "str")
         if parser not in PARSERS:
             raise InvalidArgument(f"unknown parser {parser!r} (have: {', '.join(PARSERS)})")
         return Chain(model_id, _prompt(spec), parser, model)
 
-    def chain(self, chain_id: str) -> Chain:
-        chain: Chain = self.resource(chain_id, kind="chain")
+    def chain(self, chain_id: str) -> Any:
+        chain: Chain | ToolAgent = self.resource(chain_id, kind="chain")
         model = self.resource(chain.model_id, kind="model")
         if model is not chain.model:  # the model was redefined (a new version) since
             chain.bind(model)
@@ -118,8 +151,10 @@ class LangChainBridge(BaseBridge):
     # option handler_modes, or set_handler_mode at runtime, picks one per op. Both share their
     # checks and error mapping, so they answer the same results and the same error categories.
 
-    def _checked(self, chain_id: str, inputs: Any) -> Chain:
+    def _checked(self, chain_id: str, inputs: Any, agent_ok: bool = True) -> Any:
         chain = self.chain(chain_id)
+        if isinstance(chain, ToolAgent) and not agent_ok:
+            raise InvalidArgument(f"{chain_id!r} is a tool_agent: invoke it (it does not stream)")
         _check_inputs(chain, inputs)
         return chain
 
@@ -127,19 +162,25 @@ class LangChainBridge(BaseBridge):
     async def invoke(self, chain_id: str, inputs: dict) -> Any:
         chain = self._checked(chain_id, inputs)
         with _model_call():
+            if isinstance(chain, ToolAgent):
+                return await langchain_tools.arun(chain.model, chain.tools, chain.prompt.format_messages(**inputs),
+                                                  chain.max_iters)
             return await chain.runnable.ainvoke(inputs)
 
     @alternative("invoke")
     def invoke_sync(self, chain_id: str, inputs: dict) -> Any:
         chain = self._checked(chain_id, inputs)
         with _model_call():
+            if isinstance(chain, ToolAgent):
+                return langchain_tools.run_sync(chain.model, chain.tools, chain.prompt.format_messages(**inputs),
+                                                chain.max_iters)
             return chain.runnable.invoke(inputs)
 
     @handler
     async def stream(self, chain_id: str, inputs: dict) -> AsyncIterator[str]:
         """The chain's text as the model produces it. A json chain streams its raw text, and its
         whole output is parsed at the end, so bad JSON fails the stream as it fails invoke."""
-        chain, text = self._checked(chain_id, inputs), _Text()
+        chain, text = self._checked(chain_id, inputs, agent_ok=False), _Text()
         # aclosing: a stream stopped early (cancelled, or the host went away) closes LangChain's
         # generators at once, not when the garbage collector finds them
         with _model_call():
@@ -151,7 +192,7 @@ class LangChainBridge(BaseBridge):
 
     @alternative("stream")
     def stream_sync(self, chain_id: str, inputs: dict) -> Iterator[str]:
-        chain, text = self._checked(chain_id, inputs), _Text()
+        chain, text = self._checked(chain_id, inputs, agent_ok=False), _Text()
         # closing: when the runtime closes this generator (a cancel), LangChain's is closed too.
         # LangChain then reads the model's stream to its end, for tracing; the local model cuts
         # that short for a cancelled call (see LocalChatModel._stream).
@@ -245,7 +286,7 @@ def _prompt(spec: dict) -> ChatPromptTemplate:
         raise InvalidArgument(f"bad prompt template: {e}") from e
 
 
-def _check_inputs(chain: Chain, inputs: Any) -> None:
+def _check_inputs(chain: Chain | ToolAgent, inputs: Any) -> None:
     """Before any model call: a missing variable would otherwise fail inside LangChain as a
     KeyError (unknown), after a prompt may have been half built."""
     if not isinstance(inputs, dict):

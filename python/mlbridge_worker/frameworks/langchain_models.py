@@ -8,7 +8,9 @@ Spec = {provider, ...}:
                      *name*; with base_url and no api_key_env, a placeholder key: servers without
                      auth), temperature?, max_tokens?, max_retries? (alias num_retries; 2), timeout? (s)
   fake               langchain-core's GenericFakeChatModel answering `responses` in order, cycling
-                     (tests, demos without a model); it streams word by word.
+                     (tests, demos without a model); it streams word by word. With `turns`
+                     instead ([{content?, tool_calls?: [{name, args, id?}]}], in order, not
+                     cycling): FakeToolChatModel, the same model able to bind tools (tool_agent).
 
 Nothing here opens a connection while building: ChatOpenAI only creates its HTTP client, and the
 local model reads a file.
@@ -63,12 +65,40 @@ def _build_model(spec: dict) -> BaseChatModel:
             temperature=_float(spec, "temperature", 0.0), seed=_int(spec, "seed", 0))
     if kind == "openai_compatible":
         return _openai_model(spec)
+    if kind == "fake" and "turns" in spec:
+        return FakeToolChatModel(messages=iter(_turns(spec["turns"])))
     if kind == "fake":
         responses = spec.get("responses")
         if not isinstance(responses, list) or not responses or not all(isinstance(r, str) for r in responses):
             raise InvalidArgument("a fake model needs a non-empty list of string responses")
         return GenericFakeChatModel(messages=itertools.cycle(responses))
     raise InvalidArgument(f"unknown model provider {kind!r} (have: {', '.join(PROVIDERS)})")
+
+
+class FakeToolChatModel(GenericFakeChatModel):
+    """langchain-core's GenericFakeChatModel, which does not implement bind_tools, with the
+    minimum a tool-calling agent needs: bind_tools returns the model itself (its scripted
+    AIMessages already carry their tool_calls; the tools are not shown to a script)."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+
+def _turns(turns: Any) -> list[AIMessage]:
+    if not isinstance(turns, list) or not turns:
+        raise InvalidArgument("a fake model's turns must be a non-empty list of {content, tool_calls} maps")
+    out = []
+    for i, t in enumerate(turns):
+        if not isinstance(t, dict):
+            raise InvalidArgument(f"turn {i} must be a map, got {t!r}")
+        calls = []
+        for j, c in enumerate(t.get("tool_calls") or []):
+            if not isinstance(c, dict) or not isinstance(c.get("name"), str):
+                raise InvalidArgument(f"turn {i}: tool call {j} needs a name")
+            calls.append({"name": c["name"], "args": dict(c.get("args") or {}), "id": c.get("id") or f"call_{i}_{j}",
+                          "type": "tool_call"})
+        out.append(AIMessage(content=str(t.get("content") or ""), tool_calls=calls))
+    return out
 
 
 def describe_model(model: BaseChatModel) -> dict:

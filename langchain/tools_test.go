@@ -1,0 +1,209 @@
+package langchain_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/langchain"
+)
+
+type cityIn struct {
+	City string `json:"city" desc:"the city's name"`
+}
+
+// toolHost records the Go tools' calls.
+type toolHost struct {
+	mu    sync.Mutex
+	calls []string
+	slow  chan struct{} // closed when the slow tool has started
+	done  chan error    // the slow tool's ctx error when it returned
+}
+
+func (h *toolHost) record(s string) {
+	h.mu.Lock()
+	h.calls = append(h.calls, s)
+	h.mu.Unlock()
+}
+
+func (h *toolHost) ran() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.calls, ",")
+}
+
+func (h *toolHost) funcs() []mlbridge.HostFunc {
+	return []mlbridge.HostFunc{
+		mlbridge.Func("weather", func(ctx context.Context, in cityIn) (map[string]any, error) {
+			h.record("weather:" + in.City)
+			if in.City == "Atlantis" {
+				return nil, fmt.Errorf("%w: no city named %q", mlbridge.ErrNotFound, in.City)
+			}
+			return map[string]any{"city": in.City, "temp_c": 21.5}, nil
+		}, mlbridge.Describe("Current weather in a city")),
+		mlbridge.Func("local_time", func(ctx context.Context, in cityIn) (string, error) {
+			h.record("local_time:" + in.City)
+			return "12:00", nil
+		}, mlbridge.Describe("Local time in a city")),
+		mlbridge.Func("slow", func(ctx context.Context, in cityIn) (string, error) {
+			h.record("slow:" + in.City)
+			close(h.slow)
+			select {
+			case <-ctx.Done():
+				h.done <- ctx.Err()
+				return "", ctx.Err()
+			case <-time.After(30 * time.Second):
+				h.done <- nil
+				return "late", nil
+			}
+		}, mlbridge.Describe("A tool that takes its time")),
+	}
+}
+
+func agentPool(t *testing.T, h *toolHost) (*langchain.Client, *mlbridge.Pool) {
+	return open(t, 1, func(c *mlbridge.PoolConfig) { c.HostFuncs = h.funcs() })
+}
+
+func call(name, city string) langchain.ToolCall {
+	return langchain.ToolCall{Name: name, Args: map[string]any{"city": city}}
+}
+
+// A tool_agent over Go functions, driven by langchain-core's fake chat model with scripted tool
+// calls: two Go tools run (one fails with a typed error that goes back to the model as the
+// tool's result), then a call with wrong arguments; the answer and trajectory come back to Go.
+func TestToolAgent(t *testing.T) {
+	ctx := context.Background()
+	h := &toolHost{}
+	c, p := agentPool(t, h)
+	for _, mode := range []string{"async", "sync"} {
+		t.Run(mode, func(t *testing.T) {
+			if _, err := p.Call(ctx, "set_handler_mode", map[string]any{"op": "invoke", "mode": mode}); err != nil {
+				t.Fatal(err)
+			}
+			h.mu.Lock()
+			h.calls = nil
+			h.mu.Unlock()
+			model, agent := "m-"+mode, "agent-"+mode
+			if err := c.CreateModel(ctx, model, langchain.ModelConfig{Provider: "fake", Turns: []langchain.FakeTurn{
+				{ToolCalls: []langchain.ToolCall{call("weather", "Atlantis"), call("local_time", "Paris")}},
+				{ToolCalls: []langchain.ToolCall{call("weather", "Paris"), {Name: "weather", Args: map[string]any{"town": "Rome"}}}},
+				{Content: "21.5 °C in Paris, at noon"},
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CreateChain(ctx, agent, langchain.ChainConfig{Kind: "tool_agent", Model: model,
+				Template: "{question}", Tools: []string{"weather", "local_time"}, MaxIters: 5}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := mlbridge.Decode[langchain.AgentResult](c.Invoke(ctx, agent, map[string]any{"question": "How warm is Paris?"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("answer %q finished %v", got.Answer, got.Finished)
+			for i, s := range got.Trajectory {
+				t.Logf("step %d: %s %v -> result %v error %q", i, s.Tool, s.Args, s.Result, s.Error)
+			}
+			if got.Answer != "21.5 °C in Paris, at noon" || !got.Finished || len(got.Trajectory) != 4 {
+				t.Fatalf("result %+v", got)
+			}
+			if r := h.ran(); r != "weather:Atlantis,local_time:Paris,weather:Paris" {
+				t.Fatalf("the Go tools ran for %s", r)
+			}
+			tr := got.Trajectory
+			if tr[0].Tool != "weather" || !strings.Contains(tr[0].Error, "not_found") || !strings.Contains(tr[0].Error, `no city named "Atlantis"`) {
+				t.Errorf("step 0: %+v", tr[0])
+			}
+			if tr[1].Tool != "local_time" || tr[1].Result != "12:00" || tr[1].Error != "" {
+				t.Errorf("step 1: %+v", tr[1])
+			}
+			if m, ok := tr[2].Result.(map[string]any); !ok || m["city"] != "Paris" {
+				t.Errorf("step 2: %+v", tr[2])
+			}
+			if !strings.Contains(tr[3].Error, "invalid_argument") || tr[3].Args["town"] != "Rome" {
+				t.Errorf("step 3 (wrong arguments): %+v", tr[3])
+			}
+		})
+	}
+}
+
+// Validation: in Go at CreateChain, and a tool no host function has, by the worker building
+// the definition.
+func TestToolAgentInvalid(t *testing.T) {
+	ctx := context.Background()
+	c, _ := agentPool(t, &toolHost{})
+	if err := c.CreateModel(ctx, "m", langchain.ModelConfig{Provider: "fake", Turns: []langchain.FakeTurn{{Content: "hi"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, cfg := range map[string]langchain.ChainConfig{
+		"no tools":      {Kind: "tool_agent", Model: "m", Template: "{q}"},
+		"unknown kind":  {Kind: "agent", Model: "m", Template: "{q}", Tools: []string{"weather"}},
+		"tools w/chain": {Model: "m", Template: "{q}", Tools: []string{"weather"}},
+		"unknown tool":  {Kind: "tool_agent", Model: "m", Template: "{q}", Tools: []string{"weather", "stocks"}},
+	} {
+		err := c.CreateChain(ctx, "bad", cfg)
+		t.Logf("%s: %v", name, err)
+		if !errors.Is(err, mlbridge.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// Cancelling the Go caller while the agent waits on a slow Go tool: the tool's ctx is
+// cancelled, Invoke returns at once, and the agent does not go on (no further model turn runs
+// its tool call); the worker then serves the next call.
+func TestToolAgentCancel(t *testing.T) {
+	for _, mode := range []string{"async", "sync"} {
+		t.Run(mode, func(t *testing.T) { testToolAgentCancel(t, mode) })
+	}
+}
+
+func testToolAgentCancel(t *testing.T, mode string) {
+	h := &toolHost{slow: make(chan struct{}), done: make(chan error, 1)}
+	c, p := agentPool(t, h)
+	ctx := context.Background()
+	if _, err := p.Call(ctx, "set_handler_mode", map[string]any{"op": "invoke", "mode": mode}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateModel(ctx, "m", langchain.ModelConfig{Provider: "fake", Turns: []langchain.FakeTurn{
+		{ToolCalls: []langchain.ToolCall{call("slow", "Paris")}},
+		{ToolCalls: []langchain.ToolCall{call("weather", "Rome")}},
+		{Content: "done"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateChain(ctx, "agent", langchain.ChainConfig{Kind: "tool_agent", Model: "m", Template: "{q}",
+		Tools: []string{"slow", "weather"}}); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { <-h.slow; cancel() }()
+	start := time.Now()
+	_, err := c.Invoke(cctx, "agent", map[string]any{"q": "go"})
+	t.Logf("invoke returned after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, mlbridge.ErrCancelled) {
+		t.Fatalf("err %v", err)
+	}
+	select {
+	case e := <-h.done:
+		if !errors.Is(e, context.Canceled) {
+			t.Fatalf("the slow tool ended with %v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow tool's ctx was not cancelled")
+	}
+	if err := c.CreateModel(ctx, "m2", langchain.ModelConfig{Provider: "fake", Responses: []string{"ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Chat("m2", "").Send(ctx, "still there?"); err != nil {
+		t.Fatalf("the worker after the cancel: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if r := h.ran(); r != "slow:Paris" {
+		t.Fatalf("the agent went on after the cancel: %s", r)
+	}
+}

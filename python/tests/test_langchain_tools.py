@@ -1,0 +1,81 @@
+"""The LangChain tools built from the host's announced functions (langchain_tools), without a
+worker: ``host`` is replaced by a stand-in with the same three methods."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langchain_core.tools import StructuredTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from mlbridge_worker.errors import InvalidArgument, NotFound
+from mlbridge_worker.frameworks import langchain_tools
+from mlbridge_worker.frameworks.langchain_models import build_model
+
+WEATHER = {"description": "Current weather in a city",
+           "schema": {"type": "object", "properties": {"city": {"type": "string", "description": "the city's name"}},
+                      "required": ["city"]}}
+
+
+class FakeHost:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict]] = []
+
+    def functions(self) -> dict:
+        return {"weather": WEATHER, "noargs": {"description": "", "schema": {}}}
+
+    def call_sync(self, name, args):
+        self.calls.append(("sync", name, args))
+        if args.get("city") == "Atlantis":
+            raise NotFound("no city named 'Atlantis'")
+        return {"city": args.get("city"), "temp_c": 21.5}
+
+    async def call(self, name, args):
+        self.calls.append(("async", name, args))
+        return {"city": args.get("city"), "temp_c": 21.5}
+
+
+@pytest.fixture
+def fake_host(monkeypatch):
+    h = FakeHost()
+    monkeypatch.setattr(langchain_tools, "host", h)
+    return h
+
+
+def test_tools_from_host_functions(fake_host):
+    weather, noargs = langchain_tools.host_tools(["weather", "noargs"])
+    assert isinstance(weather, StructuredTool)
+    assert weather.name == "weather" and weather.description == "Current weather in a city"
+    assert weather.args == WEATHER["schema"]["properties"]
+    assert convert_to_openai_tool(weather)["function"]["parameters"] == WEATHER["schema"]
+    assert noargs.description == "the host function noargs" and noargs.args == {}
+    assert weather.invoke({"city": "Paris"}) == {"city": "Paris", "temp_c": 21.5}
+    assert asyncio.run(weather.ainvoke({"city": "Rome"})) == {"city": "Rome", "temp_c": 21.5}
+    assert fake_host.calls == [("sync", "weather", {"city": "Paris"}), ("async", "weather", {"city": "Rome"})]
+
+
+@pytest.mark.parametrize("names", [[], None, "weather", ["weather", 3], ["weather", "stocks"]])
+def test_bad_tool_names(fake_host, names):
+    with pytest.raises(InvalidArgument):
+        langchain_tools.host_tools(names)
+
+
+def test_loop_records_errors_and_results(fake_host):
+    model = build_model({"provider": "fake", "turns": [
+        {"tool_calls": [{"name": "weather", "args": {"city": "Atlantis"}}, {"name": "nope", "args": {}}]},
+        {"tool_calls": [{"name": "weather", "args": {"city": "Paris"}}]},
+        {"content": "21.5"}]})
+    tools = langchain_tools.host_tools(["weather"])
+    out = langchain_tools.run_sync(model, tools, [], 5)
+    assert out["answer"] == "21.5" and out["finished"]
+    t = out["trajectory"]
+    assert t[0]["error"].startswith("error: not_found:") and "nope" in t[1]["error"]
+    assert t[2] == {"tool": "weather", "args": {"city": "Paris"}, "result": {"city": "Paris", "temp_c": 21.5}}
+
+
+def test_loop_stops_at_max_iters(fake_host):
+    model = build_model({"provider": "fake", "turns": [
+        {"tool_calls": [{"name": "weather", "args": {"city": "Paris"}}]}] * 3})
+    out = asyncio.run(langchain_tools.arun(model, langchain_tools.host_tools(["weather"]), [], 2))
+    assert not out["finished"] and len(out["trajectory"]) == 2

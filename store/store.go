@@ -32,11 +32,11 @@ type Definition struct {
 	Global bool `json:"global,omitempty"`
 	// Requires names resources this one is built from (a chain's model): a worker builds them
 	// first.
-	Requires  []string  `json:"requires,omitempty"`
+	Requires []string `json:"requires,omitempty"`
 	// IfAbsent makes Put fail with ErrExists when a definition with this ID is stored, checked
 	// in the same step as the write: two callers choosing one ID cannot both succeed. It is a
 	// condition of the write, never stored.
-	IfAbsent bool `json:"-" msgpack:"-"`
+	IfAbsent  bool      `json:"-" msgpack:"-"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 

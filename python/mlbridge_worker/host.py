@@ -169,6 +169,20 @@ class Host:
         rt = _runtime
         return dict(rt.host_funcs) if rt is not None else {}
 
+    def named(self, names: Any, user: str) -> dict[str, dict]:
+        """The registered functions ``names`` (a non-empty list of names) lists, in its order,
+        for ``user`` (a module that takes tools: ReAct, a tool_agent); InvalidArgument naming
+        what is missing and what is registered."""
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise InvalidArgument(f"{user} needs tools: a non-empty list of host function names "
+                                  "(Go functions registered with mlbridge.Func)")
+        funcs = self.functions()
+        missing = [n for n in names if n not in funcs]
+        if missing:
+            raise InvalidArgument(f"{user}: no host function named {', '.join(map(repr, missing))} "
+                                  f"(registered: {', '.join(sorted(funcs)) or 'none'})")
+        return {n: funcs[n] for n in names}
+
     def _context(self, name: str, args: Any) -> tuple[Runtime, int]:
         rt = _runtime
         if rt is None or rt.loop is None:

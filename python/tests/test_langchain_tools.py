@@ -12,14 +12,18 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from mlbridge_worker.errors import InvalidArgument, NotFound
 from mlbridge_worker.frameworks import langchain_tools
 from mlbridge_worker.frameworks.langchain_models import build_model
+from mlbridge_worker.host import Host
 
 WEATHER = {"description": "Current weather in a city",
            "schema": {"type": "object", "properties": {"city": {"type": "string", "description": "the city's name"}},
                       "required": ["city"]}}
 
 
-class FakeHost:
+class FakeHost(Host):
+    """The host's announced functions and calls, without a worker (the real lookup, named)."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[tuple[str, str, dict]] = []
 
     def functions(self) -> dict:

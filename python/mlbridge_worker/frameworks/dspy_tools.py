@@ -15,7 +15,6 @@ from typing import Any
 
 import dspy
 
-from ..errors import InvalidArgument
 from ..host import host
 
 
@@ -39,12 +38,4 @@ class HostTool(dspy.Tool):
 
 def host_tools(names: Any) -> list[HostTool]:
     """The tools a ReAct spec names, each a registered host function."""
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise InvalidArgument("ReAct needs tools: a non-empty list of host function names "
-                              "(Go functions registered with mlbridge.Func)")
-    funcs = host.functions()
-    missing = [n for n in names if n not in funcs]
-    if missing:
-        raise InvalidArgument(f"ReAct: no host function named {', '.join(map(repr, missing))} "
-                              f"(registered: {', '.join(sorted(funcs)) or 'none'})")
-    return [HostTool(n, funcs[n]) for n in names]
+    return [HostTool(n, meta) for n, meta in host.named(names, "ReAct").items()]

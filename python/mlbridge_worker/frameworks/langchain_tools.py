@@ -45,15 +45,7 @@ def host_tool(name: str, meta: dict) -> StructuredTool:
 
 def host_tools(names: Any) -> list[StructuredTool]:
     """The tools an agent spec names, each a registered host function."""
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise InvalidArgument("a tool_agent needs tools: a non-empty list of host function names "
-                              "(Go functions registered with mlbridge.Func)")
-    funcs = host.functions()
-    missing = [n for n in names if n not in funcs]
-    if missing:
-        raise InvalidArgument(f"tool_agent: no host function named {', '.join(map(repr, missing))} "
-                              f"(registered: {', '.join(sorted(funcs)) or 'none'})")
-    return [host_tool(n, funcs[n]) for n in names]
+    return [host_tool(n, meta) for n, meta in host.named(names, "a tool_agent").items()]
 
 
 def bind(model: BaseChatModel, tools: list[StructuredTool]) -> Any:

@@ -16,6 +16,7 @@ DSPy's ReAct does; a cancelled host call (HostCallCancelled) or a cancelled task
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -103,11 +104,11 @@ def _json(v: Any) -> str:
         return str(v)
 
 
-async def arun(model: BaseChatModel, tools: list[StructuredTool], messages: list[BaseMessage],
-               max_iters: int) -> dict:
-    bound, run = bind(model, tools), _Run(tools, messages, max_iters)
-    for _ in range(max_iters):
-        calls = run.calls(await bound.ainvoke(run.messages))
+def _loop(run: _Run) -> Generator[tuple[str, Any], Any, dict]:
+    """The agent loop, once for both drivers: it yields ("model", messages) and ("tool", call)
+    and is sent the reply or the tool's result (or thrown the tool's exception)."""
+    for _ in range(run.max_iters):
+        calls = run.calls((yield "model", run.messages))
         if not calls:
             return run.result(True)
         for call in calls:
@@ -116,7 +117,7 @@ async def arun(model: BaseChatModel, tools: list[StructuredTool], messages: list
                 run.record(call, error=err)
                 continue
             try:
-                out = await run.tools[call["name"]].coroutine(**(call.get("args") or {}))
+                out = yield "tool", call
             except HostCallCancelled:
                 raise
             except (BridgeError, TypeError) as e:
@@ -124,26 +125,45 @@ async def arun(model: BaseChatModel, tools: list[StructuredTool], messages: list
             else:
                 run.record(call, out)
     return run.result(False)
+
+
+async def arun(model: BaseChatModel, tools: list[StructuredTool], messages: list[BaseMessage],
+               max_iters: int) -> dict:
+    bound, run = bind(model, tools), _Run(tools, messages, max_iters)
+    loop = _loop(run)
+    step = next(loop)
+    try:
+        while True:
+            kind, what = step
+            if kind == "model":
+                step = loop.send(await bound.ainvoke(what))
+                continue
+            try:
+                out = await run.tools[what["name"]].coroutine(**(what.get("args") or {}))
+            except BaseException as e:  # the loop decides: recorded, or raised through
+                step = loop.throw(e)
+            else:
+                step = loop.send(out)
+    except StopIteration as done:
+        return done.value
 
 
 def run_sync(model: BaseChatModel, tools: list[StructuredTool], messages: list[BaseMessage],
              max_iters: int) -> dict:
     bound, run = bind(model, tools), _Run(tools, messages, max_iters)
-    for _ in range(max_iters):
-        calls = run.calls(bound.invoke(run.messages))
-        if not calls:
-            return run.result(True)
-        for call in calls:
-            err = run.unknown(call)
-            if err is not None:
-                run.record(call, error=err)
+    loop = _loop(run)
+    step = next(loop)
+    try:
+        while True:
+            kind, what = step
+            if kind == "model":
+                step = loop.send(bound.invoke(what))
                 continue
             try:
-                out = run.tools[call["name"]].func(**(call.get("args") or {}))
-            except HostCallCancelled:
-                raise
-            except (BridgeError, TypeError) as e:
-                run.record(call, error=e)
+                out = run.tools[what["name"]].func(**(what.get("args") or {}))
+            except BaseException as e:  # the loop decides: recorded, or raised through
+                step = loop.throw(e)
             else:
-                run.record(call, out)
-    return run.result(False)
+                step = loop.send(out)
+    except StopIteration as done:
+        return done.value

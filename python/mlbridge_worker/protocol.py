@@ -610,17 +610,22 @@ def _v_req(msg: dict) -> None:
     check_req(msg)
 
 
-def _v_res(msg: dict) -> None:
-    id = _check_id(msg, "res")
+def _check_result(msg: dict, t: str) -> None:
+    """A res (to a request) or an hres (to a host call): ok, and the error when not ok."""
+    id = _check_id(msg, t)
     if "ok" not in msg:
-        raise _missing("res", "ok", id)
+        raise _missing(t, "ok", id)
     ok = msg["ok"]
     if type(ok) is not bool:
-        raise _bad("res", "ok", "a bool", ok, id)
+        raise _bad(t, "ok", "a bool", ok, id)
     if not ok:
         if msg.get("error") is None:
-            raise _missing("res", "error", id)
-        _check_error(msg["error"], "res", id=id)
+            raise _missing(t, "error", id)
+        _check_error(msg["error"], t, id=id)
+
+
+def _v_res(msg: dict) -> None:
+    _check_result(msg, "res")
 
 
 def _v_chunk(msg: dict) -> None:
@@ -650,16 +655,7 @@ def _v_hcall(msg: dict) -> None:
 
 
 def _v_hres(msg: dict) -> None:
-    id = _check_id(msg, "hres")
-    if "ok" not in msg:
-        raise _missing("hres", "ok", id)
-    ok = msg["ok"]
-    if type(ok) is not bool:
-        raise _bad("hres", "ok", "a bool", ok, id)
-    if not ok:
-        if msg.get("error") is None:
-            raise _missing("hres", "error", id)
-        _check_error(msg["error"], "hres", id=id)
+    _check_result(msg, "hres")
 
 
 def _v_hcancel(msg: dict) -> None:

@@ -36,7 +36,7 @@ func TestTraceLogOfALostCall(t *testing.T) {
 		t.Errorf("record %v, want op exit and the ids of span %s/%s", rec, gs.SpanContext.TraceID(), gs.SpanContext.SpanID())
 	}
 	// a call that fails in its handler is the caller's to log
-	logs.recs = nil
+	logs.reset()
 	_, _ = p.Call(context.Background(), "kind_sync", args("outcome", "raise"))
 	if rec := logs.find("mlbridge: call lost with its worker"); rec != nil {
 		t.Errorf("a handler's error logged as a lost call: %v", rec)

@@ -117,6 +117,13 @@ func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// reset forgets every record so far; the pool's goroutines may be logging meanwhile.
+func (c *logCapture) reset() {
+	c.mu.Lock()
+	c.recs = nil
+	c.mu.Unlock()
+}
+
 func (c *logCapture) find(msg string) map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,6 +1,7 @@
 package dspy
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -8,9 +9,8 @@ import (
 )
 
 // Metric scores a program's prediction against a gold example, from 0 to 1: what optimizers
-// maximize and Evaluate averages. Only built-in metrics exist for now; a metric computed by a
-// Go function will come with calls from Python back into Go (its spec will name it beside
-// "builtin", so nothing here changes shape).
+// maximize and Evaluate averages. It is built in (ExactMatch, F1, Contains) or a Go function
+// (GoMetric, registered with MetricFunc).
 type Metric struct {
 	// Builtin is one of:
 	//   - "exact_match": 1 when the field equals the example's, ignoring case and surrounding
@@ -18,7 +18,11 @@ type Metric struct {
 	//   - "f1": DSPy's token F1 of the field against the example's (SQuAD normalization);
 	//   - "contains": 1 when the field contains the example's, the same way as exact_match.
 	Builtin string
-	Field   string // the output field compared; every example must carry it
+	Field   string // the output field a builtin metric compares; every example must carry it
+	// Func, instead of Builtin, names a host function that computes the score (see
+	// MetricFunc). The examples then need only the program's inputs, and whatever labels the
+	// function reads.
+	Func string
 }
 
 // ExactMatch scores 1 when output field equals the example's.
@@ -32,11 +36,46 @@ func Contains(field string) Metric { return Metric{Builtin: "contains", Field: f
 
 var metrics = []string{"exact_match", "f1", "contains"}
 
-func (m Metric) spec() map[string]any { return map[string]any{"builtin": m.Builtin, "field": m.Field} }
+// GoMetric is the metric computed by the host function name, registered on the pool with
+// MetricFunc (or mlbridge.Func with a MetricInput argument and a number result).
+func GoMetric(name string) Metric { return Metric{Func: name} }
+
+// MetricInput is what a metric implemented in Go receives for each example DSPy scores.
+type MetricInput struct {
+	Example    map[string]any `msgpack:"example"`    // the gold example: inputs and labels
+	Prediction map[string]any `msgpack:"prediction"` // the program's output fields
+}
+
+// MetricFunc makes fn a host function DSPy can score with: register it in Config.HostFuncs
+// (or RegistryOptions.HostFuncs) and name it with GoMetric(name) in OptimizeConfig or
+// EvaluateConfig. The workers call it once per scored example, from the optimizer's or
+// Evaluate's thread, with the ctx of the Optimize or Evaluate call that runs it: ending that
+// ctx cancels a running fn and stops the run. An error from fn ends the whole run with that
+// error (its mlbridge category kept: wrap ErrInvalidArgument, ErrNotFound, ...), instead of
+// counting as one failed example.
+func MetricFunc(name string, fn func(ctx context.Context, in MetricInput) (float64, error)) mlbridge.HostFunc {
+	return mlbridge.Func(name, fn, mlbridge.Describe("a DSPy metric: scores a prediction against a gold example"))
+}
+
+func (m Metric) spec() map[string]any {
+	if m.Func != "" {
+		return map[string]any{"go": m.Func}
+	}
+	return map[string]any{"builtin": m.Builtin, "field": m.Field}
+}
 
 // checkExamples refuses, in Go, what Python would: an unknown metric, no examples, or an
 // example without the field the metric compares.
 func checkExamples(what string, examples []map[string]any, m Metric, required bool) error {
+	if m.Func != "" {
+		if m.Builtin != "" || m.Field != "" {
+			return fmt.Errorf("%w: a metric is a Go function (Func %q) or a builtin (%q), not both", mlbridge.ErrInvalidArgument, m.Func, m.Builtin)
+		}
+		if len(examples) == 0 && required {
+			return fmt.Errorf("%w: %s is empty", mlbridge.ErrInvalidArgument, what)
+		}
+		return nil
+	}
 	if !slices.Contains(metrics, m.Builtin) {
 		return fmt.Errorf("%w: unknown metric %q (have: %v)", mlbridge.ErrInvalidArgument, m.Builtin, metrics)
 	}

@@ -1,6 +1,7 @@
 package dspy
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -49,14 +50,17 @@ func WithReward(r Reward, threshold float64) ProgramOption {
 // WithInner selects the module BestOfN and Refine run: "Predict" (default) or "ChainOfThought".
 func WithInner(module string) ProgramOption { return func(s map[string]any) { s["inner"] = module } }
 
-// Reward scores one prediction of BestOfN or Refine, from 0 to 1. Only built-in rewards exist
-// for now; a reward computed by a Go function will come with calls from Python back into Go.
+// Reward scores one prediction of BestOfN or Refine, from 0 to 1. It is built in
+// (RewardExactMatch, RewardContains) or a Go function (GoReward, registered with RewardFunc).
 type Reward struct {
 	// Builtin is "exact_match" (1 when Field equals Target, ignoring case and surrounding or
 	// repeated whitespace) or "contains" (1 when Field contains Target, the same way).
 	Builtin string
 	Field   string // the output field scored
 	Target  string
+	// Func, instead of Builtin, names a host function that computes the reward (see
+	// RewardFunc).
+	Func string
 }
 
 // RewardExactMatch rewards output field equal to target.
@@ -69,7 +73,33 @@ func RewardContains(field, target string) Reward {
 	return Reward{Builtin: "contains", Field: field, Target: target}
 }
 
+// GoReward is the reward computed by the host function name, registered on the pool with
+// RewardFunc (or mlbridge.Func with a RewardInput argument and a number result).
+func GoReward(name string) Reward { return Reward{Func: name} }
+
+// RewardInput is what a reward implemented in Go receives for each attempt.
+type RewardInput struct {
+	Inputs     map[string]any `msgpack:"inputs"`     // the program's inputs
+	Prediction map[string]any `msgpack:"prediction"` // the attempt's output fields
+}
+
+// RewardFunc makes fn a host function BestOfN and Refine can score attempts with: register
+// it in Config.HostFuncs (or RegistryOptions.HostFuncs) and name it with GoReward(name) in
+// WithReward. It runs once per attempt, with the ctx of the ExecuteProgram call; an error
+// from fn fails that call with fn's error (its mlbridge category kept), instead of counting
+// as one failed attempt.
+func RewardFunc(name string, fn func(ctx context.Context, in RewardInput) (float64, error)) mlbridge.HostFunc {
+	return mlbridge.Func(name, fn, mlbridge.Describe("a DSPy reward: scores one BestOfN or Refine attempt"))
+}
+
 func (r Reward) spec() map[string]any {
+	if r.Func != "" {
+		s := map[string]any{"go": r.Func}
+		if r.Builtin != "" || r.Field != "" || r.Target != "" { // refused by checkModule
+			s["builtin"], s["field"], s["target"] = r.Builtin, r.Field, r.Target
+		}
+		return s
+	}
 	return map[string]any{"builtin": r.Builtin, "field": r.Field, "target": r.Target}
 }
 
@@ -116,6 +146,12 @@ func checkModule(sig mlbridge.Signature, spec map[string]any) error {
 	r, ok := spec["reward"].(map[string]any)
 	if !ok {
 		return bad("needs WithReward")
+	}
+	if fn, isGo := r["go"]; isGo {
+		if len(r) != 1 {
+			return bad("a reward is a Go function (Func %q) or a builtin, not both", fn)
+		}
+		return nil // the worker checks the function is registered
 	}
 	if b := r["builtin"]; b != "exact_match" && b != "contains" {
 		return bad("unknown builtin reward %q (have: exact_match, contains)", b)

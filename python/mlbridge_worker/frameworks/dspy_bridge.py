@@ -32,6 +32,7 @@ import dspy
 from ..base_bridge import BaseBridge, alternative, handler
 from ..errors import InvalidConfiguration, NotFound
 from .dspy_lms import build_lm, map_error
+from .dspy_metrics import GoFailed
 from .dspy_optimize import Run, evaluate, optimize, run_streaming
 from .dspy_programs import Program, build_program, check_inputs, dump_state
 from .dspy_stream import stream_module
@@ -111,6 +112,8 @@ class DSPyBridge(BaseBridge):
         try:
             with dspy.context(lm=lm, adapter=adapter):
                 prediction = prog.module(**inputs)
+        except GoFailed as e:  # a Go reward failed: its typed error, as the Go function raised it
+            raise e.error from None
         except Exception as e:
             raise map_error(e) from e
         return fields(prediction)
@@ -234,6 +237,8 @@ class DSPyBridge(BaseBridge):
     def _mapped(fn, *args):
         try:
             return fn(*args)
+        except GoFailed as e:  # a Go metric or reward failed: its typed error
+            raise e.error from None
         except Exception as e:  # not Cancelled (a BaseException): the host already has its answer
             raise map_error(e) from e
 

@@ -3,7 +3,7 @@
   Predict, ChainOfThought   the signature alone
   MultiChainComparison      attempts (M, default 3): M ChainOfThought completions, then DSPy's
                             MultiChainComparison picks the answer from them
-  BestOfN, Refine           attempts (N, default 3), reward (a builtin reward, dspy_metrics.py),
+  BestOfN, Refine           attempts (N, default 3), reward (builtin or a Go function, dspy_metrics.py),
                             threshold (default 1.0), inner ("Predict" or "ChainOfThought")
   ReAct                     tools (required: names of host functions, Go functions the host
                             registered; dspy_tools.py), max_iters (default 5)

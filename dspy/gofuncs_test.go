@@ -103,7 +103,7 @@ func TestGoMetricScoresExamples(t *testing.T) {
 	var trials []float64
 	res, err := c.Optimize(ctx, id, dspy.OptimizeConfig{
 		Optimizer: "BootstrapFewShotWithRandomSearch", Trainset: capitals, Metric: dspy.GoMetric("city_match"),
-		Options:  map[string]any{"max_labeled_demos": 4, "max_bootstrapped_demos": 2, "max_errors": 100, "num_candidate_programs": 2},
+		Options: map[string]any{"max_labeled_demos": 4, "max_bootstrapped_demos": 2, "max_errors": 100, "num_candidate_programs": 2},
 		Progress: func(e dspy.Progress) {
 			if e.Event == "trial" {
 				trials = append(trials, e.Score)

@@ -17,8 +17,9 @@ import (
 //   - "BootstrapFewShotWithRandomSearch": the same and num_candidate_programs.
 //   - "MIPROv2" (auto "light" unless Options["auto"] says "medium" or "heavy"): auto,
 //     max_bootstrapped_demos, max_labeled_demos, max_errors, seed, minibatch_size. It needs the
-//     optuna package in the workers' Python (ErrInvalidConfiguration otherwise), and an LM
-//     that can write instructions: it asks the LM to propose them.
+//     optuna package in the workers' Python (the worker package's "mipro" extra;
+//     ErrInvalidConfiguration otherwise), and an LM that can write instructions: it asks the
+//     LM to propose them (an LM that cannot is ErrModel).
 var optimizers = []string{"BootstrapFewShot", "BootstrapFewShotWithRandomSearch", "MIPROv2"}
 
 // ErrProgramChanged: the program was redefined while it was being optimized, so the result,

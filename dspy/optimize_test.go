@@ -241,10 +241,10 @@ func TestOptimizeArgumentsAreChecked(t *testing.T) {
 	if _, err := c.Evaluate(ctx, id, dspy.EvaluateConfig{Devset: capitals, Metric: dspy.ExactMatch("nope")}); !errors.Is(err, mlbridge.ErrInvalidArgument) {
 		t.Errorf("evaluate without the metric's field: %v", err)
 	}
-	// MIPROv2 needs optuna in the worker's Python: without it, a configuration error.
-	if _, err := c.Optimize(ctx, id, dspy.OptimizeConfig{Optimizer: "MIPROv2", Trainset: capitals, Metric: dspy.ExactMatch("answer")}); err != nil &&
-		!errors.Is(err, mlbridge.ErrInvalidConfiguration) {
-		t.Errorf("MIPROv2: %v", err)
+	// MIPROv2's options are checked before anything else (optuna or not).
+	if _, err := c.Optimize(ctx, id, dspy.OptimizeConfig{Optimizer: "MIPROv2", Trainset: capitals, Metric: dspy.ExactMatch("answer"),
+		Options: map[string]any{"auto": "extreme"}}); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Errorf("MIPROv2 auto extreme: %v", err)
 	}
 }
 

@@ -11,7 +11,7 @@ func TestPythonSetupExtrasFromPyProject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.ExtraNames(), []string{"dspy", "langchain", "local", "otel", "sklearn"}; !reflect.DeepEqual(got, want) {
+	if got, want := r.ExtraNames(), []string{"dspy", "langchain", "local", "mipro", "otel", "sklearn"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("extras %v, want %v", got, want)
 	}
 	if !strings.HasPrefix(r.Runtime[0], "msgpack") {

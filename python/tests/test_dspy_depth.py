@@ -150,7 +150,7 @@ def test_state_of_another_shape_is_refused(bridge: DSPyBridge) -> None:
 
 
 def test_mipro_v2_light_runs_on_the_dummy_lm(bridge: DSPyBridge) -> None:
-    pytest.importorskip("optuna")  # MIPROv2's search; not a dependency of the worker
+    pytest.importorskip("optuna")  # MIPROv2's search: the worker's mipro extra
     # Answers by prompt, first match wins: MIPROv2's proposer prompts (they quote the data) get
     # their fields, and the program knows every other capital.
     answers: dict[str, dict] = {

@@ -165,8 +165,8 @@ def build_optimizer(name: str, metric: Metric, options: dict) -> tuple[Any, dict
     try:
         import optuna  # noqa: F401 - MIPROv2's search needs it; DSPy imports it late
     except ImportError as e:
-        raise InvalidConfiguration("MIPROv2 needs the optuna package in the worker's Python "
-                                   "(pip install optuna)") from e
+        raise InvalidConfiguration("MIPROv2 needs the optuna package in the worker's Python: the worker "
+                                   "package's mipro extra (mlbridge python setup --extras dspy,mipro)") from e
     init.setdefault("auto", "light")  # the budget is DSPy's preset; explicit trial counts are not exposed
     return dspy.MIPROv2(metric=metric, num_threads=1, **init), comp
 

@@ -5,6 +5,13 @@ the coroutine's first step inline, in the frame reader, answers those with no ta
 When the first step does suspend, :class:`Continuation` hands the already-started coroutine to
 a task, as if the task had run that first step itself.
 
+A handler whose step stops on a host call's answer (``await host.call``) is not handed to a
+task at all: it is *parked* on the call (``dispatch._suspend``) and the answer resumes it inline,
+in the read callback that received it (``dispatch._resume``), until it returns or awaits
+something else. A cancel or deadline throws ``CancelledError`` into it directly. Like the
+eager first step, the code it runs then has no current task (``asyncio.current_task()`` is
+None; ``asyncio.timeout`` needs a task: wrap such code in one).
+
 Python 3.12 has eager task factories; on 3.11 this is the equivalent, written as a coroutine
 object so that a cancel that arrives before the task's first step is still thrown *into the
 handler* (where ``except CancelledError`` and ``finally`` run), not swallowed by a wrapper

@@ -388,6 +388,22 @@ class EchoBridge(BaseBridge):
             raise
 
     @handler
+    async def host_call_chain(self, fn: str, n: int = 2):
+        """n host calls one after the other (each with ``{"i": k}``), then their results."""
+        return [await host.call(fn, {"i": k}) for k in range(n)]
+
+    @handler
+    async def host_call_shrug(self, fn: str, token: str = ""):
+        """A handler that swallows the cancel of its host call and goes on (records
+        ``shrugged:<token>`` once it has awaited something else)."""
+        try:
+            return await host.call(fn)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.01)
+            _record_cancel(f"shrugged:{token}")
+            return "late"
+
+    @handler
     def host_call_sync(self, fn: str, args: dict | None = None, token: str = ""):
         """``host.call_sync(fn, args)`` from a thread; a cancelled call records its token too."""
         try:

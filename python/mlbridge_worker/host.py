@@ -118,6 +118,10 @@ class HostCallMixin:
                 fut.set_result(value)
             else:
                 fut.set_exception(exc)
+        if self.parked:
+            parked = self.parked.pop(msg["id"], None)
+            if parked is not None:  # the handler awaits this answer with no task: resume it here
+                self._resume(*parked)
 
     def _start_hcall(self, fut, parent: int, name: str, args: dict | None) -> int:
         """On the loop: send the call. Raises before anything is registered if args cannot be sent."""
@@ -138,6 +142,7 @@ class HostCallMixin:
                                   f"more than the host's max frame ({self.out_max})")
         self.write(pack_header(len(payload)) + payload)
         self.hcalls[id] = (fut, parent)
+        self._hcall_last = (fut, id)  # a handler suspending on fut is parked, not tasked (dispatch)
         return id
 
     def _hcall_abandon(self, id: int) -> None:
@@ -221,16 +226,16 @@ class Host:
         if threading.get_ident() == rt.loop_thread:
             raise InvalidConfiguration(f"host.call_sync({name!r}) on the event loop would block it: use await host.call")
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        started: concurrent.futures.Future = concurrent.futures.Future()
 
         def start() -> None:
+            # arguments that cannot be sent fail the call: the thread waits on fut alone, one
+            # hand-off from the loop instead of two (sent, then answered)
             try:
-                started.set_result(rt._start_hcall(fut, parent, name, args))
+                rt._start_hcall(fut, parent, name, args)
             except BaseException as e:
-                started.set_exception(e)
+                fut.set_exception(e)
 
         rt.loop.call_soon_threadsafe(start)
-        started.result()
         return fut.result()
 
     def __repr__(self) -> str:

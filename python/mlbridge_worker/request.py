@@ -56,7 +56,8 @@ def current_request() -> RequestInfo | None:
 
 
 class Request:
-    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "span")
+    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "span",
+                 "parked")
 
     def __init__(self, id, op, st, t0, stream, sync):
         self.id = id
@@ -71,3 +72,4 @@ class Request:
         self.abandoned = False
         self.stop = False  # tells a sync generator thread to stop between items
         self.span = None  # the handler's span when the request is traced (tracing.py)
+        self.parked = None  # the host call an async handler with no task waits for (dispatch._suspend)

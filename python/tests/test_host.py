@@ -114,6 +114,35 @@ def test_cancel_cancels_the_host_call(hw, op):
     assert hw.ok("echo", {"value": 3}) == 3
 
 
+def test_a_handler_resumed_by_the_answer_calls_again(hw):
+    # An async handler waiting for a host call has no task (dispatch._suspend): each answer
+    # resumes it where it waits, and it may wait for the next call.
+    id = hw.request("host_call_chain", {"fn": "weather", "n": 3})
+    for k in range(3):
+        hc = hcall_of(hw, id)
+        assert hc["args"] == {"i": k}
+        hw.send({"t": "hres", "id": hc["id"], "ok": True, "result": k * 10})
+    assert recv_t(hw, "res") == {"t": "res", "id": id, "ok": True, "result": [0, 10, 20]}
+
+
+def test_a_handler_that_swallows_the_cancel_goes_on_unanswered(hw):
+    # The cancel is thrown into the waiting handler; it catches it and awaits something else
+    # (continued in a task). The request stays answered as cancelled; the worker serves on.
+    id = hw.request("host_call_shrug", {"fn": "weather", "token": "s"})
+    hcall_of(hw, id)
+    hw.send({"t": "cancel", "id": id})
+    got = {}
+    for _ in range(2):
+        m = recv_t(hw, "res", "hcancel")
+        got[m["t"]] = m
+    assert got["res"]["error"]["category"] == "cancelled"
+    deadline = time.monotonic() + 5
+    while "shrugged:s" not in hw.ok("cancelled_tokens"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert hw.ok("echo", {"value": 4}) == 4
+
+
 def test_deadline_cancels_the_host_call(hw):
     id = hw.request("host_call", {"fn": "weather"}, deadline_ms=200)
     hc = hcall_of(hw, id)

@@ -59,7 +59,7 @@ class GoFailed(BaseException):
     A BaseException, like the optimizer's Cancelled: DSPy catches ``Exception`` per example
     (Evaluate, bootstrapping) and per attempt (BestOfN, Refine), logs it and carries on, so a
     Go metric that fails on every example would end as a score of 0 instead of an error. The
-    bridge's handlers unwrap it (:func:`unwrap`)."""
+    bridge raises :attr:`error` in its place (``DSPyBridge.run`` and ``_mapped``)."""
 
     def __init__(self, error: BridgeError):
         super().__init__(str(error))

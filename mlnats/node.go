@@ -37,6 +37,9 @@ type NodeConfig struct {
 	Logger *slog.Logger
 	// Propagator reads the trace context of requests (default: otel's global propagator).
 	Propagator propagation.TextMapPropagator
+	// Blobs says where results and stream chunks over the server's max payload go (a
+	// JetStream Object Store).
+	Blobs BlobConfig
 }
 
 // Registry adds every bridge of r to the config's adapters, starting each one (a Registry
@@ -61,6 +64,7 @@ type Node struct {
 	cfg     NodeConfig
 	log     *slog.Logger
 	bridges []*nodeBridge
+	blobs   *blobs
 
 	inflight atomic.Int64
 	stopping atomic.Bool
@@ -108,7 +112,7 @@ func NewNode(nc *nats.Conn, cfg NodeConfig) (*Node, error) {
 	if len(cfg.Adapters) == 0 {
 		return nil, errors.New("mlnats: a node needs at least one adapter")
 	}
-	n := &Node{nc: nc, cfg: cfg, log: cfg.Logger.With("node", cfg.ID)}
+	n := &Node{nc: nc, cfg: cfg, log: cfg.Logger.With("node", cfg.ID), blobs: newBlobs(nc, cfg.Blobs)}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Adapters)) {
 		if err := n.serve(name, cfg.Adapters[name]); err != nil {
 			_ = n.stopServices()
@@ -261,6 +265,7 @@ func (n *Node) unsubscribe() {
 			_ = s.Unsubscribe()
 		}
 	}
+	n.blobs.close()
 }
 
 func (n *Node) cancelAll() {

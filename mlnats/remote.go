@@ -37,6 +37,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Propagator writes the trace context into requests (default: otel's global propagator).
 	Propagator propagation.TextMapPropagator
+	// Blobs says where arguments over the server's max payload go (a JetStream Object Store).
+	Blobs BlobConfig
 }
 
 // Remote is a bridge served by NATS nodes, as an mlbridge.Adapter.
@@ -47,6 +49,7 @@ type Remote struct {
 	opt    Options
 	log    *slog.Logger
 	info   mlbridge.Info
+	blobs  *blobs
 
 	inbox string // prefix of every reply subject; one wildcard subscription routes them
 	sub   *nats.Subscription
@@ -91,6 +94,7 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 		nc: nc, bridge: bridge, subj: newSubjects(opt.Prefix, bridge), opt: opt,
 		log: opt.Logger.With("bridge", bridge), inbox: nc.NewInbox() + ".",
 		done: make(chan struct{}), pending: map[string]chan *nats.Msg{},
+		blobs: newBlobs(nc, opt.Blobs),
 	}
 	sub, err := nc.Subscribe(r.inbox+"*", r.route)
 	if err != nil {
@@ -139,6 +143,7 @@ func (r *Remote) Close() error {
 	r.once.Do(func() {
 		close(r.done)
 		err = r.sub.Unsubscribe()
+		r.blobs.close()
 	})
 	return err
 }
@@ -153,7 +158,7 @@ type exchange struct {
 }
 
 // open registers a reply subject and sends the request.
-func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings, buf int) (*exchange, error) {
+func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlbridge.CallSettings, buf int) (*exchange, error) {
 	select {
 	case <-r.done:
 		return nil, fmt.Errorf("mlnats: bridge %s: %w", r.bridge, mlbridge.ErrClosed)
@@ -164,6 +169,9 @@ func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set 
 	}
 	x := &exchange{r: r, token: nuid.Next(), ch: make(chan *nats.Msg, buf)}
 	h := nats.Header{hOp: {op}, hHB: {fmt.Sprint(r.opt.Heartbeat.Milliseconds())}}
+	if p.ref != "" {
+		h[hBlob] = []string{p.ref}
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		h[hTimeout] = []string{formatMicros(time.Until(dl))}
 	}
@@ -180,11 +188,11 @@ func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set 
 	r.mu.Lock()
 	r.pending[x.token] = x.ch
 	r.mu.Unlock()
-	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: data}); err != nil {
+	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: p.data}); err != nil {
 		x.close()
-		if errors.Is(err, nats.ErrMaxPayload) {
-			return nil, fmt.Errorf("mlnats: op %q: %w: %d bytes of arguments are over the NATS server's max payload (%d)",
-				op, mlbridge.ErrInvalidArgument, len(data), r.nc.MaxPayload())
+		if errors.Is(err, nats.ErrMaxPayload) { // under the threshold, but not with the headers
+			return nil, fmt.Errorf("mlnats: op %q: %w: %w: %d bytes of arguments and headers are over the NATS server's max payload (%d)",
+				op, ErrPayloadTooLarge, mlbridge.ErrInvalidArgument, len(p.data), r.nc.MaxPayload())
 		}
 		return nil, fmt.Errorf("mlnats: sending %q: %w: %w", op, mlbridge.ErrUnavailable, err)
 	}
@@ -255,11 +263,26 @@ func (x *exchange) control(what, credit string) {
 	_ = x.r.nc.PublishMsg(&nats.Msg{Subject: subject, Header: h})
 }
 
-// result reads a final reply.
-func result(m *nats.Msg) ([]byte, error) {
+// packed is a request's body: the arguments, or the reference to their stored copy.
+type packed struct {
+	data []byte
+	ref  string
+}
+
+// pack stores arguments over the max payload; the caller drops p.ref when the call is over.
+func (r *Remote) pack(ctx context.Context, op string, data []byte) (packed, error) {
+	h := nats.Header{}
+	body, ref, err := r.blobs.pack(ctx, h, data, fmt.Sprintf("arguments of %q", op), mlbridge.ErrInvalidArgument)
+	return packed{data: body, ref: ref}, err
+}
+
+// result reads a final reply (from the Object Store when it is stored there; then deleted).
+func (r *Remote) result(ctx context.Context, m *nats.Msg) ([]byte, error) {
 	switch m.Header.Get(hKind) {
 	case kindRes:
-		return m.Data, nil
+		data, ref, err := r.blobs.unpack(ctx, m)
+		r.blobs.drop(ref)
+		return data, err
 	case kindErr:
 		return nil, decodeError(m.Data)
 	}
@@ -269,8 +292,13 @@ func result(m *nats.Msg) ([]byte, error) {
 // roundTrip runs one request to completion, on another node when its node is lost and the
 // call is idempotent.
 func (r *Remote) roundTrip(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings) ([]byte, error) {
+	p, err := r.pack(ctx, op, data)
+	if err != nil {
+		return nil, err
+	}
+	defer r.blobs.drop(p.ref) // the arguments are ours: gone once the call is, after any retry
 	for attempt := 0; ; attempt++ {
-		raw, err := r.attempt(ctx, subject, op, data, set)
+		raw, err := r.attempt(ctx, subject, op, p, set)
 		if err != nil && set.Idempotent && attempt < r.opt.Retries && ctx.Err() == nil && isLost(err) {
 			r.log.InfoContext(ctx, "mlnats: node lost during an idempotent call; retrying on another", "op", op, "attempt", attempt+1)
 			continue
@@ -279,8 +307,8 @@ func (r *Remote) roundTrip(ctx context.Context, subject, op string, data []byte,
 	}
 }
 
-func (r *Remote) attempt(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings) ([]byte, error) {
-	x, err := r.open(ctx, subject, op, data, set, 4)
+func (r *Remote) attempt(ctx context.Context, subject, op string, p packed, set mlbridge.CallSettings) ([]byte, error) {
+	x, err := r.open(ctx, subject, op, p, set, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +317,7 @@ func (r *Remote) attempt(ctx context.Context, subject, op string, data []byte, s
 	if err != nil {
 		return nil, err
 	}
-	return result(m)
+	return r.result(ctx, m)
 }
 
 func isLost(err error) bool { return errors.Is(err, ErrNodeLost) }

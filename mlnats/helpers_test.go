@@ -146,3 +146,11 @@ func benchConn(b *testing.B, e *mlnats.Embedded) *nats.Conn {
 	b.Cleanup(nc.Close)
 	return nc
 }
+
+// Refresh passes a watched definition change on to the pool (counting hides its methods).
+func (c *counting) Refresh(ctx context.Context, id string) error {
+	if r, ok := c.Adapter.(mlnats.Refresher); ok {
+		return r.Refresh(ctx, id)
+	}
+	return nil
+}

@@ -40,6 +40,17 @@ type NodeConfig struct {
 	// Blobs says where results and stream chunks over the server's max payload go (a
 	// JetStream Object Store).
 	Blobs BlobConfig
+	// Definitions, when the node's pools keep their definitions in this KV store (shared
+	// by the deployment's nodes), is watched: every change made through another node or
+	// client reaches this node's running workers (see Refresher).
+	Definitions *KVStore
+}
+
+// A Refresher brings its running workers up to date with a definition that changed in a
+// shared store: *mlbridge.Pool is one. A node served adapters that are Refreshers when
+// NodeConfig.Definitions is set.
+type Refresher interface {
+	Refresh(ctx context.Context, id string) error
 }
 
 // Registry adds every bridge of r to the config's adapters, starting each one (a Registry
@@ -68,6 +79,9 @@ type Node struct {
 
 	inflight atomic.Int64
 	stopping atomic.Bool
+
+	stopWatch context.CancelFunc // nil without NodeConfig.Definitions
+	watching  sync.WaitGroup
 }
 
 // nodeBridge is one adapter served: its micro service, control subscriptions, and the calls
@@ -126,6 +140,13 @@ func NewNode(nc *nats.Conn, cfg NodeConfig) (*Node, error) {
 		_ = n.stopServices()
 		n.unsubscribe()
 		return nil, fmt.Errorf("mlnats: %w", err)
+	}
+	if cfg.Definitions != nil {
+		if err := n.watch(cfg.Definitions); err != nil {
+			_ = n.stopServices()
+			n.unsubscribe()
+			return nil, err
+		}
 	}
 	n.log.Info("mlnats: node serving", "bridges", len(n.bridges), "prefix", cfg.Prefix)
 	return n, nil
@@ -266,6 +287,10 @@ func (n *Node) unsubscribe() {
 		}
 	}
 	n.blobs.close()
+	if n.stopWatch != nil {
+		n.stopWatch()
+		n.watching.Wait()
+	}
 }
 
 func (n *Node) cancelAll() {

@@ -101,7 +101,8 @@ func (b *nodeBridge) heartbeat(reply string, h nats.Header) (stop func()) {
 	if ms, err := strconv.Atoi(h.Get(hHB)); err == nil {
 		every = max(time.Duration(ms)*time.Millisecond, minHeartbeat)
 	}
-	msg := &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}}
+	// The message is built at the first beat: most calls end before it.
+	var msg *nats.Msg
 	// The lock orders the timer's assignment before its first run, and makes stop final: a
 	// beat running as the call ends must not re-arm the timer.
 	var mu sync.Mutex
@@ -113,6 +114,9 @@ func (b *nodeBridge) heartbeat(reply string, h nats.Header) (stop func()) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !stopped {
+			if msg == nil {
+				msg = &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}}
+			}
 			_ = b.n.nc.PublishMsg(msg)
 			t.Reset(every)
 		}

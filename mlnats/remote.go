@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,8 @@ type Remote struct {
 	log    *slog.Logger
 	info   mlbridge.Info
 	blobs  *blobs
+	// hbMillis is Options.Heartbeat as its header value, formatted once.
+	hbMillis string
 
 	inbox string // prefix of every reply subject; one wildcard subscription routes them
 	sub   *nats.Subscription
@@ -94,7 +97,7 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 		nc: nc, bridge: bridge, subj: newSubjects(opt.Prefix, bridge), opt: opt,
 		log: opt.Logger.With("bridge", bridge), inbox: nc.NewInbox() + ".",
 		done: make(chan struct{}), pending: map[string]chan *nats.Msg{},
-		blobs: newBlobs(nc, opt.Blobs),
+		blobs: newBlobs(nc, opt.Blobs), hbMillis: strconv.FormatInt(opt.Heartbeat.Milliseconds(), 10),
 	}
 	sub, err := nc.Subscribe(r.inbox+"*", r.route)
 	if err != nil {
@@ -168,7 +171,7 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 		return nil, ctxErr(fmt.Sprintf("op %q", op), err)
 	}
 	x := &exchange{r: r, token: nuid.Next(), ch: make(chan *nats.Msg, buf)}
-	h := nats.Header{hOp: {op}, hHB: {fmt.Sprint(r.opt.Heartbeat.Milliseconds())}}
+	h := nats.Header{hOp: {op}, hHB: {r.hbMillis}}
 	if p.ref != "" {
 		h[hBlob] = []string{p.ref}
 	}
@@ -182,7 +185,7 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 		h[hUses] = []string{strings.Join(set.Uses, ",")}
 	}
 	if subject == r.subj.stream {
-		h[hWindow] = []string{fmt.Sprint(r.opt.Window)}
+		h[hWindow] = []string{strconv.Itoa(r.opt.Window)}
 	}
 	inject(ctx, r.opt.Propagator, h)
 	r.mu.Lock()
@@ -271,6 +274,9 @@ type packed struct {
 
 // pack stores arguments over the max payload; the caller drops p.ref when the call is over.
 func (r *Remote) pack(ctx context.Context, op string, data []byte) (packed, error) {
+	if len(data) <= r.blobs.threshold() {
+		return packed{data: data}, nil
+	}
 	h := nats.Header{}
 	body, ref, err := r.blobs.pack(ctx, h, data, fmt.Sprintf("arguments of %q", op), mlbridge.ErrInvalidArgument)
 	return packed{data: body, ref: ref}, err

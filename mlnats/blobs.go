@@ -105,6 +105,11 @@ func (b *blobs) store(ctx context.Context, bucket string, create bool) (jetstrea
 	if b.js == nil {
 		opts := b.nc.Opts
 		opts.Name += " (blobs)"
+		// The same server and credentials, but not the owner's event handlers: closing this
+		// connection must not look like the owner's connection closing.
+		opts.ClosedCB, opts.DisconnectedCB, opts.DisconnectedErrCB, opts.ConnectedCB = nil, nil, nil, nil
+		opts.ReconnectedCB, opts.DiscoveredServersCB, opts.AsyncErrorCB, opts.ReconnectErrCB = nil, nil, nil, nil
+		opts.LameDuckModeHandler = nil
 		own, err := opts.Connect()
 		if err != nil {
 			return nil, fmt.Errorf("a connection for values: %w", err)

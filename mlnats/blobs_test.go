@@ -3,9 +3,11 @@ package mlnats_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mlbridge/mlbridge"
@@ -193,5 +195,41 @@ func TestBlobTTL(t *testing.T) {
 	}
 	if len(errs) != 2 || errs[0] != nil || !errors.Is(errs[1], mlnats.ErrBlobLost) {
 		t.Fatalf("stream with a slow consumer: %v", errs)
+	}
+}
+
+// TestBlobConnection: values travel on a connection of the Remote's own, which closes with
+// it, without firing the owner's connection handlers; the owner's connection stays open.
+func TestBlobConnection(t *testing.T) {
+	e := embedded(t)
+	startNode(t, e)
+	var closed, disconnected atomic.Int32
+	nc, err := nats.Connect(e.URL(), nats.MaxReconnects(0),
+		nats.ClosedHandler(func(*nats.Conn) { closed.Add(1) }),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { disconnected.Add(1) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := mlnats.Dial(ctx, nc, "echo", mlnats.Options{Logger: quiet, Blobs: mlnats.BlobConfig{Threshold: 1 << 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.Server().NumClients()
+	if got, err := mlbridge.Decode[[]byte](r.Call(ctx, "echo", map[string]any{"value": make([]byte, 8<<10)})); err != nil || len(got) != 8<<10 {
+		t.Fatalf("echo through the bucket: %d bytes, %v", len(got), err)
+	}
+	if n := e.Server().NumClients(); n != before+2 {
+		t.Fatalf("%d clients after a stored value, %d before: want two more (the client's and the node's values' connections)", n, before)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the values' connection closes with the Remote", func() bool { return e.Server().NumClients() == before+1 })
+	time.Sleep(50 * time.Millisecond) // handlers run on nats.go's callback goroutine
+	if closed.Load() != 0 || disconnected.Load() != 0 || nc.IsClosed() {
+		t.Fatalf("owner's connection: closed handler %d, disconnect handler %d, closed %v", closed.Load(), disconnected.Load(), nc.IsClosed())
 	}
 }

@@ -233,3 +233,50 @@ func TestBlobConnection(t *testing.T) {
 		t.Fatalf("owner's connection: closed handler %d, disconnect handler %d, closed %v", closed.Load(), disconnected.Load(), nc.IsClosed())
 	}
 }
+
+// TestBlobRetry: an idempotent call whose stored arguments a node read before it died is
+// retried on another node, which reads them again; they are deleted once the call is over.
+func TestBlobRetry(t *testing.T) {
+	e := embedded(t)
+	blobs := mlnats.BlobConfig{Bucket: "retry-test", Threshold: 1 << 10}
+	nodes := []*testNode{startNode(t, e), startNode(t, e)}
+	r := dial(t, e, mlnats.Options{Heartbeat: 50 * time.Millisecond, Blobs: blobs})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	value := make([]byte, 8<<10)
+	value[0], value[len(value)-1] = 7, 9
+	type result struct {
+		got []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := mlbridge.Decode[[]byte](r.Call(ctx, "sleep_echo", map[string]any{"value": value, "seconds": 1.0}, mlbridge.Idempotent()))
+		done <- result{got, err}
+	}()
+	var took *testNode
+	waitFor(t, "a node takes the call", func() bool {
+		for _, n := range nodes {
+			if n.c.n.Load() > 0 {
+				took = n
+				return true
+			}
+		}
+		return false
+	})
+	took.kill()
+	res := <-done
+	if res.err != nil || len(res.got) != len(value) || res.got[0] != 7 || res.got[len(value)-1] != 9 {
+		t.Fatalf("retried call: %d bytes, %v", len(res.got), res.err)
+	}
+	other := nodes[0]
+	if took == other {
+		other = nodes[1]
+	}
+	if other.c.n.Load() != 1 {
+		t.Fatalf("the other node served %d calls, want the retry", other.c.n.Load())
+	}
+	if left := objects(t, e, "retry-test"); len(left) != 0 {
+		t.Fatalf("objects left after the retried call: %v", left)
+	}
+}

@@ -155,11 +155,13 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 			ErrPayloadTooLarge, class, what, len(data), b.nc.MaxPayload(), b.cfg.Bucket, err)
 	}
 	name := nuid.Next()
+	ref := b.cfg.Bucket + "/" + name
 	if _, err := s.PutBytes(ctx, name, data); err != nil {
-		// A half-written object is removed by the store itself; nothing to drop.
+		// The store purges a half-written object's chunks, but a put whose ctx ended while
+		// its last publishes were in flight can still complete on the server: delete it.
+		go b.drop(ref)
 		return nil, "", fmt.Errorf("%w: %w: storing %s of %d bytes in %q: %w", ErrPayloadTooLarge, class, what, len(data), b.cfg.Bucket, err)
 	}
-	ref := b.cfg.Bucket + "/" + name
 	h[hBlob] = []string{ref}
 	return nil, ref, nil
 }

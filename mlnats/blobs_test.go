@@ -14,31 +14,44 @@ import (
 	"github.com/mlbridge/mlbridge/mlnats"
 )
 
-// objects lists the live objects of bucket.
+// objects lists the live objects of bucket. A list that runs while objects are being
+// deleted can wait for entries the deletes removed (until its ctx ends): it is tried again.
 func objects(t *testing.T, e *mlnats.Embedded, bucket string) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	js, err := jetstream.New(connect(t, e))
 	if err != nil {
 		t.Fatal(err)
 	}
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		names, err := listObjects(ctx, js, bucket)
+		cancel()
+		if err == nil {
+			return names
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || attempt == 4 {
+			t.Fatal(err)
+		}
+	}
+}
+
+func listObjects(ctx context.Context, js jetstream.JetStream, bucket string) ([]string, error) {
 	obs, err := js.ObjectStore(ctx, bucket)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	infos, err := obs.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var names []string
 	for _, i := range infos {
 		names = append(names, i.Name)
 	}
-	return names
+	return names, nil
 }
 
 // TestLargePayloads: a 100 MB float64 array crosses to a node's Python worker and back
@@ -279,4 +292,24 @@ func TestBlobRetry(t *testing.T) {
 	if left := objects(t, e, "retry-test"); len(left) != 0 {
 		t.Fatalf("objects left after the retried call: %v", left)
 	}
+}
+
+// TestBlobStreamStopped: a consumer that stops a stream early leaves no stored chunk behind
+// (the bucket's TTL is 15 minutes: only the client's cleanup can empty it here), neither
+// the chunks queued for it nor those the node sent before it heard the cancel.
+func TestBlobStreamStopped(t *testing.T) {
+	e := embedded(t)
+	blobs := mlnats.BlobConfig{Bucket: "stopped-test", Threshold: 1 << 10}
+	startNodeWith(t, e, func(c *mlnats.NodeConfig) { c.Blobs = blobs })
+	r := dial(t, e, mlnats.Options{Blobs: blobs})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, err := range r.Stream(ctx, "big_chunks", map[string]any{"n": 20, "size": 4 << 10}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // the node stores chunks ahead meanwhile
+		break
+	}
+	waitFor(t, "stored chunks of a stopped stream deleted", func() bool { return len(objects(t, e, "stopped-test")) == 0 })
 }

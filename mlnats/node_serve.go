@@ -178,7 +178,9 @@ func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, o
 		m := &nats.Msg{Subject: r.Reply(), Header: hdr, Data: res.Raw()}
 		if len(m.Data) > b.n.blobs.threshold() {
 			m.Header = nats.Header{hKind: {kindChunk}, hNode: {b.n.cfg.ID}}
-			if m.Data, _, err = b.n.blobs.pack(ctx, m.Header, res.Raw(), "a chunk", mlbridge.ErrSerialization); err != nil {
+			// Not cut short by the consumer's cancel: a finished chunk is sent, and the client
+			// deletes what it will not read; one cut short mid-put could be left behind.
+			if m.Data, _, err = b.n.blobs.pack(context.WithoutCancel(ctx), m.Header, res.Raw(), "a chunk", mlbridge.ErrSerialization); err != nil {
 				b.reply(r, nil, err)
 				return
 			}

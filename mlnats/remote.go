@@ -120,12 +120,17 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 
 // route hands a reply to the call waiting for it. It never blocks: a call's channel has room
 // for what its node may send (one reply; a stream's window), and only heartbeats are dropped.
+// The send is under the lock so that exchange.close, which drains the channel under it,
+// misses nothing.
 func (r *Remote) route(m *nats.Msg) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	ch := r.pending[m.Subject[len(r.inbox):]]
-	r.mu.Unlock()
 	if ch == nil {
-		return // a call that ended: a late heartbeat or chunk
+		// A call that ended: a late heartbeat, chunk or result. A value stored for it
+		// would wait for the bucket's TTL; nobody else will read it.
+		r.dropStored(m)
+		return
 	}
 	if m.Header.Get(hKind) == kindHB && len(ch) > cap(ch)/2 {
 		return // the caller has other messages to read, which prove the node alive too
@@ -134,6 +139,14 @@ func (r *Remote) route(m *nats.Msg) {
 	case ch <- m:
 	default:
 		r.log.Warn("mlnats: reply dropped, the call's buffer is full", "subject", m.Subject)
+		r.dropStored(m)
+	}
+}
+
+// dropStored deletes the stored value m names, if any, off the caller's path.
+func (r *Remote) dropStored(m *nats.Msg) {
+	if ref := m.Header.Get(hBlob); ref != "" {
+		go r.blobs.drop(ref)
 	}
 }
 
@@ -205,6 +218,10 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 func (x *exchange) close() {
 	x.r.mu.Lock()
 	delete(x.r.pending, x.token)
+	// Replies the caller will not read (a stream it stopped): their stored values go now.
+	for len(x.ch) > 0 {
+		x.r.dropStored(<-x.ch)
+	}
 	x.r.mu.Unlock()
 	if x.timer != nil {
 		x.timer.Stop()

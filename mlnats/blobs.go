@@ -150,6 +150,9 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 		defer cancel()
 	}
 	s, err := b.store(ctx, b.cfg.Bucket, true)
+	if ctx.Err() != nil { // the caller gave up: that, not the store, is the error
+		return nil, "", ctxErr("storing "+what, ctx.Err())
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w: %s of %d bytes (max payload %d): object store %q: %w",
 			ErrPayloadTooLarge, class, what, len(data), b.nc.MaxPayload(), b.cfg.Bucket, err)
@@ -160,6 +163,9 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 		// The store purges a half-written object's chunks, but a put whose ctx ended while
 		// its last publishes were in flight can still complete on the server: delete it.
 		go b.drop(ref)
+		if ctx.Err() != nil {
+			return nil, "", ctxErr("storing "+what, ctx.Err())
+		}
 		return nil, "", fmt.Errorf("%w: %w: storing %s of %d bytes in %q: %w", ErrPayloadTooLarge, class, what, len(data), b.cfg.Bucket, err)
 	}
 	h[hBlob] = []string{ref}
@@ -183,10 +189,13 @@ func (b *blobs) unpack(ctx context.Context, m *nats.Msg) ([]byte, string, error)
 		defer cancel()
 	}
 	s, err := b.store(ctx, bucket, false)
-	if err != nil {
-		return nil, ref, fmt.Errorf("%w: %s: %w", ErrBlobLost, ref, err)
+	var data []byte
+	if err == nil {
+		data, err = s.GetBytes(ctx, name)
 	}
-	data, err := s.GetBytes(ctx, name)
+	if ctx.Err() != nil {
+		return nil, ref, ctxErr("reading stored value "+ref, ctx.Err())
+	}
 	if err != nil {
 		return nil, ref, fmt.Errorf("%w: %s: %w", ErrBlobLost, ref, err)
 	}

@@ -313,3 +313,24 @@ func TestBlobStreamStopped(t *testing.T) {
 	}
 	waitFor(t, "stored chunks of a stopped stream deleted", func() bool { return len(objects(t, e, "stopped-test")) == 0 })
 }
+
+// TestBlobDeadline: a deadline that ends while large arguments are being stored fails the
+// call with ErrTimeout (not as a payload problem), and the half-stored value goes.
+func TestBlobDeadline(t *testing.T) {
+	e := embedded(t)
+	blobs := mlnats.BlobConfig{Bucket: "deadline-test", Threshold: 1 << 10}
+	startNode(t, e)
+	r := dial(t, e, mlnats.Options{Blobs: blobs})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := r.Call(ctx, "echo", map[string]any{"value": make([]byte, 4<<10)}); err != nil { // creates the bucket
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancelShort()
+	_, err := r.Call(short, "echo", map[string]any{"value": make([]byte, 64<<20)})
+	if !errors.Is(err, mlbridge.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mlnats.ErrPayloadTooLarge) {
+		t.Fatalf("64 MiB of arguments with a 20 ms deadline: %v", err)
+	}
+	waitFor(t, "a put cut short leaves no object", func() bool { return len(objects(t, e, "deadline-test")) == 0 })
+}

@@ -1,6 +1,7 @@
 package mlnats_test
 
 import (
+	"context"
 	"encoding/json"
 	"os/exec"
 	"slices"
@@ -29,7 +30,8 @@ func natsCLI(t *testing.T, e *mlnats.Embedded, args ...string) []byte {
 }
 
 // TestNATSCLI: `nats micro ls` and `nats micro info` (natscli, built from its Go module)
-// list every node's bridge service with its framework, ops and handler kinds.
+// list every node's bridge service with its framework, ops and handler kinds; `nats micro
+// stats` counts the calls each node took.
 func TestNATSCLI(t *testing.T) {
 	e := embedded(t)
 	a, b := startNode(t, e), startNode(t, e)
@@ -102,5 +104,34 @@ func TestNATSCLI(t *testing.T) {
 		if !slices.Equal(subjects, []string{"mlbridge.echo.call", "mlbridge.echo.defs", "mlbridge.echo.stream", "mlbridge.echo.submit"}) {
 			t.Fatalf("endpoints %v", subjects)
 		}
+	}
+
+	r := dial(t, e, mlnats.Options{})
+	for range 6 {
+		if _, err := r.Call(context.Background(), "noop", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stats []struct {
+		ID        string `json:"id"`
+		Endpoints []struct {
+			Name        string `json:"name"`
+			NumRequests int    `json:"num_requests"`
+		} `json:"endpoints"`
+	}
+	out = natsCLI(t, e, "micro", "stats", "mlbridge-echo", "--json")
+	if err := json.Unmarshal(out, &stats); err != nil {
+		t.Fatalf("nats micro stats --json: %v\n%s", err, out)
+	}
+	calls := 0
+	for _, st := range stats {
+		for _, ep := range st.Endpoints {
+			if ep.Name == "call" {
+				calls += ep.NumRequests
+			}
+		}
+	}
+	if len(stats) != 2 || calls != 6 || int64(calls) != a.c.n.Load()+b.c.n.Load() {
+		t.Fatalf("nats micro stats: %d instances, %d calls counted, nodes served %d+%d\n%s", len(stats), calls, a.c.n.Load(), b.c.n.Load(), out)
 	}
 }

@@ -102,3 +102,37 @@ func BenchmarkRemotePoolSplit(b *testing.B) {
 	b.ReportMetric(p50(ta.took), "node-pool-p50-us")
 	ta.mu.Unlock()
 }
+
+// BenchmarkLocalPoolGap is the no-op on a local pool with a 40 µs pause before each call,
+// about what the NATS legs of a remote call take: spent spinning (the process stays busy)
+// or sleeping (it goes idle, as a node does while a call crosses NATS). It separates the
+// cost of the pool call from the cost of waking an idle process (docs/DISTRIBUTED.md).
+func BenchmarkLocalPoolGap(b *testing.B) {
+	const gap = 40 * time.Microsecond
+	for _, c := range []struct {
+		name  string
+		pause func()
+	}{
+		{"none", func() {}},
+		{"spin-40us", func() {
+			for start := time.Now(); time.Since(start) < gap; {
+			}
+		}},
+		{"sleep-40us", func() { time.Sleep(gap) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			p := benchPool(b)
+			ctx := context.Background()
+			var took []time.Duration
+			for b.Loop() {
+				c.pause()
+				start := time.Now()
+				if _, err := p.Call(ctx, "noop", nil); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(start))
+			}
+			b.ReportMetric(p50(took), "p50-us")
+		})
+	}
+}

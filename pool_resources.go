@@ -125,10 +125,13 @@ func (p *Pool) Forget(ctx context.Context, id string) error {
 	if err := p.store.Delete(ctx, id); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	workers := append([]*poolWorker(nil), p.workers...)
-	p.mu.Unlock()
-	for _, pw := range workers {
+	p.dropFromWorkers(ctx, id)
+	return nil
+}
+
+// dropFromWorkers makes every running worker forget what it built from id.
+func (p *Pool) dropFromWorkers(ctx context.Context, id string) {
+	for _, pw := range p.runningWorkers() {
 		pw.resMu.Lock()
 		_, had := pw.loaded[id]
 		delete(pw.loaded, id)
@@ -139,5 +142,10 @@ func (p *Pool) Forget(ctx context.Context, id string) error {
 			}
 		}
 	}
-	return nil
+}
+
+func (p *Pool) runningWorkers() []*poolWorker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*poolWorker(nil), p.workers...)
 }

@@ -48,6 +48,8 @@ var sentinels = []struct {
 	{"ctx_deadline", context.DeadlineExceeded},
 	{"ctx_canceled", context.Canceled},
 	{"node_lost", ErrNodeLost},
+	{"payload_too_large", ErrPayloadTooLarge},
+	{"blob_lost", ErrBlobLost},
 }
 
 // wireError is an error as it crosses the wire: its text, the typed errors inside it, and

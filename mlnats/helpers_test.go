@@ -80,10 +80,18 @@ type testNode struct {
 
 func startNode(t *testing.T, e *mlnats.Embedded, mutate ...func(*mlbridge.PoolConfig)) *testNode {
 	t.Helper()
+	return startNodeWith(t, e, func(*mlnats.NodeConfig) {}, mutate...)
+}
+
+// startNodeWith is startNode with the node's config changed by configure.
+func startNodeWith(t *testing.T, e *mlnats.Embedded, configure func(*mlnats.NodeConfig), mutate ...func(*mlbridge.PoolConfig)) *testNode {
+	t.Helper()
 	p := openPool(t, mutate...)
 	nc := connect(t, e)
 	c := &counting{Adapter: p}
-	n, err := mlnats.NewNode(nc, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{"echo": c}, Logger: quiet})
+	cfg := mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{"echo": c}, Logger: quiet}
+	configure(&cfg)
+	n, err := mlnats.NewNode(nc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,4 +145,12 @@ func benchConn(b *testing.B, e *mlnats.Embedded) *nats.Conn {
 	}
 	b.Cleanup(nc.Close)
 	return nc
+}
+
+// Refresh passes a watched definition change on to the pool (counting hides its methods).
+func (c *counting) Refresh(ctx context.Context, id string) error {
+	if r, ok := c.Adapter.(mlnats.Refresher); ok {
+		return r.Refresh(ctx, id)
+	}
+	return nil
 }

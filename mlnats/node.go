@@ -37,6 +37,20 @@ type NodeConfig struct {
 	Logger *slog.Logger
 	// Propagator reads the trace context of requests (default: otel's global propagator).
 	Propagator propagation.TextMapPropagator
+	// Blobs says where results and stream chunks over the server's max payload go (a
+	// JetStream Object Store).
+	Blobs BlobConfig
+	// Definitions, when the node's pools keep their definitions in this KV store (shared
+	// by the deployment's nodes), is watched: every change made through another node or
+	// client reaches this node's running workers (see Refresher).
+	Definitions *KVStore
+}
+
+// A Refresher brings its running workers up to date with a definition that changed in a
+// shared store: *mlbridge.Pool is one. A node served adapters that are Refreshers when
+// NodeConfig.Definitions is set.
+type Refresher interface {
+	Refresh(ctx context.Context, id string) error
 }
 
 // Registry adds every bridge of r to the config's adapters, starting each one (a Registry
@@ -61,9 +75,13 @@ type Node struct {
 	cfg     NodeConfig
 	log     *slog.Logger
 	bridges []*nodeBridge
+	blobs   *blobs
 
 	inflight atomic.Int64
 	stopping atomic.Bool
+
+	stopWatch context.CancelFunc // nil without NodeConfig.Definitions
+	watching  sync.WaitGroup
 }
 
 // nodeBridge is one adapter served: its micro service, control subscriptions, and the calls
@@ -108,7 +126,7 @@ func NewNode(nc *nats.Conn, cfg NodeConfig) (*Node, error) {
 	if len(cfg.Adapters) == 0 {
 		return nil, errors.New("mlnats: a node needs at least one adapter")
 	}
-	n := &Node{nc: nc, cfg: cfg, log: cfg.Logger.With("node", cfg.ID)}
+	n := &Node{nc: nc, cfg: cfg, log: cfg.Logger.With("node", cfg.ID), blobs: newBlobs(nc, cfg.Blobs)}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Adapters)) {
 		if err := n.serve(name, cfg.Adapters[name]); err != nil {
 			_ = n.stopServices()
@@ -122,6 +140,13 @@ func NewNode(nc *nats.Conn, cfg NodeConfig) (*Node, error) {
 		_ = n.stopServices()
 		n.unsubscribe()
 		return nil, fmt.Errorf("mlnats: %w", err)
+	}
+	if cfg.Definitions != nil {
+		if err := n.watch(cfg.Definitions); err != nil {
+			_ = n.stopServices()
+			n.unsubscribe()
+			return nil, err
+		}
 	}
 	n.log.Info("mlnats: node serving", "bridges", len(n.bridges), "prefix", cfg.Prefix)
 	return n, nil
@@ -260,6 +285,11 @@ func (n *Node) unsubscribe() {
 		for _, s := range b.ctl {
 			_ = s.Unsubscribe()
 		}
+	}
+	n.blobs.close()
+	if n.stopWatch != nil {
+		n.stopWatch()
+		n.watching.Wait()
 	}
 }
 

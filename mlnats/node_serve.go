@@ -62,16 +62,22 @@ func (b *nodeBridge) handle(ep string, r micro.Request) {
 	defer b.heartbeat(id, h)()
 
 	op := h.Get(hOp)
+	// Arguments in the Object Store are read under the call's deadline; the client deletes
+	// them when the call is over (a retry on another node reads them again).
+	body, _, err := b.n.blobs.unpack(ctx, &nats.Msg{Header: h, Data: r.Data()})
+	if err != nil {
+		b.reply(r, nil, fmt.Errorf("op %q: arguments: %w", op, err))
+		return
+	}
 	var args any
-	if len(r.Data()) > 0 {
-		args = msgpack.RawMessage(r.Data())
+	if len(body) > 0 {
+		args = msgpack.RawMessage(body)
 	}
 	set := mlbridge.CallSettings{Idempotent: h.Get(hIdem) == "1"}
 	if u := h.Get(hUses); u != "" {
 		set.Uses = strings.Split(u, ",")
 	}
 	var res mlbridge.Result
-	var err error
 	switch ep {
 	case endpointCall:
 		res, err = b.a.Call(ctx, op, args, set.CallOptions()...)
@@ -79,7 +85,7 @@ func (b *nodeBridge) handle(ep string, r micro.Request) {
 		res, err = b.a.Submit(ctx, op, args, set.CallOptions()...).Wait(ctx)
 	case endpointDefs:
 		var raw []byte
-		raw, err = b.defs(ctx, op, r.Data())
+		raw, err = b.defs(ctx, op, body)
 		res = mlbridge.RawResult(raw)
 	case endpointStream:
 		b.stream(ctx, c, r, op, args, set, h)
@@ -95,7 +101,8 @@ func (b *nodeBridge) heartbeat(reply string, h nats.Header) (stop func()) {
 	if ms, err := strconv.Atoi(h.Get(hHB)); err == nil {
 		every = max(time.Duration(ms)*time.Millisecond, minHeartbeat)
 	}
-	msg := &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}}
+	// The message is built at the first beat: most calls end before it.
+	var msg *nats.Msg
 	// The lock orders the timer's assignment before its first run, and makes stop final: a
 	// beat running as the call ends must not re-arm the timer.
 	var mu sync.Mutex
@@ -107,6 +114,9 @@ func (b *nodeBridge) heartbeat(reply string, h nats.Header) (stop func()) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !stopped {
+			if msg == nil {
+				msg = &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}}
+			}
 			_ = b.n.nc.PublishMsg(msg)
 			t.Reset(every)
 		}
@@ -124,6 +134,11 @@ func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {
 	// the handler returns, and ours returned long before (the call runs on its own
 	// goroutine). The micro error headers are set all the same, for micro-aware clients.
 	m := &nats.Msg{Subject: r.Reply(), Data: raw, Header: nats.Header{hKind: {kindRes}}}
+	if err == nil {
+		// Not under the call's ctx: the result is done, and its deadline may be near. The
+		// client deletes it once read; if it is gone, the bucket's TTL does.
+		m.Data, _, err = b.n.blobs.pack(context.Background(), m.Header, raw, "a result", mlbridge.ErrSerialization)
+	}
 	if err != nil {
 		m.Data = encodeError(err)
 		m.Header = nats.Header{hKind: {kindErr}, micro.ErrorHeader: {describe(err)}, micro.ErrorCodeHeader: {errorCode(err)}}
@@ -160,7 +175,17 @@ func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, o
 			}
 		}
 		credit--
-		if err := b.n.nc.PublishMsg(&nats.Msg{Subject: r.Reply(), Header: hdr, Data: res.Raw()}); err != nil {
+		m := &nats.Msg{Subject: r.Reply(), Header: hdr, Data: res.Raw()}
+		if len(m.Data) > b.n.blobs.threshold() {
+			m.Header = nats.Header{hKind: {kindChunk}, hNode: {b.n.cfg.ID}}
+			// Not cut short by the consumer's cancel: a finished chunk is sent, and the client
+			// deletes what it will not read; one cut short mid-put could be left behind.
+			if m.Data, _, err = b.n.blobs.pack(context.WithoutCancel(ctx), m.Header, res.Raw(), "a chunk", mlbridge.ErrSerialization); err != nil {
+				b.reply(r, nil, err)
+				return
+			}
+		}
+		if err := b.n.nc.PublishMsg(m); err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
 				b.reply(r, nil, fmt.Errorf("%w: a chunk of %d bytes is over the NATS server's max payload (%d)",
 					mlbridge.ErrSerialization, len(res.Raw()), b.n.nc.MaxPayload()))

@@ -402,22 +402,6 @@ func TestTrace(t *testing.T) {
 	t.Fatal(fmt.Sprintf("no node span among %d", len(exp.GetSpans())))
 }
 
-// TestMaxPayload: arguments or a result over the server's max payload fail typed, at once.
-func TestMaxPayload(t *testing.T) {
-	e := embedded(t)
-	startNode(t, e)
-	r := dial(t, e, mlnats.Options{})
-	ctx := context.Background()
-	big := make([]byte, 2<<20)
-	if _, err := r.Call(ctx, "echo", map[string]any{"value": big}); !errors.Is(err, mlbridge.ErrInvalidArgument) {
-		t.Fatalf("2 MiB of arguments: %v", err)
-	}
-	start := time.Now()
-	if _, err := r.Call(ctx, "big", map[string]any{"n": 2 << 20}); !errors.Is(err, mlbridge.ErrSerialization) || time.Since(start) > time.Second {
-		t.Fatalf("2 MiB result: %v after %v", err, time.Since(start))
-	}
-}
-
 // TestMicroDiscovery: each node is a micro service whose metadata describes the bridge.
 func TestMicroDiscovery(t *testing.T) {
 	e := embedded(t)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Propagator writes the trace context into requests (default: otel's global propagator).
 	Propagator propagation.TextMapPropagator
+	// Blobs says where arguments over the server's max payload go (a JetStream Object Store).
+	Blobs BlobConfig
 }
 
 // Remote is a bridge served by NATS nodes, as an mlbridge.Adapter.
@@ -47,6 +50,9 @@ type Remote struct {
 	opt    Options
 	log    *slog.Logger
 	info   mlbridge.Info
+	blobs  *blobs
+	// hbMillis is Options.Heartbeat as its header value, formatted once.
+	hbMillis string
 
 	inbox string // prefix of every reply subject; one wildcard subscription routes them
 	sub   *nats.Subscription
@@ -91,6 +97,7 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 		nc: nc, bridge: bridge, subj: newSubjects(opt.Prefix, bridge), opt: opt,
 		log: opt.Logger.With("bridge", bridge), inbox: nc.NewInbox() + ".",
 		done: make(chan struct{}), pending: map[string]chan *nats.Msg{},
+		blobs: newBlobs(nc, opt.Blobs), hbMillis: strconv.FormatInt(opt.Heartbeat.Milliseconds(), 10),
 	}
 	sub, err := nc.Subscribe(r.inbox+"*", r.route)
 	if err != nil {
@@ -113,12 +120,17 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 
 // route hands a reply to the call waiting for it. It never blocks: a call's channel has room
 // for what its node may send (one reply; a stream's window), and only heartbeats are dropped.
+// The send is under the lock so that exchange.close, which drains the channel under it,
+// misses nothing.
 func (r *Remote) route(m *nats.Msg) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	ch := r.pending[m.Subject[len(r.inbox):]]
-	r.mu.Unlock()
 	if ch == nil {
-		return // a call that ended: a late heartbeat or chunk
+		// A call that ended: a late heartbeat, chunk or result. A value stored for it
+		// would wait for the bucket's TTL; nobody else will read it.
+		r.dropStored(m)
+		return
 	}
 	if m.Header.Get(hKind) == kindHB && len(ch) > cap(ch)/2 {
 		return // the caller has other messages to read, which prove the node alive too
@@ -127,6 +139,14 @@ func (r *Remote) route(m *nats.Msg) {
 	case ch <- m:
 	default:
 		r.log.Warn("mlnats: reply dropped, the call's buffer is full", "subject", m.Subject)
+		r.dropStored(m)
+	}
+}
+
+// dropStored deletes the stored value m names, if any, off the caller's path.
+func (r *Remote) dropStored(m *nats.Msg) {
+	if ref := m.Header.Get(hBlob); ref != "" {
+		go r.blobs.drop(ref)
 	}
 }
 
@@ -139,6 +159,7 @@ func (r *Remote) Close() error {
 	r.once.Do(func() {
 		close(r.done)
 		err = r.sub.Unsubscribe()
+		r.blobs.close()
 	})
 	return err
 }
@@ -153,7 +174,7 @@ type exchange struct {
 }
 
 // open registers a reply subject and sends the request.
-func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings, buf int) (*exchange, error) {
+func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlbridge.CallSettings, buf int) (*exchange, error) {
 	select {
 	case <-r.done:
 		return nil, fmt.Errorf("mlnats: bridge %s: %w", r.bridge, mlbridge.ErrClosed)
@@ -163,7 +184,10 @@ func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set 
 		return nil, ctxErr(fmt.Sprintf("op %q", op), err)
 	}
 	x := &exchange{r: r, token: nuid.Next(), ch: make(chan *nats.Msg, buf)}
-	h := nats.Header{hOp: {op}, hHB: {fmt.Sprint(r.opt.Heartbeat.Milliseconds())}}
+	h := nats.Header{hOp: {op}, hHB: {r.hbMillis}}
+	if p.ref != "" {
+		h[hBlob] = []string{p.ref}
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		h[hTimeout] = []string{formatMicros(time.Until(dl))}
 	}
@@ -174,17 +198,17 @@ func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set 
 		h[hUses] = []string{strings.Join(set.Uses, ",")}
 	}
 	if subject == r.subj.stream {
-		h[hWindow] = []string{fmt.Sprint(r.opt.Window)}
+		h[hWindow] = []string{strconv.Itoa(r.opt.Window)}
 	}
 	inject(ctx, r.opt.Propagator, h)
 	r.mu.Lock()
 	r.pending[x.token] = x.ch
 	r.mu.Unlock()
-	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: data}); err != nil {
+	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: p.data}); err != nil {
 		x.close()
-		if errors.Is(err, nats.ErrMaxPayload) {
-			return nil, fmt.Errorf("mlnats: op %q: %w: %d bytes of arguments are over the NATS server's max payload (%d)",
-				op, mlbridge.ErrInvalidArgument, len(data), r.nc.MaxPayload())
+		if errors.Is(err, nats.ErrMaxPayload) { // under the threshold, but not with the headers
+			return nil, fmt.Errorf("mlnats: op %q: %w: %w: %d bytes of arguments and headers are over the NATS server's max payload (%d)",
+				op, ErrPayloadTooLarge, mlbridge.ErrInvalidArgument, len(p.data), r.nc.MaxPayload())
 		}
 		return nil, fmt.Errorf("mlnats: sending %q: %w: %w", op, mlbridge.ErrUnavailable, err)
 	}
@@ -194,6 +218,10 @@ func (r *Remote) open(ctx context.Context, subject, op string, data []byte, set 
 func (x *exchange) close() {
 	x.r.mu.Lock()
 	delete(x.r.pending, x.token)
+	// Replies the caller will not read (a stream it stopped): their stored values go now.
+	for len(x.ch) > 0 {
+		x.r.dropStored(<-x.ch)
+	}
 	x.r.mu.Unlock()
 	if x.timer != nil {
 		x.timer.Stop()
@@ -255,11 +283,29 @@ func (x *exchange) control(what, credit string) {
 	_ = x.r.nc.PublishMsg(&nats.Msg{Subject: subject, Header: h})
 }
 
-// result reads a final reply.
-func result(m *nats.Msg) ([]byte, error) {
+// packed is a request's body: the arguments, or the reference to their stored copy.
+type packed struct {
+	data []byte
+	ref  string
+}
+
+// pack stores arguments over the max payload; the caller drops p.ref when the call is over.
+func (r *Remote) pack(ctx context.Context, op string, data []byte) (packed, error) {
+	if len(data) <= r.blobs.threshold() {
+		return packed{data: data}, nil
+	}
+	h := nats.Header{}
+	body, ref, err := r.blobs.pack(ctx, h, data, fmt.Sprintf("arguments of %q", op), mlbridge.ErrInvalidArgument)
+	return packed{data: body, ref: ref}, err
+}
+
+// result reads a final reply (from the Object Store when it is stored there; then deleted).
+func (r *Remote) result(ctx context.Context, m *nats.Msg) ([]byte, error) {
 	switch m.Header.Get(hKind) {
 	case kindRes:
-		return m.Data, nil
+		data, ref, err := r.blobs.unpack(ctx, m)
+		r.blobs.drop(ref)
+		return data, err
 	case kindErr:
 		return nil, decodeError(m.Data)
 	}
@@ -269,8 +315,13 @@ func result(m *nats.Msg) ([]byte, error) {
 // roundTrip runs one request to completion, on another node when its node is lost and the
 // call is idempotent.
 func (r *Remote) roundTrip(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings) ([]byte, error) {
+	p, err := r.pack(ctx, op, data)
+	if err != nil {
+		return nil, err
+	}
+	defer r.blobs.drop(p.ref) // the arguments are ours: gone once the call is, after any retry
 	for attempt := 0; ; attempt++ {
-		raw, err := r.attempt(ctx, subject, op, data, set)
+		raw, err := r.attempt(ctx, subject, op, p, set)
 		if err != nil && set.Idempotent && attempt < r.opt.Retries && ctx.Err() == nil && isLost(err) {
 			r.log.InfoContext(ctx, "mlnats: node lost during an idempotent call; retrying on another", "op", op, "attempt", attempt+1)
 			continue
@@ -279,8 +330,8 @@ func (r *Remote) roundTrip(ctx context.Context, subject, op string, data []byte,
 	}
 }
 
-func (r *Remote) attempt(ctx context.Context, subject, op string, data []byte, set mlbridge.CallSettings) ([]byte, error) {
-	x, err := r.open(ctx, subject, op, data, set, 4)
+func (r *Remote) attempt(ctx context.Context, subject, op string, p packed, set mlbridge.CallSettings) ([]byte, error) {
+	x, err := r.open(ctx, subject, op, p, set, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +340,7 @@ func (r *Remote) attempt(ctx context.Context, subject, op string, data []byte, s
 	if err != nil {
 		return nil, err
 	}
-	return result(m)
+	return r.result(ctx, m)
 }
 
 func isLost(err error) bool { return errors.Is(err, ErrNodeLost) }

@@ -49,8 +49,14 @@ func (r *Remote) Stream(ctx context.Context, op string, args any, opts ...mlbrid
 			yield(mlbridge.Result{}, err)
 			return
 		}
+		p, err := r.pack(ctx, op, data)
+		if err != nil {
+			yield(mlbridge.Result{}, err)
+			return
+		}
+		defer r.blobs.drop(p.ref)
 		// Room for the window, the end, and some heartbeats.
-		x, err := r.open(ctx, r.subj.stream, op, data, mlbridge.SettingsOf(opts...), r.opt.Window+16)
+		x, err := r.open(ctx, r.subj.stream, op, p, mlbridge.SettingsOf(opts...), r.opt.Window+16)
 		if err != nil {
 			yield(mlbridge.Result{}, err)
 			return
@@ -65,7 +71,14 @@ func (r *Remote) Stream(ctx context.Context, op string, args any, opts ...mlbrid
 			}
 			switch m.Header.Get(hKind) {
 			case kindChunk:
-				if !yield(mlbridge.RawResult(m.Data), nil) {
+				chunk, ref, err := r.blobs.unpack(ctx, m)
+				r.blobs.drop(ref)
+				if err != nil {
+					x.control(ctlCancel, "")
+					yield(mlbridge.Result{}, err)
+					return
+				}
+				if !yield(mlbridge.RawResult(chunk), nil) {
 					x.control(ctlCancel, "")
 					return
 				}
@@ -78,7 +91,7 @@ func (r *Remote) Stream(ctx context.Context, op string, args any, opts ...mlbrid
 			case kindEnd:
 				return
 			default:
-				_, err := result(m)
+				_, err := r.result(ctx, m)
 				yield(mlbridge.Result{}, err)
 				return
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/mlnats"
 	"github.com/mlbridge/mlbridge/prommetrics"
 	"github.com/mlbridge/mlbridge/statuspage"
 	"github.com/mlbridge/mlbridge/store"
@@ -118,15 +119,17 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	// On NATS, connect before the pool starts: its definitions may live in a KV bucket.
 	var link *natsLink
 	var defs store.Store
+	var kv *mlnats.KVStore
 	if f.nats.url != "" {
 		if link, err = connectNATS(f.nats, log); err != nil {
 			return err
 		}
 		defer link.close()
 		if f.nats.kv != "" {
-			if defs, err = link.kvStore(ctx, f.nats.kv); err != nil {
+			if kv, err = link.kvStore(ctx, f.nats.kv); err != nil {
 				return err
 			}
+			defs = kv
 		}
 	} else if f.nats.kv != "" {
 		return errors.New("--nats-kv needs --nats")
@@ -149,7 +152,7 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "mlbridge: %d workers of %s ready; serving on %s://%s\n", f.size, g.bridge, acc.scheme, ln.Addr())
 	stopNATS := func(context.Context) error { return nil }
 	if link != nil {
-		if err := link.serve(f.nats.bridgeName(g.bridge), p, log); err != nil {
+		if err := link.serve(f.nats.bridgeName(g.bridge), p, kv, log); err != nil {
 			return err
 		}
 		stopNATS = link.stop

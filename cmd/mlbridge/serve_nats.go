@@ -140,9 +140,10 @@ func (l *natsLink) kvStore(ctx context.Context, bucket string) (*mlnats.KVStore,
 	return mlnats.OpenKVStore(ctx, js, bucket)
 }
 
-// serve makes p a node of bridge name.
-func (l *natsLink) serve(name string, p mlbridge.Adapter, log *slog.Logger) (err error) {
-	l.node, err = mlnats.NewNode(l.nc, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{name: p}, Logger: log})
+// serve makes p a node of bridge name; with defs (--nats-kv), the node watches the bucket
+// so that definitions made through other nodes reach p's running workers.
+func (l *natsLink) serve(name string, p mlbridge.Adapter, defs *mlnats.KVStore, log *slog.Logger) (err error) {
+	l.node, err = mlnats.NewNode(l.nc, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{name: p}, Definitions: defs, Logger: log})
 	return err
 }
 

@@ -120,7 +120,7 @@ func TestServeNATSEmbeddedAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := link.serve("fake", fakeAdapter{}, quietLog()); err != nil {
+	if err := link.serve("fake", fakeAdapter{}, nil, quietLog()); err != nil {
 		t.Fatal(err)
 	}
 	defer link.stop(context.Background())

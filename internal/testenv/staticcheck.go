@@ -17,11 +17,7 @@ import (
 )
 
 // staticcheck is the binary Staticcheck returns, found or built once per test process.
-var staticcheck struct {
-	once sync.Once
-	path string
-	err  error
-}
+var staticcheck tool
 
 // Staticcheck builds honnef.co/go/tools/cmd/staticcheck at the version tools/go.mod pins,
 // offline (./scripts/bootstrap downloads it), and returns its path. The binary is kept in the
@@ -29,14 +25,28 @@ var staticcheck struct {
 // and a new pin builds a new one.
 func Staticcheck(t testing.TB) string {
 	t.Helper()
-	staticcheck.once.Do(func() { staticcheck.path, staticcheck.err = buildStaticcheck() })
-	if staticcheck.err != nil {
-		t.Fatal(staticcheck.err)
-	}
-	return staticcheck.path
+	return staticcheck.path(t, "staticcheck", "honnef.co/go/tools/cmd/staticcheck")
 }
 
-func buildStaticcheck() (string, error) {
+// tool is a command of the tools/ module, built once per test process.
+type tool struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func (b *tool) path(t testing.TB, name, pkg string) string {
+	t.Helper()
+	b.once.Do(func() { b.bin, b.err = buildTool(name, pkg) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.bin
+}
+
+// buildTool builds pkg, a tool of the tools/ module, offline, into the user's cache
+// directory under the hash of tools/go.sum, and returns the binary's path.
+func buildTool(name, pkg string) (string, error) {
 	tools := filepath.Join(Root(), "tools")
 	sum, err := os.ReadFile(filepath.Join(tools, "go.sum"))
 	if err != nil {
@@ -47,7 +57,7 @@ func buildStaticcheck() (string, error) {
 		cache = os.TempDir()
 	}
 	hash := sha256.Sum256(sum)
-	bin := filepath.Join(cache, "mlbridge", "test-tools", "staticcheck-"+hex.EncodeToString(hash[:8]))
+	bin := filepath.Join(cache, "mlbridge", "test-tools", name+"-"+hex.EncodeToString(hash[:8]))
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
@@ -56,11 +66,11 @@ func buildStaticcheck() (string, error) {
 	}
 	// Built under a name of its own and renamed: test processes running at once may both build.
 	tmp := fmt.Sprintf("%s.%d", bin, os.Getpid())
-	cmd := exec.Command("go", "build", "-o", tmp, "honnef.co/go/tools/cmd/staticcheck")
+	cmd := exec.Command("go", "build", "-o", tmp, pkg)
 	cmd.Dir = tools
 	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build staticcheck in tools/ (run ./scripts/bootstrap): %v\n%s", err, out)
+		return "", fmt.Errorf("go build %s in tools/ (run ./scripts/bootstrap): %v\n%s", name, err, out)
 	}
 	return bin, os.Rename(tmp, bin)
 }

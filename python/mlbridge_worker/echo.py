@@ -307,6 +307,12 @@ class EchoBridge(BaseBridge):
         return bytes(n)
 
     @handler
+    async def big_chunks(self, n: int, size: int):
+        """``n`` chunks of ``size`` zero bytes: a stream of values over a transport's limit."""
+        for _ in range(n):
+            yield bytes(size)
+
+    @handler
     async def count(self, n: int, delay: float = 0.0, token: str = "", fail_at: int = -1):
         finished = False
         try:

@@ -187,8 +187,10 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	}
 	p := &Pool{
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
-		stop: make(chan struct{}), tracer: newCallTracer(cfg.TracerProvider, cfg.Name),
+		stop:   make(chan struct{}),
+		tracer: newCallTracer(cfg.TracerProvider, cfg.Name, captureContent(worker.Env(cfg.EnvAllow, cfg.Env))),
 	}
+	p.wcfg.Spans = p.tracer // each request's handler span, under its client span
 	if err := cfg.withHostFuncs(&p.wcfg); err != nil {
 		return nil, err
 	}
@@ -277,7 +279,7 @@ func (p *Pool) Submit(ctx context.Context, op string, args any, opts ...CallOpti
 func (p *Pool) do(ctx context.Context, mode int, op string, args any, o callOptions) (Result, error) {
 	ctx, span := p.tracer.start(ctx, p.info.Load(), mode, op)
 	res, err := p.attempts(ctx, mode, op, args, o)
-	endSpan(span, err)
+	p.tracer.end(span, err)
 	return res, err
 }
 
@@ -344,7 +346,7 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 		pw, err := p.acquire(ctx, nil)
 		if err != nil {
 			p.record(ctx, modeStream, op, start, err)
-			endSpan(span, err)
+			p.tracer.end(span, err)
 			yield(Result{}, err)
 			return
 		}
@@ -353,7 +355,7 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 			p.release(pw, final)
 			p.logLost(ctx, op, pw, final)
 			p.record(ctx, modeStream, op, start, final)
-			endSpan(span, final)
+			p.tracer.end(span, final)
 		}()
 		if len(o.uses) > 0 {
 			if final = p.ensure(ctx, pw, o.uses); final != nil {

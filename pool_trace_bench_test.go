@@ -18,12 +18,12 @@ func (discardExporter) Shutdown(context.Context) error                          
 func BenchmarkTraceSpanPath(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardExporter{}))
 	defer tp.Shutdown(context.Background())
-	ct := newCallTracer(tp, "bench")
+	ct := newCallTracer(tp, "bench", false)
 	ctx := context.Background()
 	info := &Info{Handlers: map[string]HandlerKind{"noop": "async"}}
 	b.ReportAllocs()
 	for b.Loop() {
 		_, span := ct.start(ctx, info, modeCall, "noop")
-		endSpan(span, nil)
+		ct.end(span, nil)
 	}
 }

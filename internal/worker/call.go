@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
 	"github.com/mlbridge/mlbridge/internal/wire"
@@ -17,7 +18,8 @@ import (
 // delivers chunks until it ends.
 type Call struct {
 	s      *session
-	ctx    context.Context // the caller's: host calls made for this request inherit it
+	ctx    context.Context // the caller's, in the handler span: host calls made for this request inherit it
+	span   trace.Span      // the handler span (span.go), ended by finish; nil when untraced
 	id     uint64
 	op     string
 	stream bool
@@ -55,11 +57,15 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	// The encoder knows the limits while it encodes: args too big for a frame or nested too
 	// deep are refused at the write that breaks the rule, before that write is copied.
 	enc.SetMaxFrame(s.maxFrame)
+	// the handler span: its context is the request's traceparent
+	ctx, span := s.startHandlerSpan(ctx, op)
 	frame, err := enc.ReqTraced(id, op, args, deadline, stream, traceOf(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
+		err = fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
+		s.endHandlerSpan(span, err)
+		return nil, err
 	}
-	c := &Call{s: s, ctx: ctx, id: id, op: op, stream: stream, done: make(chan struct{})}
+	c := &Call{s: s, ctx: ctx, span: span, id: id, op: op, stream: stream, done: make(chan struct{})}
 	if stream {
 		c.ready = make(chan struct{}, 1)
 	}
@@ -74,6 +80,7 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	}
 	s.mu.Unlock()
 	if err != nil {
+		s.endHandlerSpan(span, err)
 		return nil, err
 	}
 	s.inFlight.Add(1)
@@ -135,6 +142,7 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 		(*stop)()
 	}
 	c.s.inFlight.Add(-1)
+	c.s.endHandlerSpan(c.span, err) // before the caller wakes: its client span ends after this one
 	close(c.done)
 	if c.stream {
 		c.signal()
@@ -175,6 +183,12 @@ func (c *Call) Result(ctx context.Context) (msgpack.RawMessage, error) {
 	case <-c.done:
 		return c.result, c.err
 	case <-ctx.Done():
+		if c.ctx.Err() != nil {
+			// The call's own ctx ended: it is aborted, by its watcher or here, whichever
+			// comes first; waiting for that makes its handler span end before the caller's.
+			c.abort(opCtxError(c.op, c.ctx.Err()))
+			<-c.done
+		}
 		return nil, opCtxError(c.op, ctx.Err())
 	}
 }

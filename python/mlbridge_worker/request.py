@@ -56,7 +56,7 @@ def current_request() -> RequestInfo | None:
 
 
 class Request:
-    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "span")
+    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync")
 
     def __init__(self, id, op, st, t0, stream, sync):
         self.id = id
@@ -70,4 +70,3 @@ class Request:
         self.done = False  # the terminal frame was sent
         self.abandoned = False
         self.stop = False  # tells a sync generator thread to stop between items
-        self.span = None  # the handler's span when the request is traced (tracing.py)

@@ -113,13 +113,13 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 		go p.watchLiveness(pw)
 		select {
 		case <-pw.w.Done():
-			p.remove(pw)
+			inSnapshot := p.remove(pw)
 			if s.retired() {
 				p.inst.exited(exitScaledDown) // died while being stopped: it was leaving anyway
 				return
 			}
-			if p.isStopping() {
-				return // counted by Shutdown
+			if inSnapshot {
+				return // Shutdown's snapshot has it: counted there (pool.go, shutdownExit)
 			}
 			err := pw.w.Err()
 			if p.diedStarting(pw) {
@@ -290,13 +290,15 @@ func (p *Pool) workerLimit(w *worker.Worker) int {
 	return 64
 }
 
-// remove takes a worker out of the pool's list.
-func (p *Pool) remove(pw *poolWorker) {
+// remove takes pw out of the pool; true if Shutdown had begun by then, when its snapshot of
+// the workers (taken under p.mu, with p.closed set) held pw.
+func (p *Pool) remove(pw *poolWorker) (inShutdownSnapshot bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.workers = slices.DeleteFunc(p.workers, func(x *poolWorker) bool { return x == pw })
 	p.migration.retire(pw.handlers.Load()) // under p.mu: Stats sees it live or retired, never both
 	p.failStrandedLocked()
-	p.mu.Unlock()
+	return p.closed
 }
 
 // recycleRequest asks a slot to replace its worker: why, for MetricWorkerRecycles, and the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -124,7 +125,8 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			err := pw.w.Err()
 			if p.diedStarting(pw) {
 				p.inst.exited(exitStartFailure)
-				p.log.Warn("mlbridge: worker died right after start; restarting", "slot", s.index, "err", err)
+				p.log.LogAttrs(context.Background(), slog.LevelWarn, "mlbridge: worker died right after start; restarting",
+					append(worker.LostCallAttrs(pw.w.LostCalls()), slog.Int("slot", s.index), slog.Any("err", err))...)
 				p.startFailed(s, err, false)
 				if !p.sleep(jitter(backoff)) {
 					return
@@ -135,7 +137,9 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			// It had served (or lived past startGrace): a kill, an OOM, a crashing call —
 			// not a crash loop. Replace it now; restarts after it start from the short backoff.
 			p.inst.exited(exitCrash)
-			p.log.Warn("mlbridge: worker died; replacing it", "slot", s.index, "err", err)
+			// joined to the traces of the calls it took down
+			p.log.LogAttrs(context.Background(), slog.LevelWarn, "mlbridge: worker died; replacing it",
+				append(worker.LostCallAttrs(pw.w.LostCalls()), slog.Int("slot", s.index), slog.Any("err", err))...)
 			s.noteRestart(exitText(err))
 			p.stats.crashes.Add(1)
 			backoff = p.cfg.RestartBackoff

@@ -266,3 +266,33 @@ def test_start_makes_the_host_span_current_in_process(sampled):
     assert sc.trace_state.get("rojo") == "00f067aa0ba902b7"
     assert ctx.run(tracing.current_ids) == (TRACE_ID, PARENT)
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_the_host_span_is_parsed_on_first_read():
+    """tracing.start attaches the traceparent unparsed (HostContext); the first read of the
+    context — through the API, a copy, a dict view — parses it, and an unparsable one reads
+    as an empty context (the request untraced)."""
+    import contextvars
+
+    from opentelemetry import context, trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    assert tracing._load()
+    ctx = contextvars.Context()
+    tracing.start(TP, None, ctx)
+    held = ctx.run(context.get_current)
+    assert dict.__len__(held) == 0  # not parsed yet
+    assert {**held} != {} and dict.__len__(held) == 1  # a merge reads through keys(): parsed
+    for read in (dict, lambda c: c.copy(), lambda c: context.Context(c), lambda c: list(c.values())):
+        fresh = contextvars.Context()
+        tracing.start(TP, None, fresh)
+        got = read(fresh.run(context.get_current))
+        assert len(got) == 1, read
+    # a span the handler starts is a child of the host's span
+    span = ctx.run(lambda: TracerProvider().get_tracer("t").start_span("child"))
+    assert span.parent.span_id == int(PARENT, 16) and span.parent.is_remote
+    span.end()
+    junk = contextvars.Context()
+    tracing.start("00-not-a-traceparent", None, junk)
+    assert junk.run(tracing.current_ids) is None and dict(junk.run(context.get_current)) == {}
+    assert not junk.run(trace.get_current_span).get_span_context().is_valid

@@ -44,6 +44,7 @@ type spanOptsKey struct {
 	op   string
 	mode int    // a client span's; handlerMode for a handler span
 	kind string // a handler span's handler kind
+	pid  int    // a handler span's worker
 }
 
 // handlerMode keys the start options of handler spans.
@@ -88,12 +89,14 @@ func (ct *callTracer) spanOpts(op string, mode int) []trace.SpanStartOption {
 	})
 }
 
-// handlerOpts are the start options of a handler span: server kind, the op and its kind.
-func (ct *callTracer) handlerOpts(op, kind string) []trace.SpanStartOption {
-	return ct.cachedOpts(spanOptsKey{op: op, mode: handlerMode, kind: kind}, func() []trace.SpanStartOption {
+// handlerOpts are the start options of a handler span: server kind, the op, its kind and the
+// worker's pid (all at start: added after, they cost the span a second attribute slice).
+func (ct *callTracer) handlerOpts(op, kind string, pid int) []trace.SpanStartOption {
+	return ct.cachedOpts(spanOptsKey{op: op, mode: handlerMode, kind: kind, pid: pid}, func() []trace.SpanStartOption {
 		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 			attribute.String("rpc.system", "mlbridge"), attribute.String("rpc.service", ct.service),
 			attribute.String("rpc.method", op), attribute.String("mlbridge.handler_kind", kind),
+			attribute.Int("mlbridge.worker.pid", pid),
 		)}
 	})
 }
@@ -174,11 +177,7 @@ func (ct *callTracer) StartHandler(ctx context.Context, op, kind string, pid int
 	if kind == "" {
 		op, kind = UnknownOp, "unknown" // an op the worker does not declare: bounded names
 	}
-	ctx, span := t.Start(ctx, op, ct.handlerOpts(op, kind)...)
-	if span.IsRecording() {
-		span.SetAttributes(attribute.Int("mlbridge.worker.pid", pid))
-	}
-	return ctx, span
+	return t.Start(ctx, op, ct.handlerOpts(op, kind, pid)...)
 }
 
 // EndHandler ends a handler span with its request's outcome, as end does.

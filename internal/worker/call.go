@@ -19,7 +19,7 @@ import (
 type Call struct {
 	s      *session
 	ctx    context.Context // the caller's, in the handler span: host calls made for this request inherit it
-	span   trace.Span      // the handler span (span.go), ended by finish; nil when untraced
+	span   trace.Span      // the handler span (span.go), ended once by endSpan; nil when untraced
 	id     uint64
 	op     string
 	stream bool
@@ -29,6 +29,7 @@ type Call struct {
 	result   msgpack.RawMessage
 	err      error
 	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
+	spanEnd  atomic.Bool                 // the handler span was ended
 	hosted   atomic.Bool                 // Python made host calls for this request (hostcall.go)
 
 	// Stream state. The read loop never blocks on a slow consumer: chunks queue here,
@@ -142,7 +143,7 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 		(*stop)()
 	}
 	c.s.inFlight.Add(-1)
-	c.s.endHandlerSpan(c.span, err) // before the caller wakes: its client span ends after this one
+	c.endSpan(err) // before the caller wakes: its client span ends after this one
 	close(c.done)
 	if c.stream {
 		c.signal()
@@ -158,12 +159,21 @@ func (c *Call) abort(err error) {
 	if c.s.take(c.id) == nil {
 		return // already answered or the worker died
 	}
+	c.endSpan(err) // now: the write below may wait for a busy pipe
 	// The cancel is written before the caller wakes, so anything the caller sends next
 	// reaches Python after it.
 	enc := wire.GetEncoder()
 	_ = c.s.writeFrame(enc.Cancel(c.id))
 	wire.PutEncoder(enc)
 	c.finish(nil, err)
+}
+
+// endSpan ends the handler span once, with the first outcome known (an answer, an abort,
+// the worker's death, or the caller's ctx ending while it waits).
+func (c *Call) endSpan(err error) {
+	if c.span != nil && c.spanEnd.CompareAndSwap(false, true) {
+		c.s.endHandlerSpan(c.span, err)
+	}
 }
 
 // Cancel abandons the call; Python is told to stop. It is a no-op once the call completed.
@@ -184,10 +194,9 @@ func (c *Call) Result(ctx context.Context) (msgpack.RawMessage, error) {
 		return c.result, c.err
 	case <-ctx.Done():
 		if c.ctx.Err() != nil {
-			// The call's own ctx ended: it is aborted, by its watcher or here, whichever
-			// comes first; waiting for that makes its handler span end before the caller's.
-			c.abort(opCtxError(c.op, c.ctx.Err()))
-			<-c.done
+			// The call's own ctx ended: its watcher aborts the call. Its handler span ends
+			// here already, so that it ends before the caller's span does.
+			c.endSpan(opCtxError(c.op, c.ctx.Err()))
 		}
 		return nil, opCtxError(c.op, ctx.Err())
 	}

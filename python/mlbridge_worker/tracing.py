@@ -153,7 +153,10 @@ def _host_context_class() -> type:
         read of the dict is covered too, and once filled it is a plain Context. Filling is
         idempotent, so two threads sharing it at once both see the span."""
 
-        __slots__ = ("_tp", "_ts")
+        # class defaults, not __slots__: an instance made without __init__ reads as a filled
+        # (empty) context rather than failing
+        _tp: str | None = None
+        _ts: str | None = None
 
         def __init__(self, tp: str, ts: str | None) -> None:  # empty: dict.__new__ made it so
             self._tp, self._ts = tp, ts

@@ -168,10 +168,12 @@ func (ct *callTracer) start(ctx context.Context, info *Info, mode int, op string
 }
 
 // StartHandler begins the handler span of a request of op on a worker (pid), a child of the
-// client span in ctx: internal/worker.HandlerSpans. Nothing when tracing is off.
+// client span in ctx: internal/worker.HandlerSpans. Nothing when tracing is off, nor for a
+// request sent under no span — the pool's own (health checks, a new worker's definitions),
+// which would otherwise each start a trace of their own.
 func (ct *callTracer) StartHandler(ctx context.Context, op, kind string, pid int) (context.Context, trace.Span) {
 	t, on := ct.tracer()
-	if !on {
+	if !on || !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx, nil
 	}
 	if kind == "" {

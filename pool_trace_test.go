@@ -411,3 +411,26 @@ func TestTraceBridge(t *testing.T) {
 		t.Errorf("no Go span for %v", want)
 	}
 }
+
+// The pool's own requests (a new worker's health check, the last one as it stops) start no
+// spans: every span is a call's, a client span and its handler span.
+func TestTracePoolRequestsStartNoTrace(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.TracerProvider, c.Size = tp, 1 })
+	poolCall[any](t, p, "echo", args("value", 1))
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []trace.SpanKind
+	for _, s := range exp.GetSpans() {
+		if s.Name != "echo" {
+			t.Errorf("span %q (%v): not a call's", s.Name, s.SpanKind)
+		}
+		kinds = append(kinds, s.SpanKind)
+	}
+	if !slices.Equal(kinds, []trace.SpanKind{trace.SpanKindServer, trace.SpanKindClient}) {
+		t.Errorf("spans of kinds %v, want the call's handler and client spans", kinds)
+	}
+}

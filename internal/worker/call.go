@@ -29,7 +29,7 @@ type Call struct {
 	result   msgpack.RawMessage
 	err      error
 	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
-	spanEnd  atomic.Bool                 // the handler span was ended
+	spanEnd  sync.Once                   // ends the handler span
 	hosted   atomic.Bool                 // Python made host calls for this request (hostcall.go)
 
 	// Stream state. The read loop never blocks on a slow consumer: chunks queue here,
@@ -169,10 +169,11 @@ func (c *Call) abort(err error) {
 }
 
 // endSpan ends the handler span once, with the first outcome known (an answer, an abort,
-// the worker's death, or the caller's ctx ending while it waits).
+// the worker's death, or the caller's ctx ending while it waits); a concurrent caller returns
+// once it has ended.
 func (c *Call) endSpan(err error) {
-	if c.span != nil && c.spanEnd.CompareAndSwap(false, true) {
-		c.s.endHandlerSpan(c.span, err)
+	if c.span != nil {
+		c.spanEnd.Do(func() { c.s.endHandlerSpan(c.span, err) })
 	}
 }
 

@@ -33,9 +33,10 @@ type callTracer struct {
 	// capture: error messages go on spans (they may quote a prompt or other input), under
 	// the switch that governs GenAI content, as the workers see it (captureContent)
 	capture bool
-	// the start options of each (op, mode)'s client spans and (op, kind)'s handler spans —
-	// kind and attributes — built once (spanOptsKey → []trace.SpanStartOption), at most
-	// maxSpanOpts of them: past that (ops are names the caller chooses), built per call
+	// the start options of each (op, mode)'s client spans and (op, kind, pid)'s handler spans
+	// — kind and attributes — built once (spanOptsKey → []trace.SpanStartOption), at most
+	// maxSpanOpts of them: past that (ops are names the caller chooses; a long-lived pool
+	// meets new pids), built per call
 	opts  sync.Map
 	nopts atomic.Int32
 }

@@ -59,11 +59,13 @@ func Open(ctx context.Context, cfg Config) (*Bridge, error) {
 	if wcfg.Logger == nil {
 		wcfg.Logger = slog.Default().With("bridge", cfg.Bridge) // as a pool's default names it
 	}
+	tracer := newCallTracer(cfg.TracerProvider, cfg.Bridge, captureContent(worker.Env(cfg.EnvAllow, cfg.Env)))
+	wcfg.Spans = tracer // each request's handler span, under its client span
 	w, err := worker.Start(ctx, wcfg)
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{w: w, maxInFlight: cfg.MaxInFlight, tracer: newCallTracer(cfg.TracerProvider, cfg.Bridge)}
+	b := &Bridge{w: w, maxInFlight: cfg.MaxInFlight, tracer: tracer}
 	if b.maxInFlight <= 0 {
 		b.maxInFlight = defaultMaxInFlight
 	}
@@ -96,7 +98,7 @@ func (b *Bridge) Call(ctx context.Context, op string, args any) (Result, error) 
 	if err == nil {
 		raw, err = c.Result(ctx)
 	}
-	endSpan(span, err)
+	b.tracer.end(span, err)
 	return Result{raw: raw}, err
 }
 
@@ -107,13 +109,13 @@ func (b *Bridge) Submit(ctx context.Context, op string, args any) *Future {
 	c, err := b.send(ctx, op, args, false)
 	if span != nil {
 		if err != nil {
-			endSpan(span, err)
+			b.tracer.end(span, err)
 		} else {
 			// the span ends with the call, whoever waits for it (or nobody)
 			go func() {
 				<-c.Done()
 				_, err := c.Result(context.Background())
-				endSpan(span, err)
+				b.tracer.end(span, err)
 			}()
 		}
 	}
@@ -128,11 +130,11 @@ func (b *Bridge) Stream(ctx context.Context, op string, args any) iter.Seq2[Resu
 		ctx, span := b.tracer.start(ctx, &b.info, modeStream, op)
 		c, err := b.send(ctx, op, args, true)
 		if err != nil {
-			endSpan(span, err)
+			b.tracer.end(span, err)
 			yield(Result{}, err)
 			return
 		}
-		endSpan(span, drain(c, yield))
+		b.tracer.end(span, drain(c, yield))
 	}
 }
 

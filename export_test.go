@@ -15,3 +15,17 @@ func SetLauncher(c *Config, l worker.Launcher) { c.launcher = l }
 func (p *Pool) RecordCall(ctx context.Context, op string, start time.Time, err error) {
 	p.record(ctx, modeCall, op, start, err)
 }
+
+// KillBeforeShutdownSnapshot makes p's Shutdown kill the worker pid and wait until its handle
+// saw it die, just before Shutdown takes its snapshot of the workers (under the pool's lock,
+// so its slot cannot have removed it yet): a worker that died as Shutdown began.
+func KillBeforeShutdownSnapshot(p *Pool, pid int) {
+	p.beforeShutdownSnapshot = func() {
+		for _, pw := range p.workers {
+			if pw.w.Pid() == pid {
+				pw.w.Kill("killed by the test just before Shutdown")
+				<-pw.w.Done()
+			}
+		}
+	}
+}

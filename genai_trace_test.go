@@ -9,6 +9,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	otlptrace "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/mlbridge/mlbridge"
@@ -44,9 +45,9 @@ func intAttr(s *otlptrace.Span, key string) (int64, bool) {
 	return 0, false
 }
 
-// One DSPy ExecuteProgram on the local model (llama.cpp in the worker): the worker's spans
-// include a GenAI client span for the LM call, a child of the handler span in the caller's
-// trace, with the model, the provider and the token usage llama.cpp counted. The prompt is
+// One DSPy ExecuteProgram on the local model (llama.cpp in the worker): the worker exports
+// (OTLP) a GenAI client span for the LM call, a child of the host's handler span in the
+// caller's trace, with the model, the provider and the token usage llama.cpp counted. The prompt is
 // not on it (content capture is off by default). The pool's record of the LM definition
 // carries the ConfigureLM operation's trace ids.
 func TestGenAISpanOfALocalModelCall(t *testing.T) {
@@ -74,6 +75,9 @@ func TestGenAISpanOfALocalModelCall(t *testing.T) {
 	}
 	var call, configure tracetest.SpanStub
 	for _, s := range exp.GetSpans() {
+		if s.SpanKind == trace.SpanKindServer {
+			continue // the handler spans
+		}
 		switch s.Name {
 		case "execute":
 			call = s
@@ -89,12 +93,13 @@ func TestGenAISpanOfALocalModelCall(t *testing.T) {
 	if !call.SpanContext.IsValid() {
 		t.Fatal("no Go span of the execute call")
 	}
-	handler := recv.server(t, call.SpanContext)
+	handler := handlerSpan(t, exp, call) // the host's, the Python code's current span
+	hid, tid := handler.SpanContext.SpanID(), handler.SpanContext.TraceID()
 	lm := recv.wait(t, "with gen_ai.operation.name under the handler span", func(s *otlptrace.Span) bool {
-		return bytes.Equal(s.ParentSpanId, handler.SpanId) && attr(s, "gen_ai.operation.name") != ""
+		return bytes.Equal(s.ParentSpanId, hid[:]) && attr(s, "gen_ai.operation.name") != ""
 	})
-	if !bytes.Equal(lm.TraceId, handler.TraceId) {
-		t.Errorf("GenAI span in trace %x, handler span in %x", lm.TraceId, handler.TraceId)
+	if !bytes.Equal(lm.TraceId, tid[:]) {
+		t.Errorf("GenAI span in trace %x, handler span in %s", lm.TraceId, tid)
 	}
 	if lm.Kind != otlptrace.Span_SPAN_KIND_CLIENT || lm.Name != "chat smollm2-135m-instruct" {
 		t.Errorf("GenAI span %q kind %v, want %q CLIENT", lm.Name, lm.Kind, "chat smollm2-135m-instruct")

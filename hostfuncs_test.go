@@ -11,6 +11,7 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlbridge/mlbridge"
@@ -76,8 +77,11 @@ func TestHostFuncFromAsyncAndSyncHandlers(t *testing.T) {
 	}
 }
 
-func TestHostFuncSpanIsTheCallsClientSpan(t *testing.T) {
-	tp := sdktrace.NewTracerProvider()
+// A host function runs in the span of the handler that called it: the request's handler span,
+// a child of the pool's client span.
+func TestHostFuncSpanIsTheCallsHandlerSpan(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	seen := make(chan context.Context, 1)
 	p := openPool(t, func(c *mlbridge.PoolConfig) {
@@ -90,8 +94,17 @@ func TestHostFuncSpanIsTheCallsClientSpan(t *testing.T) {
 	}
 	span := trace.SpanFromContext(<-seen)
 	ro, ok := span.(sdktrace.ReadOnlySpan)
-	if !ok || ro.Name() == "" || ro.SpanKind() != trace.SpanKindClient {
-		t.Fatalf("the Go function's ctx carries %T %v, want the pool's client span", span, span)
+	if !ok || ro.Name() != "host_call" || ro.SpanKind() != trace.SpanKindServer {
+		t.Fatalf("the Go function's ctx carries %T %v, want the call's handler span", span, span)
+	}
+	var client trace.SpanContext
+	for _, s := range exp.GetSpans() {
+		if s.Name == "host_call" && s.SpanKind == trace.SpanKindClient {
+			client = s.SpanContext
+		}
+	}
+	if !client.IsValid() || ro.Parent().SpanID() != client.SpanID() || ro.SpanContext().TraceID() != client.TraceID() {
+		t.Errorf("handler span's parent %v, want the pool's client span %v", ro.Parent(), client)
 	}
 	t.Logf("host function ctx span: %q (%s)", ro.Name(), ro.SpanKind())
 }

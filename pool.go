@@ -155,8 +155,11 @@ type Pool struct {
 	next    int           // rotates the dispatch scan
 	waiters waitQueue
 	closed  bool
-	failErr error   // the crash-loop breaker's cause while it is open
-	breaker breaker // guarded by mu
+	// beforeShutdownSnapshot runs in Shutdown under mu, just before its snapshot of the
+	// workers: a test hook (export_test.go), nil otherwise
+	beforeShutdownSnapshot func()
+	failErr                error   // the crash-loop breaker's cause while it is open
+	breaker                breaker // guarded by mu
 
 	zmu    sync.Mutex
 	zygote *worker.Zygote // with Preload: forks the workers; restarted if it dies
@@ -187,8 +190,10 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	}
 	p := &Pool{
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
-		stop: make(chan struct{}), tracer: newCallTracer(cfg.TracerProvider, cfg.Name),
+		stop:   make(chan struct{}),
+		tracer: newCallTracer(cfg.TracerProvider, cfg.Name, captureContent(worker.Env(cfg.EnvAllow, cfg.Env))),
 	}
+	p.wcfg.Spans = p.tracer // each request's handler span, under its client span
 	if err := cfg.withHostFuncs(&p.wcfg); err != nil {
 		return nil, err
 	}
@@ -277,7 +282,7 @@ func (p *Pool) Submit(ctx context.Context, op string, args any, opts ...CallOpti
 func (p *Pool) do(ctx context.Context, mode int, op string, args any, o callOptions) (Result, error) {
 	ctx, span := p.tracer.start(ctx, p.info.Load(), mode, op)
 	res, err := p.attempts(ctx, mode, op, args, o)
-	endSpan(span, err)
+	p.tracer.end(span, err)
 	return res, err
 }
 
@@ -344,7 +349,7 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 		pw, err := p.acquire(ctx, nil)
 		if err != nil {
 			p.record(ctx, modeStream, op, start, err)
-			endSpan(span, err)
+			p.tracer.end(span, err)
 			yield(Result{}, err)
 			return
 		}
@@ -353,7 +358,7 @@ func (p *Pool) Stream(ctx context.Context, op string, args any, opts ...CallOpti
 			p.release(pw, final)
 			p.logLost(ctx, op, pw, final)
 			p.record(ctx, modeStream, op, start, final)
-			endSpan(span, final)
+			p.tracer.end(span, final)
 		}()
 		if len(o.uses) > 0 {
 			if final = p.ensure(ctx, pw, o.uses); final != nil {
@@ -413,6 +418,11 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 	p.closed = true
 	p.waiters.failAll(ErrClosed)
+	if p.beforeShutdownSnapshot != nil {
+		p.beforeShutdownSnapshot()
+	}
+	// the snapshot: these workers' exits are counted here (their slots see p.closed when
+	// they remove them), the others' by their slots
 	workers := append([]*poolWorker(nil), p.workers...)
 	recycling := map[*poolWorker]bool{} // their recycle counts their exit
 	for _, pw := range workers {
@@ -432,7 +442,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 			defer wg.Done()
 			p.drainAndStop(ctx, pw)
 			if !recycling[pw] {
-				p.inst.exited(exitShutdown)
+				p.inst.exited(p.shutdownExit(pw))
 			}
 		}()
 	}
@@ -452,6 +462,23 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// shutdownExit is why a worker Shutdown stopped exited: shutdown, unless it had died on its
+// own before Shutdown asked it to stop (a kill, an OOM, a crashing call just before or while
+// Shutdown began, its death error then not ErrClosed): a crash, as its slot would have
+// counted it, or a start failure if it died before serving.
+func (p *Pool) shutdownExit(pw *poolWorker) exitReason {
+	err := pw.w.Err()
+	switch {
+	case err == nil || errors.Is(err, ErrClosed):
+		return exitShutdown
+	case p.diedStarting(pw):
+		return exitStartFailure
+	default:
+		p.stats.crashes.Add(1)
+		return exitCrash
 	}
 }
 

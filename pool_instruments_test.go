@@ -298,3 +298,23 @@ func TestPoolWedgedWorkerMetrics(t *testing.T) {
 			s[mlbridge.MetricWedgedWorkers+"{bridge=svc}"] == int64(0)
 	})
 }
+
+// A worker that died just before Shutdown took its snapshot of the workers (killed, and seen
+// dead by its handle, while its slot had not yet removed it) is counted as a crash, not as a
+// shutdown; the live one is a shutdown.
+func TestPoolWorkerDeadAtShutdownIsACrash(t *testing.T) {
+	reader, mp := manualProvider()
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.MeterProvider, c.Name = mp, "svc" })
+	exits := func(reason string) string { return mlbridge.MetricWorkerExits + "{bridge=svc,reason=" + reason + "}" }
+	mlbridge.KillBeforeShutdownSnapshot(p, servedWorker(t, p))
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := series(t, reader)
+	if got[exits("crash")] != int64(1) || got[exits("shutdown")] != int64(1) || got[exits("start_failure")] != int64(0) {
+		t.Errorf("exits: crash %v, shutdown %v, start_failure %v; want 1, 1, 0", got[exits("crash")], got[exits("shutdown")], got[exits("start_failure")])
+	}
+	if st := p.Stats(); st.Crashes != 1 {
+		t.Errorf("Stats().Crashes = %d, want 1", st.Crashes)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -113,18 +114,19 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 		go p.watchLiveness(pw)
 		select {
 		case <-pw.w.Done():
-			p.remove(pw)
+			inSnapshot := p.remove(pw)
 			if s.retired() {
 				p.inst.exited(exitScaledDown) // died while being stopped: it was leaving anyway
 				return
 			}
-			if p.isStopping() {
-				return // counted by Shutdown
+			if inSnapshot {
+				return // Shutdown's snapshot has it: counted there (pool.go, shutdownExit)
 			}
 			err := pw.w.Err()
 			if p.diedStarting(pw) {
 				p.inst.exited(exitStartFailure)
-				p.log.Warn("mlbridge: worker died right after start; restarting", "slot", s.index, "err", err)
+				p.log.LogAttrs(context.Background(), slog.LevelWarn, "mlbridge: worker died right after start; restarting",
+					append(worker.LostCallAttrs(pw.w.LostCalls()), slog.Int("slot", s.index), slog.Any("err", err))...)
 				p.startFailed(s, err, false)
 				if !p.sleep(jitter(backoff)) {
 					return
@@ -135,7 +137,9 @@ func (p *Pool) runSlot(startCtx context.Context, s *slot, first chan<- error) {
 			// It had served (or lived past startGrace): a kill, an OOM, a crashing call —
 			// not a crash loop. Replace it now; restarts after it start from the short backoff.
 			p.inst.exited(exitCrash)
-			p.log.Warn("mlbridge: worker died; replacing it", "slot", s.index, "err", err)
+			// joined to the traces of the calls it took down
+			p.log.LogAttrs(context.Background(), slog.LevelWarn, "mlbridge: worker died; replacing it",
+				append(worker.LostCallAttrs(pw.w.LostCalls()), slog.Int("slot", s.index), slog.Any("err", err))...)
 			s.noteRestart(exitText(err))
 			p.stats.crashes.Add(1)
 			backoff = p.cfg.RestartBackoff
@@ -290,13 +294,15 @@ func (p *Pool) workerLimit(w *worker.Worker) int {
 	return 64
 }
 
-// remove takes a worker out of the pool's list.
-func (p *Pool) remove(pw *poolWorker) {
+// remove takes pw out of the pool; true if Shutdown had begun by then, when its snapshot of
+// the workers (taken under p.mu, with p.closed set) held pw.
+func (p *Pool) remove(pw *poolWorker) (inShutdownSnapshot bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.workers = slices.DeleteFunc(p.workers, func(x *poolWorker) bool { return x == pw })
 	p.migration.retire(pw.handlers.Load()) // under p.mu: Stats sees it live or retired, never both
 	p.failStrandedLocked()
-	p.mu.Unlock()
+	return p.closed
 }
 
 // recycleRequest asks a slot to replace its worker: why, for MetricWorkerRecycles, and the

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -20,24 +22,34 @@ import (
 // tracerName is the instrumentation scope of the spans mlbridge starts.
 const tracerName = "github.com/mlbridge/mlbridge"
 
-// callTracer starts the client span of each call (docs/OBSERVABILITY.md). With no provider
-// set it starts nothing at all: the call path then allocates nothing for tracing, and the
-// worker still forwards a span context the caller's ctx holds (internal/worker/trace.go).
+// callTracer starts the client span of each call, and (as the workers' HandlerSpans) the
+// handler span under it (docs/OBSERVABILITY.md). With no provider set it starts nothing at
+// all: the call path then allocates nothing for tracing, and the worker still forwards a
+// span context the caller's ctx holds (internal/worker/trace.go).
 type callTracer struct {
 	tp      trace.TracerProvider // Config.TracerProvider; nil: the global one, read per call
 	cache   atomic.Pointer[tracerEntry]
 	service string
-	// the start options of each (op, mode)'s spans — kind and attributes — built once
-	// (spanOptsKey → []trace.SpanStartOption), at most maxSpanOpts of them: past that
-	// (ops are names the caller chooses), built per call
+	// capture: error messages go on spans (they may quote a prompt or other input), under
+	// the switch that governs GenAI content, as the workers see it (captureContent)
+	capture bool
+	// the start options of each (op, mode)'s client spans and (op, kind, pid)'s handler spans
+	// — kind and attributes — built once (spanOptsKey → []trace.SpanStartOption), at most
+	// maxSpanOpts of them: past that (ops are names the caller chooses; a long-lived pool
+	// meets new pids), built per call
 	opts  sync.Map
 	nopts atomic.Int32
 }
 
 type spanOptsKey struct {
 	op   string
-	mode int
+	mode int    // a client span's; handlerMode for a handler span
+	kind string // a handler span's handler kind
+	pid  int    // a handler span's worker
 }
+
+// handlerMode keys the start options of handler spans.
+const handlerMode = -1
 
 const maxSpanOpts = 1024
 
@@ -48,21 +60,53 @@ type tracerEntry struct {
 	off        bool
 }
 
-func newCallTracer(tp trace.TracerProvider, service string) *callTracer {
-	return &callTracer{tp: tp, service: service}
+func newCallTracer(tp trace.TracerProvider, service string, capture bool) *callTracer {
+	return &callTracer{tp: tp, service: service, capture: capture}
+}
+
+// CaptureContentEnv is OpenTelemetry's switch for recording GenAI prompts and completions;
+// mlbridge applies it to error messages on spans too, on both sides.
+const CaptureContentEnv = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+// captureContent reads the switch from env, the workers' environment, as Python reads it.
+func captureContent(env []string) bool {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == CaptureContentEnv {
+			v = val // the last one wins, as in the worker's environment
+		}
+	}
+	return strings.EqualFold(strings.TrimSpace(v), "true")
 }
 
 // spanOpts are the start options of a call's span: client kind, and its attributes (rpc
 // system, service and method, and the mode), passed at start so that a sampler sees them.
 func (ct *callTracer) spanOpts(op string, mode int) []trace.SpanStartOption {
-	k := spanOptsKey{op, mode}
+	return ct.cachedOpts(spanOptsKey{op: op, mode: mode}, func() []trace.SpanStartOption {
+		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("rpc.system", "mlbridge"), attribute.String("rpc.service", ct.service),
+			attribute.String("rpc.method", op), attribute.String("mlbridge.mode", string(callModes[mode])),
+		)}
+	})
+}
+
+// handlerOpts are the start options of a handler span: server kind, the op, its kind and the
+// worker's pid (all at start: added after, they cost the span a second attribute slice).
+func (ct *callTracer) handlerOpts(op, kind string, pid int) []trace.SpanStartOption {
+	return ct.cachedOpts(spanOptsKey{op: op, mode: handlerMode, kind: kind, pid: pid}, func() []trace.SpanStartOption {
+		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+			attribute.String("rpc.system", "mlbridge"), attribute.String("rpc.service", ct.service),
+			attribute.String("rpc.method", op), attribute.String("mlbridge.handler_kind", kind),
+			attribute.Int("mlbridge.worker.pid", pid),
+		)}
+	})
+}
+
+func (ct *callTracer) cachedOpts(k spanOptsKey, build func() []trace.SpanStartOption) []trace.SpanStartOption {
 	if o, ok := ct.opts.Load(k); ok {
 		return o.([]trace.SpanStartOption)
 	}
-	o := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-		attribute.String("rpc.system", "mlbridge"), attribute.String("rpc.service", ct.service),
-		attribute.String("rpc.method", op), attribute.String("mlbridge.mode", string(callModes[mode])),
-	)}
+	o := build()
 	if ct.nopts.Load() < maxSpanOpts {
 		if _, loaded := ct.opts.LoadOrStore(k, o); !loaded {
 			ct.nopts.Add(1)
@@ -124,10 +168,31 @@ func (ct *callTracer) start(ctx context.Context, info *Info, mode int, op string
 	return t.Start(ctx, op, ct.spanOpts(op, mode)...)
 }
 
-// endSpan ends a call's span with its outcome: an error sets the error status, records the
-// error and its category (error.type: cancelled, timeout, a worker's category...); a cancel
-// or a deadline is also recorded as an event, so that it shows on the span's timeline.
-func endSpan(span trace.Span, err error) {
+// StartHandler begins the handler span of a request of op on a worker (pid), a child of the
+// client span in ctx: internal/worker.HandlerSpans. Nothing when tracing is off, nor for a
+// request sent under no span — the pool's own (health checks, a new worker's definitions),
+// which would otherwise each start a trace of their own.
+func (ct *callTracer) StartHandler(ctx context.Context, op, kind string, pid int) (context.Context, trace.Span) {
+	t, on := ct.tracer()
+	if !on || !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, nil
+	}
+	if kind == "" {
+		op, kind = UnknownOp, "unknown" // an op the worker does not declare: bounded names
+	}
+	return t.Start(ctx, op, ct.handlerOpts(op, kind, pid)...)
+}
+
+// EndHandler ends a handler span with its request's outcome, as end does.
+func (ct *callTracer) EndHandler(span trace.Span, err error) { ct.end(span, err) }
+
+// end ends a call's span with its outcome: an error sets the error status and its category
+// (error.type: cancelled, timeout, a worker's category...); a cancel or a deadline is also
+// recorded as an event, so that it shows on the span's timeline. The error's text (a Python
+// exception's message, a dead worker's last stderr lines: either may quote the call's input)
+// is recorded only under the content switch; without it, the span says the category and,
+// for a Python exception, its class — as GenAI spans do (python/mlbridge_worker/genai.py).
+func (ct *callTracer) end(span trace.Span, err error) {
 	if span == nil {
 		return
 	}
@@ -137,8 +202,16 @@ func endSpan(span trace.Span, err error) {
 		if category == "cancelled" || category == "timeout" {
 			span.AddEvent("mlbridge.cancel", trace.WithAttributes(attribute.String("mlbridge.reason", category)))
 		}
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		switch re, remote := errors.AsType[*errs.RemoteError](err); {
+		case ct.capture:
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		case remote && re.Type != "":
+			span.AddEvent("exception", trace.WithAttributes(attribute.String("exception.type", re.Type)))
+			span.SetStatus(codes.Error, re.Type)
+		default:
+			span.SetStatus(codes.Error, category)
+		}
 	}
 	span.End()
 }
@@ -190,7 +263,7 @@ func (p *Pool) logLost(ctx context.Context, op string, pw *poolWorker, err error
 }
 
 // globalTracer serves TraceOperation for adapters that are not a *Pool.
-var globalTracer = newCallTracer(nil, "")
+var globalTracer = newCallTracer(nil, "", captureContent(os.Environ()))
 
 func (p *Pool) operationTracer() *callTracer { return p.tracer }
 
@@ -208,7 +281,7 @@ func TraceOperation(ctx context.Context, a Adapter, name string) (context.Contex
 		return ctx, endNothing
 	}
 	ctx, span := tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindInternal))
-	return ctx, func(err error) { endSpan(span, err) }
+	return ctx, func(err error) { ct.end(span, err) }
 }
 
 func endNothing(error) {}

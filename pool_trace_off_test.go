@@ -15,14 +15,16 @@ func TestTraceOffAllocatesNothing(t *testing.T) {
 		t.Fatal("the global default provider is taken for a recording one")
 	}
 	for name, tp := range map[string]*callTracer{
-		"global default": newCallTracer(nil, "b"),
-		"noop":           newCallTracer(noop.NewTracerProvider(), "b"),
+		"global default": newCallTracer(nil, "b", false),
+		"noop":           newCallTracer(noop.NewTracerProvider(), "b", false),
 	} {
 		ctx := context.Background()
 		if n := testing.AllocsPerRun(1000, func() {
 			c, span := tp.start(ctx, nil, modeCall, "op")
-			endSpan(span, nil)
-			if span != nil || c != ctx {
+			hc, hspan := tp.StartHandler(c, "op", "async", 1)
+			tp.EndHandler(hspan, nil)
+			tp.end(span, nil)
+			if span != nil || hspan != nil || c != ctx || hc != ctx {
 				t.Fatalf("%s: a span was started", name)
 			}
 		}); n != 0 {

@@ -2,16 +2,17 @@ package mlbridge_test
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -60,27 +61,6 @@ func newOTLPReceiver(t *testing.T) *otlpReceiver {
 	return r
 }
 
-// server waits for the worker's span of the Go span sc: same trace, sc as its parent.
-func (r *otlpReceiver) server(t *testing.T, sc trace.SpanContext) *otlptrace.Span {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r.mu.Lock()
-		for _, s := range r.spans {
-			if hex.EncodeToString(s.TraceId) == sc.TraceID().String() && hex.EncodeToString(s.ParentSpanId) == sc.SpanID().String() {
-				r.mu.Unlock()
-				return s
-			}
-		}
-		n := len(r.spans)
-		r.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("no worker span with parent %s in trace %s (%d spans received)", sc.SpanID(), sc.TraceID(), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func attr(s *otlptrace.Span, key string) string {
 	for _, kv := range s.Attributes {
 		if kv.Key == key {
@@ -124,6 +104,18 @@ func (c *logCapture) reset() {
 	c.mu.Unlock()
 }
 
+// findWith is the first record of msg whose attribute key is value.
+func (c *logCapture) findWith(msg, key, value string) map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.recs {
+		if r["msg"] == msg && r[key] == value {
+			return r
+		}
+	}
+	return nil
+}
+
 func (c *logCapture) find(msg string) map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -135,19 +127,44 @@ func (c *logCapture) find(msg string) map[string]string {
 	return nil
 }
 
+// handlerSpan finds the handler span of the client span cs: kind server, its child.
+func handlerSpan(t *testing.T, exp *tracetest.InMemoryExporter, cs tracetest.SpanStub) tracetest.SpanStub {
+	t.Helper()
+	for _, s := range exp.GetSpans() {
+		if s.SpanKind == trace.SpanKindServer && s.Parent.SpanID() == cs.SpanContext.SpanID() {
+			if s.SpanContext.TraceID() != cs.SpanContext.TraceID() {
+				t.Errorf("handler span %s in trace %s, its client span in %s", s.Name, s.SpanContext.TraceID(), cs.SpanContext.TraceID())
+			}
+			return s
+		}
+	}
+	t.Fatalf("no handler span under the client span %s (%s)", cs.Name, cs.SpanContext.SpanID())
+	return tracetest.SpanStub{}
+}
+
+func stubAttr(s tracetest.SpanStub, key string) attribute.Value {
+	for _, kv := range s.Attributes {
+		if string(kv.Key) == key {
+			return kv.Value
+		}
+	}
+	return attribute.Value{}
+}
+
 // One trace from the Go caller into the Python handler, through real workers: the pool's
-// client span (Go SDK, in-memory exporter) is the parent of the worker's handler span
-// (Python SDK, OTLP/HTTP to a loopback receiver), for an async handler (eager and suspending),
-// a sync one, both kinds of stream, a cancel and a deadline; the error cases end with the
-// error status and a cancel event on both sides; log records join the trace on both sides.
+// client span is the parent of the handler span (both emitted by the host's SDK, here into an
+// in-memory exporter), and the handler's Python code runs in that handler span — the ids
+// current there, and on its log records, are the handler span's — for an async handler (eager
+// and suspending), a sync one, both kinds of stream, a cancel and a deadline; the error cases
+// end both spans with the error status and a cancel event; log records join the trace on both
+// sides.
 func TestTraceAcrossTheProcessBoundary(t *testing.T) {
 	t.Run("spawned", func(t *testing.T) { testTraceAcross(t, false) })
-	// workers forked from a zygote that imported the bridge: the SDK is set up in each worker
+	// workers forked from a zygote that imported the bridge
 	t.Run("preload", func(t *testing.T) { testTraceAcross(t, true) })
 }
 
 func testTraceAcross(t *testing.T, preload bool) {
-	recv := newOTLPReceiver(t)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -155,122 +172,125 @@ func testTraceAcross(t *testing.T, preload bool) {
 	p := openPool(t, func(c *mlbridge.PoolConfig) {
 		c.TracerProvider, c.Preload = tp, preload
 		c.Logger = slog.New(logs)
-		c.Env = append(c.Env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+recv.srv.URL+"/v1/traces",
-			"OTEL_BSP_SCHEDULE_DELAY=20", "OTEL_SERVICE_NAME=mlbridge-test-worker")
 	})
 
-	// goSpan finds the pool's finished client span of op.
+	// goSpan finds the pool's last finished client span of op.
 	goSpan := func(t *testing.T, op string) tracetest.SpanStub {
 		t.Helper()
-		for _, s := range exp.GetSpans() {
-			if s.Name == op {
+		spans := exp.GetSpans()
+		for i := len(spans) - 1; i >= 0; i-- {
+			if s := spans[i]; s.Name == op && s.SpanKind == trace.SpanKindClient {
 				return s
 			}
 		}
 		t.Fatalf("no Go span %q", op)
 		return tracetest.SpanStub{}
 	}
-	check := func(t *testing.T, op, kind string) (tracetest.SpanStub, *otlptrace.Span) {
+	pids := map[int64]bool{}
+	for _, w := range p.Stats().Workers {
+		pids[int64(w.Pid)] = true
+	}
+	// check finds the client and handler spans of the last call of op, and checks that the
+	// Python code ran in the handler span: the ids it saw (seen, when it returned them) and
+	// those of its log record ("trace ids of <op>").
+	check := func(t *testing.T, op, kind string, seen map[string]any) (tracetest.SpanStub, tracetest.SpanStub) {
 		t.Helper()
 		gs := goSpan(t, op)
-		if gs.SpanKind != trace.SpanKindClient || !gs.SpanContext.IsSampled() {
-			t.Errorf("Go span %s: kind %v sampled %v", op, gs.SpanKind, gs.SpanContext.IsSampled())
+		if !gs.SpanContext.IsSampled() {
+			t.Errorf("Go span %s not sampled", op)
 		}
-		ps := recv.server(t, gs.SpanContext)
-		if ps.Name != op || ps.Kind != otlptrace.Span_SPAN_KIND_SERVER || attr(ps, "mlbridge.handler_kind") != kind {
-			t.Errorf("worker span %q kind %v handler kind %q, want %q SERVER %q", ps.Name, ps.Kind, attr(ps, "mlbridge.handler_kind"), op, kind)
+		hs := handlerSpan(t, exp, gs)
+		if hs.Name != op || stubAttr(hs, "mlbridge.handler_kind").AsString() != kind || !pids[stubAttr(hs, "mlbridge.worker.pid").AsInt64()] {
+			t.Errorf("handler span %q kind %q pid %d, want %q %q one of %v", hs.Name, stubAttr(hs, "mlbridge.handler_kind").AsString(),
+				stubAttr(hs, "mlbridge.worker.pid").AsInt64(), op, kind, pids)
 		}
-		return gs, ps
-	}
-	ok := func(t *testing.T, gs tracetest.SpanStub, ps *otlptrace.Span) {
-		t.Helper()
-		if gs.Status.Code == codes.Error || ps.Status.GetCode() == otlptrace.Status_STATUS_CODE_ERROR {
-			t.Errorf("error status on a successful call: Go %v, worker %v", gs.Status, ps.Status)
+		if hs.StartTime.Before(gs.StartTime) || hs.EndTime.After(gs.EndTime) {
+			t.Errorf("handler span [%v, %v] not within its client span [%v, %v]", hs.StartTime, hs.EndTime, gs.StartTime, gs.EndTime)
 		}
-	}
-	failed := func(t *testing.T, gs tracetest.SpanStub, ps *otlptrace.Span, category string) {
-		t.Helper()
-		if gs.Status.Code != codes.Error || ps.Status.GetCode() != otlptrace.Status_STATUS_CODE_ERROR {
-			t.Errorf("status: Go %v, worker %v; want errors", gs.Status, ps.Status)
+		want := map[string]any{"trace_id": hs.SpanContext.TraceID().String(), "span_id": hs.SpanContext.SpanID().String()}
+		if seen != nil && (seen["trace_id"] != want["trace_id"] || seen["span_id"] != want["span_id"]) {
+			t.Errorf("%s: Python saw %v, want the handler span's %v", op, seen, want)
 		}
-		goType := ""
-		for _, kv := range gs.Attributes {
-			if kv.Key == "error.type" {
-				goType = kv.Value.AsString()
+		var rec map[string]string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if rec = logs.findWith("trace ids of "+op, "span_id", want["span_id"].(string)); rec != nil || time.Now().After(deadline) {
+				break
 			}
 		}
-		if goType != category || attr(ps, "error.type") != category {
-			t.Errorf("error.type: Go %q, worker %q; want %q", goType, attr(ps, "error.type"), category)
+		if rec == nil || rec["trace_id"] != want["trace_id"] {
+			t.Errorf("%s: no worker record with the handler span's ids %v (got %v)", op, want, rec)
 		}
-		goEvent := false
-		for _, e := range gs.Events {
-			goEvent = goEvent || e.Name == "mlbridge.cancel"
+		return gs, hs
+	}
+	ok := func(t *testing.T, spans ...tracetest.SpanStub) {
+		t.Helper()
+		for _, s := range spans {
+			if s.Status.Code == codes.Error {
+				t.Errorf("error status on a successful call: %s %v", s.Name, s.Status)
+			}
 		}
-		if !goEvent || !hasEvent(ps, "mlbridge.cancel") {
-			t.Errorf("mlbridge.cancel event: Go %v, worker %v", goEvent, hasEvent(ps, "mlbridge.cancel"))
+	}
+	failed := func(t *testing.T, category string, spans ...tracetest.SpanStub) {
+		t.Helper()
+		for _, s := range spans {
+			if s.Status.Code != codes.Error || stubAttr(s, "error.type").AsString() != category {
+				t.Errorf("%s (%v): status %v error.type %q, want an error %q", s.Name, s.SpanKind, s.Status, stubAttr(s, "error.type").AsString(), category)
+			}
+			if !slices.ContainsFunc(s.Events, func(e sdktrace.Event) bool { return e.Name == "mlbridge.cancel" }) {
+				t.Errorf("%s (%v): no mlbridge.cancel event", s.Name, s.SpanKind)
+			}
 		}
 	}
 
 	t.Run("async", func(t *testing.T) {
-		poolCall[any](t, p, "echo", args("value", 1))                        // finishes eagerly
-		poolCall[any](t, p, "sleep_echo", args("value", 1, "seconds", 0.01)) // continues in a task
-		for _, op := range []string{"echo", "sleep_echo"} {
-			gs, ps := check(t, op, "async")
-			ok(t, gs, ps)
+		for _, suspend := range []bool{false, true} { // finishes eagerly; continues in a task
+			seen := poolCall[map[string]any](t, p, "trace_ids", args("suspend", suspend))
+			gs, hs := check(t, "trace_ids", "async", seen)
+			ok(t, gs, hs)
 		}
 	})
 	t.Run("sync", func(t *testing.T) {
-		poolCall[any](t, p, "sync_echo", args("value", 1))
-		gs, ps := check(t, "sync_echo", "sync")
-		ok(t, gs, ps)
+		seen := poolCall[map[string]any](t, p, "sync_trace_ids", nil)
+		gs, hs := check(t, "sync_trace_ids", "sync", seen)
+		ok(t, gs, hs)
 	})
 	t.Run("stream", func(t *testing.T) {
-		for _, op := range []string{"kind_async_gen", "kind_sync_gen"} {
-			n := 0
-			for _, err := range p.Stream(context.Background(), op, args("outcome", "ok")) {
+		for op, kind := range map[string]string{"trace_ids_gen": "async_gen", "sync_trace_ids_gen": "sync_gen"} {
+			var items []map[string]any
+			for r, err := range p.Stream(context.Background(), op, nil) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				n++
+				v, err := mlbridge.Decode[map[string]any](r, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				items = append(items, v)
 			}
-			if n != 1 {
-				t.Fatalf("%s: %d items", op, n)
+			if len(items) != 1 {
+				t.Fatalf("%s: %d items", op, len(items))
 			}
-			gs, ps := check(t, op, map[string]string{"kind_async_gen": "async_gen", "kind_sync_gen": "sync_gen"}[op])
-			ok(t, gs, ps)
+			gs, hs := check(t, op, kind, items[0])
+			ok(t, gs, hs)
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(200*time.Millisecond, cancel)
-		if _, err := p.Call(ctx, "kind_async", args("outcome", "wait")); !errors.Is(err, mlbridge.ErrCancelled) {
+		if _, err := p.Call(ctx, "trace_ids", args("wait", true)); !errors.Is(err, mlbridge.ErrCancelled) {
 			t.Fatalf("err %v, want ErrCancelled", err)
 		}
-		gs, ps := check(t, "kind_async", "async")
-		failed(t, gs, ps, "cancelled")
+		gs, hs := check(t, "trace_ids", "async", nil)
+		failed(t, "cancelled", gs, hs)
 	})
 	t.Run("deadline", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		if _, err := p.Call(ctx, "sync_sleep", args("seconds", 1.0)); !errors.Is(err, mlbridge.ErrTimeout) {
+		if _, err := p.Call(ctx, "sync_trace_ids", args("seconds", 1.0)); !errors.Is(err, mlbridge.ErrTimeout) {
 			t.Fatalf("err %v, want ErrTimeout", err)
 		}
-		gs, ps := check(t, "sync_sleep", "sync")
-		failed(t, gs, ps, "timeout")
-	})
-	t.Run("logs", func(t *testing.T) {
-		poolCall[bool](t, p, "log_record", args("level", "warning", "msg", "inside a traced call"))
-		gs, ps := check(t, "log_record", "sync")
-		var rec map[string]string
-		for deadline := time.Now().Add(10 * time.Second); rec == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			rec = logs.find("inside a traced call")
-		}
-		if rec == nil {
-			t.Fatal("the worker's record did not reach the pool's logger")
-		}
-		if rec["trace_id"] != gs.SpanContext.TraceID().String() || rec["span_id"] != hex.EncodeToString(ps.SpanId) {
-			t.Errorf("record ids %s/%s, want the handler span's %s/%x", rec["trace_id"], rec["span_id"], gs.SpanContext.TraceID(), ps.SpanId)
-		}
+		gs, hs := check(t, "sync_trace_ids", "sync", nil)
+		failed(t, "timeout", gs, hs)
 	})
 	t.Run("retry-log", func(t *testing.T) {
 		// the worker dies during an idempotent call: the pool's record about the retry
@@ -301,15 +321,13 @@ func TestTraceNoProvider(t *testing.T) {
 }
 
 // A typed client's operation is a span of its own: the pool calls it makes are its children,
-// and so are their worker spans (a define sent straight to a worker included).
+// and so are their handler spans (a define sent straight to a worker included).
 func TestTraceTypedOperation(t *testing.T) {
-	recv := newOTLPReceiver(t)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	p := openPool(t, func(c *mlbridge.PoolConfig) {
 		c.Bridge, c.Size, c.TracerProvider = dspyBridge, 1, tp
-		c.Env = append(c.Env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+recv.srv.URL+"/v1/traces", "OTEL_BSP_SCHEDULE_DELAY=20")
 	})
 	ctx := context.Background()
 	client := dspy.New(p)
@@ -323,40 +341,38 @@ func TestTraceTypedOperation(t *testing.T) {
 	if out, err := client.ExecuteProgram(ctx, id, map[string]any{"question": "capital of France?"}); err != nil || out["answer"] != "Paris" {
 		t.Fatalf("execute: %v %v", out, err)
 	}
-	byName := map[string]tracetest.SpanStub{}
+	byName := map[string]tracetest.SpanStub{} // the operations' and calls' spans
 	for _, s := range exp.GetSpans() {
-		byName[s.Name] = s
+		if s.SpanKind != trace.SpanKindServer {
+			byName[s.Name] = s
+		}
 	}
 	op, call := byName["dspy.ExecuteProgram"], byName["execute"]
 	if !op.SpanContext.IsValid() || call.Parent.SpanID() != op.SpanContext.SpanID() || call.SpanContext.TraceID() != op.SpanContext.TraceID() {
 		t.Fatalf("execute span %v is not a child of dspy.ExecuteProgram %v", call.Parent, op.SpanContext)
 	}
-	if ps := recv.server(t, call.SpanContext); ps.Name != "execute" {
-		t.Errorf("worker span %q under the execute call", ps.Name)
+	if hs := handlerSpan(t, exp, call); hs.Name != "execute" {
+		t.Errorf("handler span %q under the execute call", hs.Name)
 	}
 	// CreateProgram's describe call builds the program first, with a define on the worker;
 	// ConfigureLM's global definition reaches the worker as a define sent straight to it.
 	if d, c := byName["describe"], byName["dspy.CreateProgram"]; d.Parent.SpanID() != c.SpanContext.SpanID() {
 		t.Errorf("describe span %v is not a child of dspy.CreateProgram %v", d.Parent, c.SpanContext)
-	} else if ps := recv.server(t, d.SpanContext); ps.Name != "define_resource" {
-		t.Errorf("worker span %q under the describe call", ps.Name)
+	} else if hs := handlerSpan(t, exp, d); hs.Name != "define_resource" {
+		t.Errorf("handler span %q under the describe call", hs.Name)
 	}
-	if ps := recv.server(t, byName["dspy.ConfigureLM"].SpanContext); ps.Name != "define_resource" {
-		t.Errorf("worker span %q under dspy.ConfigureLM", ps.Name)
+	if hs := handlerSpan(t, exp, byName["dspy.ConfigureLM"]); hs.Name != "define_resource" {
+		t.Errorf("handler span %q under dspy.ConfigureLM", hs.Name)
 	}
 }
 
 // A single Bridge traces its calls the same way: Call, Submit (the span ends with the call,
-// waited for or not) and Stream, each the parent of its worker span.
+// waited for or not) and Stream, each the parent of its handler span.
 func TestTraceBridge(t *testing.T) {
-	recv := newOTLPReceiver(t)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	b := open(t, func(c *mlbridge.Config) {
-		c.TracerProvider = tp
-		c.Env = append(c.Env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+recv.srv.URL+"/v1/traces", "OTEL_BSP_SCHEDULE_DELAY=20")
-	})
+	b := open(t, func(c *mlbridge.Config) { c.TracerProvider = tp })
 	ctx := context.Background()
 	if _, err := b.Call(ctx, "echo", args("value", 1)); err != nil {
 		t.Fatal(err)
@@ -370,10 +386,13 @@ func TestTraceBridge(t *testing.T) {
 		}
 	}
 	want := map[string]string{"echo": "call", "sync_echo": "submit", "kind_async_gen": "stream"}
-	for deadline := time.Now().Add(10 * time.Second); len(exp.GetSpans()) < len(want) && time.Now().Before(deadline); {
+	clients := func() []tracetest.SpanStub {
+		return slices.DeleteFunc(exp.GetSpans(), func(s tracetest.SpanStub) bool { return s.SpanKind != trace.SpanKindClient })
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(clients()) < len(want) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond) // Submit's span ends on its own goroutine
 	}
-	for _, s := range exp.GetSpans() {
+	for _, s := range clients() {
 		mode := ""
 		for _, kv := range s.Attributes {
 			if kv.Key == "mlbridge.mode" {
@@ -383,12 +402,35 @@ func TestTraceBridge(t *testing.T) {
 		if want[s.Name] != mode {
 			t.Errorf("span %s: mode %q, want %q", s.Name, mode, want[s.Name])
 		}
-		if ps := recv.server(t, s.SpanContext); ps.Name != s.Name {
-			t.Errorf("worker span %q under %q", ps.Name, s.Name)
+		if hs := handlerSpan(t, exp, s); hs.Name != s.Name {
+			t.Errorf("handler span %q under %q", hs.Name, s.Name)
 		}
 		delete(want, s.Name)
 	}
 	if len(want) != 0 {
 		t.Errorf("no Go span for %v", want)
+	}
+}
+
+// The pool's own requests (a new worker's health check, the last one as it stops) start no
+// spans: every span is a call's, a client span and its handler span.
+func TestTracePoolRequestsStartNoTrace(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.TracerProvider, c.Size = tp, 1 })
+	poolCall[any](t, p, "echo", args("value", 1))
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []trace.SpanKind
+	for _, s := range exp.GetSpans() {
+		if s.Name != "echo" {
+			t.Errorf("span %q (%v): not a call's", s.Name, s.SpanKind)
+		}
+		kinds = append(kinds, s.SpanKind)
+	}
+	if !slices.Equal(kinds, []trace.SpanKind{trace.SpanKindServer, trace.SpanKindClient}) {
+		t.Errorf("spans of kinds %v, want the call's handler and client spans", kinds)
 	}
 }

@@ -86,16 +86,16 @@ type Report struct {
 	OverheadPct float64 `json:"overhead_pct,omitempty"`
 
 	// Scenario trace-overhead: p50_us is a pool whose calls are all traced (SDK provider,
-	// always sampled, batch span processor; its worker exports its spans over OTLP/HTTP to a
-	// loopback receiver), base_* the same pool with no provider; overhead_pct = traced vs base
-	// at p50 (goal <= 5). spans_exported counts the Go spans exported, worker_exports the
-	// workers' OTLP requests.
+	// always sampled, batch span processor: each call's client and handler spans; its worker
+	// set up to export the spans Python code starts over OTLP/HTTP to a loopback receiver),
+	// base_* the same pool with no provider; overhead_pct = traced vs base at p50 (goal <= 5).
+	// spans_exported counts the Go spans exported, worker_exports the workers' OTLP requests
+	// (0 for noop: the worker starts no span per request).
 	BaseP50us     float64 `json:"base_p50_us,omitempty"`
 	BaseP99us     float64 `json:"base_p99_us,omitempty"`
 	SpansExported int64   `json:"spans_exported,omitempty"`
 	WorkerExports int64   `json:"worker_exports,omitempty"`
-	// The breakdown: Go spans exported the same way, the worker continuing the trace with the
-	// API alone (no SDK, nothing exported from Python).
+	// The breakdown: traced the same way, its worker with no exporter set up (the API alone).
 	GoTracedP50us       float64 `json:"go_traced_p50_us,omitempty"`
 	GoTracedOverheadPct float64 `json:"go_traced_overhead_pct,omitempty"`
 

@@ -50,11 +50,11 @@ func startOTLPSink() (*otlpSink, error) {
 }
 
 // runTraceOverhead measures what tracing adds to a call: pools of one worker each, one with an
-// SDK TracerProvider that samples every call and exports through a batch span processor (its
-// worker exports its handler spans over OTLP/HTTP to a loopback receiver), one with no
-// provider at all, and for the breakdown one traced the same way whose worker exports nothing
-// (it continues the trace with the API alone). Calls rotate among them one by one, and the
-// p50s are compared.
+// SDK TracerProvider that samples every call and exports through a batch span processor (the
+// host emits each call's client and handler spans; its worker is set up to export the spans
+// Python code starts over OTLP/HTTP to a loopback receiver, and noop starts none), one with no
+// provider at all, and for the breakdown one traced the same way whose worker has no exporter
+// (the API alone). Calls rotate among them one by one, and the p50s are compared.
 func runTraceOverhead(ctx context.Context, o Options, python string) (*Report, error) {
 	sink, err := startOTLPSink()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
 	"github.com/mlbridge/mlbridge/internal/wire"
@@ -17,7 +18,8 @@ import (
 // delivers chunks until it ends.
 type Call struct {
 	s      *session
-	ctx    context.Context // the caller's: host calls made for this request inherit it
+	ctx    context.Context // the caller's, in the handler span: host calls made for this request inherit it
+	span   trace.Span      // the handler span (span.go), ended once by endSpan; nil when untraced
 	id     uint64
 	op     string
 	stream bool
@@ -27,6 +29,7 @@ type Call struct {
 	result   msgpack.RawMessage
 	err      error
 	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
+	spanEnd  sync.Once                   // ends the handler span
 	hosted   atomic.Bool                 // Python made host calls for this request (hostcall.go)
 
 	// Stream state. The read loop never blocks on a slow consumer: chunks queue here,
@@ -55,11 +58,15 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	// The encoder knows the limits while it encodes: args too big for a frame or nested too
 	// deep are refused at the write that breaks the rule, before that write is copied.
 	enc.SetMaxFrame(s.maxFrame)
+	// the handler span: its context is the request's traceparent
+	ctx, span := s.startHandlerSpan(ctx, op)
 	frame, err := enc.ReqTraced(id, op, args, deadline, stream, traceOf(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
+		err = fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
+		s.endHandlerSpan(span, err)
+		return nil, err
 	}
-	c := &Call{s: s, ctx: ctx, id: id, op: op, stream: stream, done: make(chan struct{})}
+	c := &Call{s: s, ctx: ctx, span: span, id: id, op: op, stream: stream, done: make(chan struct{})}
 	if stream {
 		c.ready = make(chan struct{}, 1)
 	}
@@ -74,6 +81,7 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	}
 	s.mu.Unlock()
 	if err != nil {
+		s.endHandlerSpan(span, err)
 		return nil, err
 	}
 	s.inFlight.Add(1)
@@ -135,6 +143,7 @@ func (c *Call) finish(result msgpack.RawMessage, err error) bool {
 		(*stop)()
 	}
 	c.s.inFlight.Add(-1)
+	c.endSpan(err) // before the caller wakes: its client span ends after this one
 	close(c.done)
 	if c.stream {
 		c.signal()
@@ -150,12 +159,22 @@ func (c *Call) abort(err error) {
 	if c.s.take(c.id) == nil {
 		return // already answered or the worker died
 	}
+	c.endSpan(err) // now: the write below may wait for a busy pipe
 	// The cancel is written before the caller wakes, so anything the caller sends next
 	// reaches Python after it.
 	enc := wire.GetEncoder()
 	_ = c.s.writeFrame(enc.Cancel(c.id))
 	wire.PutEncoder(enc)
 	c.finish(nil, err)
+}
+
+// endSpan ends the handler span once, with the first outcome known (an answer, an abort,
+// the worker's death, or the caller's ctx ending while it waits); a concurrent caller returns
+// once it has ended.
+func (c *Call) endSpan(err error) {
+	if c.span != nil {
+		c.spanEnd.Do(func() { c.s.endHandlerSpan(c.span, err) })
+	}
 }
 
 // Cancel abandons the call; Python is told to stop. It is a no-op once the call completed.
@@ -175,6 +194,11 @@ func (c *Call) Result(ctx context.Context) (msgpack.RawMessage, error) {
 	case <-c.done:
 		return c.result, c.err
 	case <-ctx.Done():
+		if c.ctx.Err() != nil {
+			// The call's own ctx ended: its watcher aborts the call. Its handler span ends
+			// here already, so that it ends before the caller's span does.
+			c.endSpan(opCtxError(c.op, c.ctx.Err()))
+		}
 		return nil, opCtxError(c.op, ctx.Err())
 	}
 }

@@ -74,6 +74,10 @@ type Config struct {
 	HostFuncs        HostFuncs
 	MaxCallbackDepth int
 
+	// Spans emits each request's handler span on the host (span.go); nil: none, and a
+	// request carries the caller's own span context, if any.
+	Spans HandlerSpans
+
 	// StderrLines is how many last stderr lines an ExitError carries (default 20).
 	StderrLines int
 	Logger      *slog.Logger

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
 	"github.com/mlbridge/mlbridge/internal/wire"
@@ -67,6 +68,7 @@ type session struct {
 	hcalls   map[uint64]hostCallEntry // host calls running, by the worker's id (hostcall.go)
 	closing  bool
 	deathErr error
+	lost     []trace.SpanContext // the traced calls in flight at its death (LostCalls)
 
 	nextID atomic.Uint64
 	frames atomic.Uint64 // frames received: the heartbeat's liveness signal
@@ -293,6 +295,8 @@ func (s *session) die(symptom string) {
 		s.deathErr = err
 		pending := s.pending
 		s.pending = nil
+		s.lost = lostOf(pending)
+		lost := s.lost
 		closing := s.closing
 		s.mu.Unlock()
 		s.release()
@@ -305,7 +309,9 @@ func (s *session) die(symptom string) {
 			c.finish(nil, err)
 		}
 		if !closing && !s.startFailed {
-			s.log.Warn("mlbridge: worker exited", "err", exit)
+			// joined to the traces of the calls it took down
+			s.log.LogAttrs(context.Background(), slog.LevelWarn, "mlbridge: worker exited",
+				append(LostCallAttrs(lost), slog.Any("err", exit))...)
 		}
 	})
 }

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"encoding/hex"
+	"log/slog"
+	"slices"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -33,4 +35,43 @@ func traceOf(ctx context.Context) wire.Trace {
 		t.State = ts.String()
 	}
 	return t
+}
+
+// LostCalls are the span contexts of the traced calls that were in flight when the worker
+// died (their handler spans, or the caller's spans), in no order; nil while it runs.
+func (s *session) LostCalls() []trace.SpanContext {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost
+}
+
+// LostCallAttrs are the attributes that join a record about a worker's death to the traces of
+// the calls it took down: trace_id and span_id when there was one traced call (the usual
+// join keys of a log backend), trace_ids (each once) whatever their number; none without.
+func LostCallAttrs(lost []trace.SpanContext) []slog.Attr {
+	if len(lost) == 0 {
+		return nil
+	}
+	var attrs []slog.Attr
+	if len(lost) == 1 {
+		attrs = append(attrs, slog.String("trace_id", lost[0].TraceID().String()), slog.String("span_id", lost[0].SpanID().String()))
+	}
+	ids := make([]string, 0, len(lost))
+	for _, sc := range lost {
+		if id := sc.TraceID().String(); !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return append(attrs, slog.Any("trace_ids", ids))
+}
+
+// lostOf collects the span contexts of the traced calls among pending.
+func lostOf(pending map[uint64]*Call) []trace.SpanContext {
+	var lost []trace.SpanContext
+	for _, c := range pending {
+		if sc := trace.SpanContextFromContext(c.ctx); sc.IsValid() {
+			lost = append(lost, sc)
+		}
+	}
+	return lost
 }

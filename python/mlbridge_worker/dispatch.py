@@ -47,7 +47,7 @@ class DispatchMixin:
                 pass
             elif req.timer is not None and req.timer.when() - self.loop.time() <= _DEADLINE_SLACK:
                 # the host's ctx reached the same deadline first (ours is rounded up to the ms)
-                # and cancelled: it is a timeout, for the stats and the span
+                # and cancelled: it is a timeout, for the stats and the host
                 req.timer.cancel()
                 self._expire(req)
             else:
@@ -92,7 +92,7 @@ class DispatchMixin:
 
     def _traced_fast(self, msg: dict, id, op, args) -> bool:
         """The fast path for a traced request that is otherwise plain (``{t, id, op[, args],
-        traceparent[, tracestate]}`` for an ``async`` handler), inside the handler's span.
+        traceparent[, tracestate]}`` for an ``async`` handler), in the host's handler span.
         False: not such a request, :meth:`dispatch` takes it."""
         tp = msg["traceparent"]
         ts = msg.get("tracestate")
@@ -111,7 +111,8 @@ class DispatchMixin:
             return True
         ctx = self._base_ctx.copy()
         ctx.run(_request_var.set, (id, op, None))
-        self._start_async(id, op, entry[2], entry[0], args, ctx, None, tracing.start(msg, op, "async", ctx))
+        tracing.start(tp, ts, ctx)
+        self._start_async(id, op, entry[2], entry[0], args, ctx, None)
         return True
 
     def dispatch(self, msg: dict) -> None:
@@ -147,40 +148,34 @@ class DispatchMixin:
             return
         ctx = self._base_ctx.copy()
         ctx.run(_request_var.set, (id, op, deadline))
-        # the handler's span, current in ctx, when the host sent a trace context
-        span = tracing.start(msg, op, kind, ctx) if "traceparent" in msg else None
+        if "traceparent" in msg:  # the host's handler span, current in ctx
+            tracing.start(msg["traceparent"], msg.get("tracestate"), ctx)
         timeout = None
         if deadline is not None:
             timeout = deadline / 1000.0 - time.time()
             if timeout <= 0:
                 st.record(0, False)
-                if span is not None:
-                    tracing.fail(span, "timeout")
-                    tracing.end(span, False)
                 self.send_error(id, "timeout", "DeadlineExceeded", f"deadline of {op!r} passed before it started")
                 return
         t0 = _perf_ns()
 
         if kind == "async":
-            self._start_async(id, op, st, fn, args, ctx, timeout, span)
+            self._start_async(id, op, st, fn, args, ctx, timeout)
             return
         elif kind == "sync":
             req = Request(id, op, st, t0, False, True)
-            req.span = span  # before the thread can finish it
             self.executor.submit(ctx.run, self._run_sync, req, fn, args)
         elif kind == "async_gen":
             try:
                 agen = fn(**args)
             except BaseException as e:
-                self._call_failed(id, st, t0, e, span)
+                self._call_failed(id, st, t0, e)
                 return
             req = Request(id, op, st, t0, True, False)
-            req.span = span
             req.task = task = self.loop.create_task(self._run_agen(req, agen), context=ctx)
             task.add_done_callback(lambda t, req=req: self._task_done(req, t))
         else:  # sync_gen
             req = Request(id, op, st, t0, True, True)
-            req.span = span
             self.executor.submit(ctx.run, self._run_sync_gen, req, fn, args)
 
         self.inflight[id] = req
@@ -188,14 +183,14 @@ class DispatchMixin:
         if timeout is not None:
             req.timer = self.loop.call_later(timeout, self._expire, req)
 
-    def _start_async(self, id, op, st, fn, args, ctx, timeout, span=None) -> None:
+    def _start_async(self, id, op, st, fn, args, ctx, timeout) -> None:
         """Run an async handler's first step inline (see :mod:`.eager`): most finish without
         suspending and are answered at once, with no task; the rest continue in one."""
         t0 = _perf_ns()
         try:
             coro = fn(**args) if args is not None else fn()
         except BaseException as e:
-            self._call_failed(id, st, t0, e, span)
+            self._call_failed(id, st, t0, e)
             return
         try:
             first = ctx.run(coro.send, None)
@@ -204,22 +199,16 @@ class DispatchMixin:
             st.calls += 1
             st.buckets[((_perf_ns() - t0) // 1000).bit_length()] += 1
             self.send_result(id, done.value, st)
-            if span is not None:
-                tracing.end(span, True)
             return
         except BaseException as e:
             st.record(_perf_ns() - t0, False)
             self.send_error_exc(id, e)
-            if span is not None:
-                tracing.fail(span, None, e)
-                tracing.end(span, False)
             return
-        self._continue_async(id, op, st, t0, coro, first, ctx, timeout, span)
+        self._continue_async(id, op, st, t0, coro, first, ctx, timeout)
 
-    def _continue_async(self, id, op, st, t0, coro, first, ctx, timeout, span=None) -> None:
+    def _continue_async(self, id, op, st, t0, coro, first, ctx, timeout) -> None:
         """An async handler suspended in its eager first step: park it or continue it in a task."""
         req = Request(id, op, st, t0, False, False)
-        req.span = span
         self.inflight[id] = req
         st.in_flight += 1
         if timeout is not None:
@@ -252,14 +241,10 @@ class DispatchMixin:
                 self.send_result(req.id, done.value, req.st)
             return
         except asyncio.CancelledError:  # the handler cancelled itself
-            if req.span is not None:
-                tracing.fail(req.span, "cancelled")
             if self._finish(req, False):
                 self.send_error(req.id, "cancelled", "CancelledError", "the handler was cancelled")
             return
         except BaseException as e:
-            if req.span is not None:
-                tracing.fail(req.span, None, e)
             if self._finish(req, False):
                 self.send_error_exc(req.id, e)
             return
@@ -283,12 +268,9 @@ class DispatchMixin:
         st.record(0, False)
         self.send_error(id, "invalid_argument", "InvalidArgument", problem)
 
-    def _call_failed(self, id: int, st: OpStats, t0: int, e: BaseException, span=None) -> None:
+    def _call_failed(self, id: int, st: OpStats, t0: int, e: BaseException) -> None:
         """Calling the handler function raised (before any await)."""
         st.record(_perf_ns() - t0, False)
-        if span is not None:
-            tracing.fail(span, None, e)
-            tracing.end(span, False)
         if not isinstance(e, TypeError):
             self.send_error_exc(id, e)
         elif e.__traceback__ is not None and e.__traceback__.tb_next is None:
@@ -308,8 +290,6 @@ class DispatchMixin:
         st = req.st
         st.in_flight -= 1
         st.record(_perf_ns() - req.t0, ok)
-        if req.span is not None:
-            tracing.end(req.span, ok)
         if self.closing and not self.inflight and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
         return True
@@ -318,8 +298,6 @@ class DispatchMixin:
         """Answer now with an error and stop the work: cancel a task, abandon a thread."""
         if req.done:
             return
-        if req.span is not None:
-            tracing.fail(req.span, category)
         if not self._finish(req, False):
             return
         req.stop = True
@@ -345,15 +323,11 @@ class DispatchMixin:
             return
         if task.cancelled():
             # cancelled by handler code itself (we answer cancels/timeouts before cancelling)
-            if req.span is not None:
-                tracing.fail(req.span, "cancelled")
             if self._finish(req, False):
                 self.send_error(req.id, "cancelled", "CancelledError", "the handler was cancelled")
             return
         exc = task.exception()
         if exc is not None:
-            if req.span is not None:
-                tracing.fail(req.span, None, exc)
             if self._finish(req, False):
                 self.send_error_exc(req.id, exc)
             return

@@ -41,6 +41,18 @@ def _record_cancel(token: str) -> None:
             _cancelled_tokens.add(token)
 
 
+def _trace_ids(op: str) -> dict:
+    """The trace and span ids current here ({} when untraced), also logged at WARNING on the
+    ``echo`` logger (the record carries them too)."""
+    import logging
+
+    from .tracing import current_ids
+
+    ids = current_ids()
+    logging.getLogger("echo").warning("trace ids of %s", op)
+    return {"trace_id": ids[0], "span_id": ids[1]} if ids else {}
+
+
 class KindOutcomeError(Exception):
     """Raised by the kind_* ops when asked to fail."""
 
@@ -252,6 +264,33 @@ class EchoBridge(BaseBridge):
         sys.stderr.write(line)
         sys.stderr.flush()
         return len(line)
+
+    # -- the trace context a handler runs in (pool_trace_test.go): the ids current in the
+    # handler (those of the host's handler span, when the call is traced), and a log record
+    # made there; wait / seconds hold the call until a cancel or a deadline ends it
+    @handler
+    async def trace_ids(self, suspend: bool = False, wait: bool = False) -> dict:
+        ids = _trace_ids("trace_ids")
+        if suspend:
+            await asyncio.sleep(0)  # continues in a task
+        if wait:
+            await asyncio.get_running_loop().create_future()
+        return ids
+
+    @handler
+    def sync_trace_ids(self, seconds: float = 0.0) -> dict:
+        ids = _trace_ids("sync_trace_ids")
+        time.sleep(seconds)
+        return ids
+
+    @handler
+    async def trace_ids_gen(self):
+        await asyncio.sleep(0)
+        yield _trace_ids("trace_ids_gen")
+
+    @handler
+    def sync_trace_ids_gen(self):
+        yield _trace_ids("sync_trace_ids_gen")
 
     @handler
     def log_record(self, level: str, msg: str, logger: str = "echo", exc: bool = False) -> bool:

@@ -6,10 +6,10 @@ Every record is one line: :data:`MARKER` then compact JSON::
 
 ``level`` is the ``logging`` level number (custom levels included), ``exc`` (optional) the
 formatted exception or stack, ``trace_id`` and ``span_id`` (optional, lowercase hex) the span
-current where the record was made: a traced call's handler span (tracing.py), so a record made
-during a call joins its trace. JSON escaping keeps a multi-line message or a traceback on its
-one line; the marker starts with an ASCII unit separator (0x1F), which ordinary text and C
-libraries do not write at the start of a line. The host maps each record to a log/slog record
+current where the record was made: a traced call's handler span (the host's; tracing.py), so a
+record made during a call joins its trace. JSON escaping keeps a multi-line message or a
+traceback on its one line; the marker starts with an ASCII unit separator (0x1F), which
+ordinary text and C libraries do not write at the start of a line. The host maps each record to a log/slog record
 of the matching level, with ``logger=<name>``; every other stderr line (``print``, C libraries,
 tracebacks printed by hand) is forwarded as it is, never parsed as a record. The host adds the
 time, the worker's pid and the bridge: a record carries none of them.

@@ -56,8 +56,7 @@ def current_request() -> RequestInfo | None:
 
 
 class Request:
-    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "span",
-                 "parked")
+    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "parked")
 
     def __init__(self, id, op, st, t0, stream, sync):
         self.id = id
@@ -71,5 +70,4 @@ class Request:
         self.done = False  # the terminal frame was sent
         self.abandoned = False
         self.stop = False  # tells a sync generator thread to stop between items
-        self.span = None  # the handler's span when the request is traced (tracing.py)
         self.parked = None  # the host call an async handler with no task waits for (dispatch._suspend)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import tracing
 from .protocol import pack_header
 from .request import Request
 
@@ -42,8 +41,6 @@ class StreamMixin:
         return True
 
     def _serialization_failed(self, req: Request, e: Exception, what: str) -> None:
-        if req.span is not None and not req.done:
-            tracing.fail(req.span, "serialization")
         if self._finish(req, False):
             req.stop = True
             self.send_error(req.id, "serialization", type(e).__name__,
@@ -52,8 +49,6 @@ class StreamMixin:
                 req.task.cancel()
 
     def _too_large(self, req: Request, n: int, what: str) -> None:
-        if req.span is not None and not req.done:
-            tracing.fail(req.span, "serialization")
         if self._finish(req, False):
             req.stop = True
             self.send_error(req.id, "serialization", "FrameTooLarge",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import types
 
-from . import tracing
 from .errors import InvalidConfiguration
 from .request import Request, _sync_request_var
 
@@ -55,8 +54,6 @@ class SyncCallMixin:
         elif value is None:
             pass  # never started (stop was set, which means it was answered already)
         else:
-            if req.span is not None:
-                tracing.fail(req.span, None, value)
             if self._finish(req, False):
                 if isinstance(value, TypeError) and _binding_error(value):
                     self.send_error(req.id, "invalid_argument", "TypeError", str(value))

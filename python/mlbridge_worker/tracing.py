@@ -1,30 +1,26 @@
-"""One trace from the Go caller into the handler: the handler's span continues the host's.
+"""One trace from the Go caller into the handler: the handler runs in the host's handler span.
 
-A ``req`` may carry the W3C ``traceparent``/``tracestate`` of the host's client span
-(spec/protocol.md, "Trace context"). :func:`start` parses it (the W3C rules, as OpenTelemetry's
-propagator applies them), starts the handler's span (kind SERVER) as its child, and makes it the
-current span inside the request's own context, the one every handler kind runs in: the async handler's
-coroutine and task, the sync handler's thread (``ctx.run``), the generator's task or thread. So
-spans the handler's code starts are children of it, and log records carry its ids (log.py).
-:func:`end` closes it when the request is answered: error status on failure, with
-``error.type`` the error's category and an ``mlbridge.cancel`` event on a cancel or a deadline.
+The host emits each request's handler span (kind SERVER, a child of its client span) itself,
+and a ``req`` carries that span's W3C ``traceparent``/``tracestate`` (spec/protocol.md, "Trace
+context"). :func:`start` parses it (the W3C rules, as OpenTelemetry's propagator applies them)
+and makes it the current span, a non-recording remote span, inside the request's own context,
+the one every handler kind runs in: the async handler's coroutine and task, the sync handler's
+thread (``ctx.run``), the generator's task or thread. So spans the handler's code starts (GenAI
+spans, genai.py; an HTTP client's) are its children, and log records carry its ids (log.py).
+The worker starts no span of its own per request: the Python SDK costs ~30 µs a span to start,
+end and export, as much as the whole untraced call (docs/OBSERVABILITY.md, "Cost"); the host's
+SDK does the same in ~3 µs, and already knows all the span says (op, handler kind, pid,
+outcome, cancel and deadline).
 
 ``opentelemetry-api`` is optional (the ``otel`` extra), and imported on the first traced request:
 without it, or for a request without a traceparent, nothing here runs beyond one test, and the
-worker behaves as before. With the API but no provider that records (no SDK set up), the host's
-span itself is made current, unrecorded: ids still flow to log records and outgoing calls. The
-same holds for an unsampled host span under the SDK's default sampler, which would record
-nothing under it anyway.
+worker behaves as before.
 
-This runs once per traced request, so it is kept cheap (docs/OBSERVABILITY.md, "Cost"): the
-traceparent is parsed here, contexts are built directly, and with the default sampler the
-span's constant attributes skip the SDK's per-span cleaning.
-
-Where spans go: :func:`setup`, after the bridge loaded, installs the SDK with the standard
-OTLP/HTTP exporter when ``OTEL_*`` settings ask for one (the host passes ``OTEL_*`` through),
-unless the bridge installed a provider itself; :func:`flush` sends what is buffered before the
-process exits (it ends with ``os._exit``: no atexit hooks run). docs/OBSERVABILITY.md says why
-the worker exports its spans itself rather than sending them back to the host.
+Where spans the worker's code starts go: :func:`setup`, after the bridge loaded, installs the
+SDK with the standard OTLP/HTTP exporter when ``OTEL_*`` settings ask for one (the host passes
+``OTEL_*`` through), unless the bridge installed a provider itself; :func:`flush` sends what is
+buffered before the process exits (it ends with ``os._exit``: no atexit hooks run).
+docs/OBSERVABILITY.md says why.
 """
 
 from __future__ import annotations
@@ -36,11 +32,10 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from . import log as _log
-from .errors import category_of, exc_text
 from .log import log
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, TracerProvider
+    from opentelemetry.trace import TracerProvider
 
 SCOPE = "mlbridge_worker"
 
@@ -93,44 +88,14 @@ def _load() -> bool:
 
 _provider: TracerProvider | None = None  # set by setup (or a test); None: the global one
 _tracer: Any = None
-# _provider's sampler follows the remote parent's sampled flag and nothing else (the SDK's
-# default, ParentBased with its default delegates): a request with an unsampled parent then
-# skips the SDK altogether, as with no provider, and since the sampler does not read the
-# span's attributes they are put into the span after its start rather than cleaned per
-# request (see _start_span)
-_parent_decides = False
-_BoundedAttributes: Any = None
-# the handler span's attributes per (op, handler kind): built once, not per request (the SDK
-# copies them into the span)
-_attrs: dict[tuple[str, str], dict[str, str]] = {}
-_longest: dict[int, int] = {}  # id of an _attrs value: its longest value's length
 
 
 def use_provider(provider: TracerProvider | None) -> None:
-    """Start handler spans with ``provider`` (None: the global provider). For setup and tests."""
-    global _provider, _tracer, _parent_decides
+    """Start the worker's spans (GenAI) with ``provider`` (None: the global provider). For
+    setup and tests."""
+    global _provider, _tracer
     _load()
     _provider, _tracer = provider, None
-    _parent_decides = _samples_as_parent(provider)
-
-
-def _samples_as_parent(provider: Any) -> bool:
-    """Whether ``provider`` samples a span with a remote parent as the parent was sampled, and
-    on nothing else: its sampler is the SDK's ParentBased with the default delegates for a
-    remote parent (ALWAYS_ON, ALWAYS_OFF). False when unsure."""
-    global _BoundedAttributes
-    if provider is None:
-        return False
-    try:
-        from opentelemetry.attributes import BoundedAttributes
-        from opentelemetry.sdk.trace import sampling
-    except ImportError:
-        return False
-    _BoundedAttributes = BoundedAttributes
-    sampler = getattr(provider, "sampler", None)
-    return (type(sampler) is sampling.ParentBased
-            and getattr(sampler, "_remote_parent_sampled", None) is sampling.ALWAYS_ON
-            and getattr(sampler, "_remote_parent_not_sampled", None) is sampling.ALWAYS_OFF)
 
 
 def _get_tracer() -> Any:
@@ -146,9 +111,9 @@ def _get_tracer() -> Any:
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(?:-.*)?")
 
 
-def _parent(tp: str, ts: str | None) -> Any:
-    """The remote parent's context, or None if tp is not a valid traceparent. Parsed here
-    rather than by the propagator (same rules, a fifth of the cost: this runs per request):
+def _span_of(tp: str, ts: str | None) -> Any:
+    """The remote span of traceparent tp (tracestate ts), or None if tp is not a valid
+    traceparent. Parsed here rather than by the propagator (same rules, a fifth of the cost):
     one match for the shape, then fixed slices."""
     if _TRACEPARENT.fullmatch(tp) is None:
         return None
@@ -159,8 +124,13 @@ def _parent(tp: str, ts: str | None) -> Any:
     if not trace_int or not span_int:
         return None
     state = _trace.TraceState.from_header([ts]) if ts else None
-    return _in_context(_NonRecordingSpan(
-        _SpanContext(trace_int, span_int, True, _FLAGS[int(tp[53:55], 16) & 0x01], state)))
+    return _NonRecordingSpan(_SpanContext(trace_int, span_int, True, _FLAGS[int(tp[53:55], 16) & 0x01], state))
+
+
+def _parent(tp: str, ts: str | None) -> Any:
+    """The context holding the remote span of tp, or None if tp is not a valid traceparent."""
+    span = _span_of(tp, ts)
+    return None if span is None else _in_context(span)
 
 
 def _in_context(span: Any) -> Any:
@@ -170,9 +140,91 @@ def _in_context(span: Any) -> Any:
     return _Context({_SPAN_KEY: span})
 
 
+_HostContext: Any = None  # the class below, made on first need (it subclasses the API's Context)
+
+
+def _host_context_class() -> type:
+    class HostContext(_Context):
+        """The OpenTelemetry context of a traced request, holding the host's span — parsed
+        from the traceparent on first use, not per request. Most requests never read it (a
+        handler that neither logs nor starts a span), and parsing it and building its span
+        measured ~10 µs a request in a worker (docs/OBSERVABILITY.md, "Cost"). The API reads a
+        context with get() and copies it with copy() (opentelemetry.context); every other
+        read of the dict is covered too, and once filled it is a plain Context. Filling is
+        idempotent, so two threads sharing it at once both see the span."""
+
+        # class defaults, not __slots__: an instance made without __init__ reads as a filled
+        # (empty) context rather than failing
+        _tp: str | None = None
+        _ts: str | None = None
+
+        def __init__(self, tp: str, ts: str | None) -> None:  # empty: dict.__new__ made it so
+            self._tp, self._ts = tp, ts
+
+        def _fill(self) -> None:
+            tp = self._tp
+            if tp is not None:
+                span = _span_of(tp, self._ts)
+                if span is not None:  # unparsable: an empty context, the request untraced
+                    dict.__setitem__(self, _SPAN_KEY, span)
+                self._tp = None  # after the span is in: a concurrent reader fills it again
+
+        def get(self, key: Any, default: Any = None) -> Any:
+            self._fill()
+            return dict.get(self, key, default)
+
+        def __getitem__(self, key: Any) -> Any:
+            self._fill()
+            return dict.__getitem__(self, key)
+
+        def __contains__(self, key: Any) -> bool:
+            self._fill()
+            return dict.__contains__(self, key)
+
+        def __iter__(self) -> Any:
+            self._fill()
+            return dict.__iter__(self)
+
+        def __len__(self) -> int:
+            self._fill()
+            return dict.__len__(self)
+
+        def __eq__(self, other: object) -> bool:
+            self._fill()
+            return dict.__eq__(self, other)
+
+        __hash__ = None  # type: ignore[assignment]
+
+        def __repr__(self) -> str:
+            self._fill()
+            return dict.__repr__(self)
+
+        def keys(self) -> Any:
+            self._fill()
+            return dict.keys(self)
+
+        def values(self) -> Any:
+            self._fill()
+            return dict.values(self)
+
+        def items(self) -> Any:
+            self._fill()
+            return dict.items(self)
+
+        def copy(self) -> dict:
+            self._fill()
+            return dict.copy(self)
+
+        def __or__(self, other: Any) -> Any:
+            self._fill()
+            return dict.__or__(self, other)
+
+    return HostContext
+
+
 def _records() -> bool:
-    """Whether handler spans would be recorded: a provider was set (ours, the bridge's). The
-    API's global, read directly: get_tracer_provider() costs a microsecond per request."""
+    """Whether spans the worker starts would be recorded: a provider was set (ours, the
+    bridge's). The API's global, read directly: get_tracer_provider() costs a microsecond."""
     if _provider is not None:
         return True
     tp = getattr(_trace, "_TRACER_PROVIDER", _MISSING)
@@ -182,101 +234,26 @@ def _records() -> bool:
     return tp is not None
 
 
-def start(msg: dict, op: str, kind: str, ctx: contextvars.Context) -> Span | None:
-    """Continue the host's trace in ``ctx``: the handler's span, a child of the host's, is
-    current there. None when there is nothing to end: no (valid) traceparent, no
-    OpenTelemetry, or no provider that records, in which case the host's span itself is made
-    current (a non-recording remote span: log records and outgoing calls still carry its ids,
-    spans the handler starts are its children, and nothing else is paid)."""
-    tp = msg.get("traceparent")
-    if tp is None or (_trace is None and not _load()):
-        return None
-    parent = _parent(tp, msg.get("tracestate"))
-    if parent is None:
-        return None  # an unparsable traceparent: served without a span (spec/protocol.md)
-    if not _records() or (_parent_decides and tp[54] in "02468ace"):
-        # no provider, or one that would start a non-recording span under this unsampled
-        # parent (flags' sampled bit clear): the host's span is current, nothing recorded
-        ctx.run(_context.attach, parent)
-        return None
-    attrs = _attrs.get((op, kind))
-    if attrs is None:
-        attrs = _attrs[(op, kind)] = {"rpc.system": "mlbridge", "rpc.method": op, "mlbridge.handler_kind": kind}
-        _longest[id(attrs)] = max(map(len, attrs.values()))
-    try:
-        span = _start_span(op, parent, attrs) if _parent_decides else _get_tracer().start_span(
-            op, context=parent, kind=SpanKind.SERVER, attributes=attrs)
-    except Exception as e:  # a bridge's span processor: served without a span of its own
-        _untraceable(e)
-        ctx.run(_context.attach, parent)
-        return None
-    # attach inside the request's context: the token is never needed, the context is dropped
-    # with the request
-    ctx.run(_context.attach, _in_context(span))
-    return span
-
-
-def _start_span(op: str, parent: Any, attrs: dict[str, str]) -> Any:
-    """The handler's span, its attributes added after its start: the SDK cleans the
-    attributes passed to start_span, value by value, on every span (a third of the cost of
-    starting one); ours are constant strings, valid once and for all. Only with a sampler
-    that does not read them (_parent_decides), and only into the SDK's own BoundedAttributes
-    with room for them (the span limits); otherwise through set_attributes."""
-    span = _get_tracer().start_span(op, context=parent, kind=SpanKind.SERVER)
-    bounded = getattr(span, "_attributes", None)
-    try:
-        direct = (type(bounded) is _BoundedAttributes and not bounded._immutable
-                  and (bounded.maxlen is None or bounded.maxlen - len(bounded._dict) >= len(attrs))
-                  and (bounded.max_value_len is None or bounded.max_value_len >= _longest[id(attrs)]))
-    except AttributeError:  # another version's internals: the public way
-        direct = False
-    if direct:
-        bounded._dict.update(attrs)  # under no lock: nothing else has the span yet
-    elif span.is_recording():
-        span.set_attributes(attrs)
-    return span
-
-
-def fail(span: Span | None, category: str | None, exc: BaseException | None = None) -> None:
-    """Record why a request fails before :func:`end` closes its span: the error's category (of
-    ``exc`` when None) and, for a cancel or a deadline, an ``mlbridge.cancel`` event; the
-    exception when there is one. Never raises: the request's answer is sent after it."""
-    if span is None or not span.is_recording():
+def start(tp: Any, ts: Any, ctx: contextvars.Context) -> None:
+    """Continue the host's trace in ``ctx``: the host's handler span, traceparent ``tp`` and
+    tracestate ``ts`` (None when absent), is the current span there, a non-recording remote
+    span, parsed when something first reads it (HostContext). An unparsable traceparent
+    leaves the request untraced (spec/protocol.md). Nothing happens without OpenTelemetry."""
+    global _HostContext
+    if type(tp) is not str or (_trace is None and not _load()):
         return
-    try:
-        if category is None:
-            category = category_of(exc) if exc is not None else "internal"
-        span.set_attribute("error.type", category)
-        if category in ("cancelled", "timeout"):
-            span.add_event("mlbridge.cancel", {"mlbridge.reason": category})
-        if exc is not None:
-            span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, category if exc is None else f"{type(exc).__name__}: {exc_text(exc)}"))
-    except Exception as e:  # an exception whose __str__ raises, a bridge's span processor
-        _untraceable(e)
-
-
-def end(span: Span, ok: bool) -> None:
-    """Close a request's span; a failure not described by :func:`fail` still sets the error
-    status. Never raises, like :func:`fail`."""
-    try:
-        if not ok and span.is_recording() and span.status.status_code is StatusCode.UNSET:
-            span.set_status(Status(StatusCode.ERROR))
-        span.end()
-    except Exception as e:
-        _untraceable(e)
-
-
-def _untraceable(e: Exception) -> None:
-    # a span that cannot be described must not cost the request its answer: say so, once a
-    # kind of failure, and go on
-    kind = type(e).__name__
-    if kind not in _reported:
-        _reported.add(kind)
-        log(f"tracing: a span could not be recorded ({kind}: {exc_text(e)}); the request is answered all the same")
-
-
-_reported: set[str] = set()
+    if type(ts) is not str:
+        ts = None
+    if _SPAN_KEY is None:  # an API whose contexts are not {key: span}: parse now
+        parent = _parent(tp, ts)
+        if parent is not None:
+            ctx.run(_context.attach, parent)
+        return
+    if _HostContext is None:
+        _HostContext = _host_context_class()
+    # attached inside the request's context: the token is never needed, the context is
+    # dropped with the request
+    ctx.run(_context.attach, _HostContext(tp, ts))
 
 
 def current_ids() -> tuple[str, str] | None:

@@ -37,7 +37,7 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
 
 
 def handler_span():
-    """A stand-in for the handler's span (tracing.start makes it current in the real worker)."""
+    """A stand-in for the handler span (the host's, which tracing.start makes current in a real worker)."""
     return tracing._get_tracer().start_as_current_span("execute_program", kind=trace.SpanKind.SERVER)
 
 

@@ -1,4 +1,4 @@
-"""A bridge whose handler spans are kept in memory (OpenTelemetry SDK's InMemorySpanExporter)
+"""A bridge whose own spans are kept in memory (OpenTelemetry SDK's InMemorySpanExporter)
 and returned by its ``spans`` op: tests/test_tracing.py reads what the worker recorded."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from mlbridge_worker.echo import EchoBridge
 EXPORTER = InMemorySpanExporter()
 PROVIDER = TracerProvider()
 PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
-tracing.use_provider(PROVIDER)  # handler spans go here, not to the (unset) global provider
+tracing.use_provider(PROVIDER)  # the worker's spans go here, not to the (unset) global provider
 
 _app = logging.getLogger("app")
 

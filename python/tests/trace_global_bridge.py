@@ -26,3 +26,8 @@ class GlobalTraceBridge(EchoBridge):
     @handler
     async def provider_is_mine(self) -> bool:
         return trace.get_tracer_provider() is PROVIDER
+
+    @handler
+    async def app_span(self, name: str) -> None:
+        with PROVIDER.get_tracer("app").start_as_current_span(name):
+            pass

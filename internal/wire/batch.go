@@ -129,6 +129,7 @@ func (d *decoder) results() ([]ItemResult, bool) {
 		})
 		ok = ok && rok
 		switch {
+		case !rok: // a wrong type: the field's bad_field, reported by decodeField
 		case !hasOK:
 			d.bad(MissingField, "bres result without %q", "ok")
 		case !r.OK && !hasErr:

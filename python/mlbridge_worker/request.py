@@ -56,7 +56,7 @@ def current_request() -> RequestInfo | None:
 
 
 class Request:
-    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "span")
+    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "span", "batch")
 
     def __init__(self, id, op, st, t0, stream, sync):
         self.id = id
@@ -71,3 +71,4 @@ class Request:
         self.abandoned = False
         self.stop = False  # tells a sync generator thread to stop between items
         self.span = None  # the handler's span when the request is traced (tracing.py)
+        self.batch = 0  # a breq of this many items (batching.py); 0 for a req

@@ -10,7 +10,7 @@ so they belong on the worker's thread pool.
 ``predict``, ``predict_proba`` and ``transform`` are batched (``@batched``): the host gathers
 concurrent calls and the handler stacks their rows into one X per model, makes one sklearn
 call, and splits the output back by rows. sklearn's fixed cost per call (input validation, the
-estimator's setup) dominates a one-row call, so one call on 32 rows costs little more than one
+estimator's setup) dominates a one-row call, so one call on 64 rows costs little more than one
 on a single row. A caller's bad input fails that caller alone: items that cannot be stacked
 (another feature count, not 2-D) are served alone, and a stacked call that fails (one bad row)
 is made again item by item so that each caller gets its own answer.
@@ -34,9 +34,9 @@ from ..errors import InvalidArgument
 from .sklearn_specs import Model, build_model, class_names, dataset, dumps, is_fitted, loads
 
 
-#: the batching of predict, predict_proba and transform: up to 32 rows per sklearn call, and a
+#: the batching of predict, predict_proba and transform: up to 64 calls per sklearn call, and a
 #: lone call waits at most 2 ms for company (docs/BENCHMARKS.md, scenario batch)
-BATCH_MAX_SIZE = 32
+BATCH_MAX_SIZE = 64
 BATCH_MAX_WAIT_MS = 2
 
 
@@ -153,10 +153,12 @@ class SklearnBridge(BaseBridge):
         out: list[Any] = [None] * len(items)
         # items that can share one sklearn call: same model, same feature count, 2-D
         groups: dict[tuple, list[tuple[int, np.ndarray]]] = {}
+        fns: dict[str, Any] = {}  # per model: its method, checked once (is_fitted is not cheap)
         for i, item in enumerate(items):
             try:
                 model_id, X = _item_args(method, item)
-                _method(model_id, self.resource(model_id, kind="model"), method)
+                if model_id not in fns:
+                    fns[model_id] = _method(model_id, self.resource(model_id, kind="model"), method)
                 Xa = from_wire(X, "X")
             except Exception as e:  # this caller's input: its error alone
                 out[i] = e
@@ -164,7 +166,7 @@ class SklearnBridge(BaseBridge):
             key = (model_id, Xa.shape[1]) if Xa.ndim == 2 else (model_id, "alone", i)
             groups.setdefault(key, []).append((i, Xa))
         for (model_id, *_), members in groups.items():
-            fn = _method(model_id, self.resource(model_id, kind="model"), method)
+            fn = fns[model_id]
             parts = None
             if len(members) > 1:
                 try:

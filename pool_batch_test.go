@@ -240,3 +240,16 @@ func TestBatchBadArgumentsFailOnlyTheirCaller(t *testing.T) {
 		t.Fatalf("next call: %+v", v)
 	}
 }
+
+// TestBatchPolicyNegativeIsAConfigError: a negative MaxSize or MaxWait is refused by OpenPool.
+func TestBatchPolicyNegativeIsAConfigError(t *testing.T) {
+	for _, pol := range []mlbridge.BatchPolicy{{MaxSize: -1}, {MaxWait: -time.Millisecond}} {
+		_, err := mlbridge.OpenPool(context.Background(), mlbridge.PoolConfig{
+			Config:   mlbridge.Config{Bridge: batchBridge},
+			Batching: map[string]mlbridge.BatchPolicy{"double": pol},
+		})
+		if !errors.Is(err, mlbridge.ErrInvalidConfiguration) {
+			t.Fatalf("%+v: %v", pol, err)
+		}
+	}
+}

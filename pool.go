@@ -44,7 +44,7 @@ type PoolConfig struct {
 
 	// Batching overrides, per op, the batching a bridge declares (@batched in Python): a
 	// smaller MaxSize, another MaxWait, or Off. Ops the bridge does not batch are unaffected.
-	// See pool_batch.go and docs/BATCHING.md.
+	// See docs/BATCHING.md.
 	Batching map[string]BatchPolicy
 
 	// Recycling: a worker is replaced after MaxRequests calls, after MaxAge, when its

@@ -332,8 +332,10 @@ func (b *batcher) send(ctx context.Context, pw *poolWorker, items []*batchItem) 
 	}
 	b.batches.Add(1)
 	b.items.Add(uint64(len(items)))
-	if n := int64(len(items)); n > b.largest.Load() {
-		b.largest.Store(n) // racy max: a statistic, off the hot path's locks
+	for n := int64(len(items)); ; {
+		if old := b.largest.Load(); n <= old || b.largest.CompareAndSwap(old, n) {
+			break
+		}
 	}
 	res, err := c.BatchResults(context.Background()) // ends with the batch: answered, cancelled or its worker dead
 	if err != nil {

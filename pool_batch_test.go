@@ -3,12 +3,14 @@ package mlbridge_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/testenv"
 )
 
 // The batching tests run BatchEchoBridge (python/mlbridge_worker/batch_echo.py): its batched
@@ -251,5 +253,19 @@ func TestBatchPolicyNegativeIsAConfigError(t *testing.T) {
 		if !errors.Is(err, mlbridge.ErrInvalidConfiguration) {
 			t.Fatalf("%+v: %v", pol, err)
 		}
+	}
+}
+
+// TestBatchBadDeclarationFailsTheStart: a bridge whose batched op is declared with max_size 0
+// cannot be constructed: the pool does not open, and the error says why.
+func TestBatchBadDeclarationFailsTheStart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+		Config: mlbridge.Config{Bridge: "mlbridge_worker.batch_echo:BadBatchBridge", Python: testenv.Python(t), Logger: quietLogger(t)},
+		Size:   1, CrashLoopThreshold: 1,
+	})
+	if !errors.Is(err, mlbridge.ErrInvalidConfiguration) || !strings.Contains(err.Error(), "max_size must be an integer >= 1") {
+		t.Fatalf("open: %v", err)
 	}
 }

@@ -63,3 +63,13 @@ class BatchEchoBridge(EchoBridge):
     @handler
     async def batch_sizes(self) -> list[int]:
         return list(self._sizes)
+
+
+class BadBatchBridge(EchoBridge):
+    """A batched op declared with max_size 0: the bridge cannot be constructed (a test of the
+    start error)."""
+
+    @handler
+    @batched(max_size=0, max_wait_ms=5)
+    def double(self, items: list[dict]) -> list[Any]:
+        return items

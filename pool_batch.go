@@ -341,6 +341,9 @@ func (b *batcher) send(ctx context.Context, pw *poolWorker, items []*batchItem) 
 	if err != nil {
 		return nil, true, err
 	}
+	if len(res) != len(items) { // the session checks the count; this keeps a bug from indexing past it
+		return nil, true, fmt.Errorf("%w: op %q: %d answers for a batch of %d", ErrProtocol, b.op, len(res), len(items))
+	}
 	outs = make([]itemOutcome, len(res))
 	for i, r := range res {
 		outs[i] = itemOutcome{raw: r.Result, err: r.Err, sent: true}

@@ -46,6 +46,10 @@ func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawM
 // finishBatch completes a batch call with its items' answers; a count that does not match
 // the batch fails every item with a protocol error.
 func (c *Call) finishBatch(results []wire.ItemResult) {
+	if c.batch == 0 {
+		c.finish(nil, fmt.Errorf("%w: op %q: a bres answered a call that is not a batch", errs.ErrProtocol, c.op))
+		return
+	}
 	if len(results) != c.batch {
 		c.finish(nil, fmt.Errorf("%w: op %q: %d results for a batch of %d", errs.ErrProtocol, c.op, len(results), c.batch))
 		return

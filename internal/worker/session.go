@@ -237,7 +237,9 @@ func (s *session) dispatch(m *wire.Message) {
 	switch m.Type {
 	case wire.TypeRes:
 		if c := s.take(m.ID); c != nil {
-			if m.OK {
+			if m.OK && c.batch > 0 { // a batch is answered by a bres, or fails whole with a res error
+				c.finish(nil, fmt.Errorf("%w: op %q: a successful res answered a batch", errs.ErrProtocol, c.op))
+			} else if m.OK {
 				c.finish(m.Result, nil)
 			} else {
 				c.finish(nil, &errs.RemoteError{

@@ -187,20 +187,37 @@ func TestBatchCancelInFormingBatch(t *testing.T) {
 	t.Logf("batch of 2 answered after %s", time.Since(start).Round(time.Millisecond))
 }
 
-// TestBatchCancelAfterSend: a caller that gives up after its batch left returns its ctx error;
-// the others in the batch still get their results.
+// TestBatchCancelAfterSend: a caller that gives up after its batch left returns its ctx error
+// at once, before the batch is answered; the others in the batch still get their results.
 func TestBatchCancelAfterSend(t *testing.T) {
-	p := openBatchPool(t, withPolicy(mlbridge.BatchPolicy{MaxWait: 10 * time.Millisecond}))
+	p := openBatchPool(t, withPolicy(mlbridge.BatchPolicy{MaxWait: 200 * time.Millisecond}))
 	ctx, cancel := context.WithCancel(context.Background())
-	extra := map[int]map[string]any{0: {"sleep": 0.5}}
-	time.AfterFunc(200*time.Millisecond, cancel) // the batch left after ~10 ms, and sleeps 500
-	out, errs := callAll([]context.Context{context.Background(), ctx, context.Background()}, p, "double", extra)
-	if !errors.Is(errs[1], mlbridge.ErrCancelled) {
-		t.Fatalf("cancelled caller: %v", errs[1])
+	type done struct {
+		i   int
+		v   doubled
+		err error
 	}
-	for _, i := range []int{0, 2} {
-		if errs[i] != nil || out[i].Y != 2*i || out[i].Batch != 3 {
-			t.Fatalf("caller %d: %+v, %v (want its result from the batch of 3)", i, out[i], errs[i])
+	order := make(chan done, 3)
+	for i, c := range []context.Context{context.Background(), ctx, context.Background()} {
+		a := map[string]any{"x": i}
+		if i == 0 {
+			a["sleep"] = 0.5 // the batch is held 500 ms on the worker
+		}
+		go func() {
+			v, err := mlbridge.Decode[doubled](p.Call(c, "double", a))
+			order <- done{i, v, err}
+		}()
+	}
+	waitFor(t, func() bool { return p.Stats().Batching["double"].Calls == 3 }) // all three sent
+	cancel()
+	first := <-order
+	if first.i != 1 || !errors.Is(first.err, mlbridge.ErrCancelled) {
+		t.Fatalf("first to return: caller %d with %v (want the cancelled caller 1, at once)", first.i, first.err)
+	}
+	for range 2 {
+		d := <-order
+		if d.err != nil || d.v.Y != 2*d.i || d.v.Batch != 3 {
+			t.Fatalf("caller %d: %+v, %v (want its result from the batch of 3)", d.i, d.v, d.err)
 		}
 	}
 }

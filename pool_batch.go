@@ -31,16 +31,17 @@ import (
 // returns its ctx error, its item's answer is dropped, and the batch is cancelled only when
 // every caller in it gave up.
 
-// BatchPolicy overrides, for one op, what the bridge declared (PoolConfig.Batching).
+// BatchPolicy overrides, for one op, what the bridge declared (PoolConfig.Batching; in
+// mlbridge.yaml, a bridge's batching: entry).
 type BatchPolicy struct {
 	// MaxSize bounds a batch (0: the bridge's; never above the bridge's, which the worker
 	// enforces).
-	MaxSize int `json:"max_size,omitempty" yaml:"max_size,omitempty"`
+	MaxSize int
 	// MaxWait is how long the oldest call of a batch that is not full waits before the batch
 	// goes anyway (0: the bridge's).
-	MaxWait time.Duration `json:"max_wait,omitempty" yaml:"max_wait,omitempty"`
+	MaxWait time.Duration
 	// Off serves the op call by call (the worker runs each as a batch of one).
-	Off bool `json:"off,omitempty" yaml:"off,omitempty"`
+	Off bool
 }
 
 // batchItem is one caller's call waiting in, or sent with, a batch.

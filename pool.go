@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/mlbridge/mlbridge/internal/wire"
 	"github.com/mlbridge/mlbridge/internal/worker"
 	"github.com/mlbridge/mlbridge/store"
 )
@@ -38,8 +39,13 @@ type PoolConfig struct {
 	MaxSize       int
 	ScaleDownIdle time.Duration
 	// QueueSize bounds calls waiting for a free worker; past it calls fail at once with
-	// ErrOverloaded (default 1024).
+	// ErrOverloaded (default 1024). Each batched op's queue has the same bound.
 	QueueSize int
+
+	// Batching overrides, per op, the batching a bridge declares (@batched in Python): a
+	// smaller MaxSize, another MaxWait, or Off. Ops the bridge does not batch are unaffected.
+	// See docs/BATCHING.md.
+	Batching map[string]BatchPolicy
 
 	// Recycling: a worker is replaced after MaxRequests calls, after MaxAge, when its
 	// Python process's RSS exceeds MaxRSS bytes, or when it holds abandoned threads (a sync
@@ -173,6 +179,10 @@ type Pool struct {
 	inst      *instruments         // synchronous OpenTelemetry instruments
 	metrics   metric.Registration  // OpenTelemetry callbacks; nil if registration failed
 	tracer    *callTracer          // each call's client span (pool_trace.go)
+
+	batchDecl atomic.Pointer[map[string]wire.BatchSpec] // the bridge's batched ops (newest hello)
+	batchMu   sync.Mutex
+	batchers  map[string]*batcher // by op (and Uses): pool_batch.go
 }
 
 // OpenPool starts cfg.Size workers concurrently and returns when all completed their
@@ -291,6 +301,9 @@ func (p *Pool) do(ctx context.Context, mode int, op string, args any, o callOpti
 func (p *Pool) attempts(ctx context.Context, mode int, op string, args any, o callOptions) (Result, error) {
 	ctx, cancel := p.withCallTimeout(ctx)
 	defer cancel()
+	if b := p.batcherFor(op, o); b != nil {
+		return p.batchedCall(ctx, mode, b, args, o)
+	}
 	start := time.Now()
 	var avoid *poolWorker
 	for attempt := 0; ; attempt++ {

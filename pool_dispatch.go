@@ -93,8 +93,14 @@ func (q *waitQueue) failAll(err error) {
 
 // pickLocked returns the least-loaded ready worker below the in-flight limit (not avoid,
 // unless it is the only one). The caller holds p.mu.
+//
+// Ties (idle workers, typically) rotate in a fixed pool, spreading the work. An autoscaling
+// pool packs them instead, onto the lowest slot index: under light load the same few workers
+// serve, and the others go idle for ScaleDownIdle and are stopped. Spreading kept every worker
+// of a grown pool serving now and then, so it never shrank while any load went on.
 func (p *Pool) pickLocked(avoid *poolWorker) *poolWorker {
 	var best, fallback *poolWorker
+	pack := p.cfg.MinSize < p.cfg.MaxSize
 	// Start the scan one further each time, so that ties (an idle pool) rotate.
 	p.next++
 	n := len(p.workers)
@@ -107,7 +113,8 @@ func (p *Pool) pickLocked(avoid *poolWorker) *poolWorker {
 			fallback = pw
 			continue
 		}
-		if best == nil || pw.inflight < best.inflight {
+		if best == nil || pw.inflight < best.inflight ||
+			(pack && pw.inflight == best.inflight && pw.slot.index < best.slot.index) {
 			best = pw
 		}
 	}

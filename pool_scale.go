@@ -3,6 +3,7 @@ package mlbridge
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -190,6 +191,8 @@ func (c PoolConfig) validateSize() error {
 		return fmt.Errorf("%w: pool sizes cannot be negative (Size %d, MinSize %d, MaxSize %d)", ErrInvalidConfiguration, c.Size, c.MinSize, c.MaxSize)
 	case c.MaxSize > 0 && c.MinSize > c.MaxSize:
 		return fmt.Errorf("%w: MinSize %d is above MaxSize %d", ErrInvalidConfiguration, c.MinSize, c.MaxSize)
+	case slices.ContainsFunc(slices.Collect(maps.Values(c.Batching)), func(b BatchPolicy) bool { return b.MaxSize < 0 || b.MaxWait < 0 }):
+		return fmt.Errorf("%w: a Batching policy has a negative MaxSize or MaxWait", ErrInvalidConfiguration)
 	case c.autoscaling() && c.Size > 0 && (c.Size < c.MinSize || (c.MaxSize > 0 && c.Size > c.MaxSize)):
 		return fmt.Errorf("%w: Size %d (the starting size) is not within MinSize %d and MaxSize %d", ErrInvalidConfiguration, c.Size, c.MinSize, c.MaxSize)
 	}

@@ -194,3 +194,64 @@ func TestFakePoolAutoscaleHoldsWhileStartsFail(t *testing.T) {
 		return st.Error == "" && st.Scaling.Target == 4 && st.Ready == 4
 	})
 }
+
+// TestPoolShrinksUnderLightSteadyLoad: a pool grown by a step load shrinks back to MinSize
+// while a light load goes on (one caller, a call every 20 ms). Dispatch packs calls onto the
+// lowest-index idle worker when the pool autoscales: spreading them in turn over every worker
+// kept each one serving, so none was ever idle for ScaleDownIdle and the pool stayed grown.
+func TestPoolShrinksUnderLightSteadyLoad(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MinSize, c.MaxSize, c.ScaleDownIdle = 0, 1, 3, 500*time.Millisecond
+		c.MaxInFlight = 2 // 16 callers overflow one worker
+	})
+	var failed atomic.Int64
+	load := func(callers int, pause time.Duration, stop <-chan struct{}) *sync.WaitGroup {
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(pause):
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.05})
+					cancel()
+					if err != nil {
+						failed.Add(1)
+						t.Errorf("call failed while scaling: %v", err)
+					}
+				}
+			})
+		}
+		return &wg
+	}
+	step := make(chan struct{})
+	wg := load(16, 0, step)
+	start := time.Now()
+	waitFor(t, func() bool { st := p.Stats(); return st.Scaling.Target == 3 && st.Ready == 3 })
+	t.Logf("step load: grew 1 -> 3 workers in %s", time.Since(start).Round(time.Millisecond))
+	close(step)
+	wg.Wait()
+
+	light := make(chan struct{})
+	wg = load(1, 20*time.Millisecond, light)
+	defer func() { close(light); wg.Wait() }()
+	start = time.Now()
+	for {
+		st := p.Stats()
+		if st.Size == 1 && len(st.Workers) == 1 && st.Ready == 1 {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("still %d slots after %s of light load (ScaleDownIdle 500ms): %+v", st.Size, time.Since(start).Round(time.Millisecond), st.Scaling)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("light load (1 caller, a 50 ms call every 20 ms): shrank 3 -> 1 worker in %s", time.Since(start).Round(time.Millisecond))
+	time.Sleep(time.Second) // and stays there while the light load goes on
+	if st := p.Stats(); st.Size != 1 || st.Scaling.Target != 1 || failed.Load() != 0 {
+		t.Fatalf("after shrinking: size %d, %+v, %d calls failed", st.Size, st.Scaling, failed.Load())
+	}
+}

@@ -276,6 +276,7 @@ func (p *Pool) startWorker(parent context.Context, s *slot) (*poolWorker, error)
 	p.mu.Unlock()
 	info := infoOf(w)
 	p.info.Store(&info)
+	p.noteBatched(w.Info().Batched)
 	p.log.Info("mlbridge: worker ready", "slot", s.index, "pid", w.Pid(), "took", time.Since(start).Round(time.Millisecond))
 	return pw, nil
 }

@@ -60,6 +60,8 @@ type PoolStats struct {
 	Slots      []SlotStats   `json:"slots"`   // the current slots (autoscaling adds and removes them)
 	Scaling    ScalingStats  `json:"scaling"` // autoscaling: bounds, target, events
 	Ops        []OpStats     `json:"ops"`
+	// Batching reports each batched op that has served calls (pool_batch.go), by op.
+	Batching map[string]BatchStats `json:"batching,omitempty"`
 	// RecentErrors are the latest failed calls, newest first (at most 20; messages cut to 240
 	// bytes).
 	RecentErrors []CallError `json:"recent_errors"`
@@ -100,6 +102,7 @@ func (p *Pool) Stats() PoolStats {
 	s.Handlers = p.migration.handlerStats(live)
 	s.Slots = p.slotStatsLocked()
 	p.mu.Unlock()
+	s.Batching = p.batchStats()
 	for i := range s.Workers {
 		s.Workers[i].RSSBytes, _ = processRSS(s.Workers[i].Pid)
 	}

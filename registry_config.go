@@ -100,6 +100,9 @@ type BridgeConfig struct {
 	MaxSize       int      `yaml:"max_size"`        // default max(min_size, workers)
 	ScaleDownIdle Duration `yaml:"scale_down_idle"` // default 30s
 	QueueSize     int      `yaml:"queue_size"`      // default 1024
+	// Batching overrides the batching the bridge declares, per op (PoolConfig.Batching):
+	//   batching: {predict: {max_size: 16, max_wait: 5ms}, transform: {off: true}}
+	Batching map[string]BatchingConfig `yaml:"batching"`
 	// CallTimeout is the deadline of calls whose ctx has none (default none).
 	CallTimeout Duration `yaml:"call_timeout"`
 	// Preload forks workers from one interpreter that imported the bridge (default true
@@ -117,6 +120,13 @@ type BridgeConfig struct {
 	CrashLoopThreshold int      `yaml:"crash_loop_threshold"` // default 5
 	CrashLoopWindow    Duration `yaml:"crash_loop_window"`    // default 1m
 	CrashLoopCooldown  Duration `yaml:"crash_loop_cooldown"`  // default 5s
+}
+
+// BatchingConfig is one op's entry under a bridge's batching: (PoolConfig.Batching).
+type BatchingConfig struct {
+	MaxSize int      `yaml:"max_size"` // at most the bridge's (default: the bridge's)
+	MaxWait Duration `yaml:"max_wait"` // default: the bridge's
+	Off     bool     `yaml:"off"`      // serve the op call by call
 }
 
 // ErrConfig is matched by every error about a registry configuration.

@@ -63,6 +63,12 @@ func (r *Registry) poolConfig(e *registryEntry) PoolConfig {
 	if b.Preload != nil {
 		cfg.Preload = *b.Preload
 	}
+	for op, bc := range b.Batching {
+		if cfg.Batching == nil {
+			cfg.Batching = map[string]BatchPolicy{}
+		}
+		cfg.Batching[op] = BatchPolicy{MaxSize: bc.MaxSize, MaxWait: time.Duration(bc.MaxWait), Off: bc.Off}
+	}
 	if r.opts.HostFuncs != nil {
 		cfg.HostFuncs = r.opts.HostFuncs(e.name)
 	}

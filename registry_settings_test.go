@@ -43,6 +43,7 @@ bridges:
     max_size: 6
     scale_down_idle: 45s
     queue_size: 99
+    batching: {predict: {max_size: 16, max_wait: 5ms}, transform: {off: true}}
     call_timeout: 2m
     preload: false
     max_requests: 1000
@@ -89,6 +90,7 @@ func TestRegistryEveryKeyToPoolConfig(t *testing.T) {
 		RestartBackoff: 250 * time.Millisecond, MaxRestartBackoff: 20 * time.Second,
 		CrashLoopThreshold: 8, CrashLoopWindow: 2 * time.Minute, CrashLoopCooldown: 15 * time.Second,
 		CallTimeout: 2 * time.Minute, Preload: false, Name: "full",
+		Batching: map[string]mlbridge.BatchPolicy{"predict": {MaxSize: 16, MaxWait: 5 * time.Millisecond}, "transform": {Off: true}},
 	}
 	if got.Logger == nil {
 		t.Error("no logger")
@@ -158,6 +160,9 @@ func TestRegistryConfigErrorsNameBridgeAndKey(t *testing.T) {
 		"min above max":   {"bridges:\n  e:\n    bridge: a.b:C\n    min_size: 3\n    max_size: 2\n", `bridge "e": min_size 3 is above max_size 2`},
 		"start outside":   {"bridges:\n  e:\n    bridge: a.b:C\n    min_size: 2\n    max_size: 4\n    workers: 5\n", `bridge "e": workers 5 (the starting size) is not within min_size 2 and max_size 4`},
 		"scale process":   {"bridges:\n  e:\n    bridge: a.b:C\n    mode: process\n    max_size: 4\n", `bridge "e": min_size and max_size do not apply to mode process`},
+		"batch negative":  {"bridges:\n  e:\n    bridge: a.b:C\n    batching: {predict: {max_size: -2}}\n", `bridge "e": batching of "predict": max_size and max_wait cannot be negative`},
+		"batch process":   {"bridges:\n  e:\n    bridge: a.b:C\n    mode: process\n    batching: {predict: {off: true}}\n", `bridge "e": batching does not apply to mode process`},
+		"batch key":       {"bridges:\n  e:\n    bridge: a.b:C\n    batching: {predict: {max_wiat: 1ms}}\n", `unknown key "max_wiat"`},
 		"negative idle":   {"bridges:\n  e:\n    bridge: a.b:C\n    max_size: 4\n    scale_down_idle: -1s\n", `bridge "e": scale_down_idle cannot be negative`},
 	}
 	for name, c := range cases {

@@ -85,6 +85,14 @@ func (b BridgeConfig) validate(name string) error {
 			add("%s cannot be negative", kv.key)
 		}
 	}
+	for op, bc := range b.Batching {
+		switch {
+		case b.Mode == "process":
+			add("batching does not apply to mode process (a pool batches)")
+		case bc.MaxSize < 0 || bc.MaxWait < 0:
+			add("batching of %q: max_size and max_wait cannot be negative", op)
+		}
+	}
 	if b.MinSize > 0 || b.MaxSize > 0 {
 		switch {
 		case b.Mode == "process":

@@ -37,7 +37,7 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback, batch")
 	intFlagMin(f, &o.Workers, "workers", 1, 1, "worker processes")
 	intFlagMin(f, &o.Concurrency, "concurrency", 64, 1, "concurrent callers")
 	durationFlagPositive(f, &o.Duration, "duration", 10*time.Second, "total measuring time")
@@ -85,6 +85,12 @@ func printBench(w io.Writer, rep *bench.Report, asJSON bool) error {
 	if rep.Scenario == "nats" {
 		fmt.Fprintf(w, "nats: remote no-op p50 %.1f µs (p99 %.1f) through a node, %.1f µs on a local pool, raw NATS request-reply %.1f µs; %.0f calls/s with %d callers over %d nodes (%d calls, %d errors)\n",
 			rep.P50us, rep.P99us, rep.LocalP50us, rep.NatsP50us, rep.CallsPerS, rep.Concurrency, rep.Nodes, rep.Calls, rep.Errors)
+		return nil
+	}
+	if rep.Scenario == "batch" {
+		fmt.Fprintf(w, "batch: %d callers predicting one row each with scikit-learn: %.0f calls/s batched (max size %d, max wait %.1f ms, mean batch %.1f), %.0f calls/s unbatched: speedup %.1fx; p99 %.2f ms batched, %.2f ms unbatched (%d calls, %d errors)\n",
+			rep.Concurrency, rep.BatchedCallsPerS, rep.BatchMaxSize, rep.BatchMaxWaitUs/1e3, rep.MeanBatch, rep.UnbatchedCallsPerS,
+			rep.Speedup, rep.BatchedP99us/1e3, rep.UnbatchedP99us/1e3, rep.Calls, rep.Errors)
 		return nil
 	}
 	if rep.Scenario == "pool-overhead" {

@@ -195,6 +195,30 @@ func TestBenchCallbackJSONContract(t *testing.T) {
 	}
 }
 
+// batch: single-row sklearn predicts, batched against unbatched, in one run; the key names are
+// the issue's.
+func TestBenchBatchJSONContract(t *testing.T) {
+	out, err := run(t, "bench", "--scenario", "batch", "--duration", "2s", "--rounds", "1", "--concurrency", "16", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %q", out)
+	}
+	if rep["scenario"] != "batch" || rep["errors"] != 0.0 {
+		t.Fatalf("report %v", rep)
+	}
+	for _, k := range []string{"batched_calls_per_s", "unbatched_calls_per_s", "speedup", "batched_p99_us", "unbatched_p99_us", "mean_batch", "batch_max_size", "batch_max_wait_us"} {
+		if v, ok := rep[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, rep[k])
+		}
+	}
+	if s, want := rep["speedup"].(float64), rep["batched_calls_per_s"].(float64)/rep["unbatched_calls_per_s"].(float64); s-want > 1e-9 || want-s > 1e-9 {
+		t.Errorf("speedup %v is not batched / unbatched calls/s = %v", s, want)
+	}
+}
+
 // examples/greeter is the scaffold as generated: its own tests (Go here, Python in
 // scripts/test) are the scaffold's tests, so it must stay byte-identical to what new-bridge writes.
 func TestNewBridgeMatchesTheCommittedExample(t *testing.T) {

@@ -132,6 +132,20 @@ type Report struct {
 	HostDeathLeftover     int             `json:"host_death_leftover"`                // processes alive 2 s after (goal 0)
 	HostDeathCases        []HostDeathCase `json:"host_death_cases,omitempty"`
 
+	// Scenario batch: single-row scikit-learn predicts from concurrency callers, on a pool
+	// that batches predict and on one with batching off, in alternating phases (goals:
+	// speedup >= 10, batched_p99_us <= unbatched_p99_us + max wait + 1 ms).
+	BatchedCallsPerS   float64 `json:"batched_calls_per_s,omitempty"`
+	UnbatchedCallsPerS float64 `json:"unbatched_calls_per_s,omitempty"`
+	Speedup            float64 `json:"speedup,omitempty"`
+	BatchedP50us       float64 `json:"batched_p50_us,omitempty"`
+	BatchedP99us       float64 `json:"batched_p99_us,omitempty"`
+	UnbatchedP50us     float64 `json:"unbatched_p50_us,omitempty"`
+	UnbatchedP99us     float64 `json:"unbatched_p99_us,omitempty"`
+	BatchMaxSize       int     `json:"batch_max_size,omitempty"`
+	BatchMaxWaitUs     float64 `json:"batch_max_wait_us,omitempty"`
+	MeanBatch          float64 `json:"mean_batch,omitempty"` // calls per batch sent
+
 	GoVersion string `json:"go_version"`
 	CPUs      int    `json:"cpus"`
 }
@@ -176,8 +190,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runNATS(ctx, o, python)
 	case "callback":
 		return runCallback(ctx, o, python)
+	case "batch":
+		return runBatch(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback, batch)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

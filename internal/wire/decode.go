@@ -416,6 +416,14 @@ func (m *Message) decodeField(d *decoder, key string) {
 		m.Runtime, ok = d.raw(msgp.MapType)
 	case "host_funcs":
 		m.HostFuncs, ok = d.raw(msgp.MapType)
+	case "batched":
+		m.Batched, ok = d.raw(msgp.MapType)
+	case "items":
+		d.seen |= fItems
+		m.Items, ok = d.items()
+	case "results":
+		d.seen |= fResults
+		m.Results, ok = d.results()
 	default:
 		d.skip() // unknown keys are ignored, for forward compatibility
 	}

@@ -93,6 +93,10 @@ type Message struct {
 	MaxFrame     uint64
 	Runtime      msgpack.RawMessage
 	HostFuncs    msgpack.RawMessage // host hello: {name: {description, schema}} of the host functions
+	Batched      msgpack.RawMessage // worker hello: {op: {max_size, max_wait_ms}} (batch.go)
+
+	Items   []msgpack.RawMessage // breq: each item's args map
+	Results []ItemResult         // bres: each item's answer, in the breq's order
 }
 
 // field bits record which keys a message carried.
@@ -116,17 +120,19 @@ const (
 	fHandlers
 	fFn
 	fParent
+	fItems
+	fResults
 )
 
 // optionalFields may be nil, meaning absent.
 var optionalFields = map[string]bool{
-	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true, "host_funcs": true,
+	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true, "host_funcs": true, "batched": true,
 }
 
 // typesFrom lists the message types each side may send.
 var typesFrom = map[Direction]map[string]bool{
-	HostToWorker: {TypeHello: true, TypeReq: true, TypeCancel: true, TypePing: true, TypePong: true, TypeShutdown: true, TypeHRes: true},
-	WorkerToHost: {TypeHello: true, TypeRes: true, TypeChunk: true, TypeEnd: true, TypePing: true, TypePong: true, TypeHCall: true, TypeHCancel: true},
+	HostToWorker: {TypeHello: true, TypeReq: true, TypeCancel: true, TypePing: true, TypePong: true, TypeShutdown: true, TypeHRes: true, TypeBReq: true},
+	WorkerToHost: {TypeHello: true, TypeRes: true, TypeChunk: true, TypeEnd: true, TypePing: true, TypePong: true, TypeHCall: true, TypeHCancel: true, TypeBRes: true},
 }
 
 // required lists, per message type, the fields that must be present.
@@ -142,6 +148,8 @@ var required = map[string]fieldSet{
 	TypeHCall:    fID | fFn | fParent,
 	TypeHRes:     fID | fOK,
 	TypeHCancel:  fID,
+	TypeBReq:     fID | fOp | fItems,
+	TypeBRes:     fID | fResults,
 }
 
 var fieldNames = []struct {
@@ -151,6 +159,7 @@ var fieldNames = []struct {
 	{fID, "id"}, {fOp, "op"}, {fOK, "ok"}, {fData, "data"}, {fSeq, "seq"}, {fError, "error"},
 	{fVersions, "versions"}, {fVersion, "version"}, {fPid, "pid"}, {fFramework, "framework"},
 	{fCapabilities, "capabilities"}, {fHandlers, "handlers"}, {fFn, "fn"}, {fParent, "parent"},
+	{fItems, "items"}, {fResults, "results"},
 }
 
 func (m *Message) validate(seen fieldSet, dir Direction) error {

@@ -23,6 +23,8 @@ type Call struct {
 	id     uint64
 	op     string
 	stream bool
+	batch  int           // a breq of this many items (batch.go); 0 for a req
+	items  []ItemOutcome // a batch's answers, set before done closes
 
 	done     chan struct{}
 	finished atomic.Bool
@@ -70,6 +72,15 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	if stream {
 		c.ready = make(chan struct{}, 1)
 	}
+	if err := s.start(ctx, c, frame); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// start registers c as pending, ties it to ctx and writes its frame.
+func (s *session) start(ctx context.Context, c *Call, frame []byte) error {
+	var err error
 	s.mu.Lock()
 	switch {
 	case s.pending == nil:
@@ -77,15 +88,16 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	case s.closing:
 		err = errs.ErrClosed
 	default:
-		s.pending[id] = c
+		s.pending[c.id] = c
 	}
 	s.mu.Unlock()
 	if err != nil {
-		s.endHandlerSpan(span, err)
-		return nil, err
+		s.endHandlerSpan(c.span, err)
+		return err
 	}
 	s.inFlight.Add(1)
 	if ctx.Done() != nil {
+		op := c.op
 		stop := context.AfterFunc(ctx, func() { c.abort(opCtxError(op, ctx.Err())) })
 		c.stopCtx.Store(&stop)
 		if c.finished.Load() {
@@ -93,17 +105,17 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 		}
 	}
 	if c.finished.Load() {
-		return c, nil // ctx ended before the request left: don't send it at all
+		return nil // ctx ended before the request left: don't send it at all
 	}
 	s.expectBusy(len(frame))
 	if err := s.writeFrame(frame); err != nil {
 		// The pipe broke: the worker is dying; its death error says why.
-		s.take(id)
+		s.take(c.id)
 		<-s.done
 		c.finish(nil, s.Err())
-		return nil, s.Err()
+		return s.Err()
 	}
-	return c, nil
+	return nil
 }
 
 // CtxError wraps a context error with the matching mlbridge sentinel, so callers can test

@@ -28,6 +28,10 @@ type Hello struct {
 	Handlers     map[string]string // op -> kind: sync, async, sync_gen, async_gen
 	MaxFrame     uint64
 	Runtime      msgpack.RawMessage
+	// Batched: the ops the bridge serves in batches (spec/protocol.md, "Batches"), with the
+	// size and wait it declared. A declaration that does not decode is ignored (logged): the
+	// op is then served call by call, which every worker accepts.
+	Batched map[string]wire.BatchSpec
 }
 
 // peer is the far end of a session as the session needs it, implemented by whoever owns
@@ -174,6 +178,12 @@ func (s *session) handshake(ctx context.Context) error {
 		Version: m.Version, Pid: int(m.Pid), Framework: m.Framework,
 		Capabilities: m.Capabilities, Handlers: m.Handlers, MaxFrame: m.MaxFrame, Runtime: m.Runtime,
 	}
+	if len(m.Batched) > 0 {
+		if err := msgpack.Unmarshal(m.Batched, &s.hello.Batched); err != nil {
+			s.log.Warn("mlbridge: ignoring the worker's batched declaration", "err", err)
+			s.hello.Batched = nil
+		}
+	}
 	return nil
 }
 
@@ -229,7 +239,9 @@ func (s *session) dispatch(m *wire.Message) {
 	switch m.Type {
 	case wire.TypeRes:
 		if c := s.take(m.ID); c != nil {
-			if m.OK {
+			if m.OK && c.batch > 0 { // a batch is answered by a bres, or fails whole with a res error
+				c.finish(nil, fmt.Errorf("%w: op %q: a successful res answered a batch", errs.ErrProtocol, c.op))
+			} else if m.OK {
 				c.finish(m.Result, nil)
 			} else {
 				c.finish(nil, &errs.RemoteError{
@@ -237,6 +249,10 @@ func (s *session) dispatch(m *wire.Message) {
 					Message: m.Error.Message, Traceback: m.Error.Traceback,
 				})
 			}
+		}
+	case wire.TypeBRes:
+		if c := s.take(m.ID); c != nil {
+			c.finishBatch(m.Results)
 		}
 	case wire.TypeChunk:
 		if c := s.lookup(m.ID); c != nil {

@@ -7,7 +7,7 @@ framed msgpack protocol of spec/protocol.md. Start it with
 
 __version__ = "0.1.0"
 
-from .base_bridge import BaseBridge, alternative, handler  # noqa: E402
+from .base_bridge import BaseBridge, alternative, batched, handler  # noqa: E402
 from .errors import (  # noqa: E402
     BridgeError,
     InvalidArgument,
@@ -22,6 +22,7 @@ __all__ = [
     "__version__",
     "BaseBridge",
     "alternative",
+    "batched",
     "handler",
     "BridgeError",
     "InvalidArgument",

@@ -24,6 +24,7 @@ from .protocol import KINDS
 _MARK = "__mlbridge_handler__"
 _KIND_MARK = "__mlbridge_kind__"
 _ALT_MARK = "__mlbridge_alternative__"
+_BATCH_MARK = "__mlbridge_batched__"
 
 
 def handler(arg: Callable | str | None = None, *, kind: str | None = None):
@@ -46,6 +47,48 @@ def handler(arg: Callable | str | None = None, *, kind: str | None = None):
     if callable(arg):
         return mark(arg, None)
     return lambda fn: mark(fn, arg)
+
+
+def batched(*, max_size: int, max_wait_ms: int):
+    """Declare a handler batched: the host gathers concurrent calls to its op (from every
+    caller of a pool) and the handler receives them together, as a list of argument dicts
+    (one per call, in the order the host sent them); it returns a list of as many results, in
+    the same order, where an exception instance is the error of that call alone.
+
+    ``max_size`` bounds a batch; ``max_wait_ms`` is how long the host holds the oldest call
+    of a batch that is not full before sending it anyway. Use with ``@handler`` (either order);
+    the handler is ``def`` or ``async def``, never a generator. A plain call to the op (an
+    older host, or batching turned off in the pool) reaches the handler as a batch of one.
+
+    The declaration is checked when the bridge is constructed: a bad one is an
+    :class:`~.errors.InvalidConfiguration` there, before the worker says hello.
+    """
+
+    def mark(fn: Callable) -> Callable:
+        target = fn.__func__ if isinstance(fn, (staticmethod, classmethod)) else fn
+        setattr(target, _BATCH_MARK, (max_size, max_wait_ms))
+        return fn
+
+    return mark
+
+
+def _batch_spec(name: str, fn: Callable, kind: str) -> tuple[int, int] | None:
+    """The checked ``(max_size, max_wait_ms)`` of a handler marked :func:`batched`, else None."""
+    spec = getattr(getattr(fn, "__func__", fn), _BATCH_MARK, None)
+    if spec is None:
+        return None
+    from .errors import InvalidConfiguration
+
+    max_size, max_wait_ms = spec
+    if type(max_size) is not int or max_size < 1:
+        raise InvalidConfiguration(f"batched handler {name!r}: max_size must be an integer >= 1, not {max_size!r}")
+    if type(max_wait_ms) is not int or max_wait_ms < 0:
+        raise InvalidConfiguration(
+            f"batched handler {name!r}: max_wait_ms must be an integer >= 0 (milliseconds), not {max_wait_ms!r}")
+    if kind not in ("sync", "async"):
+        raise InvalidConfiguration(f"batched handler {name!r} is a {kind} handler: a batch gets one list of results, "
+                                   "so it must be a plain def or async def")
+    return max_size, max_wait_ms
 
 
 def alternative(op: str):
@@ -77,14 +120,17 @@ def handler_kind(fn: Callable) -> str:
 
 
 class HandlerInfo:
-    __slots__ = ("name", "fn", "kind", "check")
+    __slots__ = ("name", "fn", "kind", "check", "batch")
 
     def __init__(self, name: str, fn: Callable, kind: str):
         self.name = name
         self.fn = fn
         self.kind = kind
-        # its annotations compiled once, here, for the runtime to test each call's arguments
-        self.check: Check | None = compile_check(fn, name)
+        #: (max_size, max_wait_ms) of a batched handler (:func:`batched`), else None
+        self.batch: tuple[int, int] | None = _batch_spec(name, fn, kind)
+        # its annotations compiled once, here, for the runtime to test each call's arguments;
+        # a batched handler takes a list of argument dicts and checks them itself
+        self.check: Check | None = None if self.batch else compile_check(fn, name)
 
     def __repr__(self) -> str:
         return f"HandlerInfo({self.name!r}, kind={self.kind!r})"
@@ -240,6 +286,11 @@ class BaseBridge(abc.ABC):
         rt = self._runtime
         if rt is not None:
             rt.rebind(op, modes[mode])
+
+    def batched_ops(self) -> dict[str, dict[str, int]]:
+        """The batched ops and their declarations, as the hello's ``batched`` field says them."""
+        return {name: {"max_size": h.batch[0], "max_wait_ms": h.batch[1]}
+                for name, h in self.handlers.items() if h.batch is not None}
 
     def handler_kinds(self) -> dict[str, str]:
         return {name: h.kind for name, h in self.handlers.items()}

@@ -36,7 +36,7 @@ class DispatchMixin:
             t = validate(msg, HOST_TO_WORKER)
         except ProtocolError as e:
             log(f"dropped message ({e.kind}): {e}")
-            if e.id is not None and e.t == "req":
+            if e.id is not None and e.t in ("req", "breq"):
                 self.send_error(e.id, "protocol", "ProtocolError", str(e))
             return
         if t == "ping":
@@ -54,6 +54,8 @@ class DispatchMixin:
                 self.abort(req, "cancelled", "CancelledError", "cancelled by the host")
         elif t == "hres":
             self.on_hres(msg)
+        elif t == "breq":
+            self.on_breq(msg)
         elif t == "shutdown":
             grace = msg.get("grace")
             self.request_shutdown(2000 if grace is None else grace)
@@ -334,6 +336,8 @@ class DispatchMixin:
         if req.stream:
             if self._finish(req, True):
                 self.send({"t": "end", "id": req.id})
-        else:
-            if self._finish(req, True):
+        elif self._finish(req, True):
+            if req.batch:
+                self.send_bres(req, task.result())
+            else:
                 self.send_result(req.id, task.result(), req.st)

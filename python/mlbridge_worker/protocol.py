@@ -563,6 +563,9 @@ def _v_hello_w2h(msg: dict) -> None:
     rt = _opt(msg, "runtime")
     if rt is not None and type(rt) is not dict:
         raise _bad("hello", "runtime", "a map", rt)
+    bt = _opt(msg, "batched")
+    if bt is not None and type(bt) is not dict:
+        raise _bad("hello", "batched", "a map", bt)
 
 
 def check_req(msg: dict):
@@ -608,6 +611,50 @@ def _check_keys(msg: dict, t: str, id: int | None = None) -> None:
 
 def _v_req(msg: dict) -> None:
     check_req(msg)
+
+
+def check_breq(msg: dict):
+    """Validate a ``breq`` (a batch of calls to one op); return (id, op, items, deadline)."""
+    id = _check_id(msg, "breq")
+    if "op" not in msg:
+        raise _missing("breq", "op", id)
+    op = msg["op"]
+    if not is_str(op):
+        raise _bad("breq", "op", "a string", op, id)
+    _check_keys(msg, "breq", id)
+    if "items" not in msg:
+        raise _missing("breq", "items", id)
+    items = msg["items"]
+    if type(items) is not list or not all(type(it) is dict for it in items):
+        raise _bad("breq", "items", "an array of maps", items, id)
+    deadline = msg.get("deadline")
+    if deadline is not None and not is_uint(deadline):
+        raise _bad("breq", "deadline", "an unsigned integer (unix ms)", deadline, id)
+    return id, op, items, deadline
+
+
+def _v_breq(msg: dict) -> None:
+    check_breq(msg)
+
+
+def _v_bres(msg: dict) -> None:
+    id = _check_id(msg, "bres")
+    if "results" not in msg:
+        raise _missing("bres", "results", id)
+    results = msg["results"]
+    if type(results) is not list:
+        raise _bad("bres", "results", "an array", results, id)
+    for r in results:
+        if type(r) is not dict:
+            raise _bad("bres", "results", "an array of maps", r, id)
+        if "ok" not in r:
+            raise _missing("bres", "results.ok", id)
+        if type(r["ok"]) is not bool:
+            raise _bad("bres", "results.ok", "a bool", r["ok"], id)
+        if r.get("error") is not None:
+            _check_error(r["error"], "bres", "results.error", id)
+        elif not r["ok"]:
+            raise _missing("bres", "results.error", id)
 
 
 def _check_result(msg: dict, t: str) -> None:
@@ -685,6 +732,7 @@ VALIDATORS: dict[str, dict[str, Callable[[dict], None]]] = {
         "pong": _v_pong,
         "shutdown": _v_shutdown,
         "hres": _v_hres,
+        "breq": _v_breq,
     },
     WORKER_TO_HOST: {
         "hello": _v_hello_w2h,
@@ -695,6 +743,7 @@ VALIDATORS: dict[str, dict[str, Callable[[dict], None]]] = {
         "pong": _v_pong,
         "hcall": _v_hcall,
         "hcancel": _v_hcancel,
+        "bres": _v_bres,
     },
 }
 

@@ -28,6 +28,7 @@ import msgpack
 
 from . import tracing
 from .base_bridge import BaseBridge
+from .batching import BatchMixin, single_call
 from .dispatch import DispatchMixin
 from . import host as _host
 from .errors import error_map
@@ -46,7 +47,7 @@ EXIT_START_FAILED = 1
 EXIT_PROTOCOL = 3
 
 
-class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallMixin, HostCallMixin):
+class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallMixin, HostCallMixin, BatchMixin):
     """One worker's state. The mixins only add methods; every attribute they use is set here."""
 
     def __init__(self, proto_in: int, proto_out: int, *, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
@@ -64,6 +65,7 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         self.inflight: dict[int, Request] = {}
         self.stats.inflight_map = self.inflight
         self.table: dict[str, tuple] = {}  # op -> (fn, kind, OpStats, streams?, argument check | None)
+        self.batch_table: dict[str, tuple] = {}  # batched op -> (fn, kind, OpStats, max_size)
         self.bridge: BaseBridge | None = None
         self.executor: ThreadPoolExecutor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -99,15 +101,20 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         bridge._runtime = self
         _host._runtime = self
         self.table = {}
+        self.batch_table = {}
         self.stats.builtin = bridge.plumbing_ops
         for name, h in bridge.handlers.items():
-            st = self.stats.op(name, h.kind)
-            self.table[name] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"), h.check)
+            self.rebind(name, h)
 
     def rebind(self, op: str, h) -> None:
         """Serve ``op`` with handler ``h`` from the next request on (a switched implementation).
         Called on the loop, or from a handler thread: the table entry is replaced whole."""
         st = self.stats.op(op, h.kind)
+        if h.batch is not None:  # a plain req is a batch of one; a breq goes to batch_table
+            self.batch_table[op] = (h.fn, h.kind, st, h.batch[0])
+            self.table[op] = (single_call(h.fn, h.kind, op), h.kind, st, False, None)
+            return
+        self.batch_table.pop(op, None)
         self.table[op] = (h.fn, h.kind, st, h.kind in ("sync_gen", "async_gen"), h.check)
 
     def request_shutdown(self, grace_ms: int, after_answer: bool = False) -> None:

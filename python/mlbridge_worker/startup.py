@@ -147,6 +147,8 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
             # calls this bridge can usefully run at once; the host's default in-flight limit
             "capacity": bridge.capacity,
         },
+        # only when there are some: the hello of a bridge without batched ops is unchanged
+        **({"batched": batched} if (batched := bridge.batched_ops()) else {}),
     })
 
     # 4. serve: whatever arrived early, then everything from the read callback

@@ -50,7 +50,10 @@ class SyncCallMixin:
             return
         if ok:
             if self._finish(req, True):
-                self.send_result(req.id, value, req.st)
+                if req.batch:
+                    self.send_bres(req, value)
+                else:
+                    self.send_result(req.id, value, req.st)
         elif value is None:
             pass  # never started (stop was set, which means it was answered already)
         else:

@@ -177,7 +177,7 @@ class TransportMixin:
     def _undecodable(self, e: ProtocolError) -> None:
         """A whole frame whose message could not be decoded (``too_deep``): the stream is still
         in sync. A request whose id could be read is answered; anything else is dropped."""
-        if e.t == "req" and e.id is not None:
+        if e.t in ("req", "breq") and e.id is not None:
             log(f"refused request {e.id} ({e.kind}): {e}")
             if e.kind == "too_deep":  # the caller's arguments are the problem
                 self.send_error(e.id, "invalid_argument", ValueTooDeep.__name__, str(e))

@@ -173,7 +173,7 @@ class Worker:
             m = self.recv(left)
             if m is None:
                 raise EOFError(f"worker closed stdout while waiting for id {id}; stderr:\n{self.stderr}")
-            if m.get("id") == id and m["t"] in ("res", "chunk", "end"):
+            if m.get("id") == id and m["t"] in ("res", "bres", "chunk", "end"):
                 return m
             self._pending.setdefault(m.get("id"), []).append(m)
 

@@ -434,6 +434,38 @@ bad("bad_field_hres_ok_int", H2W, "bad_field", msg={"t": "hres", "id": 1, "ok": 
 bad("bad_field_hres_error_not_map", H2W, "bad_field", msg={"t": "hres", "id": 1, "ok": False, "error": "boom"})
 bad("bad_field_hello_host_host_funcs_array", H2W, "bad_field", msg={"t": "hello", "versions": [1], "host_funcs": ["f"]})
 
+# --- batches: the calls a host gathered for a batched op in one breq, answered by one bres whose
+# results follow the items' order; a worker declares its batched ops in its hello ------------------
+ok("breq", H2W, {"t": "breq", "id": 5, "op": "predict", "items": [
+    {"model_id": "m", "X": [[1.0, 2.0]]}, {"model_id": "m", "X": [[3.0, 4.0]]}]})
+ok("breq_deadline", H2W, {"t": "breq", "id": 6, "op": "double", "items": [{"x": 1}], "deadline": 1700000000000})
+ok("breq_empty_item_args", H2W, {"t": "breq", "id": 7, "op": "ping_all", "items": [{}, {}]})
+ok("bres", W2H, {"t": "bres", "id": 5, "results": [
+    {"ok": True, "result": {"y": 2}},
+    {"ok": False, "error": {"category": "invalid_argument", "type": "InvalidArgument", "message": "x must be an int"}},
+    {"ok": True}]})
+ok("bres_error_nil_when_ok", W2H, {"t": "bres", "id": 5, "results": [{"ok": True, "result": 1, "error": None}]})
+ok("hello_worker_batched", W2H, {"t": "hello", "version": 1, "pid": 1, "framework": {"name": "sklearn", "version": "1.5"},
+                                 "capabilities": [], "handlers": {"predict": "sync"},
+                                 "batched": {"predict": {"max_size": 64, "max_wait_ms": 2}}})
+bad("unknown_type_breq_to_host", W2H, "unknown_type", msg={"t": "breq", "id": 1, "op": "f", "items": []})
+bad("unknown_type_bres_to_worker", H2W, "unknown_type", msg={"t": "bres", "id": 1, "results": []})
+bad("missing_field_breq_items", H2W, "missing_field", msg={"t": "breq", "id": 1, "op": "f"})
+bad("missing_field_breq_op", H2W, "missing_field", msg={"t": "breq", "id": 1, "items": []})
+bad("missing_field_bres_results", W2H, "missing_field", msg={"t": "bres", "id": 1})
+bad("missing_field_bres_result_ok", W2H, "missing_field", msg={"t": "bres", "id": 1, "results": [{"result": 1}]})
+bad("missing_field_bres_result_error", W2H, "missing_field", msg={"t": "bres", "id": 1, "results": [{"ok": False}]})
+bad("missing_field_bres_result_error_message", W2H, "missing_field", msg={"t": "bres", "id": 1, "results": [
+    {"ok": False, "error": {"category": "internal", "type": "E"}}]})
+bad("bad_field_breq_items_not_array", H2W, "bad_field", msg={"t": "breq", "id": 1, "op": "f", "items": {"x": 1}})
+bad("bad_field_breq_item_not_map", H2W, "bad_field", msg={"t": "breq", "id": 1, "op": "f", "items": [{}, 3]})
+bad("bad_field_bres_results_not_array", W2H, "bad_field", msg={"t": "bres", "id": 1, "results": {"ok": True}})
+bad("bad_field_bres_result_not_map", W2H, "bad_field", msg={"t": "bres", "id": 1, "results": [True]})
+bad("bad_field_bres_result_ok_int", W2H, "bad_field", msg={"t": "bres", "id": 1, "results": [{"ok": 1}]})
+bad("bad_field_hello_worker_batched_array", W2H, "bad_field", msg={
+    "t": "hello", "version": 1, "pid": 1, "framework": {"name": "x", "version": ""}, "capabilities": [],
+    "handlers": {}, "batched": ["predict"]})
+
 # --- depth: no value nests more than MAX_DEPTH arrays/maps (the envelope map not counted) -------
 MAX_DEPTH = 256
 

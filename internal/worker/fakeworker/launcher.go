@@ -6,7 +6,8 @@
 //
 // Ops: echo (returns its args), sleep {ms} (honours cancel and deadline), hang (answers only
 // when cancelled), fail {category, message}, stream {n} (chunks 0..n-1), exit {code} (the
-// process exits mid-call), health_check (0 abandoned threads).
+// process exits mid-call), health_check (0 abandoned threads). With Behavior.BatchEcho, echo is a
+// batched op (breq/bres).
 package fakeworker
 
 import (
@@ -35,6 +36,11 @@ type Behavior struct {
 	Stderr []string
 	// Capacity is declared in the hello's runtime (a pool's per-worker limit); 0: none.
 	Capacity int
+	// BatchEcho > 0 declares op echo batched with this max size (max wait 5 ms): a breq is
+	// answered with each item's args, in order. BatchReply scripts a faulty answer instead:
+	// "short" (one result too few) or "res_ok" (a successful res for the batch).
+	BatchEcho  int
+	BatchReply string
 }
 
 // Launcher launches fake workers. The zero value launches healthy ones.

@@ -84,6 +84,9 @@ func (w *Worker) serve() {
 	if b.Capacity > 0 {
 		hello["runtime"] = map[string]any{"capacity": b.Capacity}
 	}
+	if b.BatchEcho > 0 {
+		hello["batched"] = map[string]any{"echo": map[string]any{"max_size": b.BatchEcho, "max_wait_ms": 5}}
+	}
 	w.send(hello)
 	for {
 		payload, err := fr.ReadFrame()
@@ -98,6 +101,8 @@ func (w *Worker) serve() {
 		switch m.Type {
 		case wire.TypeReq:
 			w.start(m)
+		case wire.TypeBReq:
+			w.answerBatch(m, b.BatchReply)
 		case wire.TypeCancel:
 			w.mu.Lock()
 			cancel := w.calls[m.ID]
@@ -328,4 +333,25 @@ func (w *Worker) hostCall(ctx context.Context, id uint64, args map[string]any) {
 	case <-ctx.Done():
 		w.ctxFail(ctx, id)
 	}
+}
+
+// answerBatch answers a breq for echo: each item's args back, or the scripted fault.
+func (w *Worker) answerBatch(m *wire.Message, reply string) {
+	w.mu.Lock()
+	w.ops[m.Op] += len(m.Items)
+	w.mu.Unlock()
+	if reply == "res_ok" {
+		w.ok(m.ID, nil)
+		return
+	}
+	results := make([]any, 0, len(m.Items))
+	for _, it := range m.Items {
+		var args map[string]any
+		_ = msgpack.Unmarshal(it, &args)
+		results = append(results, map[string]any{"ok": true, "result": args})
+	}
+	if reply == "short" {
+		results = results[:len(results)-1]
+	}
+	w.send(map[string]any{"t": "bres", "id": m.ID, "results": results})
 }

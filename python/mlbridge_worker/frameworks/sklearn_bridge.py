@@ -6,6 +6,14 @@ a dead worker loses nothing. Arrays travel in the binary format of :mod:`mlbridg
 
 Handlers are plain ``def``: sklearn is CPU-bound and mostly releases the GIL in its native code,
 so they belong on the worker's thread pool.
+
+``predict``, ``predict_proba`` and ``transform`` are batched (``@batched``): the host gathers
+concurrent calls and the handler stacks their rows into one X per model, makes one sklearn
+call, and splits the output back by rows. sklearn's fixed cost per call (input validation, the
+estimator's setup) dominates a one-row call, so one call on 64 rows costs little more than one
+on a single row. A caller's bad input fails that caller alone: items that cannot be stacked
+(another feature count, not 2-D) are served alone, and a stacked call that fails (one bad row)
+is made again item by item so that each caller gets its own answer.
 """
 
 from __future__ import annotations
@@ -21,9 +29,15 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
 from ..arrays import from_wire, to_wire
-from ..base_bridge import BaseBridge, Resource, handler
+from ..base_bridge import BaseBridge, Resource, batched, handler
 from ..errors import InvalidArgument
 from .sklearn_specs import Model, build_model, class_names, dataset, dumps, is_fitted, loads
+
+
+#: the batching of predict, predict_proba and transform: up to 64 calls per sklearn call, and a
+#: lone call waits at most 2 ms for company (docs/BENCHMARKS.md, scenario batch)
+BATCH_MAX_SIZE = 64
+BATCH_MAX_WAIT_MS = 2
 
 
 class SklearnBridge(BaseBridge):
@@ -95,15 +109,30 @@ class SklearnBridge(BaseBridge):
         return {"state": state, "n_samples": int(Xa.shape[0]), "n_features": int(Xa.shape[1]),
                 "classes": classes, "train_score": train_score}
 
-    @handler
+    # The ops predict, predict_proba and transform are batched: each takes a list of
+    # {"model_id": str, "X": array} (one per caller) and returns one array, or that caller's
+    # exception, per item. The methods of the same names stay the one-call Python API.
+    @handler("predict")
+    @batched(max_size=BATCH_MAX_SIZE, max_wait_ms=BATCH_MAX_WAIT_MS)
+    def predict_batch(self, items: list[dict]) -> list[Any]:
+        return self._apply_batch("predict", items)
+
+    @handler("predict_proba")
+    @batched(max_size=BATCH_MAX_SIZE, max_wait_ms=BATCH_MAX_WAIT_MS)
+    def predict_proba_batch(self, items: list[dict]) -> list[Any]:
+        return self._apply_batch("predict_proba", items)
+
+    @handler("transform")
+    @batched(max_size=BATCH_MAX_SIZE, max_wait_ms=BATCH_MAX_WAIT_MS)
+    def transform_batch(self, items: list[dict]) -> list[Any]:
+        return self._apply_batch("transform", items)
+
     def predict(self, model_id: str, X: Any) -> dict:
         return self._apply(model_id, self.resource(model_id, kind="model"), "predict", X)
 
-    @handler
     def predict_proba(self, model_id: str, X: Any) -> dict:
         return self._apply(model_id, self.resource(model_id, kind="model"), "predict_proba", X)
 
-    @handler
     def transform(self, model_id: str, X: Any) -> dict:
         return self._apply(model_id, self.resource(model_id, kind="model"), "transform", X)
 
@@ -120,6 +149,40 @@ class SklearnBridge(BaseBridge):
         X, y, feature_names, target_names = _dataset(name)
         return {"X": to_wire(X), "y": to_wire(y), "feature_names": feature_names, "target_names": target_names}
 
+    def _apply_batch(self, method: str, items: list[dict]) -> list[Any]:
+        out: list[Any] = [None] * len(items)
+        # items that can share one sklearn call: same model, same feature count, 2-D
+        groups: dict[tuple, list[tuple[int, np.ndarray]]] = {}
+        fns: dict[str, Any] = {}  # per model: its method, checked once (is_fitted is not cheap)
+        for i, item in enumerate(items):
+            try:
+                model_id, X = _item_args(method, item)
+                if model_id not in fns:
+                    fns[model_id] = _method(model_id, self.resource(model_id, kind="model"), method)
+                Xa = from_wire(X, "X")
+            except Exception as e:  # this caller's input: its error alone
+                out[i] = e
+                continue
+            key = (model_id, Xa.shape[1]) if Xa.ndim == 2 else (model_id, "alone", i)
+            groups.setdefault(key, []).append((i, Xa))
+        for (model_id, *_), members in groups.items():
+            fn = fns[model_id]
+            parts = None
+            if len(members) > 1:
+                try:
+                    with _sklearn_errors(model_id):
+                        res = fn(np.concatenate([x for _, x in members]))
+                    parts = _split_rows(res, [x.shape[0] for _, x in members])
+                except Exception:  # a bad row somewhere: each caller gets its own answer below
+                    parts = None
+            if parts is None:
+                for i, Xa in members:
+                    out[i] = _call_one(model_id, fn, Xa)
+            else:
+                for (i, _), part in zip(members, parts):
+                    out[i] = to_wire(part)
+        return out
+
     def _apply(self, model_id: str, model: Model, method: str, X: Any) -> dict:
         fn = _method(model_id, model, method)
         Xa = from_wire(X, "X")
@@ -129,6 +192,36 @@ class SklearnBridge(BaseBridge):
 
 
 _dataset = dataset  # the module function; `dataset` is also fit's argument name
+
+
+def _item_args(method: str, item: dict) -> tuple[str, Any]:
+    """One batch item's arguments, checked as the handler's signature used to check them."""
+    if item.keys() != {"model_id", "X"}:
+        missing = sorted({"model_id", "X"} - item.keys())
+        extra = sorted(str(k) for k in item.keys() - {"model_id", "X"})
+        why = f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"
+        raise InvalidArgument(f"{method} takes model_id and X: {why}")
+    model_id = item["model_id"]
+    if type(model_id) is not str:
+        raise InvalidArgument(f"{method}: model_id must be a string, not {type(model_id).__name__}")
+    return model_id, item["X"]
+
+
+def _call_one(model_id: str, fn: Any, Xa: np.ndarray) -> Any:
+    """One caller's rows alone: the wire array, or the exception for that caller."""
+    try:
+        with _sklearn_errors(model_id):
+            return to_wire(fn(Xa))
+    except Exception as e:
+        return e
+
+
+def _split_rows(res: Any, counts: list[int]) -> list[np.ndarray] | None:
+    """The output of a stacked call cut back into each caller's rows; None when it is not an
+    array with one row per input row (a sparse matrix, a list per output), to be served alone."""
+    if not isinstance(res, np.ndarray) or res.ndim < 1 or res.shape[0] != sum(counts):
+        return None
+    return np.split(res, np.cumsum(counts)[:-1])
 
 
 def _given(v: Any) -> bool:

@@ -93,6 +93,9 @@ type Message struct {
 	MaxFrame     uint64
 	Runtime      msgpack.RawMessage
 	HostFuncs    msgpack.RawMessage // host hello: {name: {description, schema}} of the host functions
+	// Shm lists the shared-memory segments the message's values refer to (res: the worker's
+	// segments, sent on the segment channel before the frame).
+	Shm []uint64
 }
 
 // field bits record which keys a message carried.
@@ -120,7 +123,7 @@ const (
 
 // optionalFields may be nil, meaning absent.
 var optionalFields = map[string]bool{
-	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true, "host_funcs": true,
+	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true, "host_funcs": true, "shm": true,
 }
 
 // typesFrom lists the message types each side may send.

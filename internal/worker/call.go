@@ -10,6 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
+	"github.com/mlbridge/mlbridge/internal/shm"
 	"github.com/mlbridge/mlbridge/internal/wire"
 )
 
@@ -25,6 +26,7 @@ type Call struct {
 	done     chan struct{}
 	finished atomic.Bool
 	result   msgpack.RawMessage
+	shared   *shm.Received // segments the result refers to (nil: none)
 	err      error
 	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
 	hosted   atomic.Bool                 // Python made host calls for this request (hostcall.go)
@@ -55,6 +57,14 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	// The encoder knows the limits while it encodes: args too big for a frame or nested too
 	// deep are refused at the write that breaks the rule, before that write is copied.
 	enc.SetMaxFrame(s.maxFrame)
+	var box *outbox
+	if s.shm != nil && !stream {
+		box = &outbox{s: s}
+		enc.SetSink(box)
+	}
+	// The segments the host created are its to free once sent (or never sent): the worker
+	// holds its own references from the moment they are passed.
+	defer box.done()
 	frame, err := enc.ReqTraced(id, op, args, deadline, stream, traceOf(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
@@ -88,7 +98,22 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 		return c, nil // ctx ended before the request left: don't send it at all
 	}
 	s.expectBusy(len(frame))
-	if err := s.writeFrame(frame); err != nil {
+	var before func() error
+	if box != nil && len(box.segs) > 0 {
+		before = func() error {
+			if err := box.send(); err != nil {
+				return &sharedSendError{err}
+			}
+			return nil
+		}
+	}
+	if err := s.writeFrameAfter(frame, before); err != nil {
+		if se, ok := err.(*sharedSendError); ok { // the frame was not written: only this call fails
+			s.take(id)
+			err = fmt.Errorf("%w: op %q: %w", errs.ErrSerialization, op, se.err)
+			c.finish(nil, err)
+			return nil, err
+		}
 		// The pipe broke: the worker is dying; its death error says why.
 		s.take(id)
 		<-s.done
@@ -127,10 +152,30 @@ func (s *session) lookup(id uint64) *Call {
 
 // finish completes the call once; later completions are ignored.
 func (c *Call) finish(result msgpack.RawMessage, err error) bool {
+	return c.complete(result, nil, err)
+}
+
+// finishShared completes the call with a result whose arrays are in shared segments; false if
+// the call had completed already (the caller then releases the segments).
+func (c *Call) finishShared(result msgpack.RawMessage, shared *shm.Received) bool {
+	return c.complete(result, shared, nil)
+}
+
+// Shared is the segments the result refers to, nil if none; valid once Done is closed.
+func (c *Call) Shared() *shm.Received {
+	select {
+	case <-c.done:
+		return c.shared
+	default:
+		return nil
+	}
+}
+
+func (c *Call) complete(result msgpack.RawMessage, shared *shm.Received, err error) bool {
 	if !c.finished.CompareAndSwap(false, true) {
 		return false
 	}
-	c.result, c.err = result, err
+	c.result, c.shared, c.err = result, shared, err
 	if stop := c.stopCtx.Load(); stop != nil {
 		(*stop)()
 	}
@@ -227,3 +272,8 @@ func (c *Call) Next() (data msgpack.RawMessage, ok bool, err error) {
 		}
 	}
 }
+
+// sharedSendError: passing a request's segments failed, before any of its frame was written.
+type sharedSendError struct{ err error }
+
+func (e *sharedSendError) Error() string { return e.err.Error() }

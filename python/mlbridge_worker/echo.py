@@ -303,6 +303,43 @@ class EchoBridge(BaseBridge):
         }
 
     @handler
+    async def echo_array(self, a, scale: float = 1.0):
+        """Array ``a`` back, as numpy read it (a zero-copy view when it came in shared memory), or
+        times ``scale``: the array round trip of ``mlbridge bench --scenario array``."""
+        from .arrays import from_wire
+
+        x = from_wire(a, "a")
+        return x if scale == 1.0 else x * scale
+
+    @handler
+    async def array_info(self, a) -> dict:
+        """How array ``a`` arrived: its sum, and whether numpy's view is of shared memory."""
+        import mmap
+
+        from .arrays import from_wire
+
+        x = from_wire(a, "a")
+        base = x
+        while getattr(base, "base", None) is not None:
+            base = base.base
+        if isinstance(base, memoryview):
+            base = base.obj
+        return {"sum": float(x.sum()), "shared": isinstance(base, mmap.mmap), "writeable": bool(x.flags.writeable)}
+
+    @handler
+    async def new_array(self, n: int, value: float = 1.0):
+        """A float64 array of ``n`` elements, all ``value``."""
+        import numpy as np
+
+        return np.full(n, value, dtype=np.float64)
+
+    @handler
+    def open_fds(self) -> int:
+        """How many file descriptors this worker has open (leak tests)."""
+        d = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+        return len(os.listdir(d)) - 1  # less the one listdir itself opened
+
+    @handler
     async def big(self, n: int):
         return bytes(n)
 

@@ -327,17 +327,28 @@ class EchoBridge(BaseBridge):
         return {"sum": float(x.sum()), "shared": isinstance(base, mmap.mmap), "writeable": bool(x.flags.writeable)}
 
     @handler
-    async def new_array(self, n: int, value: float = 1.0):
-        """A float64 array of ``n`` elements, all ``value``."""
+    async def new_array(self, n: int, value: float = 1.0, delay: float = 0.0):
+        """A float64 array of ``n`` elements, all ``value``, after ``delay`` seconds."""
         import numpy as np
 
+        if delay:
+            await asyncio.sleep(delay)
         return np.full(n, value, dtype=np.float64)
 
     @handler
-    def open_fds(self) -> int:
-        """How many file descriptors this worker has open (leak tests)."""
+    def resources(self) -> dict:
+        """This worker's open file descriptors, and its mappings of shared array segments (Linux
+        only: -1 elsewhere), for leak tests."""
+        import gc
+
+        gc.collect()
         d = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
-        return len(os.listdir(d)) - 1  # less the one listdir itself opened
+        fds = len(os.listdir(d)) - 1  # less the one listdir itself opened
+        maps = -1
+        if os.path.exists("/proc/self/maps"):
+            with open("/proc/self/maps") as f:
+                maps = sum("mlbridge-array" in line for line in f)
+        return {"fds": fds, "maps": maps}
 
     @handler
     async def big(self, n: int):

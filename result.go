@@ -8,8 +8,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/mlbridge/mlbridge/internal/shm"
-	"github.com/mlbridge/mlbridge/internal/worker"
 	"github.com/mlbridge/mlbridge/internal/wire"
+	"github.com/mlbridge/mlbridge/internal/worker"
 )
 
 // Result is a value returned by Python, still in msgpack form: decode it once, straight

@@ -327,11 +327,15 @@ class EchoBridge(BaseBridge):
         return {"sum": float(x.sum()), "shared": isinstance(base, mmap.mmap), "writeable": bool(x.flags.writeable)}
 
     @handler
-    async def new_array(self, n: int, value: float = 1.0, delay: float = 0.0):
-        """A float64 array of ``n`` elements, all ``value``, after ``delay`` seconds."""
+    async def new_array(self, n: int, value: float = 1.0, delay: float = 0.0, block: bool = False):
+        """A float64 array of ``n`` elements, all ``value``, after ``delay`` seconds. ``block``
+        sleeps holding the loop, so a cancel sent meanwhile is read only after the answer left
+        (an answer the host no longer waits for)."""
         import numpy as np
 
-        if delay:
+        if block:
+            time.sleep(delay)
+        elif delay:
             await asyncio.sleep(delay)
         return np.full(n, value, dtype=np.float64)
 

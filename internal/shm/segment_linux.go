@@ -6,6 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+const mapPopulate = unix.MAP_POPULATE
+
 // newFile is an anonymous memory file: it has no name anywhere, so it cannot outlive the last
 // mapping or descriptor of it.
 func newFile() (*os.File, error) {
@@ -14,16 +16,4 @@ func newFile() (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), "mlbridge-array"), nil
-}
-
-// release frees the memory behind mem[from:to] (whole pages inside it): a hole punched in the
-// memfd, so a result being copied out is never resident twice.
-func release(mem []byte, from, to int) {
-	page := os.Getpagesize()
-	from = (from + page - 1) / page * page
-	to = to / page * page
-	if to <= from {
-		return
-	}
-	_ = unix.Madvise(mem[from:to], unix.MADV_REMOVE)
 }

@@ -4,6 +4,8 @@ package shm
 
 import "os"
 
+const mapPopulate = 0 // Linux only
+
 // newFile is a temporary file unlinked at once (macOS has no memfd): from then on it has no
 // name, so it cannot outlive the last mapping or descriptor of it. (os opens it close-on-exec.)
 func newFile() (*os.File, error) {
@@ -17,6 +19,3 @@ func newFile() (*os.File, error) {
 	}
 	return f, nil
 }
-
-// release does nothing here: a file-backed page is freed with the whole mapping (Close).
-func release([]byte, int, int) {}

@@ -303,13 +303,17 @@ class EchoBridge(BaseBridge):
         }
 
     @handler
-    async def echo_array(self, a, scale: float = 1.0):
-        """Array ``a`` back, as numpy read it (a zero-copy view when it came in shared memory), or
-        times ``scale``: the array round trip of ``mlbridge bench --scenario array``."""
+    def echo_array(self, a, scale: float = 1.0, copy: bool = False):
+        """Array ``a`` back, as numpy read it (a zero-copy view when it came in shared memory, and
+        then sent back without a copy), a copy of it (``copy``: a new array, as most handlers
+        return), or times ``scale`` (a new array too): the array round trip of
+        ``mlbridge bench --scenario array``. Sync: numpy's work runs off the event loop."""
         from .arrays import from_wire
 
         x = from_wire(a, "a")
-        return x if scale == 1.0 else x * scale
+        if scale != 1.0:
+            return x * scale
+        return x.copy() if copy else x
 
     @handler
     async def array_info(self, a) -> dict:

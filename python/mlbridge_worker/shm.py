@@ -9,11 +9,12 @@ see spec/protocol.md, "Shared memory".
 * In: the host sends a segment before the frame that names it. Decoding the frame resolves the
   extension (``ext_hook``) to a read-only memoryview of the mapped segment, so an array map's
   ``data`` is a buffer like any other and ``np.frombuffer`` reads it without a copy. The
-  descriptor is closed as soon as the segment is mapped: the mapping lives as long as the numpy
-  arrays that view it, and nothing else holds the memory.
+  mapping (and its descriptor, closed with it) lives as long as the numpy arrays that view it.
 * Out: a result array of at least ``min_bytes`` is copied once into a fresh segment (a memfd
   on Linux; elsewhere a temporary file unlinked at once), whose descriptor is sent before the
-  answer; the answer lists the ids in its ``shm`` field. The worker keeps no reference.
+  answer; the answer lists the ids in its ``shm`` field. The worker keeps no reference. A result
+  that *is* (a contiguous slice of) an array received in shared memory is not copied at all:
+  the segment it lives in is sent back, with its offset.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ import socket
 import struct
 import tempfile
 import threading
+import weakref
 from typing import Any
 
 import msgpack
 
+builtins_id = id  # the methods below name segment ids `id`
+
 EXT_SHARED = 1
+#: pre-fault every page when mapping (Linux): one call instead of a fault per page
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 _REF = struct.Struct(">QQQ")
 _ID = struct.Struct(">Q")
 RECEIVE_TIMEOUT_S = 5.0
@@ -58,6 +64,9 @@ class SharedMemory:
         self._stash: dict[int, int] = {}  # id -> fd, read while looking for another id
         self._next = 0
         self._send_lock = threading.Lock()
+        # received mappings still alive: id(mmap) -> (weak mmap, its descriptor), so that a
+        # result viewing one goes back without a copy
+        self._mapped: dict[int, tuple[weakref.ref, int]] = {}
 
     # ------------------------------------------------------------------ in
 
@@ -72,15 +81,23 @@ class SharedMemory:
         except OSError as e:
             return MissingSegment(f"segment {id} did not arrive: {e}")
         try:
-            mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+            mm = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ)
         except (OSError, ValueError) as e:
-            return MissingSegment(f"segment {id} cannot be mapped: {e}")
-        finally:
             os.close(fd)
+            return MissingSegment(f"segment {id} cannot be mapped: {e}")
         if off + n > len(mm):
             mm.close()
+            os.close(fd)
             return MissingSegment(f"range [{off}, +{n}) outside segment {id} of {len(mm)} bytes")
+        key = builtins_id(mm)
+        self._mapped[key] = (weakref.ref(mm), fd)
+        weakref.finalize(mm, self._unmapped, key)  # the descriptor goes with the mapping
         return memoryview(mm)[off : off + n]
+
+    def _unmapped(self, key: int) -> None:
+        entry = self._mapped.pop(key, None)
+        if entry is not None:
+            os.close(entry[1])
 
     def _receive(self, want: int) -> int:
         fd = self._stash.pop(want, None)
@@ -112,26 +129,58 @@ class SharedMemory:
     # ------------------------------------------------------------------ out
 
     def put(self, a, wire_dtype, ids: list[int]) -> msgpack.ExtType:
-        """Copy ``a`` (as ``wire_dtype``, C order) into a new segment, send it, and return the
-        reference to put in its array map; its id is appended to ``ids``."""
+        """Send ``a`` (as ``wire_dtype``, C order) in a segment and return the reference to put
+        in its array map; its id is appended to ``ids``. A view of a received segment is sent
+        back as it is; anything else is copied once into a new segment."""
         import numpy as np
 
         n = a.nbytes
+        back = self._received_view(a, wire_dtype)
+        if back is not None:
+            fd, off = back
+            id = self._send(fd)
+            ids.append(id)
+            return msgpack.ExtType(EXT_SHARED, _REF.pack(id, off, n))
         fd = _new_file()
         try:
             os.ftruncate(fd, n)
-            with mmap.mmap(fd, n) as mm:
+            with mmap.mmap(fd, n, flags=mmap.MAP_SHARED | _POPULATE) as mm:
                 dst = np.ndarray(a.shape, dtype=wire_dtype, buffer=mm)
                 np.copyto(dst, a, casting="no" if a.dtype == wire_dtype else "equiv")
                 del dst  # the mapping cannot close while a view of it exists
-            with self._send_lock:
-                self._next += 1
-                id = self._next
-                socket.send_fds(self.sock, [_ID.pack(id)], [fd])
+            id = self._send(fd)
         finally:
             os.close(fd)
         ids.append(id)
         return msgpack.ExtType(EXT_SHARED, _REF.pack(id, 0, n))
+
+    def _send(self, fd: int) -> int:
+        with self._send_lock:
+            self._next += 1
+            id = self._next
+            socket.send_fds(self.sock, [_ID.pack(id)], [fd])
+        return id
+
+    def _received_view(self, a, wire_dtype) -> tuple[int, int] | None:
+        """(descriptor, offset) when ``a`` is, as it would be sent, a contiguous range of a
+        segment received in shared memory and still mapped."""
+        if not self._mapped or a.dtype != wire_dtype or not a.flags.c_contiguous:
+            return None
+        base = a
+        while isinstance(getattr(base, "base", None), (type(a), memoryview)):
+            base = base.base
+        if isinstance(base, memoryview):
+            base = base.obj
+        entry = self._mapped.get(builtins_id(base)) if isinstance(base, mmap.mmap) else None
+        if entry is None or entry[0]() is not base:
+            return None
+        import numpy as np
+
+        start = np.frombuffer(base, np.uint8).__array_interface__["data"][0]
+        off = a.__array_interface__["data"][0] - start
+        if off < 0 or off + a.nbytes > len(base):
+            return None
+        return entry[1], off
 
 
 def _new_file() -> int:

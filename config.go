@@ -45,7 +45,7 @@ type Config struct {
 	// MaxFrame is the largest message either side accepts (default 64 MiB).
 	MaxFrame int
 	// SharedMemoryMin is the size from which an array's data travels through shared memory
-	// instead of the pipe, both ways (0: 1 MiB, see docs/BENCHMARKS.md; negative: never). It
+	// instead of the pipe, both ways (0: 256 KiB, see docs/BENCHMARKS.md; negative: never). It
 	// applies to local workers on Linux and macOS started with the default command line; it
 	// also lifts the MaxFrame ceiling for those arrays, whose bytes are no longer in a frame.
 	SharedMemoryMin int

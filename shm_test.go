@@ -40,16 +40,22 @@ func TestSharedArrayRoundTrip(t *testing.T) {
 	b := open(t)
 	requireShared(t, b.Info())
 	ctx := context.Background()
-	const n = 1 << 19 // 4 MiB: over the 1 MiB default
+	const n = 1 << 19 // 4 MiB: over the 256 KiB default
 	a, _ := mlbridge.Float64Array(ramp(n), 512, 1024)
 
 	info := call[arrayInfo](t, b, "array_info", map[string]any{"a": a})
 	if !info.Shared || info.Writeable || info.Sum != float64(n)*float64(n-1)/2 {
 		t.Fatalf("a 4 MiB array reached numpy as %+v; want a read-only view of shared memory", info)
 	}
-	small, _ := mlbridge.Float64Array(ramp(1024)) // 8 KiB: the pipe
-	if info := call[arrayInfo](t, b, "array_info", map[string]any{"a": small}); info.Shared {
-		t.Fatalf("an 8 KiB array went through shared memory: %+v", info)
+	// The threshold, DefaultSharedMemoryMin (256 KiB): from it on, shared memory.
+	for _, tc := range []struct {
+		elems  int
+		shared bool
+	}{{1024, false}, {32<<10 - 1, false}, {32 << 10, true}} {
+		x, _ := mlbridge.Float64Array(ramp(tc.elems))
+		if info := call[arrayInfo](t, b, "array_info", map[string]any{"a": x}); info.Shared != tc.shared {
+			t.Fatalf("a %d-byte array: shared %v, want %v", 8*tc.elems, info.Shared, tc.shared)
+		}
 	}
 
 	res, err := b.Call(ctx, "echo_array", map[string]any{"a": a, "scale": 2.0})

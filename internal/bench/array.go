@@ -40,7 +40,9 @@ func runArray(ctx context.Context, o Options, python string) (*Report, error) {
 	}
 	size = int64(n) * 8
 
-	shared, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger})
+	// SharedMemoryMin 1: the shared phases go through shared memory at any --size, so that a
+	// sweep of sizes compares both paths (how DefaultSharedMemoryMin was chosen)
+	shared, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, SharedMemoryMin: 1})
 	if err != nil {
 		return nil, err
 	}

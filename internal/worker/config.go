@@ -124,9 +124,9 @@ func (c *Config) withDefaults() Config {
 func (c Config) LivenessTimeoutOrDefault() time.Duration { return c.withDefaults().LivenessTimeout }
 
 // DefaultSharedMemoryMin is the array size from which data goes through shared memory: below
-// it, a segment's set-up (create, map, pass, map, unmap: tens of microseconds) costs more than
+// it, a segment's set-up (create, fault in, pass, map: tens of microseconds) costs more than
 // copying through the pipe. Measured in docs/BENCHMARKS.md ("Arrays through shared memory").
-const DefaultSharedMemoryMin = 1 << 20
+const DefaultSharedMemoryMin = 256 << 10
 
 func (c Config) sharedMemoryMin() int {
 	if c.SharedMemoryMin == 0 {

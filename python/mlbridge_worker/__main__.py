@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         help="the segment channel: large arrays travel through shared memory (spec/protocol.md)",
     )
     p.add_argument(
-        "--shm-min", type=_positive, default=1 << 20, metavar="BYTES",
-        help="arrays of at least this many bytes are sent through shared memory (default 1 MiB)",
+        "--shm-min", type=_positive, default=256 << 10, metavar="BYTES",
+        help="arrays of at least this many bytes are sent through shared memory (default 256 KiB)",
     )
     p.add_argument(
         "--zygote-fd", type=int, default=None, metavar="FD",

@@ -86,9 +86,10 @@ class SharedMemory:
             os.close(fd)
             return MissingSegment(f"segment {id} cannot be mapped: {e}")
         if off + n > len(mm):
+            size = len(mm)
             mm.close()
             os.close(fd)
-            return MissingSegment(f"range [{off}, +{n}) outside segment {id} of {len(mm)} bytes")
+            return MissingSegment(f"range [{off}, +{n}) outside segment {id} of {size} bytes")
         key = builtins_id(mm)
         self._mapped[key] = (weakref.ref(mm), fd)
         weakref.finalize(mm, self._unmapped, key)  # the descriptor goes with the mapping

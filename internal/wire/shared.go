@@ -13,7 +13,7 @@ import (
 // bytes are the segment's id, the offset and the length, each a big-endian uint64. The message
 // lists the ids it refers to in its "shm" field (see spec/protocol.md, "Shared memory").
 const (
-	ExtShared    = 1
+	ExtShared    = 2
 	sharedRefLen = 24
 )
 

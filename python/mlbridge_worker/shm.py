@@ -3,7 +3,7 @@
 The host passes a Unix socket (``--shm-fd``) on which each side sends the file descriptors of
 shared-memory segments, one per message: the segment's id as 8 big-endian bytes, with the
 descriptor attached (SCM_RIGHTS). In a frame, array data held in a segment is the msgpack
-extension 1 whose 24 bytes are the segment id, the offset and the length (big-endian uint64s);
+extension 2 whose 24 bytes are the segment id, the offset and the length (big-endian uint64s);
 see spec/protocol.md, "Shared memory".
 
 * In: the host sends a segment before the frame that names it. Decoding the frame resolves the
@@ -32,7 +32,7 @@ import msgpack
 
 builtins_id = id  # the methods below name segment ids `id`
 
-EXT_SHARED = 1
+EXT_SHARED = 2
 #: pre-fault every page when mapping (Linux): one call instead of a fault per page
 _POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 _REF = struct.Struct(">QQQ")

@@ -634,6 +634,9 @@ def _check_result(msg: dict, t: str) -> None:
 
 def _v_res(msg: dict) -> None:
     _check_result(msg, "res")
+    ids = _opt(msg, "shm")  # the shared-memory segments the result refers to (shm.py)
+    if ids is not None and (type(ids) is not list or not all(type(x) is int and x >= 0 for x in ids)):
+        raise _bad("res", "shm", "an array of unsigned integers", ids, msg["id"])
 
 
 def _v_chunk(msg: dict) -> None:

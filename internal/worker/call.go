@@ -97,7 +97,7 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	if c.finished.Load() {
 		return c, nil // ctx ended before the request left: don't send it at all
 	}
-	s.expectBusy(len(frame))
+	s.expectBusy(len(frame) + box.busyBytes())
 	var before func() error
 	if box != nil && len(box.segs) > 0 {
 		before = func() error {

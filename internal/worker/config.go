@@ -63,7 +63,8 @@ type Config struct {
 	// stops sending it calls and replaces it, letting its calls finish. One that answers
 	// nothing for HeartbeatTimeout (default 10s, at least 3 pings) is killed. Both count
 	// from the first unanswered ping, so a host that was itself paused blames no worker, and
-	// both wait longer after a large request (its decoding holds the loop, ~8 MB/s assumed).
+	// both wait longer after a large request (its decoding holds the loop, ~8 MB/s assumed; arrays in
+	// shared memory ~512 MB/s: mapping them, and filling a result as large).
 	HeartbeatInterval time.Duration
 	LivenessTimeout   time.Duration
 	HeartbeatTimeout  time.Duration

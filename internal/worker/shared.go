@@ -45,9 +45,10 @@ type outbox struct {
 }
 
 type placed struct {
-	id    uint64
-	seg   *shm.Segment
-	owned bool // created for this request (closed once sent); else the caller's SharedArray
+	id     uint64
+	seg    *shm.Segment
+	length int
+	owned  bool // created for this request (closed once sent); else the caller's SharedArray
 }
 
 func (o *outbox) PlaceBytes(data []byte, owner any) (wire.SharedRef, bool, error) {
@@ -57,7 +58,7 @@ func (o *outbox) PlaceBytes(data []byte, owner any) (wire.SharedRef, bool, error
 	id := o.s.nextSeg.Add(1)
 	if seg, ok := owner.(*shm.Segment); ok {
 		if off, ok := offsetIn(seg.Bytes(), data); ok {
-			o.segs = append(o.segs, placed{id: id, seg: seg})
+			o.segs = append(o.segs, placed{id: id, seg: seg, length: len(data)})
 			return wire.SharedRef{ID: id, Offset: uint64(off), Length: uint64(len(data))}, true, nil
 		}
 	}
@@ -66,7 +67,7 @@ func (o *outbox) PlaceBytes(data []byte, owner any) (wire.SharedRef, bool, error
 		return wire.SharedRef{}, false, err
 	}
 	copy(seg.Bytes(), data)
-	o.segs = append(o.segs, placed{id: id, seg: seg, owned: true})
+	o.segs = append(o.segs, placed{id: id, seg: seg, length: len(data), owned: true})
 	return wire.SharedRef{ID: id, Length: uint64(len(data))}, true, nil
 }
 
@@ -96,6 +97,21 @@ func (o *outbox) send() error {
 		}
 	}
 	return nil
+}
+
+// busyBytes is what the request's segments weigh for liveness (expectBusy assumes bytes
+// decoded at ~8 MB/s): the worker's loop maps them pre-faulted and, for a result as large,
+// fills a fresh segment, about 64 times faster per byte than decoding — but not free: a 1 GiB
+// array holds the loop for a second or two, which must not read as a wedged worker.
+func (o *outbox) busyBytes() int {
+	if o == nil {
+		return 0
+	}
+	n := 0
+	for _, p := range o.segs {
+		n += p.length
+	}
+	return n / 64
 }
 
 // done drops the host's hold on the segments it created: the worker holds its own (or, if

@@ -3,6 +3,7 @@ package mlbridge
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -10,14 +11,36 @@ import (
 	"github.com/mlbridge/mlbridge/internal/wire"
 )
 
-// An Array encodes as the map {dtype, shape, data} (spec/protocol.md, "Arrays"). When the
+// An Array encodes as the map {dtype, shape, data} (spec/protocol.md, "Values"). When the
 // frame being built can place bytes in shared memory (a local worker that announced "shm")
 // and Data is at least Config.SharedMemoryMin bytes, data is a reference to a shared segment
-// instead of the bytes: they never pass through the pipe. Both methods reproduce exactly the
+// instead of the bytes: they never pass through the pipe. Both functions reproduce exactly the
 // encoding the struct tags gave before, so small arrays are byte for byte what they were.
+//
+// They are registered for the type (msgpack.Register) rather than being EncodeMsgpack and
+// DecodeMsgpack methods: methods would be promoted to any struct that embeds an Array, which
+// would then encode as the array alone, its other fields silently dropped.
+func init() {
+	msgpack.Register(Array{},
+		func(enc *msgpack.Encoder, v reflect.Value) error { return v.Interface().(Array).encode(enc) },
+		func(dec *msgpack.Decoder, v reflect.Value) error {
+			if v.CanAddr() {
+				return v.Addr().Interface().(*Array).decode(dec)
+			}
+			var a Array
+			if err := a.decode(dec); err != nil {
+				return err
+			}
+			v.Set(reflect.ValueOf(a))
+			return nil
+		})
+	// A SharedArray passed as it is travels as its Array (no copy, as sa.Array would).
+	msgpack.Register(SharedArray{},
+		func(enc *msgpack.Encoder, v reflect.Value) error { return v.Interface().(SharedArray).Array.encode(enc) },
+		nil)
+}
 
-// EncodeMsgpack implements msgpack.CustomEncoder.
-func (a Array) EncodeMsgpack(enc *msgpack.Encoder) error {
+func (a Array) encode(enc *msgpack.Encoder) error {
 	if err := enc.EncodeMapLen(3); err != nil {
 		return err
 	}
@@ -64,10 +87,10 @@ func (a Array) EncodeMsgpack(enc *msgpack.Encoder) error {
 	return enc.EncodeBytes(a.Data)
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder. Data reuses the capacity of the Data the
-// array already had, as the struct decoding did. Data that arrived in shared memory is
-// copied once, out of the segment (see internal/shm.Received for why not aliased).
-func (a *Array) DecodeMsgpack(dec *msgpack.Decoder) error {
+// decode reads an array map. Data reuses the capacity of the Data the array already had, as the
+// struct decoding did. Data that arrived in shared memory is copied once, out of the segment
+// (see internal/shm.Received for why not aliased).
+func (a *Array) decode(dec *msgpack.Decoder) error {
 	code, err := dec.PeekCode()
 	if err != nil {
 		return err

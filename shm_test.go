@@ -132,9 +132,10 @@ func TestSharedArrayAllocatedInSharedMemory(t *testing.T) {
 	if !info.Shared || info.Sum != 0.5*1e6 {
 		t.Fatalf("shared array reached numpy as %+v", info)
 	}
-	// The memory is shared for real: a write after the call is seen by the next one.
+	// The memory is shared for real: a write after the call is seen by the next one (the
+	// SharedArray itself passed this time: it travels as its Array).
 	view[0] = 1000.5
-	if info := call[arrayInfo](t, b, "array_info", map[string]any{"a": sa.Array}); info.Sum != 0.5*1e6+1000 {
+	if info := call[arrayInfo](t, b, "array_info", map[string]any{"a": sa}); !info.Shared || info.Sum != 0.5*1e6+1000 {
 		t.Fatalf("after a write: %+v", info)
 	}
 	if _, err := sa.Int64View(); !errors.Is(err, mlbridge.ErrInvalidArgument) {

@@ -21,8 +21,8 @@ type SharedArray struct {
 	seg *shm.Segment
 }
 
-// NewSharedArray allocates a zero-filled array of dtype and shape (default: no dimension
-// given is an error) in shared memory. On Windows it fails (ErrUnsupported inside).
+// NewSharedArray allocates a zero-filled array of dtype and shape (at least one dimension) in
+// shared memory. On Windows it fails: there is no shared memory with workers there.
 func NewSharedArray(dtype string, shape ...int) (*SharedArray, error) {
 	size, ok := dtypeSizes[dtype]
 	if !ok {

@@ -7,8 +7,8 @@ import (
 )
 
 // Received holds the segments one answer referred to, by id, until their bytes are copied
-// out. A segment is copied out once (its memory freed behind the copy, see Segment.CopyOut);
-// a later copy of the same range reads the bytes of the first. Whatever is never copied out
+// out. A segment is copied out once (a window at a time, see Segment.CopyOut) and closed; a
+// later copy of the same range reads the bytes of the first. Whatever is never copied out
 // is unmapped when the Received becomes unreachable, or by Close.
 //
 // Why a copy and not an Array aliasing the mapping: Go's collector does not see memory it did

@@ -29,7 +29,7 @@ func TestArrayCodecNotPromoted(t *testing.T) {
 		t.Fatalf("the embedding struct lost its field: %v", m)
 	}
 	var back struct {
-		P *mlbridge.Array            `msgpack:"p"`
+		P *mlbridge.Array           `msgpack:"p"`
 		M map[string]mlbridge.Array `msgpack:"m"`
 	}
 	b, _ = msgpack.Marshal(map[string]any{"p": &a, "m": map[string]mlbridge.Array{"k": a}})

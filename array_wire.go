@@ -36,7 +36,9 @@ func init() {
 		})
 	// A SharedArray passed as it is travels as its Array (no copy, as sa.Array would).
 	msgpack.Register(SharedArray{},
-		func(enc *msgpack.Encoder, v reflect.Value) error { return v.Interface().(SharedArray).Array.encode(enc) },
+		func(enc *msgpack.Encoder, v reflect.Value) error {
+			return v.Interface().(SharedArray).Array.encode(enc)
+		},
 		nil)
 }
 

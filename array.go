@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/mlbridge/mlbridge/internal/shm"
 )
 
 // Array is an n-dimensional array as it travels to and from Python: element type, shape and
-// the raw little-endian, C-order bytes — never a list of numbers. Python bridges read it with
+// the raw little-endian, C-order bytes — never a list of numbers. Large arrays travel through
+// shared memory, not the pipe (array_wire.go): nothing changes for the user, and
+// NewSharedArray saves the last copy on the way in. Python bridges read it with
 // mlbridge_worker.arrays.from_wire (numpy.frombuffer: no copy); a handler returning a numpy
 // array sends one of these.
 //
@@ -20,6 +24,10 @@ type Array struct {
 	DType string `msgpack:"dtype"` // float64, float32, int64, int32, ..., uint8, bool
 	Shape []int  `msgpack:"shape"`
 	Data  []byte `msgpack:"data"`
+
+	// shared is the segment Data lives in when the array was allocated in shared memory
+	// (NewSharedArray): it is then sent to a worker without a copy.
+	shared *shm.Segment
 }
 
 // Float64Array packs data with shape (default: one dimension, len(data)).

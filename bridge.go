@@ -94,12 +94,12 @@ func (b *Bridge) Info() Info { return b.info }
 func (b *Bridge) Call(ctx context.Context, op string, args any) (Result, error) {
 	ctx, span := b.tracer.start(ctx, &b.info, modeCall, op)
 	c, err := b.send(ctx, op, args, false)
-	var raw []byte
+	var res Result
 	if err == nil {
-		raw, err = c.Result(ctx)
+		res, err = resultOf(ctx, c)
 	}
 	b.tracer.end(span, err)
-	return Result{raw: raw}, err
+	return res, err
 }
 
 // Submit starts op and returns at once. ctx governs the call itself: its deadline is sent

@@ -44,6 +44,11 @@ type Config struct {
 	MaxInFlight int
 	// MaxFrame is the largest message either side accepts (default 64 MiB).
 	MaxFrame int
+	// SharedMemoryMin is the size from which an array's data travels through shared memory
+	// instead of the pipe, both ways (0: 256 KiB, see docs/BENCHMARKS.md; negative: never). It
+	// applies to local workers on Linux and macOS started with the default command line; it
+	// also lifts the MaxFrame ceiling for those arrays, whose bytes are no longer in a frame.
+	SharedMemoryMin int
 	// IdleSpin makes the worker poll for the next request this long after answering, before
 	// it sleeps: lower latency for back-to-back calls, paid in CPU. Off (0) by default; worth
 	// it only when workers have cores to themselves.
@@ -91,7 +96,7 @@ const defaultMaxInFlight = 1024
 func (c Config) workerConfig() worker.Config {
 	return worker.Config{
 		Python: c.Python, Bridge: c.Bridge, Args: c.Args, Dir: c.Dir, PythonPath: c.PythonPath, Env: c.Env, EnvAllow: c.EnvAllow,
-		Threads: c.Threads, MaxFrame: c.MaxFrame, IdleSpin: c.IdleSpin, MaxStreamBuffer: c.MaxStreamBuffer,
+		Threads: c.Threads, MaxFrame: c.MaxFrame, IdleSpin: c.IdleSpin, SharedMemoryMin: c.SharedMemoryMin, MaxStreamBuffer: c.MaxStreamBuffer,
 		HandshakeTimeout: c.HandshakeTimeout, HeartbeatInterval: c.HeartbeatInterval,
 		LivenessTimeout: c.LivenessTimeout, HeartbeatTimeout: c.HeartbeatTimeout, ShutdownGrace: c.ShutdownGrace, Logger: c.Logger,
 		Launcher: c.launcher,

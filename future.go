@@ -56,8 +56,7 @@ func (f *Future) Wait(ctx context.Context) (Result, error) {
 	if f.call == nil {
 		return Result{}, f.err
 	}
-	raw, err := f.call.Result(ctx)
-	return Result{raw: raw}, err
+	return resultOf(ctx, f.call)
 }
 
 // Cancel stops the call, in Python too. It is a no-op once the call completed.

@@ -312,7 +312,7 @@ func (p *Pool) attempts(ctx context.Context, mode int, op string, args any, o ca
 			p.record(ctx, mode, op, start, err)
 			return Result{}, err
 		}
-		raw, sent, err := p.callOn(ctx, pw, op, args, o)
+		res, sent, err := p.callOn(ctx, pw, op, args, o)
 		p.release(pw, err)
 		if err != nil && errors.Is(err, ErrWorkerExited) && ctx.Err() == nil {
 			// A call that never reached the dead worker is simply placed again; one that
@@ -331,23 +331,23 @@ func (p *Pool) attempts(ctx context.Context, mode int, op string, args any, o ca
 		}
 		p.logLost(ctx, op, pw, err)
 		p.record(ctx, mode, op, start, err)
-		return Result{raw: raw}, err
+		return res, err
 	}
 }
 
 // callOn runs one attempt on pw; sent reports whether the request itself reached the worker.
-func (p *Pool) callOn(ctx context.Context, pw *poolWorker, op string, args any, o callOptions) (raw []byte, sent bool, err error) {
+func (p *Pool) callOn(ctx context.Context, pw *poolWorker, op string, args any, o callOptions) (res Result, sent bool, err error) {
 	if len(o.uses) > 0 {
 		if err := p.ensure(ctx, pw, o.uses); err != nil {
-			return nil, false, err
+			return Result{}, false, err
 		}
 	}
 	c, err := pw.w.Send(ctx, op, args, false)
 	if err != nil {
-		return nil, false, err
+		return Result{}, false, err
 	}
-	raw, err = c.Result(ctx)
-	return raw, true, err
+	res, err = resultOf(ctx, c)
+	return res, true, err
 }
 
 // Stream runs a generator op on the least-loaded worker; see Bridge.Stream. Streams are

@@ -2,16 +2,23 @@ package mlbridge
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/mlbridge/mlbridge/internal/shm"
 	"github.com/mlbridge/mlbridge/internal/wire"
+	"github.com/mlbridge/mlbridge/internal/worker"
 )
 
 // Result is a value returned by Python, still in msgpack form: decode it once, straight
 // into the type you want.
 type Result struct {
 	raw msgpack.RawMessage
+	// shared holds the segments of arrays that arrived in shared memory (nil: none); raw
+	// refers to them (wire.SharedRef).
+	shared *shm.Received
 }
 
 // Decode unmarshals the result into v. Struct fields match by `msgpack` tag, then `json`
@@ -22,7 +29,7 @@ func (r Result) Decode(v any) error {
 	}
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
-	dec.Reset(bytes.NewReader(r.raw))
+	dec.Reset(resultReader{Reader: bytes.NewReader(r.raw), res: r})
 	dec.SetCustomStructTag("json")
 	return dec.Decode(v)
 }
@@ -33,11 +40,36 @@ func (r Result) Value() (any, error) {
 	if len(r.raw) == 0 {
 		return nil, nil
 	}
-	return wire.DecodeValue(r.raw)
+	raw, err := r.inlined()
+	if err != nil {
+		return nil, err
+	}
+	return wire.DecodeValue(raw)
 }
 
-// Raw returns the msgpack encoding of the result.
-func (r Result) Raw() []byte { return r.raw }
+// Raw returns the msgpack encoding of the result. Arrays that arrived in shared memory are
+// copied into it as plain bytes, so it stands alone (forwarding it elsewhere works); if that
+// fails, Raw returns nil.
+func (r Result) Raw() []byte {
+	raw, err := r.inlined()
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+func (r Result) inlined() ([]byte, error) {
+	if r.shared == nil {
+		return r.raw, nil
+	}
+	raw, err := wire.InlineShared(r.raw, func(ref wire.SharedRef) ([]byte, error) {
+		return r.shared.Bytes(ref.ID, ref.Offset, ref.Length)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSerialization, err)
+	}
+	return raw, nil
+}
 
 // Decode is Result.Decode as a function, to wrap a call in one line:
 //
@@ -49,4 +81,10 @@ func Decode[T any](r Result, err error) (T, error) {
 	}
 	err = r.Decode(&v)
 	return v, err
+}
+
+// resultOf waits for c's result, with the segments its arrays arrived in.
+func resultOf(ctx context.Context, c *worker.Call) (Result, error) {
+	raw, err := c.Result(ctx)
+	return Result{raw: raw, shared: c.Shared()}, err
 }

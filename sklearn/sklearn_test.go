@@ -13,11 +13,13 @@ import (
 	"github.com/mlbridge/mlbridge/sklearn"
 )
 
-func open(t testing.TB) (*sklearn.Client, *mlbridge.Pool) {
+func open(t testing.TB, mutate ...func(*mlbridge.Config)) (*sklearn.Client, *mlbridge.Pool) {
 	t.Helper()
-	p, err := mlbridge.OpenPool(context.Background(), mlbridge.PoolConfig{
-		Config: mlbridge.Config{Bridge: sklearn.Bridge, Python: testenv.Python(t)}, Size: 1,
-	})
+	cfg := mlbridge.Config{Bridge: sklearn.Bridge, Python: testenv.Python(t)}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	p, err := mlbridge.OpenPool(context.Background(), mlbridge.PoolConfig{Config: cfg, Size: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +112,16 @@ func randomArray(rows, cols int) mlbridge.Array {
 
 // Predict on a 10k x 64 float64 array (5.1 MB): MB/s through the bridge. Compare with the same
 // predict in-process: python/benchmarks/sklearn_predict.py (docs/BENCHMARKS.md).
+// BenchmarkPredict10kx64: the 5.1 MB input through shared memory (the default), and through
+// the pipe (shared memory off), in one run.
 func BenchmarkPredict10kx64(b *testing.B) {
+	b.Run("shared", func(b *testing.B) { benchPredict(b) })
+	b.Run("pipe", func(b *testing.B) { benchPredict(b, func(c *mlbridge.Config) { c.SharedMemoryMin = -1 }) })
+}
+
+func benchPredict(b *testing.B, mutate ...func(*mlbridge.Config)) {
 	ctx := context.Background()
-	c, _ := open(b)
+	c, _ := open(b, mutate...)
 	if err := c.CreateModel(ctx, "ridge", sklearn.Estimator{Name: "Ridge"}); err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/internal/bench"
 )
 
@@ -37,7 +38,8 @@ p50_us/p99_us: one call at a time; calls_per_s: --concurrency callers.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback, batch")
+	f.StringVar(&o.Scenario, "scenario", "noop", "scenario: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback, batch, array")
+	f.Var(byteSizeFlag{&o.Size}, "size", "scenario array: bytes each way per call (e.g. 64MiB; default 64MiB)")
 	intFlagMin(f, &o.Workers, "workers", 1, 1, "worker processes")
 	intFlagMin(f, &o.Concurrency, "concurrency", 64, 1, "concurrent callers")
 	durationFlagPositive(f, &o.Duration, "duration", 10*time.Second, "total measuring time")
@@ -91,6 +93,11 @@ func printBench(w io.Writer, rep *bench.Report, asJSON bool) error {
 		fmt.Fprintf(w, "batch: %d callers predicting one row each with scikit-learn: %.0f calls/s batched (max size %d, max wait %.1f ms, mean batch %.1f), %.0f calls/s unbatched: speedup %.1fx; p99 %.2f ms batched, %.2f ms unbatched (%d calls, %d errors)\n",
 			rep.Concurrency, rep.BatchedCallsPerS, rep.BatchMaxSize, rep.BatchMaxWaitUs/1e3, rep.MeanBatch, rep.UnbatchedCallsPerS,
 			rep.Speedup, rep.BatchedP99us/1e3, rep.UnbatchedP99us/1e3, rep.Calls, rep.Errors)
+		return nil
+	}
+	if rep.Scenario == "array" {
+		fmt.Fprintf(w, "array: %d MiB of float64 each way through a Python echo: %.0f MB/s through shared memory (p50 %.1f ms; %.0f MB/s when Python returns a new array), %.0f MB/s through the pipe, Go memcpy %.0f MB/s; host peak RSS %.0f MB (%.2f x the payload)\n",
+			rep.SizeBytes>>20, rep.MBPerS, rep.P50us/1e3, rep.NewArrayMBPerS, rep.PipeMBPerS, rep.MemcpyMBPerS, rep.PeakRSSMB, rep.PeakRSSRatio)
 		return nil
 	}
 	if rep.Scenario == "pool-overhead" {
@@ -147,3 +154,27 @@ func benchFailures(rep *bench.Report) error {
 	}
 	return fmt.Errorf("%w: scenario %s: %s", errBenchFailed, rep.Scenario, strings.Join(what, "; "))
 }
+
+// byteSizeFlag is a size flag: 64MiB, 1GiB, 1000000 (mlbridge.ParseByteSize).
+type byteSizeFlag struct{ v *int64 }
+
+func (f byteSizeFlag) String() string {
+	if f.v == nil || *f.v == 0 {
+		return ""
+	}
+	return mlbridge.ByteSize(*f.v).String()
+}
+
+func (f byteSizeFlag) Set(s string) error {
+	n, err := mlbridge.ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	if n <= 0 {
+		return fmt.Errorf("must be positive")
+	}
+	*f.v = int64(n)
+	return nil
+}
+
+func (byteSizeFlag) Type() string { return "bytes" }

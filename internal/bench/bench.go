@@ -29,6 +29,7 @@ type Options struct {
 	Preload     bool          // pools fork workers from a zygote (PoolConfig.Preload)
 	Python      string
 	Bridge      string
+	Size        int64 // scenario array: bytes each way per call (default 64 MiB)
 	Logger      *slog.Logger
 	// HostCommand runs the mlbridge CLI for scenario chaos's host-death loads (default: this
 	// executable, which is the CLI when run as `mlbridge bench`).
@@ -146,6 +147,24 @@ type Report struct {
 	BatchMaxWaitUs     float64 `json:"batch_max_wait_us,omitempty"`
 	MeanBatch          float64 `json:"mean_batch,omitempty"` // calls per batch sent
 
+	// Scenario array: size_bytes of float64 each way per call through a Python echo, the
+	// input allocated in shared memory, the result decoded into a reused Array. mb_per_s:
+	// payload each way / round-trip time (goal >= 3000); memcpy_mb_per_s: a Go copy of the same
+	// size in the same run; pipe_mb_per_s: the same call with shared memory off; peak_rss_mb:
+	// the host's peak resident set during the shared phases (goal <= 2.2 x the payload).
+	SizeBytes    int64   `json:"size_bytes,omitempty"`
+	MBPerS       float64 `json:"mb_per_s,omitempty"`
+	MemcpyMBPerS float64 `json:"memcpy_mb_per_s,omitempty"`
+	PipeMBPerS   float64 `json:"pipe_mb_per_s,omitempty"`
+	// new_array_mb_per_s: the same round trip when Python returns a new array (x.copy()).
+	NewArrayMBPerS float64 `json:"new_array_mb_per_s,omitempty"`
+	PeakRSSMB      float64 `json:"peak_rss_mb,omitempty"`
+	PeakRSSRatio   float64 `json:"peak_rss_ratio,omitempty"` // peak_rss_mb / payload
+	// baseline_rss_mb: the host before the arrays existed; payload_rss_ratio: (peak - baseline)
+	// / payload, what the arrays cost (2 is the floor: input and result are both held).
+	BaselineRSSMB   float64 `json:"baseline_rss_mb,omitempty"`
+	PayloadRSSRatio float64 `json:"payload_rss_ratio,omitempty"`
+
 	GoVersion string `json:"go_version"`
 	CPUs      int    `json:"cpus"`
 }
@@ -192,8 +211,10 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		return runCallback(ctx, o, python)
 	case "batch":
 		return runBatch(ctx, o, python)
+	case "array":
+		return runArray(ctx, o, python)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback, batch)", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q (have: noop, startup, pool-overhead, dspy, legacy-vs-new, io-bound, chaos, trace-overhead, nats, callback, batch, array)", o.Scenario)
 	}
 	cfg := mlbridge.Config{Bridge: o.Bridge, Python: python, Logger: o.Logger, IdleSpin: o.IdleSpin}
 	var call callFunc

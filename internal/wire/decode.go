@@ -414,6 +414,8 @@ func (m *Message) decodeField(d *decoder, key string) {
 		m.MaxFrame, ok = d.uint()
 	case "runtime":
 		m.Runtime, ok = d.raw(msgp.MapType)
+	case "shm":
+		m.Shm, ok = d.uints()
 	case "host_funcs":
 		m.HostFuncs, ok = d.raw(msgp.MapType)
 	case "batched":

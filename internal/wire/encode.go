@@ -33,6 +33,7 @@ func PutEncoder(e *Encoder) {
 		return // don't keep huge buffers alive
 	}
 	e.maxFrame = 0
+	e.buf.sink = nil
 	encoderPool.Put(e)
 }
 
@@ -49,6 +50,18 @@ func NewEncoder() *Encoder {
 // n <= 0, and again once e is back in the pool). A request that would be larger fails
 // with ErrFrameTooLarge at the write that would pass it, before that write is copied.
 func (e *Encoder) SetMaxFrame(n int) { e.maxFrame = n }
+
+// SetSink lets large byte payloads of the next request go to shared memory (nil: inline). A
+// value's own encoder finds it through the msgpack encoder's writer (see SinkOf).
+func (e *Encoder) SetSink(s SharedSink) { e.buf.sink = s }
+
+// SinkOf is the shared-memory sink of the frame w is building, or nil.
+func SinkOf(w io.Writer) SharedSink {
+	if f, ok := w.(*frameBuf); ok {
+		return f.sink
+	}
+	return nil
+}
 
 // NewValueEncoder configures a msgpack encoder for user values.
 func NewValueEncoder(w io.Writer) *msgpack.Encoder {
@@ -232,6 +245,7 @@ type frameBuf struct {
 	limit int
 	err   error
 	scan  *scanner
+	sink  SharedSink
 	one   [1]byte
 }
 

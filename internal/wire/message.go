@@ -97,6 +97,10 @@ type Message struct {
 
 	Items   []msgpack.RawMessage // breq: each item's args map
 	Results []ItemResult         // bres: each item's answer, in the breq's order
+
+	// Shm lists the shared-memory segments the message's values refer to (res: the worker's
+	// segments, sent on the segment channel before the frame).
+	Shm []uint64
 }
 
 // field bits record which keys a message carried.
@@ -126,7 +130,7 @@ const (
 
 // optionalFields may be nil, meaning absent.
 var optionalFields = map[string]bool{
-	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true, "host_funcs": true, "batched": true,
+	"args": true, "deadline": true, "stream": true, "traceparent": true, "tracestate": true, "grace": true, "max_frame": true, "runtime": true, "host_funcs": true, "batched": true, "shm": true,
 }
 
 // typesFrom lists the message types each side may send.

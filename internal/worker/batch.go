@@ -37,7 +37,7 @@ func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawM
 		return nil, fmt.Errorf("%w: op %q: a batch of %d: %w", errs.ErrInvalidArgument, op, len(items), err)
 	}
 	c := &Call{s: s, ctx: ctx, id: id, op: op, batch: len(items), done: make(chan struct{})}
-	if err := s.start(ctx, c, frame); err != nil {
+	if err := s.start(ctx, c, frame, nil); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
+	"github.com/mlbridge/mlbridge/internal/shm"
 	"github.com/mlbridge/mlbridge/internal/wire"
 )
 
@@ -29,6 +30,7 @@ type Call struct {
 	done     chan struct{}
 	finished atomic.Bool
 	result   msgpack.RawMessage
+	shared   *shm.Received // segments the result refers to (nil: none)
 	err      error
 	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
 	spanEnd  sync.Once                   // ends the handler span
@@ -62,6 +64,14 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	enc.SetMaxFrame(s.maxFrame)
 	// the handler span: its context is the request's traceparent
 	ctx, span := s.startHandlerSpan(ctx, op)
+	var box *outbox
+	if s.shm != nil && !stream {
+		box = &outbox{s: s}
+		enc.SetSink(box)
+	}
+	// The segments the host created are its to free once sent (or never sent): the worker
+	// holds its own references from the moment they are passed.
+	defer box.done()
 	frame, err := enc.ReqTraced(id, op, args, deadline, stream, traceOf(ctx))
 	if err != nil {
 		err = fmt.Errorf("%w: op %q: %w", errs.ErrInvalidArgument, op, err)
@@ -72,14 +82,15 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	if stream {
 		c.ready = make(chan struct{}, 1)
 	}
-	if err := s.start(ctx, c, frame); err != nil {
+	if err := s.start(ctx, c, frame, box); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// start registers c as pending, ties it to ctx and writes its frame.
-func (s *session) start(ctx context.Context, c *Call, frame []byte) error {
+// start registers c as pending, ties it to ctx and writes its frame, after passing box's
+// shared-memory segments (box may be nil: none).
+func (s *session) start(ctx context.Context, c *Call, frame []byte, box *outbox) error {
 	var err error
 	s.mu.Lock()
 	switch {
@@ -107,8 +118,23 @@ func (s *session) start(ctx context.Context, c *Call, frame []byte) error {
 	if c.finished.Load() {
 		return nil // ctx ended before the request left: don't send it at all
 	}
-	s.expectBusy(len(frame))
-	if err := s.writeFrame(frame); err != nil {
+	s.expectBusy(len(frame) + box.busyBytes())
+	var before func() error
+	if box != nil && len(box.segs) > 0 {
+		before = func() error {
+			if err := box.send(); err != nil {
+				return &sharedSendError{err}
+			}
+			return nil
+		}
+	}
+	if err := s.writeFrameAfter(frame, before); err != nil {
+		if se, ok := err.(*sharedSendError); ok { // the frame was not written: only this call fails
+			s.take(c.id)
+			err = fmt.Errorf("%w: op %q: %w", errs.ErrSerialization, c.op, se.err)
+			c.finish(nil, err)
+			return err
+		}
 		// The pipe broke: the worker is dying; its death error says why.
 		s.take(c.id)
 		<-s.done
@@ -147,10 +173,30 @@ func (s *session) lookup(id uint64) *Call {
 
 // finish completes the call once; later completions are ignored.
 func (c *Call) finish(result msgpack.RawMessage, err error) bool {
+	return c.complete(result, nil, err)
+}
+
+// finishShared completes the call with a result whose arrays are in shared segments; false if
+// the call had completed already (the caller then releases the segments).
+func (c *Call) finishShared(result msgpack.RawMessage, shared *shm.Received) bool {
+	return c.complete(result, shared, nil)
+}
+
+// Shared is the segments the result refers to, nil if none; valid once Done is closed.
+func (c *Call) Shared() *shm.Received {
+	select {
+	case <-c.done:
+		return c.shared
+	default:
+		return nil
+	}
+}
+
+func (c *Call) complete(result msgpack.RawMessage, shared *shm.Received, err error) bool {
 	if !c.finished.CompareAndSwap(false, true) {
 		return false
 	}
-	c.result, c.err = result, err
+	c.result, c.shared, c.err = result, shared, err
 	if stop := c.stopCtx.Load(); stop != nil {
 		(*stop)()
 	}
@@ -263,3 +309,8 @@ func (c *Call) Next() (data msgpack.RawMessage, ok bool, err error) {
 		}
 	}
 }
+
+// sharedSendError: passing a request's segments failed, before any of its frame was written.
+type sharedSendError struct{ err error }
+
+func (e *sharedSendError) Error() string { return e.err.Error() }

@@ -46,6 +46,11 @@ type Config struct {
 	// Launcher produces the worker: its byte streams and process handle (launcher.go). Nil
 	// means LocalLauncher, a Python process on this machine; tests plug in fakeworker's.
 	Launcher Launcher
+	// SharedMemoryMin is the size from which array data travels through shared memory
+	// instead of the pipe, both ways (0: DefaultSharedMemoryMin; negative: never). Local
+	// Python workers on Linux and macOS only; elsewhere, and with a custom Args command
+	// line, arrays travel inline.
+	SharedMemoryMin int
 	// IdleSpin makes the worker poll its input this long after answering, before it sleeps:
 	// lower latency for back-to-back calls, paid in CPU (0: off).
 	IdleSpin time.Duration
@@ -58,7 +63,8 @@ type Config struct {
 	// stops sending it calls and replaces it, letting its calls finish. One that answers
 	// nothing for HeartbeatTimeout (default 10s, at least 3 pings) is killed. Both count
 	// from the first unanswered ping, so a host that was itself paused blames no worker, and
-	// both wait longer after a large request (its decoding holds the loop, ~8 MB/s assumed).
+	// both wait longer after a large request (its decoding holds the loop, ~8 MB/s assumed; arrays in
+	// shared memory ~512 MB/s: mapping them, and filling a result as large).
 	HeartbeatInterval time.Duration
 	LivenessTimeout   time.Duration
 	HeartbeatTimeout  time.Duration
@@ -121,3 +127,15 @@ func (c *Config) withDefaults() Config {
 
 // LivenessTimeoutOrDefault is the LivenessTimeout in force (for messages).
 func (c Config) LivenessTimeoutOrDefault() time.Duration { return c.withDefaults().LivenessTimeout }
+
+// DefaultSharedMemoryMin is the array size from which data goes through shared memory: below
+// it, a segment's set-up (create, fault in, pass, map: tens of microseconds) costs more than
+// copying through the pipe. Measured in docs/BENCHMARKS.md ("Arrays through shared memory").
+const DefaultSharedMemoryMin = 256 << 10
+
+func (c Config) sharedMemoryMin() int {
+	if c.SharedMemoryMin == 0 {
+		return DefaultSharedMemoryMin
+	}
+	return c.SharedMemoryMin
+}

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"io"
+
+	"github.com/mlbridge/mlbridge/internal/shm"
 )
 
 // Launcher produces a connected worker: the byte streams a session speaks the protocol over,
@@ -23,6 +25,9 @@ type Conn struct {
 	Writer  io.Writer
 	Close   func()
 	Process Process
+	// Shared is the channel for shared-memory segments (internal/shm), or nil: arrays then
+	// travel inline. The session owns it from Start on and closes it when the worker is gone.
+	Shared *shm.Channel
 }
 
 // LocalLauncher starts workers as local processes: spawn (or a zygote fork), process group,

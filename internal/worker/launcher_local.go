@@ -3,12 +3,14 @@ package worker
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
+	"github.com/mlbridge/mlbridge/internal/shm"
 )
 
 // localLauncher starts a Python worker process on this machine (spawn.go, zygote.go).
@@ -25,25 +27,60 @@ func (localLauncher) Launch(_ context.Context, cfg Config) (*Conn, error) {
 		}
 		args = workerArgs(cfg)
 	}
+	// The segment channel: only our own worker command line knows --shm-fd.
+	var shmHost, shmChild *os.File
+	var err error
+	if len(cfg.Args) == 0 && sharedMemoryOn(cfg) {
+		if shmHost, shmChild, err = shm.Pair(); err != nil {
+			cfg.Logger.Warn("mlbridge: no shared memory for this worker; arrays travel through the pipe", "err", err)
+		} else if cfg.Zygote == nil {
+			args = append(args, "--shm-fd", "3") // ExtraFiles[0]
+		}
+	}
 	cmd, err := Command(context.Background(), cfg, args...)
 	if err != nil {
+		closeAll(nonNil(shmHost, shmChild)...)
 		return nil, err
 	}
 	var proc *process
 	if cfg.Zygote != nil {
-		proc, err = cfg.Zygote.spawn()
+		proc, err = cfg.Zygote.spawn(shmChild)
 	} else {
+		if shmChild != nil {
+			cmd.ExtraFiles = []*os.File{shmChild}
+		}
 		proc, err = spawn(cmd)
 	}
+	closeAll(nonNil(shmChild)...) // the worker has its copy
 	if err != nil {
+		closeAll(nonNil(shmHost)...)
 		return nil, fmt.Errorf("mlbridge: start %s: %w", cmd.Path, err)
+	}
+	var channel *shm.Channel
+	if shmHost != nil {
+		if channel, err = shm.NewChannel(shmHost); err != nil {
+			cfg.Logger.Warn("mlbridge: no shared memory for this worker; arrays travel through the pipe", "err", err)
+		}
 	}
 	lp := &localProcess{p: proc, tail: newStderrTail(cfg.StderrLines), closed: make(chan struct{})}
 	log := cfg.Logger.With("worker_pid", proc.pid())
 	lp.stop = func() { Escalate(lp, cfg.ShutdownGrace+time.Second, cfg.KillDelay, log) }
 	go lp.tail.run(proc.stderr, log)
 	go lp.reapStragglers()
-	return &Conn{Reader: proc.stdout, Writer: proc.stdin, Close: lp.close, Process: lp}, nil
+	return &Conn{Reader: proc.stdout, Writer: proc.stdin, Close: lp.close, Process: lp, Shared: channel}, nil
+}
+
+// sharedMemoryOn: this system can share segments and the config did not turn them off.
+func sharedMemoryOn(cfg Config) bool { return shm.Supported && cfg.SharedMemoryMin >= 0 }
+
+func nonNil(files ...*os.File) []*os.File {
+	out := files[:0:0]
+	for _, f := range files {
+		if f != nil {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // workerArgs is the worker command line after the interpreter.
@@ -54,6 +91,9 @@ func workerArgs(cfg Config) []string {
 	}
 	if cfg.MaxFrame > 0 {
 		args = append(args, "--max-frame", strconv.Itoa(cfg.MaxFrame))
+	}
+	if sharedMemoryOn(cfg) {
+		args = append(args, "--shm-min", strconv.Itoa(cfg.sharedMemoryMin()))
 	}
 	if cfg.IdleSpin > 0 {
 		args = append(args, "--spin-us", strconv.FormatInt(cfg.IdleSpin.Microseconds(), 10))

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
+	"github.com/mlbridge/mlbridge/internal/shm"
 	"github.com/mlbridge/mlbridge/internal/wire"
 )
 
@@ -81,6 +82,13 @@ type session struct {
 	unresponsive     chan struct{}
 	unresponsiveOnce sync.Once
 	inFlight         atomic.Int64
+
+	// Shared memory (shared.go): shm is the segment channel once the worker announced it;
+	// shmConn the channel whatever the handshake said (closed when the session dies).
+	shm     *shm.Channel
+	shmConn *shm.Channel
+	shmMin  int
+	nextSeg atomic.Uint64
 
 	startFailed bool // set before die when Start returns the error: die stays quiet
 	done        chan struct{}
@@ -203,10 +211,20 @@ func (s *session) Err() error {
 // InFlight is the number of calls sent and not yet answered.
 func (s *session) InFlight() int { return int(s.inFlight.Load()) }
 
-func (s *session) writeFrame(b []byte) error {
+func (s *session) writeFrame(b []byte) error { return s.writeFrameAfter(b, nil) }
+
+// writeFrameAfter writes b, running before (if not nil) under the write lock first: a
+// request's segments are sent right before its frame.
+func (s *session) writeFrameAfter(b []byte, before func() error) error {
 	s.writers.Add(1)
 	s.wmu.Lock()
-	_, err := s.bw.Write(b)
+	var err error
+	if before != nil {
+		err = before()
+	}
+	if err == nil {
+		_, err = s.bw.Write(b)
+	}
 	if s.writers.Add(-1) == 0 && err == nil {
 		err = s.bw.Flush()
 	}
@@ -238,17 +256,31 @@ func (s *session) readLoop() {
 func (s *session) dispatch(m *wire.Message) {
 	switch m.Type {
 	case wire.TypeRes:
+		var shared *shm.Received
+		var sharedErr error
+		if len(m.Shm) > 0 {
+			shared, sharedErr = s.receiveShared(m.Shm)
+		}
 		if c := s.take(m.ID); c != nil {
-			if m.OK && c.batch > 0 { // a batch is answered by a bres, or fails whole with a res error
+			switch {
+			case sharedErr != nil:
+				c.finish(nil, sharedErr)
+			case m.OK && c.batch > 0: // a batch is answered by a bres, or fails whole with a res error
+				shared.Close()
 				c.finish(nil, fmt.Errorf("%w: op %q: a successful res answered a batch", errs.ErrProtocol, c.op))
-			} else if m.OK {
-				c.finish(m.Result, nil)
-			} else {
+			case m.OK:
+				if !c.finishShared(m.Result, shared) {
+					shared.Close()
+				}
+			default:
+				shared.Close()
 				c.finish(nil, &errs.RemoteError{
 					Op: c.op, Category: m.Error.Category, Type: m.Error.Type,
 					Message: m.Error.Message, Traceback: m.Error.Traceback,
 				})
 			}
+		} else {
+			shared.Close() // the call was cancelled: nobody will read them
 		}
 	case wire.TypeBRes:
 		if c := s.take(m.ID); c != nil {
@@ -316,6 +348,9 @@ func (s *session) die(symptom string) {
 		closing := s.closing
 		s.mu.Unlock()
 		s.release()
+		if s.shmConn != nil {
+			_ = s.shmConn.Close()
+		}
 		// Done closes right after pending is gone and before the pending calls fail, so that a
 		// caller woken by its failed call already sees the worker as dead: a pool must not
 		// place the next call here (between the two, Send fails at once — a slow log handler

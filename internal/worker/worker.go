@@ -38,12 +38,14 @@ func Start(ctx context.Context, cfg Config) (*Worker, error) {
 	// worker adds only what it alone knows, so no attribute appears twice.
 	log := cfg.Logger.With("worker_pid", conn.Process.Pid())
 	w.session = newSession(cfg, log, conn.Reader, conn.Writer, conn.Close, w)
+	w.shmConn = conn.Shared // closed when the session dies, handshake or not
 	if err := w.handshake(ctx); err != nil {
 		w.startFailed = true // the error is returned: die does not log it too
 		w.kill("handshake failed")
 		w.die("handshake failed")
 		return nil, err
 	}
+	w.adoptShared(conn.Shared)
 	w.run()
 	return w, nil
 }

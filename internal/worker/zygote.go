@@ -75,8 +75,9 @@ func (z *Zygote) Pid() int { return z.proc.pid() }
 // Done is closed when the zygote is gone (its workers die with it).
 func (z *Zygote) Done() <-chan struct{} { return z.done }
 
-// spawn asks the zygote for a new worker whose stdio are fresh pipes.
-func (z *Zygote) spawn() (*process, error) {
+// spawn asks the zygote for a new worker whose stdio are fresh pipes; shared, if not nil, is
+// the worker's end of its segment channel (it becomes the worker's fd 3).
+func (z *Zygote) spawn(shared *os.File) (*process, error) {
 	child, host, err := pipes()
 	if err != nil {
 		return nil, err
@@ -96,7 +97,7 @@ func (z *Zygote) spawn() (*process, error) {
 	z.queue = append(z.queue, p)
 	z.mu.Unlock()
 	p.ready = ready
-	oob := fdRights(child[:]...)
+	oob := fdRights(append(child[:], nonNil(shared)...)...)
 	if _, _, err := z.ctrl.WriteMsgUnix([]byte("spawn"), oob, nil); err != nil {
 		closeAll(host[:]...)
 		return nil, fmt.Errorf("mlbridge: zygote spawn: %w", err)

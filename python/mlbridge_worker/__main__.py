@@ -44,6 +44,14 @@ def main(argv: list[str] | None = None) -> None:
              "sleeping: lower latency for back-to-back calls, paid in CPU (default 0: off)",
     )
     p.add_argument(
+        "--shm-fd", type=int, default=None, metavar="FD",
+        help="the segment channel: large arrays travel through shared memory (spec/protocol.md)",
+    )
+    p.add_argument(
+        "--shm-min", type=_positive, default=256 << 10, metavar="BYTES",
+        help="arrays of at least this many bytes are sent through shared memory (default 256 KiB)",
+    )
+    p.add_argument(
         "--zygote-fd", type=int, default=None, metavar="FD",
         help="run as a zygote: preload the bridge, then fork a worker per request on this control socket",
     )
@@ -60,12 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.zygote_fd is not None:
         from .zygote import serve
 
-        serve(args.bridge, args.zygote_fd, lambda: _worker(args))
+        serve(args.bridge, args.zygote_fd, lambda shm_fd: _worker(args, shm_fd))
         return
-    _worker(args)
+    _worker(args, args.shm_fd)
 
 
-def _worker(args: argparse.Namespace) -> None:
+def _worker(args: argparse.Namespace, shm_fd: int | None) -> None:
     # Before anything imports the bridge: the protocol gets private fds, fd 1 goes to stderr,
     # fd 0 reads /dev/null.
     from .stdio import redirect
@@ -74,7 +82,13 @@ def _worker(args: argparse.Namespace) -> None:
 
     from .startup import run
 
-    run(args.bridge, proto_in, proto_out, threads=args.threads, max_frame=args.max_frame, spin_us=args.spin_us)
+    shm = None
+    if shm_fd is not None:
+        from .shm import SharedMemory
+
+        shm = SharedMemory(shm_fd, args.shm_min)
+    run(args.bridge, proto_in, proto_out, threads=args.threads, max_frame=args.max_frame, spin_us=args.spin_us,
+        shm=shm)
 
 
 if __name__ == "__main__":

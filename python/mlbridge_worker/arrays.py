@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import InvalidArgument
 from .protocol import FrameTooLarge
+from .shm import MissingSegment
 
 #: the dtypes both sides know (Go: dtypeSizes in array.go)
 DTYPES: dict[str, np.dtype] = {
@@ -79,20 +80,22 @@ _SCALAR_TYPES: dict[type, Any] = {
 }
 
 
-def plain(v: Any, room: int = sys.maxsize, limit: int | None = None) -> Any:
+def plain(v: Any, room: int = sys.maxsize, limit: int | None = None, shared: Any = None) -> Any:
     """``v`` with numpy values made msgpack-ready: scalars become Python bool/int/float, arrays
     their wire map (data a read-only view, not a copy, when ``a`` is little-endian C-ordered).
     Containers (dict, list, tuple) are rebuilt only when something in them changed.
 
     The caller measures the result (depth and size): an array map is two levels deep, which the
     original value did not show. ``room`` only refuses an array bigger than the frame before it is
-    copied to C order (FrameTooLarge naming ``limit``). A value numpy cannot hand over exactly
+    copied to C order (FrameTooLarge naming ``limit``). ``shared``, when given, is ``(shm, ids)``:
+    an array of at least ``shm.min_bytes`` goes to a shared segment instead (:mod:`.shm`), its
+    id appended to ``ids``, and the frame's size is no limit for it. A value numpy cannot hand over exactly
     (datetime64, complex, strings in an array...) raises TypeError saying what to return instead.
     """
-    return _plain(v, room, sys.maxsize if limit is None else limit)
+    return _plain(v, room, sys.maxsize if limit is None else limit, shared)
 
 
-def _plain(v: Any, room: int, limit: int) -> Any:
+def _plain(v: Any, room: int, limit: int, shared: Any = None) -> Any:
     t = type(v)
     if t in _LEAVES:
         return v
@@ -104,16 +107,17 @@ def _plain(v: Any, room: int, limit: int) -> Any:
     if isinstance(v, np.generic):
         return _scalar(v)
     if isinstance(v, np.ndarray):
-        return _array(v, room, limit)
+        return _array(v, room, limit, shared)
     if isinstance(v, dict):
-        out = {k if type(k) is str else _plain(k, room, limit): _plain(x, room, limit) for k, x in v.items()}
+        out = {k if type(k) is str else _plain(k, room, limit, shared): _plain(x, room, limit, shared)
+               for k, x in v.items()}
         same = (len(out) == len(v) and all(a is b for a, b in zip(v, out))
                 and all(a is b for a, b in zip(v.values(), out.values())))
         return v if same else out
     if isinstance(v, list) or (isinstance(v, tuple) and not isinstance(v, msgpack.ExtType)):
         if len(v) > _SMALL and _LEAVES.issuperset(map(type, v)):
             return v  # classified in C: a long list of plain numbers needs no Python loop
-        items = [_plain(x, room, limit) for x in v]
+        items = [_plain(x, room, limit, shared) for x in v]
         return v if all(a is b for a, b in zip(v, items)) else items
     return v  # msgpack decides (an ExtType, a Timestamp, or a type it refuses by name)
 
@@ -137,12 +141,15 @@ def _scalar(v: np.generic) -> bool | int | float:
     raise TypeError(f"a numpy {v.dtype} scalar has no exact msgpack form ({hint})")
 
 
-def _array(a: np.ndarray, room: int, limit: int) -> dict:
+def _array(a: np.ndarray, room: int, limit: int, shared: Any = None) -> dict:
     ma = sys.modules.get("numpy.ma")  # not imported: no masked array exists
     if ma is not None and isinstance(a, ma.MaskedArray):  # np.asarray would drop the mask silently
         raise TypeError("a numpy masked array cannot travel on the wire: return a.filled(value), or the data "
                         "and np.ma.getmaskarray(a) as two arrays")
     le, name = _wire_dtype(a)
+    if shared is not None and a.nbytes >= shared[0].min_bytes:
+        shm, ids = shared
+        return {"dtype": name, "shape": list(a.shape), "data": shm.put(a, le, ids)}
     if a.nbytes >= room:  # before a copy to C order: refusing costs nothing
         raise FrameTooLarge(a.nbytes + 1, limit)
     # a view of the bytes when a is already little-endian C-ordered, else one copy; cast("B"):
@@ -184,6 +191,8 @@ def _from_map(v: dict, name: str) -> np.ndarray:
     want = math.prod(shape) * dt.itemsize  # Python ints: no overflow on absurd shapes
     if data is None and want == 0:  # Go encodes a nil []byte as nil
         data = b""
+    if isinstance(data, MissingSegment):
+        raise InvalidArgument(f"{name}: its data was sent in shared memory, but {data.reason}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidArgument(f"{name}: data must be bytes, not {type(data).__name__}")
     got = memoryview(data).nbytes

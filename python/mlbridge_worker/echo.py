@@ -342,6 +342,62 @@ class EchoBridge(BaseBridge):
         }
 
     @handler
+    def echo_array(self, a, scale: float = 1.0, copy: bool = False):
+        """Array ``a`` back, as numpy read it (a zero-copy view when it came in shared memory, and
+        then sent back without a copy), a copy of it (``copy``: a new array, as most handlers
+        return), or times ``scale`` (a new array too): the array round trip of
+        ``mlbridge bench --scenario array``. Sync: numpy's work runs off the event loop."""
+        from .arrays import from_wire
+
+        x = from_wire(a, "a")
+        if scale != 1.0:
+            return x * scale
+        return x.copy() if copy else x
+
+    @handler
+    async def array_info(self, a) -> dict:
+        """How array ``a`` arrived: its sum, and whether numpy's view is of shared memory."""
+        import mmap
+
+        from .arrays import from_wire
+
+        x = from_wire(a, "a")
+        base = x
+        while getattr(base, "base", None) is not None:
+            base = base.base
+        if isinstance(base, memoryview):
+            base = base.obj
+        return {"sum": float(x.sum()), "shared": isinstance(base, mmap.mmap), "writeable": bool(x.flags.writeable)}
+
+    @handler
+    async def new_array(self, n: int, value: float = 1.0, delay: float = 0.0, block: bool = False):
+        """A float64 array of ``n`` elements, all ``value``, after ``delay`` seconds. ``block``
+        sleeps holding the loop, so a cancel sent meanwhile is read only after the answer left
+        (an answer the host no longer waits for)."""
+        import numpy as np
+
+        if block:
+            time.sleep(delay)
+        elif delay:
+            await asyncio.sleep(delay)
+        return np.full(n, value, dtype=np.float64)
+
+    @handler
+    def resources(self) -> dict:
+        """This worker's open file descriptors, and its mappings of shared array segments (Linux
+        only: -1 elsewhere), for leak tests."""
+        import gc
+
+        gc.collect()
+        d = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+        fds = len(os.listdir(d)) - 1  # less the one listdir itself opened
+        maps = -1
+        if os.path.exists("/proc/self/maps"):
+            with open("/proc/self/maps") as f:
+                maps = sum("mlbridge-array" in line for line in f)
+        return {"fds": fds, "maps": maps}
+
+    @handler
     async def big(self, n: int):
         return bytes(n)
 

@@ -20,6 +20,9 @@ from .stats import OpStats
 # {"t": "res", "id": <id>, "ok": true, "result": <result>} encoded around its two values (the
 # eager path in dispatch builds its answer from these inline)
 _RES_OK_HEAD = b"\x84\xa1t\xa3res\xa2id"
+#: the same with a fifth field, "shm": the segments the result's arrays are in (shm.py)
+_RES_OK_SHM_HEAD = b"\x85\xa1t\xa3res\xa2id"
+_SHM_KEY = b"\xa3shm"
 _RES_OK_MID = b"\xa2ok\xc3\xa6result"
 _CHUNK_HEAD = b"\x83\xa1t\xa5chunk\xa2id"
 _CHUNK_MID = b"\xa4data"
@@ -40,18 +43,23 @@ class OutputMixin:
     def send_result(self, id: int, result: Any, st: OpStats | None = None) -> None:
         head = _RES_OK_HEAD + self._pack(id) + _RES_OK_MID
         t = type(result)
+        ids: list[int] = []  # segments the result's large arrays went to
         try:
             if result is None:
                 body = _NIL
             elif t in _SCALARS:
                 body = self._pack(result)
             else:
-                body = self._pack_value(result, len(head))
+                body = self._pack_value(result, len(head), ids)
         except Exception as e:
             if st is not None:
                 st.errors += 1
-            self.send_error(id, "serialization", *_refusal("the result", e))
+            # segments already sent are named, so that the host frees them
+            self._send_error_map(id, error_map("serialization", *_refusal("the result", e)), ids)
             return
+        if ids:  # the arrays' bytes are in the segments: the frame is small
+            head = _RES_OK_SHM_HEAD + self._pack(id) + _RES_OK_MID
+            body += _SHM_KEY + self._pack(ids)
         if len(body) <= _JOIN_MAX:
             self.write(pack_header(len(head) + len(body)) + head + body)
         else:
@@ -62,9 +70,11 @@ class OutputMixin:
         head = _CHUNK_HEAD + self._pack(id) + _CHUNK_MID
         return head + self._pack_value(item, len(head))
 
-    def _pack_value(self, v: Any, overhead: int) -> bytes:
+    def _pack_value(self, v: Any, overhead: int, shm_ids: list[int] | None = None) -> bytes:
         """``v`` encoded, to be sent after ``overhead`` bytes of envelope. Raises ValueRefused
-        (too deep; too big, found before encoding when possible) or the packer's error."""
+        (too deep; too big, found before encoding when possible) or the packer's error. With
+        ``shm_ids`` (and a segment channel), large numpy arrays go to shared memory and their
+        segment ids are appended to it."""
         t = type(v)
         room = self.out_max - overhead
         if t is str or t is bytes:
@@ -83,7 +93,9 @@ class OutputMixin:
             np_plain = _numpy_plain()
             if np_plain is None:  # numpy never imported: nothing in v is numpy, msgpack's error stands
                 raise
-            v = np_plain(v, room, self.out_max)
+            shm = getattr(self, "shm", None)  # a Runtime has one; tests' bare outputs do not
+            shared = (shm, shm_ids) if shm_ids is not None and shm is not None else None
+            v = np_plain(v, room, self.out_max, shared)
             value_size(v, room, self.out_max)
             body = self._pack(v)
         if len(body) > room:  # the bound is low for ints (1 byte each, up to 9 encoded)
@@ -104,8 +116,10 @@ class OutputMixin:
     def send_error_exc(self, id: int, exc: BaseException) -> None:
         self._send_error_map(id, exception_to_error(exc))
 
-    def _send_error_map(self, id: int, err: dict) -> None:
+    def _send_error_map(self, id: int, err: dict, shm_ids: list[int] | None = None) -> None:
         msg = {"t": "res", "id": id, "ok": False, "error": err}
+        if shm_ids:
+            msg["shm"] = shm_ids
         try:
             self.send(msg)
         except Exception:  # e.g. lone surrogates in a message: make it encodable
@@ -115,10 +129,10 @@ class OutputMixin:
             self.send(msg)
 
 
-_plain: Callable[[Any, int, int], Any] | None = None
+_plain: Callable[..., Any] | None = None
 
 
-def _numpy_plain() -> Callable[[Any, int, int], Any] | None:
+def _numpy_plain() -> Callable[..., Any] | None:
     """arrays.plain once numpy is loaded (by the bridge), else None: numpy stays optional, and a
     blocked import (sys.modules["numpy"] = None) counts as absent."""
     global _plain

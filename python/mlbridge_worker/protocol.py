@@ -271,6 +271,14 @@ def _list(v: list | tuple, depth: int, room: int) -> int:
 
 
 _UNPACK_OPTS = {"raw": False, "strict_map_key": False, "unicode_errors": "surrogateescape"}
+#: what decode_payload unpacks with: _UNPACK_OPTS, plus the shared-memory ext_hook once the
+#: worker has a segment channel (use_ext_hook)
+_decode_opts = dict(_UNPACK_OPTS)
+
+
+def use_ext_hook(hook) -> None:
+    """Resolve msgpack extensions in decoded frames with ``hook`` (:mod:`.shm`)."""
+    _decode_opts["ext_hook"] = hook
 
 
 def decode_payload(payload) -> dict:
@@ -283,7 +291,7 @@ def decode_payload(payload) -> dict:
         # Maps inside values may have keys of any type; strings that are not valid UTF-8
         # decode with surrogates instead of failing the stream (the envelope's own strings
         # are checked by validate). Both as the Go side decodes.
-        msg = msgpack.unpackb(payload, **_UNPACK_OPTS)
+        msg = msgpack.unpackb(payload, **_decode_opts)
     except msgpack.ExtraData:
         raise ProtocolError("trailing_bytes", "bytes after the msgpack value in the frame") from None
     except msgpack.StackError:
@@ -673,6 +681,9 @@ def _check_result(msg: dict, t: str) -> None:
 
 def _v_res(msg: dict) -> None:
     _check_result(msg, "res")
+    ids = _opt(msg, "shm")  # the shared-memory segments the result refers to (shm.py)
+    if ids is not None and (type(ids) is not list or not all(type(x) is int and x >= 0 for x in ids)):
+        raise _bad("res", "shm", "an array of unsigned integers", ids, msg["id"])
 
 
 def _v_chunk(msg: dict) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import os
 import sys
@@ -37,6 +38,7 @@ from .log import log
 from .output import OutputMixin
 from .protocol import DEFAULT_MAX_FRAME, FrameDecoder, ProtocolError
 from .request import Request, RequestInfo, current_request  # noqa: F401 - current_request is public here
+from .shm import SharedMemory
 from .stats import Stats
 from .streams import StreamMixin
 from .sync_calls import SyncCallMixin
@@ -51,7 +53,7 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
     """One worker's state. The mixins only add methods; every attribute they use is set here."""
 
     def __init__(self, proto_in: int, proto_out: int, *, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
-                 spin_us: int = 0):
+                 spin_us: int = 0, shm: SharedMemory | None = None):
         self.proto_in = proto_in
         self.proto_out = proto_out
         self.threads = threads
@@ -61,6 +63,14 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         self._fast_max = min(SMALL_FRAME, max_frame)
         self.decoder = FrameDecoder(max_frame)
         self._pack = msgpack.Packer(use_bin_type=True).pack
+        # large arrays through shared memory (shm.py); None: everything through the pipe
+        self.shm = shm
+        self._unpack = msgpack.unpackb
+        if shm is not None:
+            from .protocol import use_ext_hook
+
+            use_ext_hook(shm.ext_hook)
+            self._unpack = functools.partial(msgpack.unpackb, ext_hook=shm.ext_hook)
         self.stats = Stats(threads)
         self.inflight: dict[int, Request] = {}
         self.stats.inflight_map = self.inflight

@@ -20,6 +20,7 @@ from .base_bridge import BaseBridge
 from .log import log, yield_to_user_config
 from .protocol import DEFAULT_MAX_FRAME, HOST_TO_WORKER, PARENT_PID_ENV, VERSIONS, ProtocolError, validate
 from .runtime import EXIT_OK, EXIT_START_FAILED, Runtime
+from .shm import SharedMemory
 
 LOOP_ENV = "MLBRIDGE_LOOP"
 LOOP_NAME = "asyncio"  # set by loop_factory
@@ -58,8 +59,8 @@ def _import_hint(mod_name: str, e: ModuleNotFoundError) -> str:
 
 
 async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
-               spin_us: int = 0) -> None:
-    rt = Runtime(proto_in, proto_out, threads=threads, max_frame=max_frame, spin_us=spin_us)
+               spin_us: int = 0, shm: SharedMemory | None = None) -> None:
+    rt = Runtime(proto_in, proto_out, threads=threads, max_frame=max_frame, spin_us=spin_us, shm=shm)
     await rt.connect()
 
     parent = os.environ.get(PARENT_PID_ENV)
@@ -125,6 +126,8 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
 
     # 3. our hello
     caps = ["cancel", "deadline", "streaming", "ping"]
+    if rt.shm is not None:
+        caps.append("shm")  # large arrays through shared memory, both ways (shm.py)
     for c in info.get("capabilities", ()):
         if c not in caps:
             caps.append(c)
@@ -188,10 +191,10 @@ def loop_factory():
 
 
 def run(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
-        spin_us: int = 0) -> None:
+        spin_us: int = 0, shm: SharedMemory | None = None) -> None:
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(main(bridge_spec, proto_in, proto_out, threads, max_frame, spin_us))
+            runner.run(main(bridge_spec, proto_in, proto_out, threads, max_frame, spin_us, shm))
     except BaseException as e:
         log("runtime failed", logging.ERROR, "".join(traceback.format_exception(e)).rstrip("\n"))
         for f in (sys.stdout, sys.stderr):

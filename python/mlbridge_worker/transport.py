@@ -144,7 +144,7 @@ class TransportMixin:
             size = _unpack_header(data, 0)[0]
             if size + 4 == n and size <= self._fast_max:
                 try:
-                    msg = _unpackb(data[4:])
+                    msg = self._unpack(data[4:])
                     # a payload no longer than MAX_DEPTH cannot nest deeper than it
                     if size > MAX_DEPTH and type(msg) is dict:
                         check_depth(msg)

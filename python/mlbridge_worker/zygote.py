@@ -6,7 +6,8 @@ host, so N workers are ready in about the time of one.
 
 Control channel (fd given by ``--zygote-fd``, an AF_UNIX SOCK_SEQPACKET socket):
 
-* host → zygote: a packet ``spawn`` carrying three fds (the worker's stdin, stdout, stderr);
+* host → zygote: a packet ``spawn`` carrying three fds (the worker's stdin, stdout, stderr),
+  or four: the fourth is the worker's shared-memory segment channel (it becomes its fd 3);
 * zygote → host: ``{"spawned": pid}`` answering each spawn, in order, and
   ``{"exited": pid, "code": int | None, "signal": int | None}`` when a worker ends.
 
@@ -40,7 +41,8 @@ def _die_with_parent() -> None:
 
 def serve(bridge_spec: str, ctrl_fd: int, worker_main) -> None:
     """Preload ``bridge_spec``'s module, then fork a worker per spawn request until the host
-    closes the control socket. ``worker_main()`` runs in each child and never returns."""
+    closes the control socket. ``worker_main(shm_fd)`` runs in each child and never returns
+    (``shm_fd`` is 3, or None when the host sent no segment channel)."""
     os.dup2(2, 1)  # the zygote has no protocol: anything printed at import goes to stderr
     module = bridge_spec.partition(":")[0]
     try:
@@ -65,12 +67,12 @@ def serve(bridge_spec: str, ctrl_fd: int, worker_main) -> None:
         if not ready:
             continue
         try:
-            msg, fds, _, _ = socket.recv_fds(sock, 64, 3)
+            msg, fds, _, _ = socket.recv_fds(sock, 64, 4)
         except OSError:
             msg, fds = b"", []
         if not msg:  # the host is gone or done: our workers die with us (PDEATHSIG)
             os._exit(0)
-        if msg != b"spawn" or len(fds) != 3:
+        if msg != b"spawn" or len(fds) not in (3, 4):
             for fd in fds:
                 os.close(fd)
             send({"error": f"bad request {msg[:32]!r} with {len(fds)} fds"})
@@ -87,7 +89,7 @@ def serve(bridge_spec: str, ctrl_fd: int, worker_main) -> None:
                     os.dup2(fd, target)
                     os.close(fd)
                 os.environ["MLBRIDGE_PARENT_PID"] = str(me)
-                worker_main()
+                worker_main(3 if len(fds) == 4 else None)
             finally:
                 os._exit(1)
         try:

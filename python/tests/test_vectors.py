@@ -3,6 +3,7 @@
 import json
 import pathlib
 
+import msgpack
 import pytest
 
 from mlbridge_worker.protocol import (
@@ -23,6 +24,9 @@ def from_json(v):
     if isinstance(v, dict):
         if set(v) == {"$bin"}:
             return bytes.fromhex(v["$bin"])
+        if set(v) == {"$ext"}:
+            t, h = v["$ext"]
+            return msgpack.ExtType(t, bytes.fromhex(h))
         if set(v) == {"$nest"}:  # a value inside n single-element arrays
             n, leaf = v["$nest"]
             out = from_json(leaf)

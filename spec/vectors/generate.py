@@ -11,7 +11,8 @@ The file is a JSON array of cases:
      | "error": kind,            # else the ProtocolError kind the receiver reports
      "max_frame": int}           # optional: the receiver's max frame size (default 67108864)
 
-In "message", a msgpack bin value is written as {"$bin": "<hex>"}, and a value nested in n
+In "message", a msgpack bin value is written as {"$bin": "<hex>"}, an extension as
+{"$ext": [type, "<hex of its data>"]}, and a value nested in n
 single-element arrays as {"$nest": [n, <value>]} (the depth vectors would otherwise fill the
 file with indentation); integers are exact (some
 exceed 2^53: decode JSON numbers exactly, e.g. Go's json.Decoder.UseNumber); a msgpack float32
@@ -44,6 +45,18 @@ class Raw:
     def __init__(self, data: bytes, value):
         self.data = data
         self.value = value
+
+
+class Ext:
+    """A msgpack extension value."""
+
+    def __init__(self, type: int, data: bytes):
+        self.type, self.data = type, data
+
+
+def shared_ref(id: int, offset: int, length: int) -> Ext:
+    """A shared-memory reference (protocol.md, "Shared memory"): extension 2, 24 bytes."""
+    return Ext(2, struct.pack(">QQQ", id, offset, length))
 
 
 class Nest:
@@ -110,6 +123,11 @@ def enc(v) -> bytes:
         return v.data
     if isinstance(v, Nest):
         return b"\x91" * v.n + enc(v.leaf)
+    if isinstance(v, Ext):
+        fixed = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}
+        n = len(v.data)
+        head = bytes([fixed[n]]) if n in fixed else enc_len(n, None, 0, 0xC7, 0xC8, 0xC9)
+        return head + struct.pack("b", v.type) + v.data
     if v is None:
         return b"\xc0"
     if v is True:
@@ -150,6 +168,8 @@ def frame(payload: bytes) -> bytes:
 def to_json(v):
     if isinstance(v, bytes):
         return {"$bin": v.hex()}
+    if isinstance(v, Ext):
+        return {"$ext": [v.type, v.data.hex()]}
     if isinstance(v, Nest):
         return {"$nest": [v.n, to_json(value(v.leaf))]}
     if isinstance(v, list):
@@ -289,6 +309,13 @@ ok("res_ok", W2H, {"t": "res", "id": 1, "ok": True, "result": {"answer": "4", "s
 ok("res_ok_nil_result", W2H, {"t": "res", "id": 2, "ok": True, "result": None})
 ok("res_ok_without_result", W2H, {"t": "res", "id": 3, "ok": True})
 ok("res_ok_bin_result", W2H, {"t": "res", "id": 4, "ok": True, "result": b"\x00\x01\xfe\xff"})
+# shared memory (protocol.md, "Shared memory"): array data by reference, the segments listed
+ok("req_args_shared_array", H2W, {"t": "req", "id": 20, "op": "predict", "args": {
+    "x": {"dtype": "float64", "shape": [1000, 64], "data": shared_ref(1, 0, 512000)}}})
+ok("res_ok_shared_array", W2H, {"t": "res", "id": 20, "ok": True, "result": {
+    "dtype": "float32", "shape": [1000], "data": shared_ref(7, 4096, 4000)}, "shm": [7]})
+ok("res_error_shm_listed", W2H, {"t": "res", "id": 21, "ok": False, "error": ERR, "shm": [8, 9]})
+bad("bad_field_res_shm_str", W2H, "bad_field", msg={"t": "res", "id": 22, "ok": True, "result": None, "shm": "7"})
 ok("res_ok_scalar_result", W2H, {"t": "res", "id": 5, "ok": True, "result": -9223372036854775808})
 ok("res_error", W2H, {"t": "res", "id": 6, "ok": False, "error": ERR})
 ok("res_error_traceback", W2H, {"t": "res", "id": 7, "ok": False, "error": ERR_TB})

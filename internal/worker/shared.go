@@ -1,0 +1,161 @@
+package worker
+
+import (
+	"fmt"
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
+	"github.com/mlbridge/mlbridge/internal/shm"
+	"github.com/mlbridge/mlbridge/internal/wire"
+)
+
+// Shared memory for large arrays (internal/shm; spec/protocol.md, "Shared memory"): a request's
+// array data of at least SharedMemoryMin bytes is placed in a segment whose descriptor is sent
+// on the worker's segment channel right before the frame; an answer's segments are received
+// when its frame is read, and belong to its Result until copied out.
+
+// capShared is the capability a worker announces when it has a segment channel.
+const capShared = "shm"
+
+// receiveTimeout bounds the wait for a segment the worker named in a frame: it sent it before
+// the frame, so it is queued already unless the worker broke the protocol.
+const receiveTimeout = 5 * time.Second
+
+// adoptShared decides, after the handshake, whether this session uses the channel.
+func (s *session) adoptShared(ch *shm.Channel) {
+	if ch == nil {
+		return
+	}
+	if slices.Contains(s.hello.Capabilities, capShared) {
+		s.shm = ch
+		s.shmMin = s.cfg.sharedMemoryMin()
+	}
+}
+
+// SharedMemory reports whether large arrays travel through shared memory on this worker.
+func (s *session) SharedMemory() bool { return s.shm != nil }
+
+// outbox collects the segments one request's arguments placed; it is the request encoder's
+// wire.SharedSink.
+type outbox struct {
+	s    *session
+	segs []placed
+}
+
+type placed struct {
+	id     uint64
+	seg    *shm.Segment
+	length int
+	owned  bool // created for this request (closed once sent); else the caller's SharedArray
+}
+
+func (o *outbox) PlaceBytes(data []byte, owner any) (wire.SharedRef, bool, error) {
+	if len(data) < o.s.shmMin {
+		return wire.SharedRef{}, false, nil
+	}
+	id := o.s.nextSeg.Add(1)
+	if seg, ok := owner.(*shm.Segment); ok {
+		if off, ok := offsetIn(seg.Bytes(), data); ok {
+			o.segs = append(o.segs, placed{id: id, seg: seg, length: len(data)})
+			return wire.SharedRef{ID: id, Offset: uint64(off), Length: uint64(len(data))}, true, nil
+		}
+	}
+	seg, err := shm.Create(len(data))
+	if err != nil {
+		return wire.SharedRef{}, false, err
+	}
+	copy(seg.Bytes(), data)
+	o.segs = append(o.segs, placed{id: id, seg: seg, length: len(data), owned: true})
+	return wire.SharedRef{ID: id, Length: uint64(len(data))}, true, nil
+}
+
+// offsetIn is where data starts inside mem, if it lies wholly inside it.
+func offsetIn(mem, data []byte) (int, bool) {
+	if len(mem) == 0 || len(data) == 0 {
+		return 0, false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	if p < base || p-base > uintptr(len(mem)-len(data)) {
+		return 0, false
+	}
+	return int(p - base), true
+}
+
+// send passes every segment to the worker; it runs under the write lock, right before the
+// frame's bytes, so the worker finds each segment queued when it reads the frame.
+func (o *outbox) send() error {
+	for _, p := range o.segs {
+		f := p.seg.File()
+		if f == nil {
+			return fmt.Errorf("shm: segment %d has no descriptor", p.id)
+		}
+		if err := o.s.shm.Send(p.id, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// busyBytes is what the request's segments weigh for liveness (expectBusy assumes bytes
+// decoded at ~8 MB/s): the worker's loop maps them pre-faulted and, for a result as large,
+// fills a fresh segment, about 64 times faster per byte than decoding — but not free: a 1 GiB
+// array holds the loop for a second or two, which must not read as a wedged worker.
+func (o *outbox) busyBytes() int {
+	if o == nil {
+		return 0
+	}
+	n := 0
+	for _, p := range o.segs {
+		n += p.length
+	}
+	return n / 64
+}
+
+// done drops the host's hold on the segments it created: the worker holds its own (or, if
+// they were never sent, nobody does and they are freed now).
+func (o *outbox) done() {
+	if o == nil {
+		return
+	}
+	for _, p := range o.segs {
+		if p.owned {
+			_ = p.seg.Close()
+		}
+	}
+	o.segs = nil
+}
+
+// receiveShared takes the segments an answer names from the channel and maps them.
+func (s *session) receiveShared(ids []uint64) (*shm.Received, error) {
+	ch := s.shm
+	if ch == nil {
+		ch = s.shmConn
+	}
+	if ch == nil {
+		return nil, fmt.Errorf("%w: the worker sent shared segments %v without a segment channel", errs.ErrProtocol, ids)
+	}
+	segs := make(map[uint64]*shm.Segment, len(ids))
+	var firstErr error
+	for _, id := range ids {
+		f, err := ch.Receive(id, receiveTimeout)
+		if err == nil {
+			var seg *shm.Segment
+			if seg, err = shm.Open(f); err == nil {
+				segs[id] = seg
+				continue
+			}
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	r := shm.NewReceived(segs)
+	if firstErr != nil {
+		r.Close()
+		return nil, fmt.Errorf("%w: %w", errs.ErrProtocol, firstErr)
+	}
+	return r, nil
+}

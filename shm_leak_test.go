@@ -135,7 +135,7 @@ func TestSharedMemoryNoLeaks(t *testing.T) {
 			b := open(t)
 			requireShared(t, b.Info())
 			call[mlbridge.Array](t, b, "echo_array", args) // warm: lazily opened files are open now
-			before := call[workerResources](t, b, "resources", nil)
+			before := call[workerResources](t, b, "os_resources", nil)
 			base := hostResources(t)
 			tc.run(t, b)
 			if tc.dies {
@@ -146,7 +146,7 @@ func TestSharedMemoryNoLeaks(t *testing.T) {
 			// read (and held) while this one's result is looked for.
 			call[mlbridge.Array](t, b, "echo_array", args)
 			settled(t, base, tc.name)
-			after := call[workerResources](t, b, "resources", nil)
+			after := call[workerResources](t, b, "os_resources", nil)
 			if after.FDs > before.FDs || after.Maps > 0 {
 				t.Fatalf("worker resources %+v, before %+v", after, before)
 			}
@@ -214,7 +214,7 @@ func shmHost() {
 	for {
 		time.Sleep(50 * time.Millisecond)
 		var w workerResources
-		if w, err = mlbridge.Decode[workerResources](b.Call(context.Background(), "resources", nil)); err == nil && w.Maps > 0 {
+		if w, err = mlbridge.Decode[workerResources](b.Call(context.Background(), "os_resources", nil)); err == nil && w.Maps > 0 {
 			fmt.Printf("{\"Worker\": %d, \"Maps\": %d}\n", b.Info().Pid, w.Maps)
 			select {}
 		}

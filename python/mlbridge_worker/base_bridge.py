@@ -119,6 +119,22 @@ def handler_kind(fn: Callable) -> str:
     return "sync"
 
 
+def _check_not_hiding(cls: type, attr: str) -> None:
+    """A handler method must not hide one of BaseBridge's own (non-handler) methods: the
+    worker calls those (``resources``, ``get_framework_info``…), and a handler of the same
+    name would break them far from the cause. The op can keep the name: ``@handler("name")``
+    on a method named otherwise."""
+    if cls is BaseBridge or attr.startswith("__"):
+        return
+    base = getattr(BaseBridge, attr, None)
+    if base is not None and getattr(getattr(base, "__func__", base), _MARK, None) is None:
+        from .errors import InvalidConfiguration
+
+        raise InvalidConfiguration(
+            f"{cls.__name__}.{attr} is a handler that hides BaseBridge.{attr}, which the worker "
+            f"uses; name the method otherwise and keep the op name with @handler({attr!r})")
+
+
 class HandlerInfo:
     __slots__ = ("name", "fn", "kind", "check", "batch")
 
@@ -233,6 +249,7 @@ class BaseBridge(abc.ABC):
                 fn = val.__func__ if isinstance(val, (staticmethod, classmethod)) else val
                 op = getattr(fn, _MARK, None) if callable(fn) else None
                 if op is not None:
+                    _check_not_hiding(cls, attr)
                     for o, a in list(op_attr.items()):
                         if a == attr:  # re-marked under another name in a subclass
                             del op_attr[o]

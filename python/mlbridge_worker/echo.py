@@ -383,7 +383,7 @@ class EchoBridge(BaseBridge):
         return np.full(n, value, dtype=np.float64)
 
     @handler
-    def resources(self) -> dict:
+    def os_resources(self) -> dict:
         """This worker's open file descriptors, and its mappings of shared array segments (Linux
         only: -1 elsewhere), for leak tests."""
         import gc

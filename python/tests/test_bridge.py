@@ -114,6 +114,24 @@ def test_bad_kind_rejected():
         handler(kind="threaded")
 
 
+def test_a_handler_may_not_hide_a_base_bridge_method():
+    class Hiding(EchoBridge):
+        @handler
+        def resources(self) -> dict:  # BaseBridge.resources is what list_resources calls
+            return {}
+
+    with pytest.raises(InvalidConfiguration, match="hides BaseBridge.resources"):
+        Hiding()
+
+    class Renamed(EchoBridge):  # the op keeps its name, the method does not hide anything
+        @handler("resources")
+        def resource_counts(self) -> dict:
+            return {"n": 1}
+
+    b = Renamed()
+    assert "resources" in b.handlers and b.list_resources() == []
+
+
 def test_base_bridge_is_abstract():
     with pytest.raises(TypeError):
         BaseBridge()

@@ -16,8 +16,10 @@ httpx fails (sniffio finds no async library; told ``"asyncio"`` through its cont
 anyio fails next, since its cancel scopes are keyed by the current task and one entered with no
 task would be left in the continuation's task). Creating the task up front would cost every
 call a task and three loop turns, which is what eager start avoids. A handler whose first
-await needs a task (an LM call through httpx, ``asyncio.timeout``) starts with
-``await asyncio.sleep(0)``: that suspends the first step, and the rest runs in the task.
+await needs a task (``asyncio.timeout``, an httpx client such as ``openai.AsyncOpenAI`` called
+directly) starts with ``await asyncio.sleep(0)``: that suspends the first step, and the rest
+runs in the task. (LangChain's ``ainvoke`` and LiteLLM's ``acompletion`` suspend before their
+HTTP request, so they reach httpx in the task already.)
 
 Python 3.12 has eager task factories; on 3.11 this is the equivalent, written as a coroutine
 object so that a cancel that arrives before the task's first step is still thrown *into the

@@ -209,61 +209,16 @@ class DispatchMixin:
         self._continue_async(id, op, st, t0, coro, first, ctx, timeout)
 
     def _continue_async(self, id, op, st, t0, coro, first, ctx, timeout) -> None:
-        """An async handler suspended in its eager first step: park it or continue it in a task."""
+        """An async handler suspended in its eager first step: continue it in a task, so that
+        the code after its first await has a current task (``asyncio.timeout``, sniffio and
+        anyio need one)."""
         req = Request(id, op, st, t0, False, False)
+        req.task = task = self.loop.create_task(Continuation(coro, first), context=ctx)
+        task.add_done_callback(lambda t, req=req: self._task_done(req, t))
         self.inflight[id] = req
         st.in_flight += 1
         if timeout is not None:
             req.timer = self.loop.call_later(timeout, self._expire, req)
-        self._suspend(req, coro, first, ctx)
-
-    def _suspend(self, req: Request, coro, first, ctx) -> None:
-        """The handler's coroutine, driven by us (no task), awaits ``first``. A host call's
-        future parks it: the call's answer resumes it inline (:meth:`_resume`, from on_hres),
-        saving the task and the three loop turns a task would take (start, wake-up, done
-        callback) -- a handler that calls Go and returns is answered in the same read callback
-        as the host's answer. Anything else is awaited in a task, as usual (see :mod:`.eager`)."""
-        last = self._hcall_last
-        if last is not None and first is last[0]:
-            self._hcall_last = None
-            req.parked = last[1]
-            self.parked[last[1]] = (req, coro, ctx)
-            return
-        req.task = task = self.loop.create_task(Continuation(coro, first), context=ctx)
-        task.add_done_callback(lambda t, req=req: self._task_done(req, t))
-
-    def _resume(self, req: Request, coro, ctx) -> None:
-        """A parked handler's host call was answered (its future is done): step it on. It ends
-        as a task would (:meth:`_task_done`), or suspends again."""
-        req.parked = None
-        try:
-            nxt = ctx.run(coro.send, None)
-        except StopIteration as done:
-            if self._finish(req, True):
-                self.send_result(req.id, done.value, req.st)
-            return
-        except asyncio.CancelledError:  # the handler cancelled itself
-            if self._finish(req, False):
-                self.send_error(req.id, "cancelled", "CancelledError", "the handler was cancelled")
-            return
-        except BaseException as e:
-            if self._finish(req, False):
-                self.send_error_exc(req.id, e)
-            return
-        self._suspend(req, coro, nxt, ctx)
-
-    def _cancel_parked(self, req: Request) -> None:
-        """Cancel a parked handler (the request was answered cancelled or timed out): throw
-        CancelledError into it now, as a task's cancel would at its next step. host.call tells
-        the host (hcancel). A handler that swallows it and awaits on runs on in a task; its
-        outcome is dropped, as a cancelled task's is."""
-        _, coro, ctx = self.parked.pop(req.parked)
-        req.parked = None
-        try:
-            nxt = ctx.run(coro.throw, asyncio.CancelledError())
-        except BaseException:  # noqa: BLE001 - the request is answered: its end is not reported
-            return
-        self._suspend(req, coro, nxt, ctx)
 
     def _refuse_args(self, id: int, st: OpStats, problem: str) -> None:
         """The arguments do not fit the handler's annotations (:mod:`.argcheck`): nothing ran."""
@@ -311,8 +266,6 @@ class DispatchMixin:
                 self._cancel_hcalls_of(req.id)  # a thread blocked in host.call_sync wakes
         elif req.task is not None:
             req.task.cancel()
-        elif req.parked is not None:
-            self._cancel_parked(req)
 
     def _expire(self, req: Request) -> None:
         req.timer = None

@@ -5,12 +5,21 @@ the coroutine's first step inline, in the frame reader, answers those with no ta
 When the first step does suspend, :class:`Continuation` hands the already-started coroutine to
 a task, as if the task had run that first step itself.
 
-A handler whose step stops on a host call's answer (``await host.call``) is not handed to a
-task at all: it is *parked* on the call (``dispatch._suspend``) and the answer resumes it inline,
-in the read callback that received it (``dispatch._resume``), until it returns or awaits
-something else. A cancel or deadline throws ``CancelledError`` into it directly. Like the
-eager first step, the code it runs then has no current task (``asyncio.current_task()`` is
-None; ``asyncio.timeout`` needs a task: wrap such code in one).
+After its first suspension a handler always runs in that task, so ``asyncio.current_task()``,
+``asyncio.timeout``, sniffio and anyio (httpx, the OpenAI and LiteLLM clients) work there.
+(Resuming a handler suspended on ``await host.call`` inline, with no task, was tried and
+removed: it broke exactly that code, e.g. a Go tool call followed by an LM call.)
+
+The first step itself -- the handler's code up to its first suspension -- runs before any
+task exists: ``asyncio.current_task()`` is None, ``asyncio.timeout`` raises RuntimeError and
+httpx fails (sniffio finds no async library; told ``"asyncio"`` through its context variable,
+anyio fails next, since its cancel scopes are keyed by the current task and one entered with no
+task would be left in the continuation's task). Creating the task up front would cost every
+call a task and three loop turns, which is what eager start avoids. A handler whose first
+await needs a task (``asyncio.timeout``, an httpx client such as ``openai.AsyncOpenAI`` called
+directly) starts with ``await asyncio.sleep(0)``: that suspends the first step, and the rest
+runs in the task. (LangChain's ``ainvoke`` and LiteLLM's ``acompletion`` suspend before their
+HTTP request, so they reach httpx in the task already.)
 
 Python 3.12 has eager task factories; on 3.11 this is the equivalent, written as a coroutine
 object so that a cancel that arrives before the task's first step is still thrown *into the

@@ -35,6 +35,35 @@ def _sleep_in_child(seconds: float) -> None:
     time.sleep(seconds)
 
 
+async def _task_state(url: str) -> dict:
+    """What code that needs a current task gets: each check's outcome, or its exception."""
+    out: dict = {"task": asyncio.current_task() is not None}
+    try:
+        async with asyncio.timeout(5):
+            await asyncio.sleep(0)
+        out["asyncio_timeout"] = "ok"
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        out["asyncio_timeout"] = f"{type(e).__name__}: {e}"
+    try:
+        import sniffio
+    except ImportError:
+        out["sniffio"] = None
+    else:
+        try:
+            out["sniffio"] = sniffio.current_async_library()
+        except Exception as e:  # noqa: BLE001
+            out["sniffio"] = f"{type(e).__name__}: {e}"
+    if url:
+        import httpx
+
+        try:
+            async with httpx.AsyncClient() as client:
+                out["http"] = (await client.get(url)).text
+        except Exception as e:  # noqa: BLE001
+            out["http"] = f"{type(e).__name__}: {e}"
+    return out
+
+
 def _record_cancel(token: str) -> None:
     if token:
         with _cancelled_lock:
@@ -503,6 +532,22 @@ class EchoBridge(BaseBridge):
             await asyncio.sleep(0.01)
             _record_cancel(f"shrugged:{token}")
             return "late"
+
+    @handler
+    async def host_call_then_task_state(self, fn: str, url: str = ""):
+        """A host call, then what task-dependent code sees after it: a current task,
+        ``asyncio.timeout``, sniffio's answer (None when not installed) and, given a ``url``,
+        an httpx GET of it (anyio underneath, as the OpenAI and LiteLLM clients use)."""
+        await host.call(fn)
+        return await _task_state(url)
+
+    @handler
+    async def first_step_task_state(self, url: str = "", yield_first: bool = False):
+        """The same checks in the eager first step (no await before them), or, with
+        ``yield_first``, after ``await asyncio.sleep(0)`` has moved the handler into its task."""
+        if yield_first:
+            await asyncio.sleep(0)
+        return await _task_state(url)
 
     @handler
     def host_call_sync(self, fn: str, args: dict | None = None, token: str = ""):

@@ -118,10 +118,6 @@ class HostCallMixin:
                 fut.set_result(value)
             else:
                 fut.set_exception(exc)
-        if self.parked:
-            parked = self.parked.pop(msg["id"], None)
-            if parked is not None:  # the handler awaits this answer with no task: resume it here
-                self._resume(*parked)
 
     def _start_hcall(self, fut, parent: int, name: str, args: dict | None) -> int:
         """On the loop: send the call. Raises before anything is registered if args cannot be sent."""
@@ -142,7 +138,6 @@ class HostCallMixin:
                                   f"more than the host's max frame ({self.out_max})")
         self.write(pack_header(len(payload)) + payload)
         self.hcalls[id] = (fut, parent)
-        self._hcall_last = (fut, id)  # a handler suspending on fut is parked, not tasked (dispatch)
         return id
 
     def _hcall_abandon(self, id: int) -> None:

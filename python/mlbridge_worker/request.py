@@ -56,8 +56,7 @@ def current_request() -> RequestInfo | None:
 
 
 class Request:
-    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "parked",
-                 "batch")
+    __slots__ = ("id", "op", "st", "t0", "stream", "task", "timer", "done", "abandoned", "stop", "sync", "batch")
 
     def __init__(self, id, op, st, t0, stream, sync):
         self.id = id
@@ -71,5 +70,4 @@ class Request:
         self.done = False  # the terminal frame was sent
         self.abandoned = False
         self.stop = False  # tells a sync generator thread to stop between items
-        self.parked = None  # the host call an async handler with no task waits for (dispatch._suspend)
         self.batch = 0  # a breq of this many items (batching.py); 0 for a req

@@ -97,9 +97,6 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         # host calls (host.py): pending ones by their id -> (future, parent request id)
         self.hcalls: dict[int, tuple] = {}
         self._hcall_seq = 0
-        self._hcall_last: tuple | None = None  # (future, id) of the last host call started
-        # async handlers waiting for a host call with no task: host call id -> (req, coro, ctx)
-        self.parked: dict[int, tuple] = {}
         self.host_funcs: dict = {}  # from the host's hello: {name: {description, schema}}
         self.loop_thread: int | None = None
 

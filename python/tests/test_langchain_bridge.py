@@ -390,3 +390,19 @@ def test_end_to_end_through_a_worker():
         bad = w.call("invoke", {"chain_id": "qa", "inputs": {}})
         assert not bad["ok"] and bad["error"]["category"] == "invalid_argument"
         assert "question" in bad["error"]["message"]
+
+
+def test_openai_compatible_model_through_a_worker(provider):
+    # invoke and chat are async handlers started eagerly, with no task until they first suspend
+    # (eager.py); langchain-openai's client is httpx/anyio, which needs one. LangChain suspends
+    # before its HTTP request, so the request runs in the handler's task: this pins that.
+    with Worker(BRIDGE) as w:
+        w.hello()
+        w.ok("define_resource", {"id": "gpt", "kind": "model", "version": 1,
+                                 "spec": {"provider": "openai_compatible", "model": "m", "base_url": provider.url,
+                                          "max_retries": 0}})
+        w.ok("define_resource", {"id": "qa", "kind": "chain", "version": 1, "spec": {"model": "gpt", "messages": QA}})
+        assert w.ok("invoke", {"chain_id": "qa", "inputs": {"question": "Capital?"}}) == "Paris."
+        assert w.ok("chat", {"model_id": "gpt", "messages": [{"role": "user", "content": "hi"}]}) == \
+            {"role": "assistant", "content": "Paris."}
+        assert [s[0] for s in provider.seen] == ["/v1/chat/completions"] * 2

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,6 +179,9 @@ func TestBlobDropAfterDeadline(t *testing.T) {
 	if closeTook := time.Since(start); closeTook > time.Second {
 		t.Errorf("Close with the server gone took %v", closeTook.Round(time.Millisecond))
 	}
+	if n := deletesRunning(); n != 0 {
+		t.Errorf("%d deletes still running after Close", n)
+	}
 	t.Logf("call returned after %v (%v)", took.Round(time.Millisecond), err)
 }
 
@@ -225,4 +230,42 @@ func TestBlobResultUndelivered(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// deletesRunning counts the goroutines running a background delete of a stored value.
+func deletesRunning() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "mlnats.(*blobs).dropLater.func")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestBlobCloseWaitsForDeletes: deletes run in the background, but Close waits for those
+// in flight: right after it, the call's stored arguments and result are gone and no delete
+// goroutine is left.
+func TestBlobCloseWaitsForDeletes(t *testing.T) {
+	e := embedded(t)
+	blobs := mlnats.BlobConfig{Bucket: "closing-test", Threshold: 1 << 10}
+	startNodeWith(t, e, func(c *mlnats.NodeConfig) { c.Blobs = blobs })
+	r := dial(t, e, mlnats.Options{Blobs: blobs})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 5 {
+		if _, err := r.Call(ctx, "echo", map[string]any{"value": make([]byte, 4<<10)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := deletesRunning(); n != 0 {
+		t.Errorf("%d deletes still running after Close", n)
+	}
+	if left := objects(t, e, "closing-test"); len(left) != 0 {
+		t.Errorf("objects left right after Close: %v", left)
+	}
 }

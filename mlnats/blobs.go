@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/mlbridge/mlbridge"
 )
 
 // A value over the server's max payload (arguments, a result, a stream chunk) crosses
@@ -28,8 +30,9 @@ import (
 // client took the node for dead).
 //
 // Who deletes: the client owns its arguments (it deletes them when the call ends, after any
-// retries, whatever the outcome); the reader deletes a result or chunk once read. What a
-// crash leaves behind expires with the bucket's TTL.
+// retries, whatever the outcome); the reader deletes a result or chunk once read; the sender
+// deletes one it stored but could not send. Deletes run off the caller's path, bounded by
+// dropTimeout. What a crash or a missed delete leaves behind expires with the bucket's TTL.
 
 // BlobConfig says where values over the max payload go.
 type BlobConfig struct {
@@ -52,6 +55,8 @@ const (
 	blobHeadroom      = 8 << 10
 	// blobTimeout bounds a transfer that has no caller's deadline (a node's result).
 	blobTimeout = 5 * time.Minute
+	// dropTimeout bounds a delete; one that misses it is left to the bucket's TTL.
+	dropTimeout = 2 * time.Second
 )
 
 // ErrPayloadTooLarge: a value is over the NATS server's max payload and cannot go through
@@ -66,13 +71,34 @@ var ErrBlobLost = errors.New("mlnats: a stored payload is gone or unreadable")
 type blobs struct {
 	nc  *nats.Conn
 	cfg BlobConfig
+	// life ends when close starts: callers waiting for the values' connection give up.
+	life context.Context
+	stop context.CancelFunc
+	// drops are the deletes in flight, off their callers' paths; close waits for them.
+	drops sync.WaitGroup
+	// abandon ends the deletes in flight (when close finds the server unreachable).
+	dropCtx context.Context
+	abandon context.CancelFunc
 
-	mu     sync.Mutex
-	own    *nats.Conn // the connection values travel on; nil until first used
-	closed bool
-	js     jetstream.JetStream
-	stores map[string]jetstream.ObjectStore
+	// mu guards the fields below, never across network I/O: a transfer, a delete and close
+	// must not wait behind another's connect or bucket lookup.
+	mu      sync.Mutex
+	closing bool
+	own     *nats.Conn // the connection values travel on; nil until first used
+	js      jetstream.JetStream
+	dialing *dialing // the connect in flight, shared by whoever needs it meanwhile
+	stores  map[string]jetstream.ObjectStore
 }
+
+// dialing is one connect of the values' connection; done closes when err is set (nil:
+// blobs.js is set).
+type dialing struct {
+	done chan struct{}
+	err  error
+}
+
+// errBlobsClosed: the Remote or Node that owns the values' connection is closing.
+var errBlobsClosed = errors.New("mlnats: closing, values' connection closed")
 
 func newBlobs(nc *nats.Conn, cfg BlobConfig) *blobs {
 	if cfg.Bucket == "" {
@@ -81,7 +107,10 @@ func newBlobs(nc *nats.Conn, cfg BlobConfig) *blobs {
 	if cfg.TTL <= 0 {
 		cfg.TTL = defaultBlobTTL
 	}
-	return &blobs{nc: nc, cfg: cfg, stores: map[string]jetstream.ObjectStore{}}
+	b := &blobs{nc: nc, cfg: cfg, stores: map[string]jetstream.ObjectStore{}}
+	b.life, b.stop = context.WithCancel(context.Background())
+	b.dropCtx, b.abandon = context.WithCancel(context.Background())
+	return b
 }
 
 func (b *blobs) threshold() int {
@@ -91,50 +120,129 @@ func (b *blobs) threshold() int {
 	return max(int(b.nc.MaxPayload())-blobHeadroom, 1)
 }
 
-// store opens bucket, creating it (with the TTL) when it is missing. Failures are not
-// kept: JetStream may be enabled later.
+// store opens bucket for a transfer, creating it (with the TTL) when it is missing. It
+// fails with errBlobsClosed once close has started.
 func (b *blobs) store(ctx context.Context, bucket string, create bool) (jetstream.ObjectStore, error) {
+	if b.isClosing() {
+		return nil, errBlobsClosed
+	}
+	return b.lookup(ctx, bucket, create)
+}
+
+func (b *blobs) isClosing() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s := b.stores[bucket]; s != nil {
+	return b.closing
+}
+
+// lookup is store for deletes too, which still run while close waits for them. Failures
+// are not kept: JetStream may be enabled later.
+func (b *blobs) lookup(ctx context.Context, bucket string, create bool) (jetstream.ObjectStore, error) {
+	b.mu.Lock()
+	s := b.stores[bucket]
+	b.mu.Unlock()
+	if s != nil {
 		return s, nil
 	}
-	if b.closed {
-		return nil, nats.ErrConnectionClosed
+	js, err := b.conn(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if b.js == nil {
-		opts := b.nc.Opts
-		opts.Name += " (blobs)"
-		// The same server and credentials, but not the owner's event handlers: closing this
-		// connection must not look like the owner's connection closing.
-		opts.ClosedCB, opts.DisconnectedCB, opts.DisconnectedErrCB, opts.ConnectedCB = nil, nil, nil, nil
-		opts.ReconnectedCB, opts.DiscoveredServersCB, opts.AsyncErrorCB, opts.ReconnectErrCB = nil, nil, nil, nil
-		opts.LameDuckModeHandler = nil
-		own, err := opts.Connect()
-		if err != nil {
-			return nil, fmt.Errorf("a connection for values: %w", err)
-		}
-		js, err := jetstream.New(own)
-		if err != nil {
-			own.Close()
-			return nil, err
-		}
-		b.own, b.js = own, js
-	}
-	s, err := b.js.ObjectStore(ctx, bucket)
+	s, err = js.ObjectStore(ctx, bucket)
 	if create && errors.Is(err, jetstream.ErrBucketNotFound) {
-		s, err = b.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		s, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 			Bucket: bucket, Description: "mlbridge values over the NATS max payload", TTL: b.cfg.TTL,
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			s, err = b.js.ObjectStore(ctx, bucket) // another side created it first
+			s, err = js.ObjectStore(ctx, bucket) // another side created it first
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prev := b.stores[bucket]; prev != nil {
+		return prev, nil // another lookup of the same bucket finished first
+	}
 	b.stores[bucket] = s
 	return s, nil
+}
+
+// conn returns the values' connection, opening it on first use. The connect runs on its own
+// goroutine, shared by every caller meanwhile, so that a caller leaves when its ctx ends
+// and close never waits for it (opts.Connect takes no ctx).
+func (b *blobs) conn(ctx context.Context) (jetstream.JetStream, error) {
+	for {
+		b.mu.Lock()
+		if b.js != nil {
+			js := b.js
+			b.mu.Unlock()
+			return js, nil
+		}
+		if b.closing {
+			b.mu.Unlock()
+			return nil, errBlobsClosed
+		}
+		d := b.dialing
+		if d == nil {
+			d = &dialing{done: make(chan struct{})}
+			b.dialing = d
+			go b.dial(d)
+		}
+		b.mu.Unlock()
+		select {
+		case <-d.done:
+			if d.err != nil {
+				return nil, d.err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-b.life.Done():
+			return nil, errBlobsClosed
+		}
+	}
+}
+
+// dial connects and publishes the connection, or closes it when close started meanwhile.
+// It lasts at most the connect's own timeout (the owner's nats.Timeout).
+func (b *blobs) dial(d *dialing) {
+	opts := b.nc.Opts
+	opts.Name += " (blobs)"
+	// The same server and credentials, but not the owner's event handlers: closing this
+	// connection must not look like the owner's connection closing.
+	opts.ClosedCB, opts.DisconnectedCB, opts.DisconnectedErrCB, opts.ConnectedCB = nil, nil, nil, nil
+	opts.ReconnectedCB, opts.DiscoveredServersCB, opts.AsyncErrorCB, opts.ReconnectErrCB = nil, nil, nil, nil
+	opts.LameDuckModeHandler = nil
+	own, err := opts.Connect()
+	var js jetstream.JetStream
+	if err == nil {
+		if js, err = jetstream.New(own); err != nil {
+			own.Close()
+		}
+	}
+	b.mu.Lock()
+	b.dialing = nil
+	late := err == nil && b.closing
+	switch {
+	case err != nil:
+		d.err = fmt.Errorf("a connection for values: %w", err)
+	case late:
+		d.err = errBlobsClosed
+	default:
+		b.own, b.js = own, js
+	}
+	close(d.done)
+	b.mu.Unlock()
+	if late {
+		own.Close()
+	}
+}
+
+// closedErr is the error of a transfer that failed because close started: ErrClosed, not a
+// payload problem.
+func (b *blobs) closedErr(what string) error {
+	return fmt.Errorf("mlnats: %s: %w: %w", what, mlbridge.ErrClosed, errBlobsClosed)
 }
 
 // pack returns what to send for data: data itself when it fits; otherwise an empty body,
@@ -153,6 +261,9 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 	if ctx.Err() != nil { // the caller gave up: that, not the store, is the error
 		return nil, "", ctxErr("storing "+what, ctx.Err())
 	}
+	if err != nil && b.isClosing() {
+		return nil, "", b.closedErr("storing " + what)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w: %s of %d bytes (max payload %d): object store %q: %w",
 			ErrPayloadTooLarge, class, what, len(data), b.nc.MaxPayload(), b.cfg.Bucket, err)
@@ -162,9 +273,12 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 	if _, err := s.PutBytes(ctx, name, data); err != nil {
 		// The store purges a half-written object's chunks, but a put whose ctx ended while
 		// its last publishes were in flight can still complete on the server: delete it.
-		go b.drop(ref)
+		b.dropLater(ref)
 		if ctx.Err() != nil {
 			return nil, "", ctxErr("storing "+what, ctx.Err())
+		}
+		if b.isClosing() {
+			return nil, "", b.closedErr("storing " + what)
 		}
 		return nil, "", fmt.Errorf("%w: %w: storing %s of %d bytes in %q: %w", ErrPayloadTooLarge, class, what, len(data), b.cfg.Bucket, err)
 	}
@@ -196,32 +310,62 @@ func (b *blobs) unpack(ctx context.Context, m *nats.Msg) ([]byte, string, error)
 	if ctx.Err() != nil {
 		return nil, ref, ctxErr("reading stored value "+ref, ctx.Err())
 	}
+	if err != nil && b.isClosing() {
+		return nil, ref, b.closedErr("reading stored value " + ref)
+	}
 	if err != nil {
 		return nil, ref, fmt.Errorf("%w: %s: %w", ErrBlobLost, ref, err)
 	}
 	return data, ref, nil
 }
 
-// drop deletes a stored value (one round trip to the server); one already gone is fine,
-// and one that cannot be deleted now expires with the bucket's TTL.
-func (b *blobs) drop(ref string) {
+// dropLater deletes a stored value off the caller's path: a delete is one round trip to
+// the server, and with the server unreachable (the connection reconnecting) it would hold
+// the caller for its whole timeout. One already gone is fine; one that cannot be deleted
+// within dropTimeout, or once close has started, expires with the bucket's TTL.
+func (b *blobs) dropLater(ref string) {
 	if ref == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	bucket, name, _ := strings.Cut(ref, "/")
-	if s, err := b.store(ctx, bucket, false); err == nil {
-		_ = s.Delete(ctx, name)
-	}
-}
-
-// close closes the values' connection, if one was opened.
-func (b *blobs) close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.own != nil {
-		b.own.Close()
+	if b.closing {
+		return // close is waiting for the deletes it knows of; this one is the TTL's
 	}
-	b.own, b.js, b.stores, b.closed = nil, nil, map[string]jetstream.ObjectStore{}, true
+	b.drops.Add(1)
+	go func() {
+		defer b.drops.Done()
+		ctx, cancel := context.WithTimeout(b.dropCtx, dropTimeout)
+		defer cancel()
+		bucket, name, _ := strings.Cut(ref, "/")
+		if s, err := b.lookup(ctx, bucket, false); err == nil {
+			_ = s.Delete(ctx, name)
+		}
+	}()
+}
+
+// close closes the values' connection, if one was opened, once the deletes in flight are
+// done (at once when the server is unreachable: those are left to the TTL). It does not
+// wait for a connect in flight: that one closes its connection when it finishes.
+func (b *blobs) close() {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return
+	}
+	b.closing = true
+	own := b.own
+	b.mu.Unlock()
+	b.stop()
+	if own == nil || !own.IsConnected() {
+		b.abandon()
+	}
+	b.drops.Wait()
+	b.abandon()
+	b.mu.Lock()
+	b.own, b.js, b.stores = nil, nil, map[string]jetstream.ObjectStore{}
+	b.mu.Unlock()
+	if own != nil {
+		own.Close()
+	}
 }

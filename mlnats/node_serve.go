@@ -134,16 +134,21 @@ func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {
 	// the handler returns, and ours returned long before (the call runs on its own
 	// goroutine). The micro error headers are set all the same, for micro-aware clients.
 	m := &nats.Msg{Subject: r.Reply(), Data: raw, Header: nats.Header{hKind: {kindRes}}}
+	var ref string
 	if err == nil {
 		// Not under the call's ctx: the result is done, and its deadline may be near. The
 		// client deletes it once read; if it is gone, the bucket's TTL does.
-		m.Data, _, err = b.n.blobs.pack(context.Background(), m.Header, raw, "a result", mlbridge.ErrSerialization)
+		m.Data, ref, err = b.n.blobs.pack(context.Background(), m.Header, raw, "a result", mlbridge.ErrSerialization)
 	}
 	if err != nil {
 		m.Data = encodeError(err)
 		m.Header = nats.Header{hKind: {kindErr}, micro.ErrorHeader: {describe(err)}, micro.ErrorCodeHeader: {errorCode(err)}}
 	}
-	if err := b.n.nc.PublishMsg(m); errors.Is(err, nats.ErrMaxPayload) {
+	err = b.n.nc.PublishMsg(m)
+	if err != nil {
+		b.n.blobs.dropLater(ref) // nobody will read it
+	}
+	if errors.Is(err, nats.ErrMaxPayload) {
 		// Silence would cost the client LostAfter and an ErrNodeLost; say what happened.
 		tooBig := fmt.Errorf("%w: a result of %d bytes is over the NATS server's max payload (%d)",
 			mlbridge.ErrSerialization, len(raw), b.n.nc.MaxPayload())
@@ -176,16 +181,18 @@ func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, o
 		}
 		credit--
 		m := &nats.Msg{Subject: r.Reply(), Header: hdr, Data: res.Raw()}
+		ref := ""
 		if len(m.Data) > b.n.blobs.threshold() {
 			m.Header = nats.Header{hKind: {kindChunk}, hNode: {b.n.cfg.ID}}
 			// Not cut short by the consumer's cancel: a finished chunk is sent, and the client
 			// deletes what it will not read; one cut short mid-put could be left behind.
-			if m.Data, _, err = b.n.blobs.pack(context.WithoutCancel(ctx), m.Header, res.Raw(), "a chunk", mlbridge.ErrSerialization); err != nil {
+			if m.Data, ref, err = b.n.blobs.pack(context.WithoutCancel(ctx), m.Header, res.Raw(), "a chunk", mlbridge.ErrSerialization); err != nil {
 				b.reply(r, nil, err)
 				return
 			}
 		}
 		if err := b.n.nc.PublishMsg(m); err != nil {
+			b.n.blobs.dropLater(ref) // nobody will read it
 			if errors.Is(err, nats.ErrMaxPayload) {
 				b.reply(r, nil, fmt.Errorf("%w: a chunk of %d bytes is over the NATS server's max payload (%d)",
 					mlbridge.ErrSerialization, len(res.Raw()), b.n.nc.MaxPayload()))

@@ -146,7 +146,7 @@ func (r *Remote) route(m *nats.Msg) {
 // dropStored deletes the stored value m names, if any, off the caller's path.
 func (r *Remote) dropStored(m *nats.Msg) {
 	if ref := m.Header.Get(hBlob); ref != "" {
-		go r.blobs.drop(ref)
+		r.blobs.dropLater(ref)
 	}
 }
 
@@ -304,7 +304,7 @@ func (r *Remote) result(ctx context.Context, m *nats.Msg) ([]byte, error) {
 	switch m.Header.Get(hKind) {
 	case kindRes:
 		data, ref, err := r.blobs.unpack(ctx, m)
-		r.blobs.drop(ref)
+		r.blobs.dropLater(ref)
 		return data, err
 	case kindErr:
 		return nil, decodeError(m.Data)
@@ -319,7 +319,7 @@ func (r *Remote) roundTrip(ctx context.Context, subject, op string, data []byte,
 	if err != nil {
 		return nil, err
 	}
-	defer r.blobs.drop(p.ref) // the arguments are ours: gone once the call is, after any retry
+	defer r.blobs.dropLater(p.ref) // the arguments are ours: gone once the call is, after any retry
 	for attempt := 0; ; attempt++ {
 		raw, err := r.attempt(ctx, subject, op, p, set)
 		if err != nil && set.Idempotent && attempt < r.opt.Retries && ctx.Err() == nil && isLost(err) {

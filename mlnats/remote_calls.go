@@ -54,7 +54,7 @@ func (r *Remote) Stream(ctx context.Context, op string, args any, opts ...mlbrid
 			yield(mlbridge.Result{}, err)
 			return
 		}
-		defer r.blobs.drop(p.ref)
+		defer r.blobs.dropLater(p.ref)
 		// Room for the window, the end, and some heartbeats.
 		x, err := r.open(ctx, r.subj.stream, op, p, mlbridge.SettingsOf(opts...), r.opt.Window+16)
 		if err != nil {
@@ -72,7 +72,7 @@ func (r *Remote) Stream(ctx context.Context, op string, args any, opts ...mlbrid
 			switch m.Header.Get(hKind) {
 			case kindChunk:
 				chunk, ref, err := r.blobs.unpack(ctx, m)
-				r.blobs.drop(ref)
+				r.blobs.dropLater(ref)
 				if err != nil {
 					x.control(ctlCancel, "")
 					yield(mlbridge.Result{}, err)

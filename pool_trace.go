@@ -262,8 +262,11 @@ func (p *Pool) logLost(ctx context.Context, op string, pw *poolWorker, err error
 		slog.String("op", op), slog.Int("pid", pw.w.Pid()), slog.String("err", err.Error()))
 }
 
-// globalTracer serves TraceOperation for adapters that are not a *Pool.
-var globalTracer = newCallTracer(nil, "", captureContent(os.Environ()))
+// globalTracer serves TraceOperation for adapters that are not a *Pool. Made at first use, not
+// at package init, so that the content switch set by main (os.Setenv) is seen.
+var globalTracer = sync.OnceValue(func() *callTracer {
+	return newCallTracer(nil, "", captureContent(os.Environ()))
+})
 
 func (p *Pool) operationTracer() *callTracer { return p.tracer }
 
@@ -272,7 +275,7 @@ func (p *Pool) operationTracer() *callTracer { return p.tracer }
 // operation makes are its children, and so are their Python handler spans. Call end with the
 // operation's error. With no provider it starts nothing and returns ctx itself.
 func TraceOperation(ctx context.Context, a Adapter, name string) (context.Context, func(error)) {
-	ct := globalTracer
+	ct := globalTracer()
 	if t, ok := a.(interface{ operationTracer() *callTracer }); ok {
 		ct = t.operationTracer()
 	}

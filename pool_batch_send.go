@@ -155,14 +155,6 @@ func batchContext(items []*batchItem) (context.Context, func()) {
 // call served.
 func (p *Pool) unreserve(pw *poolWorker) {
 	p.mu.Lock()
-	pw.inflight--
-	if pw.state == stateDraining {
-		if pw.inflight == 0 && pw.idle != nil {
-			close(pw.idle)
-			pw.idle = nil
-		}
-	} else {
-		p.handOffLocked()
-	}
+	p.returnLocked(pw)
 	p.mu.Unlock()
 }

@@ -189,15 +189,7 @@ func (p *Pool) release(pw *poolWorker, callErr error) {
 	}
 	recycle := p.cfg.MaxRequests > 0 && served >= p.cfg.MaxRequests
 	p.mu.Lock()
-	pw.inflight--
-	if pw.state == stateDraining {
-		if pw.inflight == 0 && pw.idle != nil {
-			close(pw.idle)
-			pw.idle = nil
-		}
-	} else {
-		p.handOffLocked()
-	}
+	p.returnLocked(pw)
 	p.mu.Unlock()
 	if recycle {
 		p.requestRecycle(pw, recycleMaxRequests, fmt.Sprintf("served %d calls (MaxRequests)", served))
@@ -221,5 +213,19 @@ func (p *Pool) handOffLocked() {
 		pw.assigned++
 		w.ch <- pw
 		e = next
+	}
+}
+
+// returnLocked takes one call off pw: a draining worker that has none left says so (its idle
+// channel), any other hands its free slot to a waiter.
+func (p *Pool) returnLocked(pw *poolWorker) {
+	pw.inflight--
+	if pw.state == stateDraining {
+		if pw.inflight == 0 && pw.idle != nil {
+			close(pw.idle)
+			pw.idle = nil
+		}
+	} else {
+		p.handOffLocked()
 	}
 }

@@ -43,13 +43,14 @@ func NewChannel(f *os.File) (*Channel, error) {
 	return &Channel{conn: uc, stash: map[uint64]*os.File{}}, nil
 }
 
-// Send passes f's descriptor to the peer under id. The caller keeps f (and may close it at
-// once: the message holds its own reference).
-func (c *Channel) Send(id uint64, f *os.File) error {
+// Send passes f's descriptor to the peer under id, waiting at most timeout for room in the
+// socket. The caller keeps f (and may close it at once: the message holds its own reference).
+func (c *Channel) Send(id uint64, f *os.File, timeout time.Duration) error {
 	var msg [idLen]byte
 	binary.BigEndian.PutUint64(msg[:], id)
 	c.smu.Lock()
 	defer c.smu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	_, _, err := c.conn.WriteMsgUnix(msg[:], syscall.UnixRights(int(f.Fd())), nil)
 	if err != nil {
 		return fmt.Errorf("shm: send segment %d: %w", id, err)

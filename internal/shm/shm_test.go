@@ -73,7 +73,7 @@ func dupFile(f *os.File) (*os.File, error) {
 	}
 	defer a.Close()
 	defer b.Close()
-	if err := a.Send(1, f); err != nil {
+	if err := a.Send(1, f, time.Second); err != nil {
 		return nil, err
 	}
 	return b.Receive(1, time.Second)
@@ -98,7 +98,7 @@ func TestChannelOutOfOrder(t *testing.T) {
 		}
 		s.Bytes()[0] = byte(id)
 		segs[id] = s
-		if err := a.Send(id, s.File()); err != nil {
+		if err := a.Send(id, s.File(), time.Second); err != nil {
 			t.Fatal(err)
 		}
 		s.Close() // the message holds its own reference

@@ -19,6 +19,20 @@ import (
 // capShared is the capability a worker announces when it has a segment channel.
 const capShared = "shm"
 
+// MaxSegmentsPerFrame caps the segments one frame may refer to; the arrays past it travel inline
+// in the frame (subject to MaxFrame). Why: a frame's segments are all queued on the channel
+// before the frame, and the peer drains the channel only when it decodes that frame, so they
+// must fit in the socket's buffer at once, or the sender blocks for ever while holding the
+// write lock. Linux's default buffer (212,992 bytes) holds 278 one-descriptor messages, and
+// macOS's buffers are far smaller (8 KiB by default); 32 leaves room for the segments of a
+// few frames queued behind each other. The worker applies the same cap (shm.py).
+const MaxSegmentsPerFrame = 32
+
+// sendTimeout bounds one segment send: a worker whose loop does not drain the channel (wedged,
+// or breaking the order) must not hold the write lock — and the heartbeat and cancels behind
+// it — for ever. With the cap above a send only waits while the worker decodes earlier frames.
+const sendTimeout = 10 * time.Second
+
 // receiveTimeout bounds the wait for a segment the worker named in a frame: it sent it before
 // the frame, so it is queued already unless the worker broke the protocol.
 const receiveTimeout = 5 * time.Second
@@ -52,8 +66,8 @@ type placed struct {
 }
 
 func (o *outbox) PlaceBytes(data []byte, owner any) (wire.SharedRef, bool, error) {
-	if len(data) < o.s.shmMin {
-		return wire.SharedRef{}, false, nil
+	if len(data) < o.s.shmMin || len(o.segs) >= MaxSegmentsPerFrame {
+		return wire.SharedRef{}, false, nil // inline: see MaxSegmentsPerFrame
 	}
 	id := o.s.nextSeg.Add(1)
 	if seg, ok := owner.(*shm.Segment); ok {
@@ -92,7 +106,7 @@ func (o *outbox) send() error {
 		if f == nil {
 			return fmt.Errorf("shm: segment %d has no descriptor", p.id)
 		}
-		if err := o.s.shm.Send(p.id, f); err != nil {
+		if err := o.s.shm.Send(p.id, f, sendTimeout); err != nil {
 			return err
 		}
 	}

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InvalidArgument
 from .protocol import FrameTooLarge
-from .shm import MissingSegment
+from .shm import MAX_SEGMENTS_PER_FRAME, MissingSegment
 
 #: the dtypes both sides know (Go: dtypeSizes in array.go)
 DTYPES: dict[str, np.dtype] = {
@@ -89,7 +89,8 @@ def plain(v: Any, room: int = sys.maxsize, limit: int | None = None, shared: Any
     original value did not show. ``room`` only refuses an array bigger than the frame before it is
     copied to C order (FrameTooLarge naming ``limit``). ``shared``, when given, is ``(shm, ids)``:
     an array of at least ``shm.min_bytes`` goes to a shared segment instead (:mod:`.shm`), its
-    id appended to ``ids``, and the frame's size is no limit for it. A value numpy cannot hand over exactly
+    id appended to ``ids``, and the frame's size is no limit for it (up to MAX_SEGMENTS_PER_FRAME
+    arrays; the others are inline). A value numpy cannot hand over exactly
     (datetime64, complex, strings in an array...) raises TypeError saying what to return instead.
     """
     return _plain(v, room, sys.maxsize if limit is None else limit, shared)
@@ -147,7 +148,7 @@ def _array(a: np.ndarray, room: int, limit: int, shared: Any = None) -> dict:
         raise TypeError("a numpy masked array cannot travel on the wire: return a.filled(value), or the data "
                         "and np.ma.getmaskarray(a) as two arrays")
     le, name = _wire_dtype(a)
-    if shared is not None and a.nbytes >= shared[0].min_bytes:
+    if shared is not None and a.nbytes >= shared[0].min_bytes and len(shared[1]) < MAX_SEGMENTS_PER_FRAME:
         shm, ids = shared
         return {"dtype": name, "shape": list(a.shape), "data": shm.put(a, le, ids)}
     if a.nbytes >= room:  # before a copy to C order: refusing costs nothing

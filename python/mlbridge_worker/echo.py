@@ -412,6 +412,14 @@ class EchoBridge(BaseBridge):
         return np.full(n, value, dtype=np.float64)
 
     @handler
+    async def new_arrays(self, count: int, n: int) -> list:
+        """``count`` float64 arrays of ``n`` elements, the i-th all ``i``: a result with many
+        large arrays (more than one frame may refer to in shared memory)."""
+        import numpy as np
+
+        return [np.full(n, float(i), dtype=np.float64) for i in range(count)]
+
+    @handler
     def os_resources(self) -> dict:
         """This worker's open file descriptors, and its mappings of shared array segments (Linux
         only: -1 elsewhere), for leak tests."""

@@ -12,7 +12,8 @@ see spec/protocol.md, "Shared memory".
   mapping (and its descriptor, closed with it) lives as long as the numpy arrays that view it.
 * Out: a result array of at least ``min_bytes`` is copied once into a fresh segment (a memfd
   on Linux; elsewhere a temporary file unlinked at once), whose descriptor is sent before the
-  answer; the answer lists the ids in its ``shm`` field. The worker keeps no reference. A result
+  answer; the answer lists the ids in its ``shm`` field (at most ``MAX_SEGMENTS_PER_FRAME``: the
+  arrays past it travel inline). The worker keeps no reference. A result
   that *is* (a contiguous slice of) an array received in shared memory is not copied at all:
   the segment it lives in is sent back, with its offset.
 """
@@ -38,6 +39,11 @@ _POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 _REF = struct.Struct(">QQQ")
 _ID = struct.Struct(">Q")
 RECEIVE_TIMEOUT_S = 5.0
+#: at most this many segments per frame; the arrays past it travel inline (subject to the max
+#: frame). A frame's segments are all queued on the channel before it and the host drains them
+#: only when it reads that frame, so they must fit in the socket's buffer at once (Linux: 278
+#: one-descriptor messages by default; macOS far fewer). Go: worker.MaxSegmentsPerFrame.
+MAX_SEGMENTS_PER_FRAME = 32
 
 
 class MissingSegment:

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"go.opentelemetry.io/otel/trace"
@@ -129,15 +132,15 @@ func (s *session) start(ctx context.Context, c *Call, frame []byte, box *outbox)
 		}
 	}
 	if err := s.writeFrameAfter(frame, before); err != nil {
-		if se, ok := err.(*sharedSendError); ok { // the frame was not written: only this call fails
+		if se, ok := err.(*sharedSendError); ok && !s.channelBroken(se.err) { // the frame was not written: only this call fails
 			s.take(c.id)
 			err = fmt.Errorf("%w: op %q: %w", errs.ErrSerialization, c.op, se.err)
 			c.finish(nil, err)
 			return err
 		}
-		// The pipe broke: the worker is dying; its death error says why.
+		// The pipe (or the segment channel) broke: the worker is dying; its death error says why.
 		s.take(c.id)
-		<-s.done
+		s.awaitDeath()
 		c.finish(nil, s.Err())
 		return s.Err()
 	}
@@ -308,6 +311,27 @@ func (c *Call) Next() (data msgpack.RawMessage, ok bool, err error) {
 		case <-c.ready:
 		}
 	}
+}
+
+// channelBroken says whether a segment send failed because the worker's end of the channel is
+// gone (it died, or the session closed the channel as it died): the call then fails as any call
+// to a dead worker does (ErrWorkerExited, which a pool places again), not as a serialization error.
+func (s *session) channelBroken(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+}
+
+// awaitDeath waits for the session to die after a write broke. A worker that closed its end of
+// the segment channel but lives on breaks the protocol: it is killed after a while.
+func (s *session) awaitDeath() {
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return
+	case <-t.C:
+		s.peer.kill("the segment channel broke")
+	}
+	<-s.done
 }
 
 // sharedSendError: passing a request's segments failed, before any of its frame was written.

@@ -420,6 +420,16 @@ class EchoBridge(BaseBridge):
         return [np.full(n, float(i), dtype=np.float64) for i in range(count)]
 
     @handler
+    async def close_segment_channel(self) -> bool:
+        """Close this worker's end of the segment channel while it lives on (a broken worker):
+        the host's next segment send fails with EPIPE."""
+        shm = self._runtime.shm if self._runtime is not None else None
+        if shm is None:
+            return False
+        shm.sock.close()
+        return True
+
+    @handler
     def os_resources(self) -> dict:
         """This worker's open file descriptors, and its mappings of shared array segments (Linux
         only: -1 elsewhere), for leak tests."""

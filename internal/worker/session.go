@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -259,7 +260,11 @@ func (s *session) dispatch(m *wire.Message) {
 		var shared *shm.Received
 		var sharedErr error
 		if len(m.Shm) > 0 {
-			shared, sharedErr = s.receiveShared(m.Shm)
+			var lent []os.FileInfo
+			if c := s.lookup(m.ID); c != nil {
+				lent = c.lent
+			}
+			shared, sharedErr = s.receiveShared(m.Shm, lent)
 		}
 		if c := s.take(m.ID); c != nil {
 			switch {

@@ -49,7 +49,7 @@ func (r Result) Value() (any, error) {
 
 // Raw returns the msgpack encoding of the result. Arrays that arrived in shared memory are
 // copied into it as plain bytes, so it stands alone (forwarding it elsewhere works); if that
-// fails, Raw returns nil.
+// fails, Raw returns nil: code that forwards a result should call RawErr, which says why.
 func (r Result) Raw() []byte {
 	raw, err := r.inlined()
 	if err != nil {
@@ -57,6 +57,10 @@ func (r Result) Raw() []byte {
 	}
 	return raw
 }
+
+// RawErr is Raw with the reason it failed: arrays that arrived in shared memory could not be
+// copied in (an ErrSerialization).
+func (r Result) RawErr() ([]byte, error) { return r.inlined() }
 
 func (r Result) inlined() ([]byte, error) {
 	if r.shared == nil {

@@ -91,7 +91,11 @@ func (b *nodeBridge) handle(ep string, r micro.Request) {
 		b.stream(ctx, c, r, op, args, set, h)
 		return
 	}
-	b.reply(r, res.Raw(), err)
+	var raw []byte
+	if err == nil {
+		raw, err = res.RawErr() // a shared-memory array that cannot be inlined fails the call, not a nil reply
+	}
+	b.reply(r, raw, err)
 }
 
 // heartbeat tells the client, while the call runs, that this node is alive and which it is
@@ -260,7 +264,10 @@ func (b *nodeBridge) defs(ctx context.Context, action string, body []byte) ([]by
 		return msgpack.Marshal(m)
 	case "execute":
 		res, err := b.a.Execute(ctx, q.ID, q.Inputs)
-		return res.Raw(), err
+		if err != nil {
+			return nil, err
+		}
+		return res.RawErr()
 	}
 	return nil, errors.Join(mlbridge.ErrInvalidArgument, errors.New("mlnats: unknown definitions action "+strconv.Quote(action)))
 }

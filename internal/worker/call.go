@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -317,15 +315,17 @@ func (c *Call) Next() (data msgpack.RawMessage, ok bool, err error) {
 	}
 }
 
-// channelBroken says whether a segment send failed because the worker's end of the channel is
-// gone (it died, or the session closed the channel as it died): the call then fails as any call
-// to a dead worker does (ErrWorkerExited, which a pool places again), not as a serialization error.
+// channelBroken says whether a segment send failed on the channel itself: the worker's end is
+// gone (it died, or the session closed the channel as it died), or the worker did not drain it in
+// time (sendTimeout), leaving part of the segments queued. The call then fails as any call to a
+// dead worker does (ErrWorkerExited, which a pool places again), not as a serialization error.
 func (s *session) channelBroken(err error) bool {
-	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+	var ce *channelError
+	return errors.As(err, &ce)
 }
 
-// awaitDeath waits for the session to die after a write broke. A worker that closed its end of
-// the segment channel but lives on breaks the protocol: it is killed after a while.
+// awaitDeath waits for the session to die after a write broke. A worker whose segment channel
+// broke but lives on (it closed its end, or does not drain it) is killed after a while.
 func (s *session) awaitDeath() {
 	t := time.NewTimer(5 * time.Second)
 	defer t.Stop()

@@ -323,6 +323,13 @@ func (s *session) badMessage(m *wire.Message, err error) {
 		return
 	}
 	s.log.Warn("mlbridge: invalid message from worker", "err", err)
+	if m != nil && len(m.Shm) > 0 {
+		// its segments were sent before it: take them off the channel (and free them), or the
+		// next answer's would be read behind them
+		if r, rerr := s.receiveShared(m.Shm, nil); rerr == nil {
+			r.Close()
+		}
+	}
 	if m != nil && m.Type == wire.TypeHCall && m.ID != 0 {
 		// host call ids are the worker's own: answer that call, never fail a request
 		s.answerHost(m.ID, nil, fmt.Errorf("%w: %w", errs.ErrProtocol, err))

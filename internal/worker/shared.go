@@ -117,18 +117,30 @@ func offsetIn(mem, data []byte) (int, bool) {
 
 // send passes every segment to the worker; it runs under the write lock, right before the
 // frame's bytes, so the worker finds each segment queued when it reads the frame.
+//
+// Every descriptor is checked before the first is sent (a SharedArray closed meanwhile fails
+// only its call, with nothing sent); a send that fails after that leaves the channel out of step
+// with the frames (the worker would stash what was sent for ever), so it is a *channelError: the
+// worker is lost.
 func (o *outbox) send() error {
 	for _, p := range o.segs {
-		f := p.seg.File()
-		if f == nil {
-			return fmt.Errorf("shm: segment %d has no descriptor", p.id)
+		if p.seg.File() == nil {
+			return fmt.Errorf("shm: segment %d has no descriptor (a SharedArray closed while in use?)", p.id)
 		}
-		if err := o.s.shm.Send(p.id, f, sendTimeout); err != nil {
-			return err
+	}
+	for _, p := range o.segs {
+		if err := o.s.shm.Send(p.id, p.seg.File(), sendTimeout); err != nil {
+			return &channelError{err}
 		}
 	}
 	return nil
 }
+
+// channelError: a segment send failed; the channel can no longer be trusted.
+type channelError struct{ err error }
+
+func (e *channelError) Error() string { return e.err.Error() }
+func (e *channelError) Unwrap() error { return e.err }
 
 // busyBytes is what the request's segments weigh for liveness (expectBusy assumes bytes
 // decoded at ~8 MB/s): the worker's loop maps them pre-faulted and, for a result as large,

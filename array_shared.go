@@ -14,8 +14,10 @@ import (
 // s.Array in a call's arguments as usual, and Close it when done.
 //
 // The worker sees the memory read-only, for the duration of the call; a bridge that keeps
-// the numpy array past the call sees later writes. After Close the Array's Data must not be
-// used (it is unmapped, as with any mmap).
+// the numpy array past the call sees later writes. A handler that returns the array it received
+// unchanged sends back this same memory: the Result reads it when the answer arrives, so writes
+// made after the call returned do not show in it. After Close the Array's Data must not be used
+// (it is unmapped, as with any mmap).
 type SharedArray struct {
 	Array
 	seg *shm.Segment

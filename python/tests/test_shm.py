@@ -158,3 +158,24 @@ def test_dtypes_round_trip_through_segments(pair):
         os.close(fd)
         back = from_wire(decode(shm, {**v, "data": ref(100 + id, 0, a.nbytes)}), name)
         assert back.dtype == dt and np.array_equal(back, a), name
+
+
+def test_at_most_max_segments_per_frame_the_rest_inline(pair):
+    # every segment of a frame is queued before it, and the host drains them only when it reads
+    # the frame: past the cap they could not all fit in the socket's buffer
+    from mlbridge_worker.shm import MAX_SEGMENTS_PER_FRAME
+
+    host, shm = pair
+    arrays = [np.full(128, float(i)) for i in range(MAX_SEGMENTS_PER_FRAME + 8)]  # 1 KiB each
+    ids: list[int] = []
+    v = plain(arrays, shared=(shm, ids))
+    assert len(ids) == MAX_SEGMENTS_PER_FRAME
+    for i, m in enumerate(v):
+        shared = isinstance(m["data"], msgpack.ExtType)
+        assert shared == (i < MAX_SEGMENTS_PER_FRAME)
+        if not shared:
+            assert np.array_equal(np.frombuffer(m["data"], "<f8"), arrays[i])
+    for want in ids:
+        id, fd = receive(host)
+        os.close(fd)
+        assert id == want

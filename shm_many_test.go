@@ -4,6 +4,7 @@ package mlbridge_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -76,5 +77,56 @@ func checkArrays(t *testing.T, out []mlbridge.Array, count, n int) {
 		if err != nil || len(v) != n || v[0] != float64(i) || v[n-1] != float64(i) {
 			t.Fatalf("array %d: %v (err %v), want %d × %d", i, v[:min(len(v), 3)], err, n, i)
 		}
+	}
+}
+
+// A worker whose loop does not drain the segment channel (here: blocked) while calls keep
+// sending shared arrays: the socket fills, and a send may not hold the write lock for ever.
+// It gives up (10 s), the worker is lost (killed: it does not drain its channel), and every call
+// returns, as a call to a dead worker.
+func TestSegmentSendDoesNotBlockForEver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the segment send timeout")
+	}
+	b := open(t, func(c *mlbridge.Config) {
+		c.SharedMemoryMin = 1024
+		c.HeartbeatInterval = -1 // no liveness verdict: the send's own bound is what ends this
+	})
+	requireShared(t, b.Info())
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := b.Call(ctx, "block_loop", map[string]any{"seconds": 60})
+		blocked <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the loop is held
+	arrays := make([]mlbridge.Array, 32)
+	for i := range arrays {
+		arrays[i], _ = mlbridge.Float64Array(ramp(128)) // 1 KiB: shared
+	}
+	const calls = 12 // 12 × 32 segments: more than the socket holds (278 on Linux)
+	errc := make(chan error, calls)
+	for range calls {
+		go func() {
+			_, err := b.Call(ctx, "echo", map[string]any{"value": arrays})
+			errc <- err
+		}()
+	}
+	exited := 0
+	for range calls {
+		err := <-errc
+		if errors.Is(err, mlbridge.ErrSerialization) || err == nil {
+			t.Errorf("a call to a worker that stopped draining its channel: %v; want it lost", err)
+		}
+		if errors.Is(err, mlbridge.ErrWorkerExited) {
+			exited++
+		}
+	}
+	if err := <-blocked; !errors.Is(err, mlbridge.ErrWorkerExited) {
+		t.Errorf("the blocking call: %v; want ErrWorkerExited", err)
+	}
+	if exited == 0 {
+		t.Error("no call failed with ErrWorkerExited")
 	}
 }

@@ -142,7 +142,7 @@ func (s *session) start(ctx context.Context, c *Call, frame []byte, box *outbox)
 		}
 		// The pipe (or the segment channel) broke: the worker is dying; its death error says why.
 		s.take(c.id)
-		s.awaitDeath()
+		s.awaitDeath(err)
 		c.finish(nil, s.Err())
 		return s.Err()
 	}
@@ -324,9 +324,15 @@ func (s *session) channelBroken(err error) bool {
 	return errors.As(err, &ce)
 }
 
-// awaitDeath waits for the session to die after a write broke. A worker whose segment channel
-// broke but lives on (it closed its end, or does not drain it) is killed after a while.
-func (s *session) awaitDeath() {
+// awaitDeath waits for the session to die after a write (err) broke. A worker whose segment
+// channel broke but lives on is killed: at once when it did not drain the channel in time,
+// after a while when its end is gone (it is normally dying already, and its own death says why).
+func (s *session) awaitDeath(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.peer.kill(fmt.Sprintf("the segment channel was not drained for %s", sendTimeout))
+		<-s.done
+		return
+	}
 	t := time.NewTimer(5 * time.Second)
 	defer t.Stop()
 	select {
@@ -342,3 +348,4 @@ func (s *session) awaitDeath() {
 type sharedSendError struct{ err error }
 
 func (e *sharedSendError) Error() string { return e.err.Error() }
+func (e *sharedSendError) Unwrap() error { return e.err }

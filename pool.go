@@ -302,7 +302,10 @@ func (p *Pool) attempts(ctx context.Context, mode int, op string, args any, o ca
 	ctx, cancel := p.withCallTimeout(ctx)
 	defer cancel()
 	if b := p.batcherFor(op, o); b != nil {
-		return p.batchedCall(ctx, mode, b, args, o)
+		if res, err := p.batchedCall(ctx, mode, b, args, o); !errors.Is(err, errLargeArgs) {
+			return res, err
+		}
+		// arguments carrying an array for shared memory: an ordinary call (pool_batch_large.go)
 	}
 	start := time.Now()
 	var avoid *poolWorker

@@ -67,6 +67,8 @@ type batcher struct {
 	maxSize  int
 	maxWait  time.Duration
 	maxBytes int // items' bytes a breq may carry (the max frame less the envelope)
+	// sharedMin: a call with an array this large is not batched (0: every call is)
+	sharedMin int
 
 	mu          sync.Mutex
 	queue       []*batchItem
@@ -120,7 +122,7 @@ func (p *Pool) batcherFor(op string, o callOptions) *batcher {
 	}
 	b := &batcher{
 		p: p, op: op, uses: slices.Clone(o.uses), maxSize: size, maxWait: wait,
-		maxBytes: p.maxFrame() - wire.BatchOverhead(op),
+		maxBytes: p.maxFrame() - wire.BatchOverhead(op), sharedMin: p.sharedMemoryMin(),
 	}
 	if p.batchers == nil {
 		p.batchers = map[string]*batcher{}
@@ -137,12 +139,20 @@ func (p *Pool) maxFrame() int {
 }
 
 // batchedCall is attempts for a batched op: the call joins a batch instead of taking a worker.
+// It returns errLargeArgs, having recorded nothing, for a call that must not be batched
+// (pool_batch_large.go): the caller then makes it an ordinary call.
 func (p *Pool) batchedCall(ctx context.Context, mode int, b *batcher, args any, o callOptions) (Result, error) {
 	start := time.Now()
 	enc := wire.GetEncoder()
 	enc.SetMaxFrame(b.maxBytes)
+	if b.sharedMin > 0 {
+		enc.SetSink(largeArgsDetector{min: b.sharedMin})
+	}
 	raw, err := enc.Args(args)
 	wire.PutEncoder(enc)
+	if errors.Is(err, errLargeArgs) {
+		return Result{}, errLargeArgs
+	}
 	if err != nil {
 		err = fmt.Errorf("%w: op %q: %w", ErrInvalidArgument, b.op, err)
 		p.record(ctx, mode, b.op, start, err)

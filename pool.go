@@ -183,6 +183,11 @@ type Pool struct {
 	batchDecl atomic.Pointer[map[string]wire.BatchSpec] // the bridge's batched ops (newest hello)
 	batchMu   sync.Mutex
 	batchers  map[string]*batcher // by op (and Uses): pool_batch.go
+	// pool_batch_idle.go: the counts of dropped batchers by op, the last sweep, the idle
+	// period (0: batcherIdleAfter; tests shorten it)
+	batchRetired map[string]batchTotals
+	batchSwept   time.Time
+	batchIdle    time.Duration
 }
 
 // OpenPool starts cfg.Size workers concurrently and returns when all completed their

@@ -67,8 +67,8 @@ type batcher struct {
 	maxSize  int
 	maxWait  time.Duration
 	maxBytes int // items' bytes a breq may carry (the max frame less the envelope)
-	// sharedMin: a call with an array this large is not batched (0: every call is)
-	sharedMin int
+	// largeMin: a call with an array this large is not batched (pool_batch_large.go)
+	largeMin int
 
 	mu          sync.Mutex
 	queue       []*batchItem
@@ -131,7 +131,7 @@ func (p *Pool) batcherFor(op string, o callOptions) *batcher {
 	}
 	b := &batcher{
 		p: p, op: op, uses: slices.Clone(o.uses), maxSize: size, maxWait: wait,
-		maxBytes: p.maxFrame() - wire.BatchOverhead(op), sharedMin: p.sharedMemoryMin(),
+		maxBytes: p.maxFrame() - wire.BatchOverhead(op), largeMin: p.largeArrayMin(),
 	}
 	if p.batchers == nil {
 		p.batchers = map[string]*batcher{}
@@ -162,9 +162,7 @@ func (p *Pool) batchedCall(ctx context.Context, mode int, b *batcher, args any, 
 	start := time.Now()
 	enc := wire.GetEncoder()
 	enc.SetMaxFrame(b.maxBytes)
-	if b.sharedMin > 0 {
-		enc.SetSink(largeArgsDetector{min: b.sharedMin})
-	}
+	enc.SetSink(largeArgsDetector{min: b.largeMin})
 	raw, err := enc.Args(args)
 	wire.PutEncoder(enc)
 	if errors.Is(err, errLargeArgs) {

@@ -3,7 +3,6 @@ package mlbridge
 import (
 	"errors"
 
-	"github.com/mlbridge/mlbridge/internal/shm"
 	"github.com/mlbridge/mlbridge/internal/wire"
 	"github.com/mlbridge/mlbridge/internal/worker"
 )
@@ -12,12 +11,14 @@ import (
 // a call with an array at or above Config.SharedMemoryMin would lose shared memory in a batch,
 // and with it the promise that such arrays are not bound by MaxFrame; and it gains nothing
 // from company (batching pays off for many small calls, while a large one already amortises
-// its round trip). So when the pool uses shared memory, a batched op's call whose arguments
-// carry such an array is sent as an ordinary req, which places the array in a segment.
+// its round trip). So a batched op's call whose arguments carry such an array is sent as an
+// ordinary req, which places the array in a segment. With shared memory off the same holds
+// from DefaultSharedMemoryMin: measured, a 5.1 MB predict through the pipe took twice as long
+// in a batch of one as in a req (docs/BENCHMARKS.md).
 
-// errLargeArgs is how an item's encoding stops at its first array bound for shared memory;
-// the caller then takes the ordinary call path. It never reaches a caller.
-var errLargeArgs = errors.New("arguments carry an array for shared memory")
+// errLargeArgs is how an item's encoding stops at its first large array; the caller then
+// takes the ordinary call path. It never reaches a caller.
+var errLargeArgs = errors.New("arguments carry a large array")
 
 // largeArgsDetector is the batch item encoder's shared-memory sink: it places nothing, and
 // stops the encoding at the first array of at least min bytes, before its bytes are copied.
@@ -30,15 +31,11 @@ func (d largeArgsDetector) PlaceBytes(data []byte, _ any) (wire.SharedRef, bool,
 	return wire.SharedRef{}, false, nil
 }
 
-// sharedMemoryMin is the array size from which this pool's calls send data through shared
-// memory, or 0 if they never do.
-func (p *Pool) sharedMemoryMin() int {
-	switch m := p.wcfg.SharedMemoryMin; {
-	case !shm.Supported || m < 0:
-		return 0
-	case m == 0:
-		return worker.DefaultSharedMemoryMin
-	default:
+// largeArrayMin is the array size from which a call is not batched: the size from which this
+// pool's arrays go through shared memory, or DefaultSharedMemoryMin when they never do.
+func (p *Pool) largeArrayMin() int {
+	if m := p.wcfg.SharedMemoryMin; m > 0 {
 		return m
 	}
+	return worker.DefaultSharedMemoryMin
 }

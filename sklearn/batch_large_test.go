@@ -96,3 +96,28 @@ func TestLargePredictBypassesBatching(t *testing.T) {
 	}
 	t.Logf("predict: %d calls in %d batches, largest %d; 2 large predicts sent alone", st.Calls, st.Batches, st.Largest)
 }
+
+// TestLargePredictBypassesBatchingWithoutSharedMemory: with shared memory off, a predict with
+// a 400 kB X (above the default SharedMemoryMin) is still sent alone, as an ordinary call
+// through the pipe, while a single-row predict is batched.
+func TestLargePredictBypassesBatchingWithoutSharedMemory(t *testing.T) {
+	ctx := context.Background()
+	c, p := open(t, func(cfg *mlbridge.Config) { cfg.SharedMemoryMin = -1 })
+	if err := c.CreateModel(ctx, "ridge", sklearn.Estimator{Name: "Ridge"}); err != nil {
+		t.Fatal(err)
+	}
+	y, _ := mlbridge.Float64Array(make([]float64, 100))
+	if _, err := c.Fit(ctx, "ridge", randomArray(100, 4), y); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Predict(ctx, "ridge", randomArray(12_500, 4)) // 400 kB
+	if err != nil || len(out.Shape) != 1 || out.Shape[0] != 12_500 {
+		t.Fatalf("large predict: shape %v, %v", out.Shape, err)
+	}
+	if _, err := c.Predict(ctx, "ridge", randomArray(1, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats().Batching["predict"]; st.Calls != 1 || st.Batches != 1 {
+		t.Fatalf("batching stats %+v: want only the single-row predict batched", st)
+	}
+}

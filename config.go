@@ -48,6 +48,7 @@ type Config struct {
 	// instead of the pipe, both ways (0: 256 KiB, see docs/BENCHMARKS.md; negative: never). It
 	// applies to local workers on Linux and macOS started with the default command line; it
 	// also lifts the MaxFrame ceiling for those arrays, whose bytes are no longer in a frame.
+	// A call to a batched op with such an array is not batched (docs/BATCHING.md).
 	SharedMemoryMin int
 	// IdleSpin makes the worker poll for the next request this long after answering, before
 	// it sleeps: lower latency for back-to-back calls, paid in CPU. Off (0) by default; worth

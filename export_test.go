@@ -29,3 +29,17 @@ func KillBeforeShutdownSnapshot(p *Pool, pid int) {
 		}
 	}
 }
+
+// SetBatcherIdle sets how long an unused batcher lives before a sweep drops it.
+func SetBatcherIdle(p *Pool, d time.Duration) {
+	p.batchMu.Lock()
+	p.batchIdle = d
+	p.batchMu.Unlock()
+}
+
+// Batchers is how many batchers p holds (one per batched op and set of Uses).
+func Batchers(p *Pool) int {
+	p.batchMu.Lock()
+	defer p.batchMu.Unlock()
+	return len(p.batchers)
+}

@@ -183,6 +183,11 @@ type Pool struct {
 	batchDecl atomic.Pointer[map[string]wire.BatchSpec] // the bridge's batched ops (newest hello)
 	batchMu   sync.Mutex
 	batchers  map[string]*batcher // by op (and Uses): pool_batch.go
+	// pool_batch_idle.go: the counts of dropped batchers by op, the last sweep, the idle
+	// period (0: batcherIdleAfter; tests shorten it)
+	batchRetired map[string]batchTotals
+	batchSwept   time.Time
+	batchIdle    time.Duration
 }
 
 // OpenPool starts cfg.Size workers concurrently and returns when all completed their
@@ -302,7 +307,10 @@ func (p *Pool) attempts(ctx context.Context, mode int, op string, args any, o ca
 	ctx, cancel := p.withCallTimeout(ctx)
 	defer cancel()
 	if b := p.batcherFor(op, o); b != nil {
-		return p.batchedCall(ctx, mode, b, args, o)
+		if res, err := p.batchedCall(ctx, mode, b, args, o); !errors.Is(err, errLargeArgs) {
+			return res, err
+		}
+		// arguments carrying an array for shared memory: an ordinary call (pool_batch_large.go)
 	}
 	start := time.Now()
 	var avoid *poolWorker

@@ -67,12 +67,20 @@ type batcher struct {
 	maxSize  int
 	maxWait  time.Duration
 	maxBytes int // items' bytes a breq may carry (the max frame less the envelope)
+	// largeMin: a call with an array this large is not batched (pool_batch_large.go)
+	largeMin int
 
 	mu          sync.Mutex
 	queue       []*batchItem
 	dispatching int       // dispatchers reserving a worker, not yet served from the queue
+	running     int       // batches taken from the queue and not yet answered
 	timerAt     time.Time // when the armed timer fires (zero: not armed)
 	timer       *time.Timer
+
+	// callers holding this batcher (from batcherFor to the end of batchedCall): taken under
+	// Pool.batchMu, so a sweep that sees none under it knows no one can add a call
+	users    atomic.Int64
+	lastUsed atomic.Int64 // unix nanoseconds a caller last let go of it
 
 	batches, items atomic.Uint64 // sent, for PoolStats
 	largest        atomic.Int64
@@ -88,7 +96,8 @@ func (p *Pool) noteBatched(decl map[string]wire.BatchSpec) {
 	p.batchDecl.Store(&decl)
 }
 
-// batcherFor returns the batcher of op (and uses), or nil if op is not batched.
+// batcherFor returns the batcher of op (and uses), or nil if op is not batched. The caller
+// holds it until it calls release.
 func (p *Pool) batcherFor(op string, o callOptions) *batcher {
 	decl := p.batchDecl.Load()
 	if decl == nil {
@@ -109,8 +118,10 @@ func (p *Pool) batcherFor(op string, o callOptions) *batcher {
 	p.batchMu.Lock()
 	defer p.batchMu.Unlock()
 	if b := p.batchers[key]; b != nil {
+		b.users.Add(1)
 		return b
 	}
+	p.sweepBatchersLocked(time.Now())
 	size, wait := spec.MaxSize, time.Duration(spec.MaxWaitMs)*time.Millisecond
 	if pol.MaxSize > 0 {
 		size = min(size, pol.MaxSize)
@@ -120,13 +131,20 @@ func (p *Pool) batcherFor(op string, o callOptions) *batcher {
 	}
 	b := &batcher{
 		p: p, op: op, uses: slices.Clone(o.uses), maxSize: size, maxWait: wait,
-		maxBytes: p.maxFrame() - wire.BatchOverhead(op),
+		maxBytes: p.maxFrame() - wire.BatchOverhead(op), largeMin: p.largeArrayMin(),
 	}
 	if p.batchers == nil {
 		p.batchers = map[string]*batcher{}
 	}
 	p.batchers[key] = b
+	b.users.Add(1)
 	return b
+}
+
+// release lets go of a batcher batcherFor returned.
+func (b *batcher) release() {
+	b.lastUsed.Store(time.Now().UnixNano())
+	b.users.Add(-1)
 }
 
 func (p *Pool) maxFrame() int {
@@ -137,12 +155,19 @@ func (p *Pool) maxFrame() int {
 }
 
 // batchedCall is attempts for a batched op: the call joins a batch instead of taking a worker.
+// It returns errLargeArgs, having recorded nothing, for a call that must not be batched
+// (pool_batch_large.go): the caller then makes it an ordinary call.
 func (p *Pool) batchedCall(ctx context.Context, mode int, b *batcher, args any, o callOptions) (Result, error) {
+	defer b.release()
 	start := time.Now()
 	enc := wire.GetEncoder()
 	enc.SetMaxFrame(b.maxBytes)
+	enc.SetSink(largeArgsDetector{min: b.largeMin})
 	raw, err := enc.Args(args)
 	wire.PutEncoder(enc)
+	if errors.Is(err, errLargeArgs) {
+		return Result{}, errLargeArgs
+	}
 	if err != nil {
 		err = fmt.Errorf("%w: op %q: %w", ErrInvalidArgument, b.op, err)
 		p.record(ctx, mode, b.op, start, err)

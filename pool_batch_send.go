@@ -22,6 +22,9 @@ func (b *batcher) dispatch() {
 	b.dispatching--
 	items := b.takeLocked()
 	b.scheduleLocked()
+	if err == nil && len(items) > 0 {
+		b.running++
+	}
 	b.mu.Unlock()
 	switch {
 	case err != nil:
@@ -30,6 +33,9 @@ func (b *batcher) dispatch() {
 		p.unreserve(pw)
 	default:
 		b.run(pw, items)
+		b.mu.Lock()
+		b.running--
+		b.mu.Unlock()
 	}
 }
 

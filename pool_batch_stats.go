@@ -13,18 +13,22 @@ type BatchStats struct {
 	Largest int           `json:"largest"` // the largest batch sent
 }
 
-// batchStats sums the batchers of each op (one per set of Uses resources).
+// batchStats sums the batchers of each op (one per set of Uses resources), the dropped ones
+// included (pool_batch_idle.go).
 func (p *Pool) batchStats() map[string]BatchStats {
 	p.batchMu.Lock()
 	bs := make([]*batcher, 0, len(p.batchers))
 	for _, b := range p.batchers {
 		bs = append(bs, b)
 	}
+	out := map[string]BatchStats{}
+	for op, t := range p.batchRetired { // taken with the live ones: none is counted twice
+		out[op] = BatchStats{MaxSize: t.maxSize, MaxWait: t.maxWait, Batches: t.batches, Calls: t.calls, Largest: t.largest}
+	}
 	p.batchMu.Unlock()
-	if len(bs) == 0 {
+	if len(out) == 0 && len(bs) == 0 {
 		return nil
 	}
-	out := map[string]BatchStats{}
 	for _, b := range bs {
 		b.mu.Lock()
 		queued := len(b.queue)

@@ -286,3 +286,29 @@ func TestBatchBadDeclarationFailsTheStart(t *testing.T) {
 		t.Fatalf("open: %v", err)
 	}
 }
+
+// TestBatchAnswerTooBigFailsOnlyItsItem: three 40 kB results cannot share a 100 kB frame; the
+// item that does not fit fails alone with ErrSerialization, the others of its batch get their
+// results.
+func TestBatchAnswerTooBigFailsOnlyItsItem(t *testing.T) {
+	p := openBatchPool(t, func(c *mlbridge.PoolConfig) { c.MaxFrame = 100_000 },
+		withPolicy(mlbridge.BatchPolicy{MaxWait: 300 * time.Millisecond}))
+	pad := map[string]any{"pad": 40_000}
+	out, errs := callAll(background(4), p, "double", map[int]map[string]any{0: pad, 1: pad, 2: pad})
+	failed := 0
+	for i := range out {
+		if errs[i] != nil {
+			if i == 3 || !errors.Is(errs[i], mlbridge.ErrSerialization) || !strings.Contains(errs[i].Error(), "max_size") {
+				t.Fatalf("caller %d: %v", i, errs[i])
+			}
+			failed++
+			continue
+		}
+		if out[i].Y != 2*i || out[i].Batch != 4 {
+			t.Fatalf("caller %d: %+v (want its result from one batch of 4)", i, out[i])
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d callers failed; want the one result that did not fit", failed)
+	}
+}

@@ -15,11 +15,17 @@ import (
 
 func open(t testing.TB, mutate ...func(*mlbridge.Config)) (*sklearn.Client, *mlbridge.Pool) {
 	t.Helper()
+	return openPool(t, nil, mutate...)
+}
+
+// openPool is open with batching overrides.
+func openPool(t testing.TB, batching map[string]mlbridge.BatchPolicy, mutate ...func(*mlbridge.Config)) (*sklearn.Client, *mlbridge.Pool) {
+	t.Helper()
 	cfg := mlbridge.Config{Bridge: sklearn.Bridge, Python: testenv.Python(t)}
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	p, err := mlbridge.OpenPool(context.Background(), mlbridge.PoolConfig{Config: cfg, Size: 1})
+	p, err := mlbridge.OpenPool(context.Background(), mlbridge.PoolConfig{Config: cfg, Size: 1, Batching: batching})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,16 +118,23 @@ func randomArray(rows, cols int) mlbridge.Array {
 
 // Predict on a 10k x 64 float64 array (5.1 MB): MB/s through the bridge. Compare with the same
 // predict in-process: python/benchmarks/sklearn_predict.py (docs/BENCHMARKS.md).
-// BenchmarkPredict10kx64: the 5.1 MB input through shared memory (the default), and through
-// the pipe (shared memory off), in one run.
+// BenchmarkPredict10kx64: the 5.1 MB input through shared memory (the default: predict is
+// batched, and so large a call bypasses its batch), the same with predict's batching off, and
+// through the pipe (shared memory off), in one run.
 func BenchmarkPredict10kx64(b *testing.B) {
-	b.Run("shared", func(b *testing.B) { benchPredict(b) })
-	b.Run("pipe", func(b *testing.B) { benchPredict(b, func(c *mlbridge.Config) { c.SharedMemoryMin = -1 }) })
+	b.Run("shared", func(b *testing.B) { benchPredict(b, nil) })
+	b.Run("shared-batching-off", func(b *testing.B) {
+		benchPredict(b, map[string]mlbridge.BatchPolicy{"predict": {Off: true}})
+	})
+	b.Run("pipe", func(b *testing.B) { benchPredict(b, nil, func(c *mlbridge.Config) { c.SharedMemoryMin = -1 }) })
+	b.Run("pipe-batching-off", func(b *testing.B) {
+		benchPredict(b, map[string]mlbridge.BatchPolicy{"predict": {Off: true}}, func(c *mlbridge.Config) { c.SharedMemoryMin = -1 })
+	})
 }
 
-func benchPredict(b *testing.B, mutate ...func(*mlbridge.Config)) {
+func benchPredict(b *testing.B, batching map[string]mlbridge.BatchPolicy, mutate ...func(*mlbridge.Config)) {
 	ctx := context.Background()
-	c, _ := open(b, mutate...)
+	c, _ := openPool(b, batching, mutate...)
 	if err := c.CreateModel(ctx, "ridge", sklearn.Estimator{Name: "Ridge"}); err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,8 @@
 ``double`` (sync) and ``adouble`` (async) answer each item ``{"x": n}`` with ``{"y": 2n, ...}``
 and the size of the batch it came in; an item with ``"fail": true`` fails alone; an item with
 ``"sleep": s`` holds the whole batch ``s`` seconds (a batch in flight, for cancel and kill
-tests). ``batch_sizes`` reports every batch size this worker served.
+tests); an item with ``"pad": k`` gets ``k`` bytes of padding in its result (answers too big
+for one frame). ``batch_sizes`` reports every batch size this worker served.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ class BatchEchoBridge(EchoBridge):
             elif type(x) is not int:
                 out.append(InvalidArgument(f"x must be an int, not {type(x).__name__}"))
             else:
-                out.append({"y": 2 * x, "batch": len(items), "pid": os.getpid()})
+                r: dict[str, Any] = {"y": 2 * x, "batch": len(items), "pid": os.getpid()}
+                if it.get("pad"):
+                    r["pad"] = b"p" * int(it["pad"])
+                out.append(r)
         return out
 
     @handler

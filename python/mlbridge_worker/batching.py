@@ -114,8 +114,8 @@ class BatchMixin:
 
     def send_bres(self, req: Request, results: Any) -> None:
         """Answer a batch: each item's result or error. A result that cannot be sent (not
-        encodable, too deep) fails its item only; a wrong count, or a whole answer too big for
-        a frame, fails the batch."""
+        encodable, too deep, or no room left for it in the batch's frame) fails its item only;
+        a wrong count fails the batch."""
         try:
             check_results(results, req.batch, req.op)
         except InvalidConfiguration as e:
@@ -130,12 +130,18 @@ class BatchMixin:
                 part = self._pack({"ok": False, "error": exception_to_error(r)})
             else:
                 try:
+                    # measured against what the items before it took: one that does not fit
+                    # is refused alone, and the items after it may still fit
                     part = _ITEM_OK + self._pack_value(r, size + len(_ITEM_OK))
+                except FrameTooLarge as e:
+                    part = self._pack({"ok": False, "error": _no_room(e, size, self.out_max)})
                 except Exception as e:
                     part = self._pack({"ok": False, "error": _item_refusal(e)})
             parts.append(part)
             size += len(part)
         if size > self.out_max:
+            size = self._shed(parts, size)
+        if size > self.out_max:  # only if the items' errors alone are too big
             req.st.errors += 1
             e = FrameTooLarge(size, self.out_max)
             self.send_error(req.id, "serialization", type(e).__name__,
@@ -143,12 +149,35 @@ class BatchMixin:
             return
         self._write_frame(head, b"".join(parts))
 
+    def _shed(self, parts: list[bytes], size: int) -> int:
+        """Make an answer that passes the max frame fit, when it can: the largest items (the
+        items' errors added after the results can tip it over) are replaced by a short error
+        of their own, until the rest fits. Returns the new size."""
+        for i in sorted(range(1, len(parts)), key=lambda i: len(parts[i]), reverse=True):
+            if size <= self.out_max:
+                break
+            msg = (f"the result ({len(parts[i])} bytes) did not fit in its batch's answer, "
+                   f"bounded by the max frame size {self.out_max}: send smaller batches (max_size)")
+            small = self._pack({"ok": False, "error": error_map("serialization", "FrameTooLarge", msg)})
+            if len(small) < len(parts[i]):
+                size += len(small) - len(parts[i])
+                parts[i] = small
+        return size
+
     def _pack_array_header(self, n: int) -> bytes:
         if n < 16:
             return bytes((0x90 | n,))
         if n < 1 << 16:
             return b"\xdc" + n.to_bytes(2, "big")
         return b"\xdd" + n.to_bytes(4, "big")
+
+
+def _no_room(e: FrameTooLarge, before: int, limit: int) -> dict:
+    msg = f"the result {e}"
+    if before > 64:  # not the envelope alone: the other items took the room
+        msg += (f" once the batch's other answers ({before} bytes) are counted: it does not fit "
+                f"in its batch's answer (max frame size {limit}); send smaller batches (max_size)")
+    return error_map("serialization", type(e).__name__, msg)
 
 
 def _item_refusal(e: Exception) -> dict:

@@ -133,3 +133,35 @@ def test_batched_generator_is_refused_at_construction():
 
     with pytest.raises(InvalidConfiguration, match="sync_gen handler"):
         Bad()
+
+
+def test_answer_too_big_for_a_frame_fails_only_the_items_that_do_not_fit(make_worker):
+    # 3 results of 40 kB cannot share a 100 kB frame: the one that does not fit fails alone,
+    # with a serialization error saying why; the items after it still get their results
+    w = make_worker(BATCH)
+    w.hello(max_frame=100_000)
+    id = breq(w, "double", [{"x": 1, "pad": 40_000}, {"x": 2, "pad": 40_000}, {"x": 3, "pad": 40_000}, {"x": 4}])
+    m = w.next_for(id)
+    assert m["t"] == "bres", m
+    r = m["results"]
+    assert [x["ok"] for x in r] == [True, True, False, True]
+    assert [len(x["result"]["pad"]) for x in r[:2]] == [40_000, 40_000] and r[3]["result"]["y"] == 8
+    err = r[2]["error"]
+    assert err["category"] == "serialization" and err["type"] == "FrameTooLarge"
+    assert "batch's other answers" in err["message"] and "max_size" in err["message"]
+
+
+def test_items_errors_that_tip_the_answer_over_the_frame_shed_the_largest_item(make_worker):
+    # a result that fits alone, then 7 failing items whose errors pass the frame together: the
+    # largest item is answered with its own FrameTooLarge error, the others with their errors
+    w = make_worker(BATCH)
+    w.hello(max_frame=100_000)
+    id = breq(w, "double", [{"x": 1, "pad": 99_500}] + [{"x": i, "fail": True} for i in range(2, 9)])
+    m = w.next_for(id)
+    assert m["t"] == "bres", m
+    r = m["results"]
+    assert not any(x["ok"] for x in r)
+    assert r[0]["error"]["category"] == "serialization" and r[0]["error"]["type"] == "FrameTooLarge"
+    assert "did not fit in its batch's answer" in r[0]["error"]["message"]
+    assert all(x["error"]["category"] == "invalid_argument" for x in r[1:])
+    assert w.ok("double", {"x": 5})["y"] == 10  # the worker serves on

@@ -70,10 +70,15 @@ func TestSharedArrayRoundTrip(t *testing.T) {
 	if err != nil || !slices.Equal(out.Shape, []int{512, 1024}) || len(got) != n || got[n-1] != 2*float64(n-1) || got[1] != 2 {
 		t.Fatalf("echo_array: shape %v, %d elements, err %v", out.Shape, len(got), err)
 	}
-	// A second decode, and the raw forms, see the same bytes.
+	// A second decode is refused (the bytes went into out, TestSharedResultDecodesOnce)...
 	var again mlbridge.Array
-	if err := res.Decode(&again); err != nil || !bytes.Equal(again.Data, out.Data) {
-		t.Fatalf("second decode: %v (equal %v)", err, bytes.Equal(again.Data, out.Data))
+	if err := res.Decode(&again); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("second decode: %v, want ErrInvalidArgument", err)
+	}
+	// ...while the raw forms, taken first, inline the same bytes and keep them.
+	res, err = b.Call(ctx, "echo_array", map[string]any{"a": a, "scale": 2.0})
+	if err != nil {
+		t.Fatal(err)
 	}
 	v, err := res.Value()
 	if err != nil {
@@ -82,9 +87,12 @@ func TestSharedArrayRoundTrip(t *testing.T) {
 	if m, ok := v.(map[string]any); !ok || !bytes.Equal(m["data"].([]byte), out.Data) {
 		t.Fatalf("Value() did not inline the shared bytes: %T", v)
 	}
-	var fromRaw mlbridge.Array
+	var fromRaw, decoded mlbridge.Array
 	if err := mlbridge.RawResult(res.Raw()).Decode(&fromRaw); err != nil || !bytes.Equal(fromRaw.Data, out.Data) {
 		t.Fatalf("Raw() does not stand alone: %v", err)
+	}
+	if err := res.Decode(&decoded); err != nil || !bytes.Equal(decoded.Data, out.Data) {
+		t.Fatalf("decode after Value and Raw: %v", err)
 	}
 }
 

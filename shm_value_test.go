@@ -4,16 +4,17 @@ package mlbridge_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/mlbridge/mlbridge"
 )
 
-// A Result is a value: decoding it (into any buffer, which may be reused for another Result),
-// writing into what it decoded to, or writing into the SharedArray it was computed from does
-// not change what it decodes to later.
-
-func TestSharedResultIsAValue(t *testing.T) {
+// A Result's shared array is copied once, straight into the Array it is decoded into. Decoding
+// it again is a typed error, never another result's bytes or the caller's later writes (the
+// buffer may have been reused, as Decode allows); Raw first makes a copy the Result keeps, which
+// later decodes read however the decoded Arrays are changed.
+func TestSharedResultDecodesOnce(t *testing.T) {
 	b := open(t)
 	requireShared(t, b.Info())
 	ctx := context.Background()
@@ -26,14 +27,14 @@ func TestSharedResultIsAValue(t *testing.T) {
 		a, _ := mlbridge.Float64Array(data)
 		return a
 	}
-	resA, err := b.Call(ctx, "echo_array", map[string]any{"a": fill(1), "copy": true})
-	if err != nil {
-		t.Fatal(err)
+	call := func(v float64) mlbridge.Result {
+		res, err := b.Call(ctx, "echo_array", map[string]any{"a": fill(v), "copy": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
-	resB, err := b.Call(ctx, "echo_array", map[string]any{"a": fill(2), "copy": true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	resA, resB := call(1), call(2)
 	var buf mlbridge.Array
 	if err := resA.Decode(&buf); err != nil {
 		t.Fatal(err)
@@ -41,60 +42,33 @@ func TestSharedResultIsAValue(t *testing.T) {
 	if err := resB.Decode(&buf); err != nil { // into A's buffer: Data's capacity is reused
 		t.Fatal(err)
 	}
-	if v, _ := buf.Float64s(); v[0] != 2 {
+	if v, _ := buf.Float64s(); v[0] != 2 || v[n-1] != 2 {
 		t.Fatalf("result B decoded to %v, want 2", v[0])
 	}
 	var again mlbridge.Array
-	if err := resA.Decode(&again); err != nil {
-		t.Fatal(err)
+	if err := resA.Decode(&again); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		v, _ := again.Float64s()
+		t.Fatalf("result A decoded a second time: err %v (first value %v), want ErrInvalidArgument", err, v)
 	}
-	if v, _ := again.Float64s(); v[0] != 1 || v[n-1] != 1 {
-		t.Errorf("result A decoded a second time reads %v: another result's bytes", v[0])
-	}
-	// writing into a decoded Array
-	again.Data[0] = 0xff
-	var third mlbridge.Array
-	if err := resA.Decode(&third); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := third.Float64s(); v[0] != 1 {
-		t.Errorf("writing into a decoded Array changed its Result: %v", v[0])
-	}
-	// and Raw, inlined from the Result's own copy, too
-	var viaRaw mlbridge.Array
-	if err := mlbridge.RawResult(resA.Raw()).Decode(&viaRaw); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := viaRaw.Float64s(); v[0] != 1 {
-		t.Errorf("Raw after the writes reads %v", v[0])
-	}
-}
 
-// A SharedArray the handler returned as it received it comes back as the caller's own segment:
-// the Result reads it at arrival, so a write into the SharedArray after Call returned does not
-// show in it.
-func TestSharedArrayEchoIsReadAtArrival(t *testing.T) {
-	b := open(t)
-	requireShared(t, b.Info())
-	sa, err := mlbridge.NewSharedFloat64Array(1 << 16)
-	if err != nil {
+	// Raw before decoding: the Result keeps that copy, and decodes from it as often as asked
+	resC := call(3)
+	raw := resC.Raw()
+	var c1 mlbridge.Array
+	if err := resC.Decode(&c1); err != nil {
 		t.Fatal(err)
 	}
-	defer sa.Close()
-	v, _ := sa.Float64View()
-	for i := range v {
-		v[i] = 1
-	}
-	res, err := b.Call(context.Background(), "echo_array", map[string]any{"a": sa.Array})
-	if err != nil {
+	c1.Data[0] = 0xff // writing into a decoded Array
+	var c2, viaRaw mlbridge.Array
+	if err := resC.Decode(&c2); err != nil {
 		t.Fatal(err)
 	}
-	v[0] = 42 // after the call returned, before decoding
-	var out mlbridge.Array
-	if err := res.Decode(&out); err != nil {
+	if err := mlbridge.RawResult(raw).Decode(&viaRaw); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := out.Float64s(); got[0] != 1 || got[len(got)-1] != 1 {
-		t.Errorf("the Result changed after the call returned: %v (sent 1, wrote 42 after)", got[0])
+	for name, a := range map[string]mlbridge.Array{"second decode": c2, "Raw": viaRaw} {
+		if v, _ := a.Float64s(); v[0] != 3 || v[n-1] != 3 {
+			t.Errorf("%s after writing into the first decode's Array reads %v, want 3", name, v[0])
+		}
 	}
 }

@@ -84,9 +84,6 @@ func (s *Segment) Bytes() []byte {
 	return s.mem
 }
 
-// Size is the segment's size in bytes.
-func (s *Segment) Size() int { return s.size }
-
 // File is the segment's descriptor, for sending (nil for a received segment).
 func (s *Segment) File() *os.File { return s.file }
 

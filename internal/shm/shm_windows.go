@@ -26,13 +26,12 @@ func (*Segment) Bytes() []byte                            { return nil }
 func (*Segment) File() *os.File                           { return nil }
 func (*Segment) CopyOut(int, int, []byte) ([]byte, error) { return nil, errUnsupported }
 func (*Segment) Close() error                             { return nil }
-func (*Segment) Size() int                                { return 0 }
 func Pair() (host, child *os.File, err error)             { return nil, nil, errUnsupported }
 
 // Channel is never created on Windows.
 type Channel struct{}
 
 func NewChannel(f *os.File) (*Channel, error)                    { f.Close(); return nil, errUnsupported }
-func (*Channel) Send(uint64, *os.File, time.Duration) error      { return errUnsupported }
+func (*Channel) Send(uint64, *os.File) error                     { return errUnsupported }
 func (*Channel) Receive(uint64, time.Duration) (*os.File, error) { return nil, errUnsupported }
 func (*Channel) Close() error                                    { return nil }

@@ -33,13 +33,10 @@ type Call struct {
 	finished atomic.Bool
 	result   msgpack.RawMessage
 	shared   *shm.Received // segments the result refers to (nil: none)
-	// lent: the caller's own segments (SharedArrays) this request passed; a result segment that
-	// is one of them is read out at arrival, as the caller may write into it afterwards
-	lent    []os.FileInfo
-	err     error
-	stopCtx atomic.Pointer[func() bool] // unregisters the ctx watcher
-	spanEnd sync.Once                   // ends the handler span
-	hosted  atomic.Bool                 // Python made host calls for this request (hostcall.go)
+	err      error
+	stopCtx  atomic.Pointer[func() bool] // unregisters the ctx watcher
+	spanEnd  sync.Once                   // ends the handler span
+	hosted   atomic.Bool                 // Python made host calls for this request (hostcall.go)
 
 	// Stream state. The read loop never blocks on a slow consumer: chunks queue here,
 	// bounded in bytes by Config.MaxStreamBuffer.
@@ -83,7 +80,7 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 		s.endHandlerSpan(span, err)
 		return nil, err
 	}
-	c := &Call{s: s, ctx: ctx, span: span, id: id, op: op, stream: stream, done: make(chan struct{}), lent: box.lent()}
+	c := &Call{s: s, ctx: ctx, span: span, id: id, op: op, stream: stream, done: make(chan struct{})}
 	if stream {
 		c.ready = make(chan struct{}, 1)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -260,11 +259,7 @@ func (s *session) dispatch(m *wire.Message) {
 		var shared *shm.Received
 		var sharedErr error
 		if len(m.Shm) > 0 {
-			var lent []os.FileInfo
-			if c := s.lookup(m.ID); c != nil {
-				lent = c.lent
-			}
-			shared, sharedErr = s.receiveShared(m.Shm, lent)
+			shared, sharedErr = s.receiveShared(m.Shm)
 		}
 		if c := s.take(m.ID); c != nil {
 			switch {
@@ -326,7 +321,7 @@ func (s *session) badMessage(m *wire.Message, err error) {
 	if m != nil && len(m.Shm) > 0 {
 		// its segments were sent before it: take them off the channel (and free them), or the
 		// next answer's would be read behind them
-		if r, rerr := s.receiveShared(m.Shm, nil); rerr == nil {
+		if r, rerr := s.receiveShared(m.Shm); rerr == nil {
 			r.Close()
 		}
 	}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"time"
 	"unsafe"
@@ -16,22 +15,6 @@ import (
 // array data of at least SharedMemoryMin bytes is placed in a segment whose descriptor is sent
 // on the worker's segment channel right before the frame; an answer's segments are received
 // when its frame is read, and belong to its Result until copied out.
-
-func isLent(f *os.File, lent []os.FileInfo) bool {
-	if len(lent) == 0 {
-		return false
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	for _, l := range lent {
-		if os.SameFile(fi, l) {
-			return true
-		}
-	}
-	return false
-}
 
 // capShared is the capability a worker announces when it has a segment channel.
 const capShared = "shm"
@@ -171,27 +154,8 @@ func (o *outbox) done() {
 	o.segs = nil
 }
 
-// lent is the identity of the caller's own segments (SharedArrays) among the request's.
-func (o *outbox) lent() []os.FileInfo {
-	if o == nil {
-		return nil
-	}
-	var out []os.FileInfo
-	for _, p := range o.segs {
-		if p.owned {
-			continue
-		}
-		if fi, err := p.seg.File().Stat(); err == nil {
-			out = append(out, fi)
-		}
-	}
-	return out
-}
-
-// receiveShared takes the segments an answer names from the channel and maps them. One that is
-// among lent (the caller's own, sent back as it was) is read out at once: the caller may write
-// into its SharedArray once the call returned, and a Result must not change.
-func (s *session) receiveShared(ids []uint64, lent []os.FileInfo) (*shm.Received, error) {
+// receiveShared takes the segments an answer names from the channel and maps them.
+func (s *session) receiveShared(ids []uint64) (*shm.Received, error) {
 	ch := s.shm
 	if ch == nil {
 		ch = s.shmConn
@@ -200,13 +164,9 @@ func (s *session) receiveShared(ids []uint64, lent []os.FileInfo) (*shm.Received
 		return nil, fmt.Errorf("%w: the worker sent shared segments %v without a segment channel", errs.ErrProtocol, ids)
 	}
 	segs := make(map[uint64]*shm.Segment, len(ids))
-	var snap []uint64
 	var firstErr error
 	for _, id := range ids {
 		f, err := ch.Receive(id, receiveTimeout)
-		if err == nil && isLent(f, lent) {
-			snap = append(snap, id)
-		}
 		if err == nil {
 			var seg *shm.Segment
 			if seg, err = shm.Open(f); err == nil {
@@ -219,11 +179,6 @@ func (s *session) receiveShared(ids []uint64, lent []os.FileInfo) (*shm.Received
 		}
 	}
 	r := shm.NewReceived(segs)
-	for _, id := range snap {
-		if err := r.Snapshot(id); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
 	if firstErr != nil {
 		r.Close()
 		return nil, fmt.Errorf("%w: %w", errs.ErrProtocol, firstErr)

@@ -15,8 +15,8 @@ import (
 //
 // The worker sees the memory read-only, for the duration of the call; a bridge that keeps
 // the numpy array past the call sees later writes. A handler that returns the array it received
-// unchanged sends back this same memory: the Result reads it when the answer arrives, so writes
-// made after the call returned do not show in it. After Close the Array's Data must not be used
+// unchanged sends back this same memory: the Result reads it when it is decoded, so writes
+// made between the call's return and the decode show in it (decode first, then write). After Close the Array's Data must not be used
 // (it is unmapped, as with any mmap).
 type SharedArray struct {
 	Array

@@ -32,6 +32,6 @@ func Pair() (host, child *os.File, err error)             { return nil, nil, err
 type Channel struct{}
 
 func NewChannel(f *os.File) (*Channel, error)                    { f.Close(); return nil, errUnsupported }
-func (*Channel) Send(uint64, *os.File) error                     { return errUnsupported }
+func (*Channel) Send(uint64, *os.File, time.Duration) error      { return errUnsupported }
 func (*Channel) Receive(uint64, time.Duration) (*os.File, error) { return nil, errUnsupported }
 func (*Channel) Close() error                                    { return nil }

@@ -24,10 +24,7 @@ func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawM
 	if err := ctx.Err(); err != nil {
 		return nil, opCtxError(op, err)
 	}
-	var deadline uint64
-	if d, ok := ctx.Deadline(); ok {
-		deadline = uint64((d.UnixMicro() + 999) / 1000)
-	}
+	deadline := wireDeadline(ctx)
 	id := s.nextID.Add(1)
 	enc := wire.GetEncoder()
 	defer wire.PutEncoder(enc)

@@ -53,11 +53,7 @@ func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*
 	if err := ctx.Err(); err != nil {
 		return nil, opCtxError(op, err)
 	}
-	var deadline uint64
-	if d, ok := ctx.Deadline(); ok {
-		// Rounded up: Python must not give up before the Go ctx does.
-		deadline = uint64((d.UnixMicro() + 999) / 1000)
-	}
+	deadline := wireDeadline(ctx)
 	id := s.nextID.Add(1)
 	enc := wire.GetEncoder()
 	defer wire.PutEncoder(enc)
@@ -346,3 +342,12 @@ type sharedSendError struct{ err error }
 
 func (e *sharedSendError) Error() string { return e.err.Error() }
 func (e *sharedSendError) Unwrap() error { return e.err }
+
+// wireDeadline is ctx's deadline as a request carries it (ms since the epoch; 0: none), rounded
+// up: Python must not give up before the Go ctx does.
+func wireDeadline(ctx context.Context) uint64 {
+	if d, ok := ctx.Deadline(); ok {
+		return uint64((d.UnixMicro() + 999) / 1000)
+	}
+	return 0
+}

@@ -72,11 +72,7 @@ class BatchMixin:
             else:
                 self.send_error(id, "unknown_op", "UnknownOp", f"no handler named {op!r}")
             return
-        if self.closing:
-            self.send_error(id, "unavailable", "Unavailable", "the worker is shutting down")
-            return
-        if id in self.inflight:
-            self.send_error(id, "protocol", "ProtocolError", f"request id {id} is already in flight")
+        if self.refused_now(id):
             return
         fn, kind, st, max_size = entry
         if not items or len(items) > max_size:

@@ -117,6 +117,17 @@ class DispatchMixin:
         self._start_async(id, op, entry[2], entry[0], args, ctx, None)
         return True
 
+    def refused_now(self, id: int) -> bool:
+        """Refuse (and answer) a request this worker cannot take whatever its op: it is
+        shutting down, or the id is already in flight. Shared by ``req`` and ``breq``."""
+        if self.closing:
+            self.send_error(id, "unavailable", "Unavailable", "the worker is shutting down")
+            return True
+        if id in self.inflight:
+            self.send_error(id, "protocol", "ProtocolError", f"request id {id} is already in flight")
+            return True
+        return False
+
     def dispatch(self, msg: dict) -> None:
         """The general request path: full validation, every kind, deadlines, streams."""
         try:
@@ -130,11 +141,7 @@ class DispatchMixin:
         if entry is None:
             self.send_error(id, "unknown_op", "UnknownOp", f"no handler named {op!r}")
             return
-        if self.closing:
-            self.send_error(id, "unavailable", "Unavailable", "the worker is shutting down")
-            return
-        if id in self.inflight:
-            self.send_error(id, "protocol", "ProtocolError", f"request id {id} is already in flight")
+        if self.refused_now(id):
             return
         fn, kind, st, is_gen, check = entry
         if stream is not is_gen:

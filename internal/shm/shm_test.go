@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
 )
 
 func pattern(n int) []byte {
@@ -142,12 +144,39 @@ func TestReceivedCopyTwice(t *testing.T) {
 	if s.file != nil {
 		t.Fatal("the segment stays open after its copy")
 	}
-	two, err := r.CopyOut(7, 100, 50, nil)
-	if err != nil || !bytes.Equal(two, one) || &two[0] == &one[0] {
-		t.Fatalf("second copy: %v", err)
+	// the bytes went into the caller's memory: a second copy is refused, not served from it
+	if _, err := r.CopyOut(7, 100, 50, nil); !errors.Is(err, errs.ErrInvalidArgument) {
+		t.Fatalf("second copy: %v, want ErrInvalidArgument", err)
 	}
 	if _, err := r.CopyOut(8, 0, 1, nil); err == nil {
 		t.Fatal("a segment the answer did not carry was copied")
 	}
 	r.Close()
+}
+
+// Bytes (inlining) keeps a private copy: it and later copies read it, whatever the caller does
+// with what it got.
+func TestReceivedBytesThenCopies(t *testing.T) {
+	seg, _ := Create(8192)
+	copy(seg.Bytes(), pattern(8192))
+	f, err := dupFile(seg.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	s, _ := Open(f)
+	r := NewReceived(map[uint64]*Segment{7: s})
+	defer r.Close()
+	raw, err := r.Bytes(7, 100, 50)
+	if err != nil || !bytes.Equal(raw, pattern(8192)[100:150]) {
+		t.Fatalf("Bytes: %v", err)
+	}
+	raw[0] ^= 0xff // the caller's copy, not the Received's
+	for i := range 2 {
+		b, err := r.CopyOut(7, 100, 50, nil)
+		if err != nil || !bytes.Equal(b, pattern(8192)[100:150]) {
+			t.Fatalf("copy %d after Bytes: %v", i+1, err)
+		}
+		b[1] ^= 0xff
+	}
 }

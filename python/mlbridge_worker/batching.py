@@ -17,7 +17,6 @@ import time
 from typing import Any, Callable
 
 from .errors import InvalidConfiguration, error_map, exception_to_error
-from .log import log
 from .protocol import FrameTooLarge, ProtocolError, check_breq
 from .request import Request, _request_var
 
@@ -61,9 +60,7 @@ class BatchMixin:
         try:
             id, op, items, deadline = check_breq(msg)
         except ProtocolError as e:
-            log(f"bad batch request ({e.kind}): {e}")
-            if e.id is not None:
-                self.send_error(e.id, "protocol", "ProtocolError", str(e))
+            self.refuse_bad_request("batch request", e)
             return
         entry = self.batch_table.get(op)
         if entry is None:

@@ -117,6 +117,12 @@ class DispatchMixin:
         self._start_async(id, op, entry[2], entry[0], args, ctx, None)
         return True
 
+    def refuse_bad_request(self, what: str, e: ProtocolError) -> None:
+        """A ``req`` or ``breq`` that fails validation: logged, and answered when its id is known."""
+        log(f"bad {what} ({e.kind}): {e}")
+        if e.id is not None:
+            self.send_error(e.id, "protocol", "ProtocolError", str(e))
+
     def refused_now(self, id: int) -> bool:
         """Refuse (and answer) a request this worker cannot take whatever its op: it is
         shutting down, or the id is already in flight. Shared by ``req`` and ``breq``."""
@@ -133,9 +139,7 @@ class DispatchMixin:
         try:
             id, op, args, deadline, stream = check_req(msg)
         except ProtocolError as e:
-            log(f"bad request ({e.kind}): {e}")
-            if e.id is not None:
-                self.send_error(e.id, "protocol", "ProtocolError", str(e))
+            self.refuse_bad_request("request", e)
             return
         entry = self.table.get(op)
         if entry is None:

@@ -3,13 +3,11 @@
 package mlbridge_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"syscall"
@@ -167,21 +165,7 @@ func TestSharedMemoryHostKilled(t *testing.T) {
 		return
 	}
 	shmBefore := hostResources(t).DevShm
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSharedMemoryHostKilled$")
-	cmd.Env = append(os.Environ(), shmHostEnv+"=1", "MLBRIDGE_PYTHON="+testenv.Python(t))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("helper host: %v", err)
-	}
+	cmd, line := testenv.HelperHost(t, "TestSharedMemoryHostKilled", shmHostEnv+"=1")
 	var rep struct{ Worker, Maps int }
 	if err := json.Unmarshal([]byte(line), &rep); err != nil {
 		t.Fatalf("helper host said %q: %v", line, err)

@@ -125,9 +125,9 @@ func TestChannelOutOfOrder(t *testing.T) {
 	}
 }
 
-// A received answer's range is copied out once; a second copy reads the first's bytes, and
-// the segment is closed after the first.
-func TestReceivedCopyTwice(t *testing.T) {
+// received is an answer as the host holds it: segment 7 (8192 bytes of pattern), received
+// through a descriptor of its own; s is that segment.
+func received(t *testing.T) (r *Received, s *Segment) {
 	seg, _ := Create(8192)
 	copy(seg.Bytes(), pattern(8192))
 	f, err := dupFile(seg.File())
@@ -135,8 +135,14 @@ func TestReceivedCopyTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	seg.Close()
-	s, _ := Open(f)
-	r := NewReceived(map[uint64]*Segment{7: s})
+	s, _ = Open(f)
+	return NewReceived(map[uint64]*Segment{7: s}), s
+}
+
+// A received answer's range is copied out once, straight into the caller's memory, and the
+// segment is closed: a second copy is refused.
+func TestReceivedCopyTwice(t *testing.T) {
+	r, s := received(t)
 	one, err := r.CopyOut(7, 100, 50, nil)
 	if err != nil || !bytes.Equal(one, pattern(8192)[100:150]) {
 		t.Fatalf("first copy: %v", err)
@@ -157,15 +163,7 @@ func TestReceivedCopyTwice(t *testing.T) {
 // Bytes (inlining) keeps a private copy: it and later copies read it, whatever the caller does
 // with what it got.
 func TestReceivedBytesThenCopies(t *testing.T) {
-	seg, _ := Create(8192)
-	copy(seg.Bytes(), pattern(8192))
-	f, err := dupFile(seg.File())
-	if err != nil {
-		t.Fatal(err)
-	}
-	seg.Close()
-	s, _ := Open(f)
-	r := NewReceived(map[uint64]*Segment{7: s})
+	r, _ := received(t)
 	defer r.Close()
 	raw, err := r.Bytes(7, 100, 50)
 	if err != nil || !bytes.Equal(raw, pattern(8192)[100:150]) {

@@ -3,7 +3,9 @@
 package testenv
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -31,3 +33,26 @@ func Python(t testing.TB) string {
 
 // EchoBridge is the framework-free bridge the core tests drive.
 const EchoBridge = "mlbridge_worker.echo:EchoBridge"
+
+// HelperHost starts this test binary again as a host of its own, running only the test named
+// run with env added (and this test's Python), and returns it with the first line it printed
+// (its report). The helper is killed when t ends, whatever happened.
+func HelperHost(t testing.TB, run string, env ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+run+"$")
+	cmd.Env = append(append(os.Environ(), env...), "MLBRIDGE_PYTHON="+Python(t))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("helper host: %v", err)
+	}
+	return cmd, line
+}

@@ -1,14 +1,12 @@
 package worker
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -57,21 +55,7 @@ func TestHostDeathTakesWorkerDescendants(t *testing.T) {
 		{"stopped", syscall.SIGKILL},
 	} {
 		t.Run(tc.mode+"/"+tc.sig.String(), func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestHostDeathTakesWorkerDescendants$")
-			cmd.Env = append(os.Environ(), lifelineHostEnv+"="+tc.mode, "MLBRIDGE_PYTHON="+testenv.Python(t))
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			if err != nil {
-				t.Fatalf("helper host: %v", err)
-			}
+			cmd, line := testenv.HelperHost(t, "TestHostDeathTakesWorkerDescendants", lifelineHostEnv+"="+tc.mode)
 			var rep hostReport
 			if err := json.Unmarshal([]byte(line), &rep); err != nil {
 				t.Fatalf("helper host said %q: %v", line, err)

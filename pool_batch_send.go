@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Sending a batch (pool_batch.go): a dispatcher reserves a worker, takes a batch from the
@@ -78,10 +79,14 @@ func (b *batcher) send(ctx context.Context, pw *poolWorker, items []*batchItem) 
 		}
 	}
 	raws := make([]msgpack.RawMessage, len(items))
+	var callers []trace.Span
 	for i, it := range items {
 		raws[i] = it.args
+		if sp := trace.SpanFromContext(it.ctx); sp.SpanContext().IsValid() {
+			callers = append(callers, sp)
+		}
 	}
-	c, err := pw.w.SendBatch(ctx, b.op, raws)
+	c, err := pw.w.SendBatch(ctx, b.op, raws, callers)
 	if err != nil {
 		return nil, false, err
 	}

@@ -183,6 +183,33 @@ func (ct *callTracer) StartHandler(ctx context.Context, op, kind string, pid int
 	return t.Start(ctx, op, ct.handlerOpts(op, kind, pid)...)
 }
 
+// StartBatch begins the handler span of a batch of n calls of op on a worker (pid): see
+// internal/worker.HandlerSpans. One traced caller: a child of its client span, as a call's
+// handler span is. Several (each may be in a trace of its own): the root of a trace of its
+// own, linked to each caller's span, and each caller's span linked back to it, so that a
+// trace backend leads from any caller to the Python work done for it and back.
+func (ct *callTracer) StartBatch(op, kind string, pid, n int, callers []trace.Span) (context.Context, trace.Span) {
+	t, on := ct.tracer()
+	if !on || len(callers) == 0 {
+		return context.Background(), nil
+	}
+	opts := append([]trace.SpanStartOption{trace.WithAttributes(attribute.Int("mlbridge.batch.size", n))},
+		ct.handlerOpts(op, kind, pid)...)
+	if len(callers) == 1 {
+		return t.Start(trace.ContextWithSpan(context.Background(), callers[0]), op, opts...)
+	}
+	links := make([]trace.Link, len(callers))
+	for i, c := range callers {
+		links[i] = trace.Link{SpanContext: c.SpanContext()}
+	}
+	ctx, span := t.Start(context.Background(), op, append(opts, trace.WithNewRoot(), trace.WithLinks(links...))...)
+	back := trace.Link{SpanContext: span.SpanContext()}
+	for _, c := range callers {
+		c.AddLink(back)
+	}
+	return ctx, span
+}
+
 // EndHandler ends a handler span with its request's outcome, as end does.
 func (ct *callTracer) EndHandler(span trace.Span, err error) { ct.end(span, err) }
 

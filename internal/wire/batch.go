@@ -46,17 +46,24 @@ func (e *Encoder) Args(args any) (msgpack.RawMessage, error) {
 	return append(msgpack.RawMessage(nil), e.buf.b...), nil
 }
 
-// BatchOverhead bounds the bytes of a breq besides its items (envelope, op name, headers):
-// the host fills a batch while its items and this stay within the max frame.
-func BatchOverhead(op string) int { return 64 + len(op) }
+// BatchOverhead bounds the bytes of a breq besides its items (envelope, op name, headers,
+// trace context): the host fills a batch while its items and this stay within the max frame.
+func BatchOverhead(op string) int { return 64 + len(op) + maxTraceBytes }
+
+// maxTraceBytes bounds a trace context on the wire: "traceparent" and its 55 characters,
+// "tracestate" and the most W3C allows (512), with their msgpack headers.
+const maxTraceBytes = 12 + 57 + 11 + 515
 
 // BReq encodes a batch request: items are maps already encoded by Args. deadline is unix
-// milliseconds (0: none). A batch larger than the max frame fails with ErrFrameTooLarge.
-func (e *Encoder) BReq(id uint64, op string, items []msgpack.RawMessage, deadline uint64) ([]byte, error) {
+// milliseconds (0: none). tr is the batch's handler span (tr.Parent empty: none, and then the
+// frame is what a breq was before it could carry one). A batch larger than the max frame
+// fails with ErrFrameTooLarge.
+func (e *Encoder) BReq(id uint64, op string, items []msgpack.RawMessage, deadline uint64, tr Trace) ([]byte, error) {
 	fields := 4
 	if deadline != 0 {
 		fields++
 	}
+	fields += tr.fields()
 	max := e.maxFrame
 	if max <= 0 {
 		max = DefaultMaxFrame
@@ -75,6 +82,7 @@ func (e *Encoder) BReq(id uint64, op string, items []msgpack.RawMessage, deadlin
 	if deadline != 0 {
 		e.uintField("deadline", deadline)
 	}
+	e.traceFields(tr)
 	if e.buf.err != nil {
 		return nil, e.buf.err
 	}

@@ -115,12 +115,7 @@ func (e *Encoder) ReqTraced(id uint64, op string, args any, deadline uint64, str
 	if stream {
 		fields++
 	}
-	if tr.Parent != "" {
-		fields++
-		if tr.State != "" {
-			fields++
-		}
-	}
+	fields += tr.fields()
 	max := e.maxFrame
 	if max <= 0 {
 		max = DefaultMaxFrame
@@ -142,14 +137,7 @@ func (e *Encoder) ReqTraced(id uint64, op string, args any, deadline uint64, str
 		_ = e.enc.EncodeString("stream")
 		_ = e.enc.EncodeBool(true)
 	}
-	if tr.Parent != "" {
-		_ = e.enc.EncodeString("traceparent")
-		_ = e.enc.EncodeString(tr.Parent)
-		if tr.State != "" {
-			_ = e.enc.EncodeString("tracestate")
-			_ = e.enc.EncodeString(tr.State)
-		}
-	}
+	e.traceFields(tr)
 	if e.buf.err != nil {
 		return nil, e.buf.err
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
-// The trace vectors: the decoder fills Message.Trace from them, and ReqTraced writes the
+// The trace vectors: the decoder fills Message.Trace from them, and ReqTraced and BReq write the
 // canonical ones byte for byte (the Python suite checks the same cases, tests/test_vectors.py
 // and tests/test_tracing.py).
 func TestVectorsTrace(t *testing.T) {
@@ -40,6 +42,8 @@ func TestVectorsTrace(t *testing.T) {
 		"req_traceparent_unparsable_still_valid": {Parent: "not-a-traceparent"},
 		"req_tracestate_alone_still_valid":       {State: "rojo=00f067aa0ba902b7"},
 		"req_full":                               {},
+		"breq_traceparent":                       {Parent: tp, State: "vendor=v1"},
+		"breq":                                   {},
 	} {
 		if got := decode(name).Trace; got != want {
 			t.Errorf("%s: trace %+v, want %+v", name, got, want)
@@ -54,6 +58,14 @@ func TestVectorsTrace(t *testing.T) {
 		"req_traceparent_tracestate": func() ([]byte, error) {
 			return enc.ReqTraced(17, "predict", map[string]any{"question": "2+2?"}, 1767225600000, true,
 				Trace{Parent: tp, State: "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"})
+		},
+		"breq_traceparent": func() ([]byte, error) {
+			return enc.BReq(8, "double", []msgpack.RawMessage{{0x81, 0xa1, 'x', 1}, {0x81, 0xa1, 'x', 2}}, 0,
+				Trace{Parent: tp, State: "vendor=v1"})
+		},
+		// untraced: the frame a breq was before it could carry a trace context
+		"breq_deadline": func() ([]byte, error) {
+			return enc.BReq(6, "double", []msgpack.RawMessage{{0x81, 0xa1, 'x', 1}}, 1700000000000, Trace{})
 		},
 		// no traceparent: tracestate alone is not sent, the frame is Req's
 		"req_full": func() ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlbridge/mlbridge/internal/errs"
 	"github.com/mlbridge/mlbridge/internal/wire"
@@ -18,9 +19,11 @@ type ItemOutcome struct {
 
 // SendBatch starts op on the worker for several calls at once (a breq): items are their
 // arguments, each encoded by wire.Encoder.Args. ctx governs the whole batch, as Send's does
-// a call: its deadline travels to Python and its end cancels the batch. BatchResults waits
-// for the answers.
-func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawMessage) (*Call, error) {
+// a call: its deadline travels to Python and its end cancels the batch. callers are the
+// client spans of the batch's traced callers (none: the batch is not traced); the batch's
+// handler span, linked to them, is the breq's trace context. BatchResults waits for the
+// answers.
+func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawMessage, callers []trace.Span) (*Call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, opCtxError(op, err)
 	}
@@ -29,16 +32,27 @@ func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawM
 	enc := wire.GetEncoder()
 	defer wire.PutEncoder(enc)
 	enc.SetMaxFrame(s.maxFrame)
-	frame, err := enc.BReq(id, op, items, deadline)
-	if err != nil {
-		return nil, fmt.Errorf("%w: op %q: a batch of %d: %w", errs.ErrInvalidArgument, op, len(items), err)
+	ctx, span := s.startBatchSpan(ctx, op, len(items), callers)
+	tr := traceOf(ctx)
+	if len(tr.State) > maxBatchTraceState {
+		tr.State = "" // wire.BatchOverhead leaves room for what W3C bounds, no more
 	}
-	c := &Call{s: s, ctx: ctx, id: id, op: op, batch: len(items), done: make(chan struct{})}
+	frame, err := enc.BReq(id, op, items, deadline, tr)
+	if err != nil {
+		err = fmt.Errorf("%w: op %q: a batch of %d: %w", errs.ErrInvalidArgument, op, len(items), err)
+		s.endHandlerSpan(span, err)
+		return nil, err
+	}
+	c := &Call{s: s, ctx: ctx, span: span, id: id, op: op, batch: len(items), done: make(chan struct{})}
 	if err := s.start(ctx, c, frame, nil); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
+
+// maxBatchTraceState is the longest tracestate a breq carries: W3C's bound (512), which
+// wire.BatchOverhead reserves.
+const maxBatchTraceState = 512
 
 // finishBatch completes a batch call with its items' answers; a count that does not match
 // the batch fails every item with a protocol error.

@@ -20,6 +20,10 @@ type HandlerSpans interface {
 	// EndHandler ends it with the request's outcome: nil, the worker's error, a cancel, a
 	// deadline or the worker's death.
 	EndHandler(span trace.Span, err error)
+	// StartBatch begins the handler span of a batch of n calls of op, which Python's batched
+	// handler continues as one request: callers are the traced callers' spans (at least
+	// one), which it links to and which link back to it. EndHandler ends it.
+	StartBatch(op, kind string, pid, n int, callers []trace.Span) (context.Context, trace.Span)
 }
 
 // startHandlerSpan is the handler span of a request of op, when the session has HandlerSpans.
@@ -34,4 +38,18 @@ func (s *session) endHandlerSpan(span trace.Span, err error) {
 	if span != nil {
 		s.cfg.Spans.EndHandler(span, err)
 	}
+}
+
+// startBatchSpan is the handler span of a batch of n calls of op whose traced callers are
+// callers, when the session has HandlerSpans and a caller is traced.
+func (s *session) startBatchSpan(ctx context.Context, op string, n int, callers []trace.Span) (context.Context, trace.Span) {
+	if s.cfg.Spans == nil || len(callers) == 0 {
+		return ctx, nil
+	}
+	bctx, span := s.cfg.Spans.StartBatch(op, s.hello.Handlers[op], s.hello.Pid, n, callers)
+	if span == nil {
+		return ctx, nil
+	}
+	// the batch's own ctx (its deadline, its cancel) with the batch span in it
+	return trace.ContextWithSpan(ctx, trace.SpanFromContext(bctx)), span
 }

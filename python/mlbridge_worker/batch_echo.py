@@ -4,7 +4,9 @@
 and the size of the batch it came in; an item with ``"fail": true`` fails alone; an item with
 ``"sleep": s`` holds the whole batch ``s`` seconds (a batch in flight, for cancel and kill
 tests); an item with ``"pad": k`` gets ``k`` bytes of padding in its result (answers too big
-for one frame). ``batch_sizes`` reports every batch size this worker served.
+for one frame); an item with ``"ids": true`` gets the trace and span ids current in the
+handler (the batch's span, when traced). ``batch_sizes`` reports every batch size this worker
+served.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from typing import Any
 
 from .base_bridge import batched, handler
-from .echo import EchoBridge
+from .echo import EchoBridge, _trace_ids
 from .errors import InvalidArgument
 
 MAX_SIZE = 8
@@ -40,6 +42,8 @@ class BatchEchoBridge(EchoBridge):
                 r: dict[str, Any] = {"y": 2 * x, "batch": len(items), "pid": os.getpid()}
                 if it.get("pad"):
                     r["pad"] = b"p" * int(it["pad"])
+                if it.get("ids"):
+                    r.update(_trace_ids("double"))
                 out.append(r)
         return out
 

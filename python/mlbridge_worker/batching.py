@@ -16,6 +16,7 @@ import functools
 import time
 from typing import Any, Callable
 
+from . import tracing
 from .errors import InvalidConfiguration, error_map, exception_to_error
 from .protocol import FrameTooLarge, ProtocolError, check_breq
 from .request import Request, _request_var
@@ -85,6 +86,8 @@ class BatchMixin:
                 return
         ctx = self._base_ctx.copy()
         ctx.run(_request_var.set, (id, op, deadline))
+        if "traceparent" in msg:  # the host's span for the batch, current in ctx
+            tracing.start(msg["traceparent"], msg.get("tracestate"), ctx)
         call = functools.partial(fn, items)
         if kind == "sync":
             req = Request(id, op, st, _perf_ns(), False, True)

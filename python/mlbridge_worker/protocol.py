@@ -604,11 +604,15 @@ def check_req(msg: dict):
         stream = False
     elif type(stream) is not bool:
         raise _bad("req", "stream", "a bool", stream, id)
+    _check_trace(msg, "req", id)
+    return id, op, args, deadline, stream
+
+
+def _check_trace(msg: dict, t: str, id: int) -> None:
     for key in ("traceparent", "tracestate"):  # carried, not parsed: tracing.py reads them
         v = msg.get(key)
         if v is not None and not is_str(v):
-            raise _bad("req", key, "a string", v, id)
-    return id, op, args, deadline, stream
+            raise _bad(t, key, "a string", v, id)
 
 
 def _check_keys(msg: dict, t: str, id: int | None = None) -> None:
@@ -638,6 +642,7 @@ def check_breq(msg: dict):
     deadline = msg.get("deadline")
     if deadline is not None and not is_uint(deadline):
         raise _bad("breq", "deadline", "an unsigned integer (unix ms)", deadline, id)
+    _check_trace(msg, "breq", id)
     return id, op, items, deadline
 
 

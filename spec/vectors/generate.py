@@ -467,6 +467,9 @@ ok("breq", H2W, {"t": "breq", "id": 5, "op": "predict", "items": [
     {"model_id": "m", "X": [[1.0, 2.0]]}, {"model_id": "m", "X": [[3.0, 4.0]]}]})
 ok("breq_deadline", H2W, {"t": "breq", "id": 6, "op": "double", "items": [{"x": 1}], "deadline": 1700000000000})
 ok("breq_empty_item_args", H2W, {"t": "breq", "id": 7, "op": "ping_all", "items": [{}, {}]})
+# the batch's span (the host's handler span for the whole batch), as on a req
+ok("breq_traceparent", H2W, {"t": "breq", "id": 8, "op": "double", "items": [{"x": 1}, {"x": 2}],
+                             "traceparent": TP, "tracestate": "vendor=v1"})
 ok("bres", W2H, {"t": "bres", "id": 5, "results": [
     {"ok": True, "result": {"y": 2}},
     {"ok": False, "error": {"category": "invalid_argument", "type": "InvalidArgument", "message": "x must be an int"}},
@@ -485,6 +488,7 @@ bad("missing_field_bres_result_error", W2H, "missing_field", msg={"t": "bres", "
 bad("missing_field_bres_result_error_message", W2H, "missing_field", msg={"t": "bres", "id": 1, "results": [
     {"ok": False, "error": {"category": "internal", "type": "E"}}]})
 bad("bad_field_breq_items_not_array", H2W, "bad_field", msg={"t": "breq", "id": 1, "op": "f", "items": {"x": 1}})
+bad("bad_field_breq_traceparent_int", H2W, "bad_field", msg={"t": "breq", "id": 1, "op": "f", "items": [{}], "traceparent": 1})
 bad("bad_field_breq_item_not_map", H2W, "bad_field", msg={"t": "breq", "id": 1, "op": "f", "items": [{}, 3]})
 bad("bad_field_bres_results_not_array", W2H, "bad_field", msg={"t": "bres", "id": 1, "results": {"ok": True}})
 bad("bad_field_bres_result_not_map", W2H, "bad_field", msg={"t": "bres", "id": 1, "results": [True]})

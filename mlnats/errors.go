@@ -45,6 +45,7 @@ var sentinels = []struct {
 	{"store_not_found", store.ErrNotFound},
 	{"store_exists", store.ErrExists},
 	{"store_corrupt", store.ErrCorrupt},
+	{"store_conflict", store.ErrConflict},
 	{"ctx_deadline", context.DeadlineExceeded},
 	{"ctx_canceled", context.Canceled},
 	{"node_lost", ErrNodeLost},

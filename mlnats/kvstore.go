@@ -42,25 +42,38 @@ func OpenKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*K
 // key is the bucket key of id: base64url, since ids may hold characters keys may not.
 func key(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
 
-// Put implements store.Store; IfAbsent is a kv.Create, which one writer wins.
+// Put implements store.Store. IfAbsent is a kv.Create and IfVersion a kv.Update at that
+// revision: the server checks the key's last revision in the same step as the write, so of
+// writers racing on one key exactly one wins, whichever node they write through.
 func (s *KVStore) Put(ctx context.Context, d store.Definition) (store.Definition, error) {
 	if d.ID == "" {
 		return store.Definition{}, errors.New("store: definition without an ID")
 	}
-	ifAbsent := d.IfAbsent
-	d.IfAbsent, d.Version = false, 0
+	if d.IfAbsent && d.IfVersion != 0 {
+		return store.Definition{}, fmt.Errorf("%w: %q: IfAbsent and IfVersion together", store.ErrConflict, d.ID)
+	}
+	ifAbsent, ifVersion := d.IfAbsent, d.IfVersion
+	d.IfAbsent, d.IfVersion, d.Version = false, 0, 0
 	d.UpdatedAt = time.Now().UTC()
 	val, err := msgpack.Marshal(&d)
 	if err != nil {
 		return store.Definition{}, fmt.Errorf("store: encoding %q: %w", d.ID, err)
 	}
 	var rev uint64
-	if ifAbsent {
+	switch {
+	case ifAbsent:
 		rev, err = s.kv.Create(ctx, key(d.ID), val)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return store.Definition{}, fmt.Errorf("%w: %q", store.ErrExists, d.ID)
 		}
-	} else {
+	case ifVersion != 0:
+		// The server refuses it (wrong last sequence) when the key's last revision is not
+		// ifVersion: replaced, deleted (a delete is a revision too) or never written.
+		rev, err = s.kv.Update(ctx, key(d.ID), val, ifVersion)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return store.Definition{}, fmt.Errorf("%w: %q: expected version %d", store.ErrConflict, d.ID, ifVersion)
+		}
+	default:
 		rev, err = s.kv.Put(ctx, key(d.ID), val)
 	}
 	if err != nil {
@@ -101,7 +114,11 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("store: KV get %q: %w", id, err)
 	}
 	// Only the revision we saw: a Put in between wins over this Delete.
-	if err := s.kv.Delete(ctx, key(id), jetstream.LastRevision(e.Revision())); err != nil {
+	err = s.kv.Delete(ctx, key(id), jetstream.LastRevision(e.Revision()))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return fmt.Errorf("%w: %q: replaced while being deleted", store.ErrConflict, id)
+	}
+	if err != nil {
 		return fmt.Errorf("store: KV delete %q: %w", id, err)
 	}
 	return nil

@@ -214,6 +214,8 @@ type defsReq struct {
 	Def      *store.Definition `msgpack:"def,omitempty"`
 	IfAbsent bool              `msgpack:"if_absent,omitempty"` // Definition does not carry it
 	Inputs   map[string]any    `msgpack:"inputs,omitempty"`
+
+	IfVersion uint64 `msgpack:"if_version,omitempty"` // Definition does not carry it either
 }
 
 // defs runs a definitions action (and info, health, execute, describe) on the adapter.
@@ -236,7 +238,7 @@ func (b *nodeBridge) defs(ctx context.Context, action string, body []byte) ([]by
 			return nil, mlbridge.ErrInvalidArgument
 		}
 		d := *q.Def
-		d.IfAbsent = q.IfAbsent
+		d.IfAbsent, d.IfVersion = q.IfAbsent, q.IfVersion
 		d, err := b.a.Create(ctx, d)
 		if err != nil {
 			return nil, err

@@ -114,7 +114,7 @@ func (r *Remote) defs(ctx context.Context, action string, q *defsReq, idempotent
 // Create implements mlbridge.Adapter (the node's store keeps the definition; see
 // docs/DISTRIBUTED.md for sharing one store between nodes).
 func (r *Remote) Create(ctx context.Context, d store.Definition) (store.Definition, error) {
-	raw, err := r.defs(ctx, "create", &defsReq{Def: &d, IfAbsent: d.IfAbsent}, false)
+	raw, err := r.defs(ctx, "create", &defsReq{Def: &d, IfAbsent: d.IfAbsent, IfVersion: d.IfVersion}, false)
 	if err != nil {
 		return d, err
 	}

@@ -42,17 +42,27 @@ func (b *Bolt) Put(_ context.Context, d Definition) (Definition, error) {
 	if d.ID == "" {
 		return Definition{}, fmt.Errorf("store: definition without an ID")
 	}
-	ifAbsent := d.IfAbsent
-	d.IfAbsent = false
+	if err := checkConditions(d); err != nil {
+		return Definition{}, err
+	}
+	ifAbsent, ifVersion := d.IfAbsent, d.IfVersion
+	d.IfAbsent, d.IfVersion = false, 0
 	err := b.update("put", func(bk *bolt.Bucket) error {
 		d.Version = 1
-		if old := bk.Get([]byte(d.ID)); old != nil {
+		old := bk.Get([]byte(d.ID))
+		if old == nil && ifVersion != 0 {
+			return conflict(d.ID, ifVersion, 0, false)
+		}
+		if old != nil {
 			if ifAbsent {
 				return fmt.Errorf("%w: %q", ErrExists, d.ID)
 			}
 			var prev Definition
 			if err := decodeRecord(b.path, []byte(d.ID), old, &prev); err != nil {
 				return err
+			}
+			if ifVersion != 0 && prev.Version != ifVersion {
+				return conflict(d.ID, ifVersion, prev.Version, true)
 			}
 			d.Version = prev.Version + 1
 		}

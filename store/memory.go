@@ -22,13 +22,19 @@ func (m *Memory) Put(_ context.Context, d Definition) (Definition, error) {
 	if d.ID == "" {
 		return Definition{}, fmt.Errorf("store: definition without an ID")
 	}
+	if err := checkConditions(d); err != nil {
+		return Definition{}, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	prev, exists := m.defs[d.ID]
 	if exists && d.IfAbsent {
 		return Definition{}, fmt.Errorf("%w: %q", ErrExists, d.ID)
 	}
-	d.IfAbsent = false
+	if d.IfVersion != 0 && (!exists || prev.Version != d.IfVersion) {
+		return Definition{}, conflict(d.ID, d.IfVersion, prev.Version, exists)
+	}
+	d.IfAbsent, d.IfVersion = false, 0
 	d.Version = prev.Version + 1
 	d.UpdatedAt = time.Now().UTC()
 	m.defs[d.ID] = d

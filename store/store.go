@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -16,6 +17,10 @@ var ErrNotFound = errors.New("store: definition not found")
 
 // ErrExists is returned by Put for a Definition with IfAbsent whose ID is stored.
 var ErrExists = errors.New("store: definition exists")
+
+// ErrConflict is returned by Put for a Definition with IfVersion when the stored definition
+// is not at that Version any more (another writer replaced or deleted it since it was read).
+var ErrConflict = errors.New("store: definition changed since it was read")
 
 // Definition describes one resource well enough for any worker to build it.
 type Definition struct {
@@ -36,14 +41,38 @@ type Definition struct {
 	// IfAbsent makes Put fail with ErrExists when a definition with this ID is stored, checked
 	// in the same step as the write: two callers choosing one ID cannot both succeed. It is a
 	// condition of the write, never stored.
-	IfAbsent  bool      `json:"-" msgpack:"-"`
+	IfAbsent bool `json:"-" msgpack:"-"`
+	// IfVersion, when not 0, makes Put a compare-and-set: it fails with ErrConflict, storing
+	// nothing, unless the stored definition of this ID is at this Version — the one the
+	// caller read. Of writers updating what they read at one Version, exactly one succeeds
+	// and the others learn it, instead of the last one silently overwriting the rest. A
+	// condition of the write, never stored; with IfAbsent it is ErrConflict.
+	IfVersion uint64    `json:"-" msgpack:"-"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// checkConditions is the error of a write whose conditions cannot both hold.
+func checkConditions(d Definition) error {
+	if d.IfAbsent && d.IfVersion != 0 {
+		return fmt.Errorf("%w: %q: IfAbsent and IfVersion together", ErrConflict, d.ID)
+	}
+	return nil
+}
+
+// conflict is the ErrConflict of a write that expected version want of id: the stored one is
+// at have, or gone.
+func conflict(id string, want, have uint64, stored bool) error {
+	if !stored {
+		return fmt.Errorf("%w: %q: expected version %d, it is no longer stored", ErrConflict, id, want)
+	}
+	return fmt.Errorf("%w: %q: expected version %d, stored version %d", ErrConflict, id, want, have)
 }
 
 // Store holds definitions. Implementations are safe for concurrent use.
 type Store interface {
 	// Put stores d, assigning the next Version (and UpdatedAt); it returns the stored copy.
-	// With d.IfAbsent it fails with ErrExists, storing nothing, when d.ID is stored.
+	// With d.IfAbsent it fails with ErrExists, storing nothing, when d.ID is stored; with
+	// d.IfVersion, ErrConflict unless d.ID is stored at that Version.
 	Put(ctx context.Context, d Definition) (Definition, error)
 	Get(ctx context.Context, id string) (Definition, error)
 	Delete(ctx context.Context, id string) error

@@ -238,3 +238,41 @@ func TestIfAbsentThroughTwoNodes(t *testing.T) {
 		t.Fatalf("%d creators succeeded, %d got ErrExists; want 1 and 7", wins.Load(), exists.Load())
 	}
 }
+
+// TestKVStoreDeleteRacingPut: a Delete removes only the revision it read, so a Put between
+// its read and its delete wins, and the Delete says so with store.ErrConflict — never an
+// untyped error. A writer and a deleter race on one key until the conflict has been seen.
+func TestKVStoreDeleteRacingPut(t *testing.T) {
+	e := embedded(t)
+	w, d := kvStore(t, e, "defs"), kvStore(t, e, "defs")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			if _, err := w.Put(ctx, store.Definition{ID: "x", Kind: "k"}); err != nil && ctx.Err() == nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	outcomes := map[string]int{}
+	for i := 0; i < 5000 && outcomes["conflict"] == 0; i++ {
+		switch err := d.Delete(ctx, "x"); {
+		case err == nil:
+			outcomes["deleted"]++
+		case errors.Is(err, store.ErrNotFound):
+			outcomes["not found"]++
+		case errors.Is(err, store.ErrConflict):
+			outcomes["conflict"]++
+		default:
+			t.Fatalf("delete racing a put: %v", err)
+		}
+	}
+	cancel()
+	wg.Wait()
+	t.Logf("deletes racing puts: %v", outcomes)
+	if outcomes["conflict"] == 0 {
+		t.Fatalf("no delete lost to a put in %v", outcomes)
+	}
+}

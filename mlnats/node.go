@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nuid"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/mlbridge/mlbridge"
@@ -35,7 +34,8 @@ type NodeConfig struct {
 	Metadata map[string]string
 	// Logger receives the node's events (default slog.Default()).
 	Logger *slog.Logger
-	// Propagator reads the trace context of requests (default: otel's global propagator).
+	// Propagator reads the trace context of requests (default: otel's global propagator, or
+	// W3C TraceContext while none is set).
 	Propagator propagation.TextMapPropagator
 	// Blobs says where results and stream chunks over the server's max payload go (a
 	// JetStream Object Store).
@@ -115,7 +115,7 @@ func NewNode(nc *nats.Conn, cfg NodeConfig) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Propagator == nil {
-		cfg.Propagator = otel.GetTextMapPropagator()
+		cfg.Propagator = globalOrW3C{}
 	}
 	if err := checkName("prefix", cfg.Prefix); err != nil {
 		return nil, err

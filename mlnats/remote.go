@@ -13,7 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/mlbridge/mlbridge"
@@ -36,7 +35,8 @@ type Options struct {
 	Window int
 	// Logger receives retries (default slog.Default()).
 	Logger *slog.Logger
-	// Propagator writes the trace context into requests (default: otel's global propagator).
+	// Propagator writes the trace context into requests (default: otel's global propagator,
+	// or W3C TraceContext while none is set).
 	Propagator propagation.TextMapPropagator
 	// Blobs says where arguments over the server's max payload go (a JetStream Object Store).
 	Blobs BlobConfig
@@ -91,7 +91,7 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 		opt.Logger = slog.Default()
 	}
 	if opt.Propagator == nil {
-		opt.Propagator = otel.GetTextMapPropagator()
+		opt.Propagator = globalOrW3C{}
 	}
 	r := &Remote{
 		nc: nc, bridge: bridge, subj: newSubjects(opt.Prefix, bridge), opt: opt,

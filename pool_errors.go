@@ -11,8 +11,9 @@ import (
 type CallError struct {
 	Time     time.Time `json:"time"`
 	Op       string    `json:"op"`
-	Category string    `json:"category"` // a RemoteError's category, else the Go-side outcome (timeout, overloaded, ...)
-	Message  string    `json:"message"`  // at most maxErrorMessage bytes
+	Category string    `json:"category"`       // a RemoteError's category, else the Go-side outcome (timeout, overloaded, ...)
+	Type     string    `json:"type,omitempty"` // a RemoteError's Python exception class ("ValueError"); empty for a Go-side failure
+	Message  string    `json:"message"`        // at most maxErrorMessage bytes
 }
 
 const (
@@ -31,6 +32,10 @@ type errorRing struct {
 
 func (r *errorRing) add(op string, err error) {
 	e := CallError{Time: time.Now().UTC(), Op: op, Category: categoryOf(err), Message: truncate(err.Error(), maxErrorMessage)}
+	var re *RemoteError
+	if errors.As(err, &re) {
+		e.Type = re.Type
+	}
 	r.mu.Lock()
 	r.buf[r.next] = e
 	r.next = (r.next + 1) % len(r.buf)

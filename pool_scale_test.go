@@ -2,6 +2,9 @@ package mlbridge_test
 
 import (
 	"context"
+	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +14,8 @@ import (
 )
 
 // A step load grows a pool from MinSize to MaxSize and, once the load stops, the idle
-// workers are stopped until MinSize remains; no call fails meanwhile. The times are logged
+// workers are stopped until MinSize remains; no call fails meanwhile. Each scale event shows in
+// the stats, the metrics and the log (one "mlbridge: pool scaled" record each). The times are logged
 // (docs/BENCHMARKS.md, Autoscaling); growth must take under 5 s, the requirement.
 func TestPoolAutoscalesOnAStepLoad(t *testing.T) {
 	for _, preload := range []bool{true, false} {
@@ -25,10 +29,11 @@ func TestPoolAutoscalesOnAStepLoad(t *testing.T) {
 
 func autoscaleStep(t *testing.T, preload bool) {
 	reader, mp := manualProvider()
+	logs := &logCapture{}
 	p := openPool(t, func(c *mlbridge.PoolConfig) {
 		c.Size, c.MinSize, c.MaxSize, c.ScaleDownIdle = 0, 1, 4, 500*time.Millisecond
 		c.MaxInFlight = 4 // 32 callers overflow one worker, and four
-		c.Preload, c.MeterProvider, c.Name = preload, mp, "svc"
+		c.Preload, c.MeterProvider, c.Name, c.Logger = preload, mp, "svc", slog.New(logs)
 		if preload {
 			c.MaxRequests = 60 // recycling while scaling: a recycled worker is replaced in its slot
 		}
@@ -120,9 +125,58 @@ func autoscaleStep(t *testing.T, preload bool) {
 		t.Errorf("target %v, ready workers %v", got[mlbridge.MetricScaleTarget+"{bridge=svc}"], got[mlbridge.MetricWorkers+"{bridge=svc,state=ready}"])
 	}
 	t.Logf("scale events: %d up, %d down; last %+v; recycles %d", up, down, *st.Scaling.Last, st.Recycles)
+	checkScaleLogs(t, logs, st.Scaling)
 	if preload && st.Recycles == 0 {
 		t.Errorf("no recycle with MaxRequests 60 after %d calls", calls.Load())
 	}
+}
+
+// checkScaleLogs: every scale event in the stats has its "mlbridge: pool scaled" record, with
+// its direction, sizes and reason, and the last record is the stats' last event.
+func checkScaleLogs(t *testing.T, logs *logCapture, sc mlbridge.ScalingStats) {
+	t.Helper()
+	logs.mu.Lock()
+	var recs []map[string]string
+	for _, r := range logs.recs {
+		if r["msg"] == "mlbridge: pool scaled" {
+			recs = append(recs, r)
+		}
+	}
+	logs.mu.Unlock()
+	var ups, downs uint64
+	for _, r := range recs {
+		from, ferr := strconv.Atoi(r["from"])
+		to, terr := strconv.Atoi(r["to"])
+		if ferr != nil || terr != nil || r["reason"] == "" || r["waiting"] == "" || r["oldest_wait"] == "" {
+			t.Errorf("scale record without its sizes, reason or load: %v", r)
+			continue
+		}
+		switch r["direction"] {
+		case "up":
+			ups++
+			if to <= from || to > sc.Max {
+				t.Errorf("scale-up record from %d to %d (max %d): %v", from, to, sc.Max, r)
+			}
+		case "down":
+			downs++
+			if to >= from || to < sc.Min || !strings.Contains(r["reason"], "idle") {
+				t.Errorf("scale-down record from %d to %d (min %d): %v", from, to, sc.Min, r)
+			}
+		default:
+			t.Errorf("scale record with direction %q: %v", r["direction"], r)
+		}
+	}
+	if ups != sc.Ups || downs != sc.Downs {
+		t.Errorf("logged %d ups and %d downs, stats count %d and %d", ups, downs, sc.Ups, sc.Downs)
+	}
+	if len(recs) == 0 {
+		t.Fatal("no scale event logged")
+	}
+	last := recs[len(recs)-1]
+	if last["direction"] != sc.Last.Direction || last["to"] != strconv.Itoa(sc.Last.To) || last["reason"] != sc.Last.Reason {
+		t.Errorf("last scale record %v, stats' last event %+v", last, *sc.Last)
+	}
+	t.Logf("scale log records: %d up, %d down; first %v; last %v", ups, downs, recs[0], last)
 }
 
 // Close while the pool is growing stops every slot, added ones included.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +29,10 @@ const screenshotEnv = "MLBRIDGE_STATUS_SCREENSHOT"
 
 // TestBrowserShowsWorkersAndARestart loads the page in headless Chromium over a real pool,
 // logs in with the token, kills a worker and watches the page show the slot restarting, then
-// its new worker ready.
+// its new worker ready. The page is timed against the kill (restarting within 2 s) and against
+// the pool's own replacement (ready on the page within 2 s of the pool having it ready): the
+// replacement's start is the pool's, which a loaded machine can stretch, so the two are kept
+// apart and both logged.
 func TestBrowserShowsWorkersAndARestart(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skipf("%s not found: install Debian's chromium (apt-get install chromium, or ./scripts/bootstrap) to run the browser test", chromium)
@@ -78,14 +82,15 @@ func TestBrowserShowsWorkersAndARestart(t *testing.T) {
 			victim = w // one that served: its death is a crash, replaced at once
 		}
 	}
-	// Record every state the page renders for the victim's slot, so a brief one is not missed
-	// between two polls.
+	// Record every state the page renders for the victim's slot, with the browser's clock (the
+	// same wall clock as this process's), so a brief one is not missed between two polls and
+	// each is timed when it was drawn, not when this test read it.
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
-		window.__slotStates = [];
 		const snap = () => [...document.querySelectorAll('tr[data-slot="%d"]')].map(r => r.dataset.state + ":" + r.dataset.pid).join(",");
+		window.__slotStates = [{s: snap(), at: Date.now()}];
 		new MutationObserver(() => {
-			const s = snap();
-			if (window.__slotStates[window.__slotStates.length - 1] !== s) window.__slotStates.push(s);
+			const s = snap(), n = window.__slotStates.length;
+			if (n === 0 || window.__slotStates[n - 1].s !== s) window.__slotStates.push({s: s, at: Date.now()});
 		}).observe(document.getElementById("bridges"), {childList: true, subtree: true});
 		return true;
 	})()`, victim.Slot))); err != nil {
@@ -96,40 +101,51 @@ func TestBrowserShowsWorkersAndARestart(t *testing.T) {
 	if err := syscall.Kill(victim.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	var states []string
-	var poolReady time.Time // when the pool itself had the new worker
+	pool := watchSlot(p, victim.Slot, victim.Pid)
+	defer pool.stop()
+	var drawn []slotState
 	for {
 		var err error
-		if states, err = chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.__slotStates`)); err != nil {
+		if drawn, err = chromedp.Run(bctx, chromedp.Evaluate[[]slotState](`window.__slotStates`)); err != nil {
 			t.Fatal(err)
 		}
-		if poolReady.IsZero() {
-			for _, s := range p.Stats().Slots {
-				if s.Slot == victim.Slot && s.Pid != 0 && s.Pid != victim.Pid {
-					poolReady = time.Now()
-				}
-			}
-		}
-		if restarted(states, victim.Pid) {
+		if restarted(states(drawn), victim.Pid) {
 			break
 		}
-		// The page must follow within 2 s (of the kill, or of the pool's new worker if
-		// starting one took longer on a loaded machine).
-		deadline := killed.Add(2 * time.Second)
-		if !poolReady.IsZero() && poolReady.Add(2*time.Second).After(deadline) {
-			deadline = poolReady.Add(2 * time.Second)
-		}
-		if time.Now().After(deadline) && (!poolReady.IsZero() || time.Since(killed) > time.Minute) {
-			t.Fatalf("after killing pid %d the page showed %q, want the slot restarting, then a new ready worker", victim.Pid, states)
+		_, poolReady := pool.times()
+		switch {
+		case !poolReady.IsZero() && time.Since(poolReady) > 2*time.Second:
+			t.Fatalf("the pool had pid %d's replacement ready %s after the kill, and 2 s later the page still showed %q", victim.Pid, poolReady.Sub(killed).Round(time.Millisecond), states(drawn))
+		case poolReady.IsZero() && time.Since(killed) > time.Minute:
+			t.Fatalf("the pool never replaced pid %d (the page showed %q)", victim.Pid, states(drawn))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("slot %d after SIGKILL of pid %d, as rendered: %s (%s after the kill)", victim.Slot, victim.Pid, strings.Join(states, " → "), time.Since(killed).Round(time.Millisecond))
+	pool.stop()
+	// Two measurements, kept apart: how long the pool took to replace the worker (a Python
+	// start, which a loaded machine can stretch past 2 s: not the page's doing), and how far the
+	// page lagged the pool. The page must show the slot restarting within 2 s of the kill, and
+	// the replacement ready within 2 s of the pool having it ready.
+	poolDown, poolReady := pool.times()
+	pageDown, pageReady := drawnAt(drawn)
+	t.Logf("slot %d after SIGKILL of pid %d, as rendered: %s", victim.Slot, victim.Pid, strings.Join(states(drawn), " → "))
+	t.Logf("after the kill: pool saw the worker gone at +%s and its replacement ready at +%s; page showed restarting at +%s and ready at +%s (%s after the pool)",
+		since(killed, poolDown), since(killed, poolReady), since(killed, pageDown), since(killed, pageReady), pageReady.Sub(poolReady).Round(time.Millisecond))
+	if poolReady.Sub(killed) > 2*time.Second {
+		t.Logf("the replacement worker took %s to start: over 2 s, on this machine; the page is judged against the pool", poolReady.Sub(killed).Round(time.Millisecond))
+	}
+	if d := pageDown.Sub(killed); d > 2*time.Second {
+		t.Errorf("the page showed the slot restarting %s after the kill: over 2 s", d.Round(time.Millisecond))
+	}
+	if d := pageReady.Sub(poolReady); d > 2*time.Second {
+		t.Errorf("the page showed the replacement ready %s after the pool had it: over 2 s", d.Round(time.Millisecond))
+	}
 
 	// Read in one script run: the table is redrawn every interval, and a node found by one
 	// protocol call can be gone by the next (chromedp.Text failed so, once in 14 runs).
 	var reason string
 	for deadline := time.Now().Add(30 * time.Second); reason == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var err error
 		reason, err = chromedp.Run(bctx, chromedp.Evaluate[string](fmt.Sprintf(
 			`(document.querySelector('tr[data-slot="%d"][data-state="ready"] td.reason') || {}).textContent || ""`, victim.Slot)))
 		if err != nil {
@@ -164,21 +180,105 @@ func exercise(t *testing.T, ctx context.Context, p *mlbridge.Pool) {
 	}
 }
 
+// slotState is one drawing of a slot's rows: "state:pid" per row, and when (browser clock).
+type slotState struct {
+	S  string `json:"s"`
+	At int64  `json:"at"` // Unix milliseconds
+}
+
+func states(drawn []slotState) []string {
+	out := make([]string, len(drawn))
+	for i, d := range drawn {
+		out[i] = d.S
+	}
+	return out
+}
+
 // restarted: the slot was shown without a ready worker (restarting, or its worker exited),
 // and is now shown with a new ready one.
 func restarted(states []string, oldPid int) bool {
-	gone := -1
-	for i, s := range states {
-		if strings.Contains(s, "restarting:") || strings.Contains(s, "exited:") {
-			gone = i
-			break
-		}
-	}
-	if gone < 0 || len(states) == 0 {
+	gone := goneAt(states)
+	if gone < 0 {
 		return false
 	}
 	last := states[len(states)-1]
 	return gone < len(states)-1 && strings.HasPrefix(last, "ready:") && !strings.Contains(last, fmt.Sprintf(":%d", oldPid)) && !strings.Contains(last, ",")
+}
+
+// goneAt is the first drawing of the slot without its worker, or -1.
+func goneAt(states []string) int {
+	for i, s := range states {
+		if strings.Contains(s, "restarting:") || strings.Contains(s, "exited:") {
+			return i
+		}
+	}
+	return -1
+}
+
+// drawnAt is when the page first drew the slot without its worker, and when it drew the
+// replacement ready (the last drawing, of a restarted slot).
+func drawnAt(drawn []slotState) (down, ready time.Time) {
+	return time.UnixMilli(drawn[goneAt(states(drawn))].At), time.UnixMilli(drawn[len(drawn)-1].At)
+}
+
+// slotWatch polls the pool's own view of one slot, every 5 ms, for the moments the page is
+// measured against: the old worker gone from the slot, and a new one ready in it.
+type slotWatch struct {
+	mu          sync.Mutex
+	down, ready time.Time
+	done        chan struct{}
+	once        sync.Once
+	wg          sync.WaitGroup
+}
+
+func watchSlot(p *mlbridge.Pool, slot, oldPid int) *slotWatch {
+	w := &slotWatch{done: make(chan struct{})}
+	w.wg.Go(func() {
+		for {
+			st := p.Stats()
+			now := time.Now()
+			var oldReady, newReady bool
+			for _, wk := range st.Workers {
+				if wk.Slot == slot && wk.State == "ready" {
+					oldReady = oldReady || wk.Pid == oldPid
+					newReady = newReady || wk.Pid != oldPid
+				}
+			}
+			w.mu.Lock()
+			if w.down.IsZero() && !oldReady {
+				w.down = now
+			}
+			if w.ready.IsZero() && newReady {
+				w.ready = now
+			}
+			w.mu.Unlock()
+			select {
+			case <-w.done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	return w
+}
+
+func (w *slotWatch) times() (down, ready time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.down, w.ready
+}
+
+func (w *slotWatch) stop() {
+	w.once.Do(func() { close(w.done) })
+	w.wg.Wait()
+}
+
+// since is how long after t0 t was, or "never".
+func since(t0, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Sub(t0).Round(time.Millisecond).String()
 }
 
 func browser(t *testing.T, ctx context.Context) (context.Context, context.CancelFunc) {

@@ -82,16 +82,18 @@
     return rows;
   }
 
+  // Cells carry a class naming their figure: tests and scripts read them by it.
   function opRows(p) {
     return (p.ops || []).map((o) => el("tr", { "data-op": o.op },
-      el("th", { scope: "row" }, o.op), cell(o.count, "num"), cell(o.errors, "num"),
-      cell(o.count ? fmt.pct(o.errors / o.count) : "—", o.errors ? "num bad" : "num"),
-      cell(fmt.us(o.p50_us), "num"), cell(fmt.us(o.p99_us), "num")));
+      el("th", { scope: "row" }, o.op), cell(o.count, "num calls"), cell(o.errors, "num failed"),
+      cell(o.count ? fmt.pct(o.errors / o.count) : "—", o.errors ? "num rate bad" : "num rate"),
+      cell(fmt.us(o.p50_us), "num p50"), cell(fmt.us(o.p99_us), "num p99")));
   }
 
   function errorRows(p) {
-    return (p.recent_errors || []).map((e) => el("tr", {},
-      cell(el("time", { dateTime: e.time }, fmt.time(e.time))), cell(e.op), cell(e.category), cell(e.message, "msg")));
+    return (p.recent_errors || []).map((e) => el("tr", { "data-op": e.op, "data-category": e.category },
+      cell(el("time", { dateTime: e.time }, fmt.time(e.time))), cell(e.op, "op"), cell(e.category, "category"),
+      cell(e.type || "—", "type"), cell(e.message, "msg")));
   }
 
   // migration: the share of calls still made through legacy APIs (PoolStats.ByAPI: every API
@@ -101,14 +103,14 @@
     const total = apis.reduce((n, [, c]) => n + c.calls, 0);
     const legacy = apis.filter(([a]) => a !== "current").reduce((n, [, c]) => n + c.calls, 0);
     const asyncShare = (p.handlers && p.handlers.async_share) || 0;
-    const meter = (label, v, text) => el("label", { className: "meter" },
-      el("span", {}, label), el("meter", { min: 0, max: 1, value: v }), el("span", {}, text));
+    const meter = (label, v, text, id) => el("label", { className: "meter", "data-metric": id },
+      el("span", {}, label), el("meter", { min: 0, max: 1, value: v }), el("span", { className: "value" }, text));
     const list = el("ul", { className: "apis" }, ...apis.sort((a, b) => b[1].calls - a[1].calls)
-      .map(([a, c]) => el("li", {}, el("code", {}, a), ": " + c.calls + " calls" + (c.errors ? ", " + c.errors + " failed" : ""))));
+      .map(([a, c]) => el("li", { "data-api": a }, el("code", {}, a), ": " + c.calls + " calls" + (c.errors ? ", " + c.errors + " failed" : ""))));
     return el("div", { className: "migration" },
       meter("Legacy API share of calls", total ? legacy / total : 0,
-        total ? fmt.pct(legacy / total) + " (" + legacy + " of " + total + ")" : "no calls yet"),
-      meter("Async handlers", asyncShare, fmt.pct(asyncShare) + " of ops"),
+        total ? fmt.pct(legacy / total) + " (" + legacy + " of " + total + ")" : "no calls yet", "legacy-share"),
+      meter("Async handlers", asyncShare, fmt.pct(asyncShare) + " of ops", "async-share"),
       list);
   }
 
@@ -135,7 +137,7 @@
       table("Ops (latency measured in Go, queueing included)", ["Op", "Calls", "Errors", "Error rate", "p50", "p99"], opRows(p), "ops"),
       el("h3", {}, "Migration"), migration(p));
     const errs = errorRows(p);
-    parts.push(errs.length ? table("Recent errors (newest first)", ["Time", "Op", "Category", "Message"], errs, "errors")
+    parts.push(errs.length ? table("Recent errors (newest first)", ["Time", "Op", "Category", "Type", "Message"], errs, "errors")
       : el("p", { className: "muted" }, "No failed calls recorded."));
     return el("section", { className: "bridge", "aria-label": "Bridge " + name, "data-bridge": name }, ...parts);
   }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -29,8 +30,9 @@ type FuncOption func(*HostFunc)
 func Describe(description string) FuncOption { return func(f *HostFunc) { f.desc = description } }
 
 // Func makes fn callable from Python as name. Python's arguments (a map) decode into In the
-// way results decode (`msgpack` tag, then `json` tag, then field name); a name In lacks or a
-// value of the wrong type fails the call with invalid_argument before fn runs. Out goes back
+// way results decode (`msgpack` tag, then `json` tag, then field name); a name In lacks, a
+// required one missing (see below) or a value of the wrong type fails the call with
+// invalid_argument before fn runs. Out goes back
 // as fn returns it. fn's ctx is the Python request's: its deadline, its cancellation (a
 // cancelled call cancels ctx) and its span; an error from fn that wraps an mlbridge sentinel
 // (ErrNotFound, ErrInvalidArgument, ...) reaches Python as an exception of that category.
@@ -40,10 +42,15 @@ func Describe(description string) FuncOption { return func(f *HostFunc) { f.desc
 func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error), opts ...FuncOption) HostFunc {
 	f := &HostFunc{name: name, schema: schemaOf[In]()}
 	f.params = paramsOf(f.schema)
+	required := requiredOf(f.schema)
 	f.call = func(ctx context.Context, raw msgpack.RawMessage) (any, error) {
 		var in In
 		if err := decodeArgs(raw, &in); err != nil {
 			return nil, fmt.Errorf("%w: host function %q takes %s: %w", ErrInvalidArgument, name, f.params, err)
+		}
+		if missing := missingArgs(raw, required); len(missing) > 0 {
+			return nil, fmt.Errorf("%w: host function %q takes %s: missing %s", ErrInvalidArgument, name, f.params,
+				strings.Join(missing, ", "))
 		}
 		return fn(ctx, in)
 	}
@@ -73,6 +80,50 @@ func decodeArgs(raw msgpack.RawMessage, v any) error {
 	dec.SetCustomStructTag("json")
 	dec.DisallowUnknownFields(true)
 	return dec.Decode(v)
+}
+
+// missingArgs is which of the required argument names the map raw (decoded already, so well
+// formed) lacks. The decoder alone would give a missing field its zero value: an agent's call
+// without a required argument would run fn on "" or 0 instead of failing like a wrong one.
+func missingArgs(raw msgpack.RawMessage, required []string) []string {
+	if len(required) == 0 {
+		return nil
+	}
+	if len(raw) == 0 {
+		return required
+	}
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(raw))
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return nil // not a map: decodeArgs has refused it
+	}
+	seen := 0
+	present := make([]bool, len(required))
+	for range n {
+		key, err := dec.DecodeString()
+		if err != nil {
+			return nil
+		}
+		if i := slices.Index(required, key); i >= 0 && !present[i] {
+			present[i] = true
+			seen++
+		}
+		if err := dec.Skip(); err != nil {
+			return nil
+		}
+	}
+	if seen == len(required) {
+		return nil
+	}
+	var missing []string
+	for i, ok := range present {
+		if !ok {
+			missing = append(missing, required[i])
+		}
+	}
+	return missing
 }
 
 // hostFuncTable is what a worker calls: the registered functions by name. Built once per

@@ -89,6 +89,19 @@ func fieldName(f reflect.StructField) (name string, optional, skip bool) {
 	return name, strings.Contains(opts, "omitempty"), false
 }
 
+// requiredOf is an object schema's required property names, sorted.
+func requiredOf(schema map[string]any) []string {
+	req, _ := schema["required"].([]any)
+	out := make([]string, 0, len(req))
+	for _, r := range req {
+		if s, ok := r.(string); ok {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // paramsOf renders an object schema's properties in short: "(city: string, units?: string)".
 func paramsOf(schema map[string]any) string {
 	props, _ := schema["properties"].(map[string]any)

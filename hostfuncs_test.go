@@ -146,6 +146,8 @@ func TestHostFuncErrorsAreTypedBothWays(t *testing.T) {
 		{"unknown name", "nope", nil, "NotFound", "not_found", "HostError", `no host function named "nope"`},
 		{"wrong type", "weather", args("city", 5), "InvalidArgument", "invalid_argument", "HostError", "takes (city: string, i?: integer, units?: string)"},
 		{"unknown argument", "weather", args("town", "x"), "InvalidArgument", "invalid_argument", "HostError", "town"},
+		{"missing argument", "weather", args("units", "C"), "InvalidArgument", "invalid_argument", "HostError", "missing city"},
+		{"no arguments", "weather", nil, "InvalidArgument", "invalid_argument", "HostError", "missing city"},
 		{"python through go", "relay", args("type", "RateLimit"), "RateLimit", "rate_limit", "RateLimit", "from python"},
 		{"python builtin through go", "relay", args("type", "KeyError"), "HostCallError", "internal", "KeyError", "from python"},
 	}

@@ -8,10 +8,10 @@ import (
 	"github.com/mlbridge/mlbridge"
 )
 
-// ExportProgram returns program id's state as DSPy's own JSON: what `program.dump_state()`
-// returns and `program.save("p.json")` writes (demos, instructions, field prefixes). A DSPy
-// program of the same module and signature loads it with `program.load("p.json")`, and
-// ImportProgram makes it a program here again.
+// ExportProgram returns program id's state as DSPy's own JSON: what `program.save("p.json")`
+// writes, `program.dump_state()` (demos, instructions, field prefixes) plus the metadata DSPy's
+// load requires. A DSPy program of the same module and signature loads it with
+// `program.load("p.json")`, and ImportProgram makes it a program here again.
 func (c *Client) ExportProgram(ctx context.Context, id string) ([]byte, error) {
 	if err := c.exists(ctx, id); err != nil {
 		return nil, err

@@ -2,8 +2,10 @@ package langchain_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -205,5 +207,42 @@ func testToolAgentCancel(t *testing.T, mode string) {
 	time.Sleep(200 * time.Millisecond)
 	if r := h.ran(); r != "slow:Paris" {
 		t.Fatalf("the agent went on after the cancel: %s", r)
+	}
+}
+
+// The model of a tool_agent is given each Go tool as Go declared it: the fake model records
+// the tools bind_tools got, in the form a tool-calling model sends (what ChatOpenAI's
+// bind_tools makes of them), and describe shows them — name, description, argument schema.
+func TestToolAgentModelIsGivenTheGoTools(t *testing.T) {
+	ctx := context.Background()
+	h := &toolHost{}
+	c, p := agentPool(t, h)
+	if err := c.CreateModel(ctx, "m", langchain.ModelConfig{Provider: "fake", Turns: []langchain.FakeTurn{{Content: "ok"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateChain(ctx, "agent", langchain.ChainConfig{Kind: "tool_agent", Model: "m", Template: "{q}",
+		Tools: []string{"weather", "local_time"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Invoke(ctx, "agent", map[string]any{"q": "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.Describe(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []any
+	for _, f := range h.funcs()[:2] {
+		want = append(want, map[string]any{"type": "function", "function": map[string]any{
+			"name": f.Name(), "description": f.Description(), "parameters": f.Schema()}})
+	}
+	got, _ := json.Marshal(d["bound_tools"])
+	exp, _ := json.Marshal(want)
+	var g, e any
+	_ = json.Unmarshal(got, &g)
+	_ = json.Unmarshal(exp, &e)
+	t.Logf("bound: %s", got)
+	if !reflect.DeepEqual(g, e) {
+		t.Fatalf("the model was bound with %s, want %s", got, exp)
 	}
 }

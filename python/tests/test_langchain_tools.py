@@ -11,7 +11,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from mlbridge_worker.errors import InvalidArgument, NotFound
 from mlbridge_worker.frameworks import langchain_tools
-from mlbridge_worker.frameworks.langchain_models import build_model
+from mlbridge_worker.frameworks.langchain_models import build_model, describe_model
 from mlbridge_worker.host import Host
 
 WEATHER = {"description": "Current weather in a city",
@@ -83,3 +83,26 @@ def test_loop_stops_at_max_iters(fake_host):
         {"tool_calls": [{"name": "weather", "args": {"city": "Paris"}}]}] * 3})
     out = asyncio.run(langchain_tools.arun(model, langchain_tools.host_tools(["weather"]), [], 2))
     assert not out["finished"] and len(out["trajectory"]) == 2
+
+
+def _declared(name: str, meta: dict) -> dict:
+    """The tool as a tool-calling model is told about it: the Go name, description and schema."""
+    return {"type": "function", "function": {"name": name, "description": meta["description"],
+                                             "parameters": meta["schema"]}}
+
+
+def test_tool_calling_models_are_given_the_go_declaration(fake_host):
+    from langchain_openai import ChatOpenAI
+
+    weather, noargs = langchain_tools.host_tools(["weather", "noargs"])
+    assert weather.args_schema == WEATHER["schema"]  # the Go JSON Schema, as is
+    # a real tool-calling model (no connection is made to bind): what it would send
+    bound = ChatOpenAI(model="m", api_key="unused", base_url="http://127.0.0.1:9/v1").bind_tools([weather, noargs])
+    sent = bound.kwargs["tools"]
+    assert sent[0] == _declared("weather", WEATHER)
+    assert sent[1]["function"]["name"] == "noargs" and sent[1]["function"]["description"] == "the host function noargs"
+    # the fake model the tests script records the same, and describe shows it
+    model = build_model({"provider": "fake", "turns": [{"content": "ok"}]})
+    assert describe_model(model)["bound_tools"] == []
+    out = langchain_tools.run_sync(model, [weather, noargs], [], 2)
+    assert out["finished"] and describe_model(model)["bound_tools"] == sent

@@ -34,7 +34,7 @@ from ..errors import InvalidConfiguration, NotFound
 from .dspy_lms import build_lm, map_error
 from .dspy_metrics import GoFailed
 from .dspy_optimize import Run, evaluate, optimize, run_streaming
-from .dspy_programs import Program, build_program, check_inputs, dump_state
+from .dspy_programs import Program, build_program, check_inputs, export_state
 from .dspy_stream import stream_module
 
 # Values Prediction.toDict returns as they are: a prediction of these alone is copied as is.
@@ -112,7 +112,7 @@ class DSPyBridge(BaseBridge):
         try:
             with dspy.context(lm=lm, adapter=adapter):
                 prediction = prog.module(**inputs)
-        except GoFailed as e:  # a Go reward failed: its typed error, as the Go function raised it
+        except GoFailed as e:  # a Go reward failed, or a Go tool was cancelled: its typed error
             raise e.error from None
         except Exception as e:
             raise map_error(e) from e
@@ -125,6 +125,8 @@ class DSPyBridge(BaseBridge):
         try:
             with dspy.context(lm=lm, adapter=adapter):
                 prediction = await prog.module.acall(**inputs)
+        except GoFailed as e:  # a cancelled Go tool: the cancel, not an observation (dspy_tools.py)
+            raise e.error from None
         except Exception as e:  # not BaseException: a cancelled call stays cancelled
             raise map_error(e) from e
         return fields(prediction)
@@ -179,6 +181,8 @@ class DSPyBridge(BaseBridge):
         try:
             async for chunk in stream_module(prog.module, lm, adapter, inputs):
                 yield chunk
+        except GoFailed as e:
+            raise e.error from None
         except Exception as e:
             raise map_error(e) from e
 
@@ -230,8 +234,9 @@ class DSPyBridge(BaseBridge):
 
     @handler
     def export_program(self, program_id: str) -> bytes:
-        """The program's state as DSPy's own `dump_state()` JSON (what `Module.save` writes)."""
-        return dump_state(self.program(program_id).module)
+        """The program's state as the JSON DSPy's `Module.save("p.json")` writes: `dump_state()`
+        plus the `metadata` (dependency versions) that DSPy's `Module.load` requires."""
+        return export_state(self.program(program_id).module)
 
     @staticmethod
     def _mapped(fn, *args):

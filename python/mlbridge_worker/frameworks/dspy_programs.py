@@ -14,6 +14,7 @@ import typing
 from typing import Any
 
 import dspy
+from dspy.utils.saving import get_dependency_versions
 
 from ..errors import InvalidArgument
 from .dspy_modules import MODULES, build_module
@@ -108,6 +109,14 @@ def load_state(module: dspy.Module, state: bytes) -> None:
 def dump_state(module: dspy.Module) -> bytes:
     """DSPy's `dump_state()` as JSON bytes: what the host stores as a definition's State."""
     return json.dumps(module.dump_state(), ensure_ascii=False).encode()
+
+
+def export_state(module: dspy.Module) -> bytes:
+    """What DSPy's `Module.save("p.json")` writes: `dump_state()` and `metadata`, without which
+    DSPy's `Module.load` fails (it reads `metadata.dependency_versions` to warn of a mismatch)."""
+    state = module.dump_state()
+    state["metadata"] = {"dependency_versions": get_dependency_versions()}
+    return json.dumps(state, ensure_ascii=False).encode()
 
 
 def demo_count(module: dspy.Module) -> int:

@@ -33,6 +33,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables.config import run_in_executor
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import PrivateAttr, ValidationError
 
@@ -78,9 +79,15 @@ def _build_model(spec: dict) -> BaseChatModel:
 class FakeToolChatModel(GenericFakeChatModel):
     """langchain-core's GenericFakeChatModel, which does not implement bind_tools, with the
     minimum a tool-calling agent needs: bind_tools returns the model itself (its scripted
-    AIMessages already carry their tool_calls; the tools are not shown to a script)."""
+    AIMessages already carry their tool_calls). It keeps the tools it was last bound with in
+    the form a tool-calling model sends them (``convert_to_openai_tool``, what ChatOpenAI's
+    bind_tools does), as ``bound_tools``, which describe shows: what a real model would have
+    been told about each tool."""
+
+    bound_tools: list[dict] = []
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        self.bound_tools = [convert_to_openai_tool(t) for t in tools]
         return self
 
 
@@ -110,6 +117,8 @@ def describe_model(model: BaseChatModel) -> dict:
                 "busy": model.busy}
     if isinstance(model, ChatOpenAI):
         return {"provider": "openai_compatible", "model": model.model_name}
+    if isinstance(model, FakeToolChatModel):
+        return {"provider": "fake", "model": "fake", "bound_tools": model.bound_tools}
     return {"provider": "fake", "model": "fake"}
 
 

@@ -10,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/mlnats"
 )
@@ -368,4 +373,39 @@ func waitForHostToken(t *testing.T, p *mlbridge.Pool, token string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("Python never recorded %q", token)
+}
+
+// TestHostFuncTraceCrossesNATS: the client's Go function runs in the call's trace, under the
+// node's span of the Python handler, as it would under a local pool's.
+func TestHostFuncTraceCrossesNATS(t *testing.T) {
+	e := embedded(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	seen := make(chan trace.SpanContext, 1)
+	spanOf := mlbridge.Func("span_of", func(ctx context.Context, _ struct{}) (bool, error) {
+		seen <- trace.SpanContextFromContext(ctx)
+		return true, nil
+	})
+	startNodeWith(t, e, func(c *mlnats.NodeConfig) { c.Propagator = propagation.TraceContext{} }, func(c *mlbridge.PoolConfig) {
+		c.TracerProvider, c.HostFuncs = tp, []mlbridge.HostFunc{mlnats.ForwardFunc(spanOf)}
+	})
+	r := dial(t, e, mlnats.Options{Propagator: propagation.TraceContext{}, HostFuncs: []mlbridge.HostFunc{spanOf}})
+	ctx, span := tp.Tracer("client").Start(context.Background(), "client-op")
+	if _, err := r.Call(ctx, "host_call", hostArgs("fn", "span_of")); err != nil {
+		t.Fatal(err)
+	}
+	span.End()
+	got := <-seen
+	if got.TraceID() != span.SpanContext().TraceID() || !got.IsRemote() {
+		t.Fatalf("the Go function ran in %v; the client's span is %v", got, span.SpanContext())
+	}
+	for _, s := range exp.GetSpans() {
+		// the node's span of the Python handler (under the node pool's span of the call)
+		if s.SpanContext.SpanID() == got.SpanID() && s.Name == "host_call" && s.SpanKind == trace.SpanKindServer {
+			t.Logf("client %s -> node %s -> client's Go function (trace %s)", span.SpanContext().SpanID(), got.SpanID(), got.TraceID())
+			return
+		}
+	}
+	t.Fatalf("the Go function's parent span %s is none of the node's %d spans", got.SpanID(), len(exp.GetSpans()))
 }

@@ -85,3 +85,23 @@ func TestForwardToASilentClient(t *testing.T) {
 		t.Fatal("no cancel reached the client")
 	}
 }
+
+// TestForwardArgumentsOverMaxPayload: arguments too large for one message: invalid_argument.
+func TestForwardArgumentsOverMaxPayload(t *testing.T) {
+	e, err := StartEmbedded(EmbeddedConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	nc, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	n := &Node{nc: nc, cfg: NodeConfig{HostHeartbeat: 20 * time.Millisecond, Propagator: propagation.TraceContext{}}}
+	ctx := n.withCaller(context.Background(), nats.Header{hHost: {"_INBOX.client"}})
+	_, err = forward(ctx, "fn", make([]byte, 2<<20))
+	if !errors.Is(err, ErrPayloadTooLarge) || !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("got %v", err)
+	}
+}

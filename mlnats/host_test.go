@@ -409,3 +409,18 @@ func TestHostFuncTraceCrossesNATS(t *testing.T) {
 	}
 	t.Fatalf("the Go function's parent span %s is none of the node's %d spans", got.SpanID(), len(exp.GetSpans()))
 }
+
+// TestHostFuncResultOverMaxPayload: a client's result too large for one NATS message fails
+// the host call typed (serialization), not by silence.
+func TestHostFuncResultOverMaxPayload(t *testing.T) {
+	e := embedded(t)
+	big := mlbridge.Func("big", func(ctx context.Context, _ struct{}) (string, error) {
+		return strings.Repeat("x", 2<<20), nil
+	})
+	forwardingNode(t, e, nil, mlnats.ForwardFunc(big))
+	r := dial(t, e, mlnats.Options{HostFuncs: []mlbridge.HostFunc{big}})
+	got, err := mlbridge.Decode[map[string]any](r.Call(context.Background(), "host_call_catch", hostArgs("fn", "big")))
+	if err != nil || got["class"] != "HostCallError" || got["category"] != "serialization" || !hostContains(got["message"], "max payload") {
+		t.Fatalf("Python saw %v (%v)", got, err)
+	}
+}

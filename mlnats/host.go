@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/mlbridge/mlbridge"
@@ -42,23 +44,26 @@ func ForwardFunc(f mlbridge.HostFunc) mlbridge.HostFunc {
 type caller struct {
 	n       *Node
 	subject string
+	call    string // the call's reply subject: the client derives the function's ctx from that call's
 }
 
 type callerKey struct{}
 
-// withCaller notes in ctx the client's host subject of a request, and its host-call depth.
-func (n *Node) withCaller(ctx context.Context, h nats.Header) context.Context {
+// withCaller notes in ctx the client's host subject of a request (whose reply subject is
+// call), and its host-call depth.
+func (n *Node) withCaller(ctx context.Context, h nats.Header, call string) context.Context {
 	if d, err := strconv.Atoi(h.Get(hDepth)); err == nil && d > 0 {
 		ctx = worker.WithCallbackDepth(ctx, d) // the request came from a host function
 	}
 	if s := h.Get(hHost); s != "" {
-		ctx = context.WithValue(ctx, callerKey{}, &caller{n: n, subject: s})
+		ctx = context.WithValue(ctx, callerKey{}, &caller{n: n, subject: s, call: call})
 	}
 	return ctx
 }
 
 // forward runs one host call in the calling client: a request to its subject, heartbeats
-// while the function runs, then its result or error.
+// while the function runs, then its result or error. No deadline travels: the client runs
+// the function under the ctx of its own call (hID), whose deadline this call's derives from.
 func forward(ctx context.Context, name string, args msgpack.RawMessage) (any, error) {
 	c, _ := ctx.Value(callerKey{}).(*caller)
 	if c == nil {
@@ -67,18 +72,13 @@ func forward(ctx context.Context, name string, args msgpack.RawMessage) (any, er
 	}
 	nc := c.n.nc
 	hb := c.n.cfg.HostHeartbeat
-	inbox := nc.NewInbox()
-	ch := make(chan *nats.Msg, 16)
-	sub, err := nc.ChanSubscribe(inbox, ch)
+	inbox, ch, done, err := c.n.hostReplies.open(nc)
 	if err != nil {
 		return nil, fmt.Errorf("mlnats: host function %q: %w: %w", name, mlbridge.ErrUnavailable, err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	h := nats.Header{hFn: {name}, hHB: {strconv.FormatInt(hb.Milliseconds(), 10)},
+	defer done()
+	h := nats.Header{hFn: {name}, hID: {c.call}, hHB: {strconv.FormatInt(hb.Milliseconds(), 10)},
 		hDepth: {strconv.Itoa(worker.CallbackDepth(ctx))}}
-	if dl, ok := ctx.Deadline(); ok {
-		h[hTimeout] = []string{formatMicros(time.Until(dl))}
-	}
 	inject(ctx, c.n.cfg.Propagator, h)
 	if err := nc.PublishMsg(&nats.Msg{Subject: c.subject, Reply: inbox, Header: h, Data: args}); err != nil {
 		if errors.Is(err, nats.ErrMaxPayload) {
@@ -125,4 +125,69 @@ func forward(ctx context.Context, name string, args msgpack.RawMessage) (any, er
 // cancelHostCall tells the client to cancel the function's ctx: the call it serves for reply.
 func cancelHostCall(nc *nats.Conn, subject, reply string) {
 	_ = nc.PublishMsg(&nats.Msg{Subject: subject, Header: nats.Header{hCtl: {ctlCancel}, hID: {reply}}})
+}
+
+// hostReplies routes the answers to a node's forwarded host calls: one wildcard subscription
+// for all of them, opened at the first call (a subscription per call would cost a SUB and an
+// UNSUB each).
+type hostReplies struct {
+	once   sync.Once
+	err    error
+	prefix string
+	sub    *nats.Subscription
+
+	mu      sync.Mutex
+	pending map[string]chan *nats.Msg
+}
+
+// open registers one call: its reply subject and the channel its answers arrive on; done
+// forgets it.
+func (h *hostReplies) open(nc *nats.Conn) (subject string, ch chan *nats.Msg, done func(), err error) {
+	h.once.Do(func() {
+		h.prefix = nc.NewInbox() + "."
+		h.pending = map[string]chan *nats.Msg{}
+		h.sub, h.err = nc.Subscribe(h.prefix+"*", h.route)
+		if h.err == nil {
+			_ = h.sub.SetPendingLimits(-1, -1) // route never blocks; see it
+		}
+	})
+	if h.err != nil {
+		return "", nil, nil, h.err
+	}
+	token := nuid.Next()
+	ch = make(chan *nats.Msg, 16)
+	h.mu.Lock()
+	h.pending[token] = ch
+	h.mu.Unlock()
+	return h.prefix + token, ch, func() {
+		h.mu.Lock()
+		delete(h.pending, token)
+		h.mu.Unlock()
+	}, nil
+}
+
+// route hands an answer to its call without blocking: a call waits for one answer and
+// heartbeats, which may be dropped when its buffer is full (the answer proves it alive).
+func (h *hostReplies) route(m *nats.Msg) {
+	h.mu.Lock()
+	ch := h.pending[m.Subject[len(h.prefix):]]
+	h.mu.Unlock()
+	if ch == nil {
+		return // a call that ended
+	}
+	if m.Header.Get(hKind) == kindHB && len(ch) > cap(ch)/2 {
+		return // the call has messages to read, which prove the client alive too
+	}
+	select {
+	case ch <- m:
+	default:
+	}
+}
+
+func (h *hostReplies) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sub != nil {
+		_ = h.sub.Unsubscribe()
+	}
 }

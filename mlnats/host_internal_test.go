@@ -41,7 +41,7 @@ func forwardTo(t *testing.T, subject string, answer func(m *nats.Msg, nc *nats.C
 	n := &Node{nc: nodeConn, cfg: NodeConfig{HostHeartbeat: 20 * time.Millisecond, Propagator: propagation.TraceContext{}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ctx = n.withCaller(ctx, nats.Header{hHost: {subject}})
+	ctx = n.withCaller(ctx, nats.Header{hHost: {subject}}, "_INBOX.call")
 	_, err = forward(ctx, "fn", nil)
 	return err
 }
@@ -99,7 +99,7 @@ func TestForwardArgumentsOverMaxPayload(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	n := &Node{nc: nc, cfg: NodeConfig{HostHeartbeat: 20 * time.Millisecond, Propagator: propagation.TraceContext{}}}
-	ctx := n.withCaller(context.Background(), nats.Header{hHost: {"_INBOX.client"}})
+	ctx := n.withCaller(context.Background(), nats.Header{hHost: {"_INBOX.client"}}, "_INBOX.call")
 	_, err = forward(ctx, "fn", make([]byte, 2<<20))
 	if !errors.Is(err, ErrPayloadTooLarge) || !errors.Is(err, mlbridge.ErrInvalidArgument) {
 		t.Fatalf("got %v", err)

@@ -84,6 +84,8 @@ type Node struct {
 	inflight atomic.Int64
 	stopping atomic.Bool
 
+	hostReplies hostReplies // answers to forwarded host calls (host.go)
+
 	stopWatch context.CancelFunc // nil without NodeConfig.Definitions
 	watching  sync.WaitGroup
 }
@@ -295,6 +297,7 @@ func (n *Node) unsubscribe() {
 		}
 	}
 	n.blobs.close()
+	n.hostReplies.close()
 	if n.stopWatch != nil {
 		n.stopWatch()
 		n.watching.Wait()

@@ -68,6 +68,7 @@ type Remote struct {
 
 	mu      sync.Mutex
 	pending map[string]chan *nats.Msg
+	origins map[string]context.Context // calls' ctx by token, with host functions only
 }
 
 var _ mlbridge.Adapter = (*Remote)(nil)
@@ -107,7 +108,8 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 		blobs: newBlobs(nc, opt.Blobs), hbMillis: strconv.FormatInt(opt.Heartbeat.Milliseconds(), 10),
 	}
 	if len(opt.HostFuncs) > 0 {
-		host, err := newHostServer(nc, opt.HostFuncs, opt.Propagator, r.log)
+		r.origins = map[string]context.Context{}
+		host, err := newHostServer(nc, opt.HostFuncs, r.origin, opt.Propagator, r.log)
 		if err != nil {
 			return nil, err
 		}
@@ -165,6 +167,18 @@ func (r *Remote) dropStored(m *nats.Msg) {
 	if ref := m.Header.Get(hBlob); ref != "" {
 		r.blobs.dropLater(ref)
 	}
+}
+
+// origin is the ctx of the call in flight whose reply subject is reply (host calls made for
+// it derive from it), or nil.
+func (r *Remote) origin(reply string) context.Context {
+	token, ok := strings.CutPrefix(reply, r.inbox)
+	if !ok {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.origins[token]
 }
 
 // Info implements mlbridge.Adapter: the Info a node reported when Dial asked.
@@ -229,6 +243,9 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 	inject(ctx, r.opt.Propagator, h)
 	r.mu.Lock()
 	r.pending[x.token] = x.ch
+	if r.origins != nil {
+		r.origins[x.token] = ctx
+	}
 	r.mu.Unlock()
 	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: p.data}); err != nil {
 		x.close()
@@ -244,6 +261,7 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 func (x *exchange) close() {
 	x.r.mu.Lock()
 	delete(x.r.pending, x.token)
+	delete(x.r.origins, x.token)
 	// Replies the caller will not read (a stream it stopped): their stored values go now.
 	for len(x.ch) > 0 {
 		x.r.dropStored(<-x.ch)

@@ -28,18 +28,31 @@ type hostServer struct {
 	prop    propagation.TextMapPropagator
 	log     *slog.Logger
 	sub     *nats.Subscription
+	// origin is the ctx of the Remote's call whose reply subject is given, or nil once it
+	// ended: a function's ctx derives from the call Python made it for.
+	origin func(reply string) context.Context
 
 	// base ends when the Remote closes: every function still running is cancelled.
 	base context.Context
 	stop context.CancelFunc
 
 	mu    sync.Mutex
-	calls map[string]context.CancelFunc // by the call's reply subject, for cancels
+	calls map[string]hostCall // by the host call's reply subject, for cancels
 }
 
-func newHostServer(nc *nats.Conn, funcs []mlbridge.HostFunc, prop propagation.TextMapPropagator, log *slog.Logger) (*hostServer, error) {
+// hostCall is a function running for a node.
+type hostCall struct {
+	cancel      context.CancelFunc
+	deadline    time.Time
+	hasDeadline bool
+}
+
+// deadlineGrace: a cancel this close to the deadline is left to the deadline (receive).
+const deadlineGrace = 50 * time.Millisecond
+
+func newHostServer(nc *nats.Conn, funcs []mlbridge.HostFunc, origin func(string) context.Context, prop propagation.TextMapPropagator, log *slog.Logger) (*hostServer, error) {
 	s := &hostServer{nc: nc, subject: nc.NewInbox(), funcs: make(map[string]mlbridge.HostFunc, len(funcs)),
-		prop: prop, log: log, calls: map[string]context.CancelFunc{}}
+		origin: origin, prop: prop, log: log, calls: map[string]hostCall{}}
 	for _, f := range funcs {
 		switch _, dup := s.funcs[f.Name()]; {
 		case f.Name() == "":
@@ -69,10 +82,13 @@ func (s *hostServer) close() error {
 func (s *hostServer) receive(m *nats.Msg) {
 	if m.Header.Get(hCtl) == ctlCancel {
 		s.mu.Lock()
-		cancel := s.calls[m.Header.Get(hID)]
+		c, ok := s.calls[m.Header.Get(hID)]
 		s.mu.Unlock()
-		if cancel != nil {
-			cancel()
+		// A cancel that comes at the deadline is the call's timeout seen first on the node
+		// (our deadline timer may run late under load, Python's may fire a hair early): the
+		// function's ctx is left to end with DeadlineExceeded, as locally, not Canceled.
+		if ok && !(c.hasDeadline && time.Until(c.deadline) < deadlineGrace) {
+			c.cancel()
 		}
 		return
 	}
@@ -80,24 +96,25 @@ func (s *hostServer) receive(m *nats.Msg) {
 		return // nobody to answer
 	}
 	h := m.Header
-	ctx, cancel := context.WithCancel(extract(s.base, s.prop, h))
-	if t, err := strconv.ParseInt(h.Get(hTimeout), 10, 64); err == nil {
-		// Relative, as a call's timeout: no dependence on the hosts' clocks agreeing.
-		ctx, cancel = withTimeout(ctx, cancel, time.Duration(t)*time.Microsecond)
+	name := h.Get(hFn)
+	parent := s.origin(h.Get(hID))
+	if parent == nil {
+		go s.answer(m.Reply, name, nil, fmt.Errorf("host function %q: %w: the call it was made for has ended", name, mlbridge.ErrCancelled))
+		return
 	}
+	// The call's own ctx, as locally: its deadline, cancellation and values; the span is the
+	// node's (the Python handler's), in the call's trace.
+	ctx, cancel := context.WithCancel(extract(parent, s.prop, h))
+	stopAfter := context.AfterFunc(s.base, cancel)
 	if d, err := strconv.Atoi(h.Get(hDepth)); err == nil && d > 0 {
 		ctx = worker.WithCallbackDepth(ctx, d)
 	}
+	c := hostCall{cancel: cancel}
+	c.deadline, c.hasDeadline = ctx.Deadline()
 	s.mu.Lock()
-	s.calls[m.Reply] = cancel
+	s.calls[m.Reply] = c
 	s.mu.Unlock()
-	go s.run(ctx, cancel, m)
-}
-
-// withTimeout bounds ctx; the returned cancel releases both.
-func withTimeout(ctx context.Context, cancel context.CancelFunc, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, c2 := context.WithTimeout(ctx, d)
-	return ctx, func() { c2(); cancel() }
+	go s.run(ctx, func() { stopAfter(); cancel() }, m)
 }
 
 func (s *hostServer) run(ctx context.Context, cancel context.CancelFunc, m *nats.Msg) {
@@ -150,31 +167,33 @@ func (s *hostServer) answer(reply, name string, res any, err error) {
 }
 
 // beat publishes hdr to subject every ms milliseconds (the interval the peer asked for; the
-// default heartbeat when it named none) until stop.
+// default heartbeat when it named none) until stop. A timer, not a goroutine: most calls end
+// before the first beat.
 func beat(nc *nats.Conn, subject, ms string, hdr nats.Header) (stop func()) {
 	every := defaultHeartbeat
 	if v, err := strconv.Atoi(ms); err == nil {
 		every = max(time.Duration(v)*time.Millisecond, minHeartbeat)
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		msg := &nats.Msg{Subject: subject, Header: hdr}
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = nc.PublishMsg(msg)
-			}
+	// The lock orders the timer's assignment before its first run, and makes stop final: no
+	// beat is sent after stop returns (the answer must be the last message).
+	var mu sync.Mutex
+	var t *time.Timer
+	stopped := false
+	msg := &nats.Msg{Subject: subject, Header: hdr}
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = nc.PublishMsg(msg)
+			t.Reset(every)
 		}
-	}()
+	})
 	return func() {
-		close(done)
-		wg.Wait() // no beat after the answer
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
 	}
 }

@@ -428,3 +428,30 @@ func TestHostFuncResultOverMaxPayload(t *testing.T) {
 		t.Fatalf("Python saw %v (%v)", got, err)
 	}
 }
+
+// TestHostFuncNodeGivesUp: Python stops waiting for its host call while the client's call
+// goes on: the node tells the client, whose Go function's ctx is cancelled.
+func TestHostFuncNodeGivesUp(t *testing.T) {
+	e := embedded(t)
+	started, ended := make(chan context.Context, 1), make(chan error, 1)
+	block := blockFunc(started, ended)
+	forwardingNode(t, e, nil, mlnats.ForwardFunc(block))
+	r := dial(t, e, mlnats.Options{HostFuncs: []mlbridge.HostFunc{block}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := mlbridge.Decode[string](r.Call(ctx, "host_call_give_up", hostArgs("fn", "block", "seconds", 0.2)))
+	if err != nil || got != "gave up" {
+		t.Fatalf("call: %q %v", got, err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the Go function's ctx ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Go function's ctx was never cancelled")
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the client's call ended; the cancel must come from the node")
+	}
+}

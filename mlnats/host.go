@@ -138,12 +138,19 @@ type hostReplies struct {
 
 	mu      sync.Mutex
 	pending map[string]chan *nats.Msg
+	closed  bool
 }
 
 // open registers one call: its reply subject and the channel its answers arrive on; done
 // forgets it.
 func (h *hostReplies) open(nc *nats.Conn) (subject string, ch chan *nats.Msg, done func(), err error) {
 	h.once.Do(func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed { // the node left before its first host call
+			h.err = fmt.Errorf("%w: the node is shut down", mlbridge.ErrClosed)
+			return
+		}
 		h.prefix = nc.NewInbox() + "."
 		h.pending = map[string]chan *nats.Msg{}
 		h.sub, h.err = nc.Subscribe(h.prefix+"*", h.route)
@@ -187,6 +194,7 @@ func (h *hostReplies) route(m *nats.Msg) {
 func (h *hostReplies) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.closed = true
 	if h.sub != nil {
 		_ = h.sub.Unsubscribe()
 	}

@@ -29,6 +29,16 @@ type FuncOption func(*HostFunc)
 // Describe sets the description Python sees (a tool's description for an agent).
 func Describe(description string) FuncOption { return func(f *HostFunc) { f.desc = description } }
 
+// WithSchema replaces the argument schema derived from In: for a function whose In is a map,
+// any or msgpack.RawMessage (one that forwards its arguments elsewhere, as mlnats.Forward's
+// do) but whose callers should see the real shape.
+func WithSchema(schema map[string]any) FuncOption {
+	return func(f *HostFunc) {
+		f.schema = schema
+		f.params = paramsOf(schema)
+	}
+}
+
 // Func makes fn callable from Python as name. Python's arguments (a map) decode into In the
 // way results decode (`msgpack` tag, then `json` tag, then field name); a name In lacks, a
 // required one missing (see below) or a value of the wrong type fails the call with
@@ -68,6 +78,16 @@ func (f HostFunc) Description() string { return f.desc }
 
 // Schema is the JSON Schema of the function's arguments.
 func (f HostFunc) Schema() map[string]any { return f.schema }
+
+// Invoke runs the function as a worker's host call would: args is the msgpack map of
+// arguments (nil for none). For hosts that serve the function over another transport
+// (mlnats.Options.HostFuncs); a worker's calls do not go through it.
+func (f HostFunc) Invoke(ctx context.Context, args []byte) (any, error) {
+	if f.call == nil {
+		return nil, fmt.Errorf("%w: a host function without a name (make them with mlbridge.Func)", ErrInvalidConfiguration)
+	}
+	return f.call(ctx, args)
+}
 
 // decodeArgs decodes a map of arguments into v, refusing names v does not have.
 func decodeArgs(raw msgpack.RawMessage, v any) error {

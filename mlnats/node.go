@@ -44,6 +44,10 @@ type NodeConfig struct {
 	// by the deployment's nodes), is watched: every change made through another node or
 	// client reaches this node's running workers (see Refresher).
 	Definitions *KVStore
+	// HostHeartbeat is how often a client running a forwarded host function (Forward) is
+	// asked to say it is alive (default 250ms); after 4 silent intervals the host call
+	// fails with ErrUnavailable.
+	HostHeartbeat time.Duration
 }
 
 // A Refresher brings its running workers up to date with a definition that changed in a
@@ -79,6 +83,8 @@ type Node struct {
 
 	inflight atomic.Int64
 	stopping atomic.Bool
+
+	hostReplies hostReplies // answers to forwarded host calls (host.go)
 
 	stopWatch context.CancelFunc // nil without NodeConfig.Definitions
 	watching  sync.WaitGroup
@@ -117,6 +123,10 @@ func NewNode(nc *nats.Conn, cfg NodeConfig) (*Node, error) {
 	if cfg.Propagator == nil {
 		cfg.Propagator = globalOrW3C{}
 	}
+	if cfg.HostHeartbeat <= 0 {
+		cfg.HostHeartbeat = defaultHeartbeat
+	}
+	cfg.HostHeartbeat = max(cfg.HostHeartbeat, minHeartbeat)
 	if err := checkName("prefix", cfg.Prefix); err != nil {
 		return nil, err
 	}
@@ -287,6 +297,7 @@ func (n *Node) unsubscribe() {
 		}
 	}
 	n.blobs.close()
+	n.hostReplies.close()
 	if n.stopWatch != nil {
 		n.stopWatch()
 		n.watching.Wait()

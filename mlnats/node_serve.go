@@ -39,7 +39,7 @@ func (b *nodeBridge) dispatch(ep string, r micro.Request) {
 func (b *nodeBridge) handle(ep string, r micro.Request) {
 	h := nats.Header(r.Headers())
 	id := r.Reply()
-	ctx, cancel := context.WithCancel(extract(context.Background(), b.n.cfg.Propagator, h))
+	ctx, cancel := context.WithCancel(b.n.withCaller(extract(context.Background(), b.n.cfg.Propagator, h), h, r.Reply()))
 	defer cancel()
 	if t, err := strconv.ParseInt(h.Get(hTimeout), 10, 64); err == nil {
 		// Relative: the caller's clock and ours need not agree; the time in transit is lost.

@@ -11,6 +11,12 @@ import (
 // each named by the Kind header. Control messages (cancel, stream credit) go to
 // <prefix>.<bridge>.ctl.<node id>, or to <prefix>.<bridge>.ctl._all before the client knows
 // which node took the call.
+//
+// Host calls go the other way (host.go, remote_host.go): a client with host functions names
+// its private subject in Mlb-Host; the node sends each call there (Mlb-Fn, Mlb-Id: the reply
+// subject of the client's call it is made for, Mlb-Depth) with a reply subject of its own,
+// and the client answers as a node does (hb while it runs, then res or err); a cancel goes
+// to the same subject with Mlb-Ctl: cancel and Mlb-Id: the host call's reply subject.
 const (
 	// DefaultPrefix is the first token of every subject.
 	DefaultPrefix = "mlbridge"
@@ -30,9 +36,12 @@ const (
 	hUses    = "Mlb-Uses"    // resources the call uses, comma-separated
 	hIdem    = "Mlb-Idem"    // "1" when the caller marked the call idempotent
 	hWindow  = "Mlb-Window"  // a stream's initial credit
-	hID      = "Mlb-Id"      // on control messages: the call's reply subject
+	hID      = "Mlb-Id"      // on control messages: the call's reply subject; on host calls, the client's call's
 	hCtl     = "Mlb-Ctl"     // on control messages: cancel, credit
 	hCredit  = "Mlb-Credit"  // credit granted
+	hHost    = "Mlb-Host"    // on requests: the subject the client serves its host functions on
+	hDepth   = "Mlb-Depth"   // host-call nesting: a request made from a host function; a host call's own depth
+	hFn      = "Mlb-Fn"      // on host calls (node → client): the function's name
 
 	kindHB    = "hb"
 	kindRes   = "res"

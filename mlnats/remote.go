@@ -17,6 +17,7 @@ import (
 
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/internal/wire"
+	"github.com/mlbridge/mlbridge/internal/worker"
 )
 
 // Options tune a Remote. The zero value is ready to use.
@@ -40,6 +41,11 @@ type Options struct {
 	Propagator propagation.TextMapPropagator
 	// Blobs says where arguments over the server's max payload go (a JetStream Object Store).
 	Blobs BlobConfig
+	// HostFuncs are Go functions the Python handlers of this Remote's calls may call, on
+	// whichever node runs them: the node's pool registers them with Forward. They run here,
+	// with the call's remaining deadline, its cancellation and its trace (docs/DISTRIBUTED.md,
+	// "Host functions"). Two of one name are ErrInvalidConfiguration at Dial.
+	HostFuncs []mlbridge.HostFunc
 }
 
 // Remote is a bridge served by NATS nodes, as an mlbridge.Adapter.
@@ -51,6 +57,7 @@ type Remote struct {
 	log    *slog.Logger
 	info   mlbridge.Info
 	blobs  *blobs
+	host   *hostServer // nil without Options.HostFuncs
 	// hbMillis is Options.Heartbeat as its header value, formatted once.
 	hbMillis string
 
@@ -61,6 +68,7 @@ type Remote struct {
 
 	mu      sync.Mutex
 	pending map[string]chan *nats.Msg
+	origins map[string]context.Context // calls' ctx by token, with host functions only
 }
 
 var _ mlbridge.Adapter = (*Remote)(nil)
@@ -99,8 +107,19 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 		done: make(chan struct{}), pending: map[string]chan *nats.Msg{},
 		blobs: newBlobs(nc, opt.Blobs), hbMillis: strconv.FormatInt(opt.Heartbeat.Milliseconds(), 10),
 	}
+	if len(opt.HostFuncs) > 0 {
+		r.origins = map[string]context.Context{}
+		host, err := newHostServer(nc, opt.HostFuncs, r.origin, opt.Propagator, r.log)
+		if err != nil {
+			return nil, err
+		}
+		r.host = host
+	}
 	sub, err := nc.Subscribe(r.inbox+"*", r.route)
 	if err != nil {
+		if r.host != nil {
+			_ = r.host.close()
+		}
 		return nil, fmt.Errorf("mlnats: %w", err)
 	}
 	// Replies are dropped, never queued without bound, only by our own route; NATS must
@@ -150,6 +169,18 @@ func (r *Remote) dropStored(m *nats.Msg) {
 	}
 }
 
+// origin is the ctx of the call in flight whose reply subject is reply (host calls made for
+// it derive from it), or nil.
+func (r *Remote) origin(reply string) context.Context {
+	token, ok := strings.CutPrefix(reply, r.inbox)
+	if !ok {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.origins[token]
+}
+
 // Info implements mlbridge.Adapter: the Info a node reported when Dial asked.
 func (r *Remote) Info() mlbridge.Info { return r.info }
 
@@ -159,6 +190,9 @@ func (r *Remote) Close() error {
 	r.once.Do(func() {
 		close(r.done)
 		err = r.sub.Unsubscribe()
+		if r.host != nil {
+			err = errors.Join(err, r.host.close())
+		}
 		r.blobs.close()
 	})
 	return err
@@ -194,6 +228,12 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 	if set.Idempotent {
 		h[hIdem] = []string{"1"}
 	}
+	if r.host != nil {
+		h[hHost] = []string{r.host.subject}
+	}
+	if d := worker.CallbackDepth(ctx); d > 0 {
+		h[hDepth] = []string{strconv.Itoa(d)} // made from a host function: the node counts on from here
+	}
 	if len(set.Uses) > 0 {
 		h[hUses] = []string{strings.Join(set.Uses, ",")}
 	}
@@ -203,6 +243,9 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 	inject(ctx, r.opt.Propagator, h)
 	r.mu.Lock()
 	r.pending[x.token] = x.ch
+	if r.origins != nil {
+		r.origins[x.token] = ctx
+	}
 	r.mu.Unlock()
 	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: p.data}); err != nil {
 		x.close()
@@ -218,6 +261,7 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 func (x *exchange) close() {
 	x.r.mu.Lock()
 	delete(x.r.pending, x.token)
+	delete(x.r.origins, x.token)
 	// Replies the caller will not read (a stream it stopped): their stored values go now.
 	for len(x.ch) > 0 {
 		x.r.dropStored(<-x.ch)

@@ -134,8 +134,12 @@ func serve(cmd *cobra.Command, g *globalFlags, f serveFlags) error {
 	} else if f.nats.kv != "" {
 		return errors.New("--nats-kv needs --nats")
 	}
+	hostFuncs, err := f.nats.forwardedFuncs()
+	if err != nil {
+		return err
+	}
 	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
-		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log}, Size: f.size, Preload: f.preload,
+		Config: mlbridge.Config{Bridge: g.bridge, Python: g.python, Logger: log, HostFuncs: hostFuncs}, Size: f.size, Preload: f.preload,
 		MeterProvider: metrics.MeterProvider(), Store: defs,
 	})
 	if err != nil {

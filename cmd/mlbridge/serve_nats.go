@@ -32,6 +32,8 @@ type natsFlags struct {
 	tlsCA    string
 	tlsCert  string
 	tlsKey   string
+	// hostFuncs is a file naming the host functions the pool forwards to calling clients
+	hostFuncs string
 }
 
 const (
@@ -46,6 +48,7 @@ func (f *natsFlags) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for an embedded server's JetStream data (default: ~/.local/share/mlbridge)")
 	fl.StringVar(&f.name, "nats-bridge", "", "the bridge's name on NATS, which clients Dial (default: the bridge class name, lowercased)")
 	fl.StringVar(&f.kv, "nats-kv", "", "keep the pool's definitions in this JetStream KV bucket, shared by every node that names it (needs JetStream: --nats embedded has it)")
+	fl.StringVar(&f.hostFuncs, "nats-host-funcs", "", "YAML/JSON file of host functions the pool's Python handlers may call, run by the client that made the call ({name: {description, schema}}; docs/DISTRIBUTED.md)")
 	fl.StringVar(&f.creds, "nats-creds", "", "NATS credentials file (JWT + nkey seed)")
 	fl.StringVar(&f.nkeySeed, "nats-nkey", "", "file holding an nkey seed to authenticate with")
 	fl.StringVar(&f.tlsCA, "nats-tls-ca", "", "PEM CA to verify the NATS server with")

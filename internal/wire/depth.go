@@ -109,6 +109,21 @@ func next(b []byte) (h, rest []byte, err error) {
 	return b[:n], b[n:], nil
 }
 
+// CheckValue refuses b unless it is exactly one msgpack value within MaxDepth: raw bytes from
+// a peer (a host function's result served over NATS) before they are written into a frame.
+func CheckValue(b []byte) error {
+	rest, deep, err := skipValue(b, MaxDepth)
+	switch {
+	case err != nil:
+		return err
+	case deep:
+		return ErrTooDeep
+	case len(rest) != 0:
+		return fmt.Errorf("%d bytes after the value", len(rest))
+	}
+	return nil
+}
+
 // skipValue returns b after its first value. deep reports a value nested more than
 // maxDepth levels; it is still skipped whole (without tracking its depth any further), so
 // that a message holding one stays readable past it. The recursion is bounded by maxDepth.

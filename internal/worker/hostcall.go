@@ -35,6 +35,12 @@ func CallbackDepth(ctx context.Context) int {
 	return d
 }
 
+// WithCallbackDepth sets the depth CallbackDepth reports: for a host call that arrived over
+// another transport (mlnats), whose depth the caller said.
+func WithCallbackDepth(ctx context.Context, depth int) context.Context {
+	return context.WithValue(ctx, depthKey{}, depth)
+}
+
 // hostCall starts one hcall. It runs on the read loop, so the function itself runs on its own
 // goroutine: a slow callback, or one that calls Python again, never stalls the loop.
 func (s *session) hostCall(m *wire.Message) {

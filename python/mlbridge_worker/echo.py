@@ -585,6 +585,16 @@ class EchoBridge(BaseBridge):
             return {"class": type(e).__name__, "category": e.category, "type": e.type_name, "message": e.message}
 
     @handler
+    async def host_call_give_up(self, fn: str, seconds: float) -> str:
+        """A handler that stops waiting for its host call after ``seconds`` and returns: the
+        host sees the call cancelled while the request goes on."""
+        try:
+            await asyncio.wait_for(host.call(fn), seconds)
+        except TimeoutError:
+            return "gave up"
+        return "answered"
+
+    @handler
     async def host_call_many(self, fn: str, n: int, args: dict | None = None) -> list:
         """n concurrent host calls from one handler."""
         return list(await asyncio.gather(*(host.call(fn, {**(args or {}), "i": i}) for i in range(n))))

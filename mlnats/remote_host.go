@@ -1,0 +1,199 @@
+package mlnats
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/wire"
+	"github.com/mlbridge/mlbridge/internal/worker"
+)
+
+// hostServer runs a Remote's host functions for the nodes its calls went to: the Go side of
+// a Python handler's host.call on a remote node (docs/DISTRIBUTED.md, "Host functions").
+// It listens on one private inbox, named in every request the Remote sends.
+type hostServer struct {
+	nc      *nats.Conn
+	subject string
+	funcs   map[string]mlbridge.HostFunc
+	prop    propagation.TextMapPropagator
+	log     *slog.Logger
+	sub     *nats.Subscription
+	// origin is the ctx of the Remote's call whose reply subject is given, or nil once it
+	// ended: a function's ctx derives from the call Python made it for.
+	origin func(reply string) context.Context
+
+	// base ends when the Remote closes: every function still running is cancelled.
+	base context.Context
+	stop context.CancelFunc
+
+	mu    sync.Mutex
+	calls map[string]hostCall // by the host call's reply subject, for cancels
+}
+
+// hostCall is a function running for a node.
+type hostCall struct {
+	cancel      context.CancelFunc
+	deadline    time.Time
+	hasDeadline bool
+}
+
+// deadlineGrace: a cancel this close to the deadline is left to the deadline (receive).
+const deadlineGrace = 50 * time.Millisecond
+
+func newHostServer(nc *nats.Conn, funcs []mlbridge.HostFunc, origin func(string) context.Context, prop propagation.TextMapPropagator, log *slog.Logger) (*hostServer, error) {
+	s := &hostServer{nc: nc, subject: nc.NewInbox(), funcs: make(map[string]mlbridge.HostFunc, len(funcs)),
+		origin: origin, prop: prop, log: log, calls: map[string]hostCall{}}
+	for _, f := range funcs {
+		switch _, dup := s.funcs[f.Name()]; {
+		case f.Name() == "":
+			return nil, fmt.Errorf("mlnats: %w: a host function without a name (make them with mlbridge.Func)", mlbridge.ErrInvalidConfiguration)
+		case dup:
+			return nil, fmt.Errorf("mlnats: %w: two host functions named %q", mlbridge.ErrInvalidConfiguration, f.Name())
+		}
+		s.funcs[f.Name()] = f
+	}
+	s.base, s.stop = context.WithCancel(context.Background())
+	sub, err := nc.Subscribe(s.subject, s.receive)
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("mlnats: host functions' subject: %w", err)
+	}
+	s.sub = sub
+	return s, nil
+}
+
+func (s *hostServer) close() error {
+	s.stop()
+	return s.sub.Unsubscribe()
+}
+
+// receive starts a call, or cancels one. It runs on the subscription's goroutine, so a
+// cancel that follows a call always finds it registered.
+func (s *hostServer) receive(m *nats.Msg) {
+	if m.Header.Get(hCtl) == ctlCancel {
+		s.mu.Lock()
+		c, ok := s.calls[m.Header.Get(hID)]
+		s.mu.Unlock()
+		// A cancel that comes at the deadline is the call's timeout seen first on the node
+		// (our deadline timer may run late under load, Python's may fire a hair early): the
+		// function's ctx is left to end with DeadlineExceeded, as locally, not Canceled.
+		if ok && !(c.hasDeadline && time.Until(c.deadline) < deadlineGrace) {
+			c.cancel()
+		}
+		return
+	}
+	if m.Reply == "" {
+		return // nobody to answer
+	}
+	h := m.Header
+	name := h.Get(hFn)
+	parent := s.origin(h.Get(hID))
+	if parent == nil {
+		go s.answer(m.Reply, name, nil, fmt.Errorf("host function %q: %w: the call it was made for has ended", name, mlbridge.ErrCancelled))
+		return
+	}
+	// The call's own ctx, as locally: its deadline, cancellation and values; the span is the
+	// node's (the Python handler's), in the call's trace.
+	ctx, cancel := context.WithCancel(extract(parent, s.prop, h))
+	stopAfter := context.AfterFunc(s.base, cancel)
+	if d, err := strconv.Atoi(h.Get(hDepth)); err == nil && d > 0 {
+		ctx = worker.WithCallbackDepth(ctx, d)
+	}
+	c := hostCall{cancel: cancel}
+	c.deadline, c.hasDeadline = ctx.Deadline()
+	s.mu.Lock()
+	s.calls[m.Reply] = c
+	s.mu.Unlock()
+	go s.run(ctx, func() { stopAfter(); cancel() }, m)
+}
+
+func (s *hostServer) run(ctx context.Context, cancel context.CancelFunc, m *nats.Msg) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.calls, m.Reply)
+		s.mu.Unlock()
+		cancel()
+	}()
+	name := m.Header.Get(hFn)
+	stopHB := beat(s.nc, m.Reply, m.Header.Get(hHB), nats.Header{hKind: {kindHB}})
+	var res any
+	var err error
+	if f, ok := s.funcs[name]; ok {
+		res, err = f.Invoke(ctx, m.Data)
+		if err == nil && ctx.Err() != nil {
+			err = ctxErr(fmt.Sprintf("host function %q", name), ctx.Err())
+		}
+	} else {
+		err = fmt.Errorf("%w: the calling client has no host function named %q", mlbridge.ErrNotFound, name)
+	}
+	stopHB()
+	s.answer(m.Reply, name, res, err)
+}
+
+// answer sends a host function's result, or its error as a node sends errors.
+func (s *hostServer) answer(reply, name string, res any, err error) {
+	var data []byte
+	if err == nil {
+		var b bytes.Buffer
+		if encErr := wire.NewValueEncoder(&b).Encode(res); encErr != nil {
+			err = fmt.Errorf("%w: the result of host function %q: %w", mlbridge.ErrSerialization, name, encErr)
+		} else {
+			data = b.Bytes()
+		}
+	}
+	msg := &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindRes}}, Data: data}
+	if err != nil {
+		msg = &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindErr}}, Data: encodeError(err)}
+	}
+	pubErr := s.nc.PublishMsg(msg)
+	if errors.Is(pubErr, nats.ErrMaxPayload) {
+		tooBig := fmt.Errorf("%w: %w: the result of host function %q (%d bytes) is over the NATS server's max payload (%d)",
+			ErrPayloadTooLarge, mlbridge.ErrSerialization, name, len(data), s.nc.MaxPayload())
+		pubErr = s.nc.PublishMsg(&nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindErr}}, Data: encodeError(tooBig)})
+	}
+	if pubErr != nil {
+		s.log.Warn("mlnats: a host function's answer was not sent", "fn", name, "err", pubErr)
+	}
+}
+
+// beat publishes hdr to subject every ms milliseconds (the interval the peer asked for; the
+// default heartbeat when it named none) until stop. A timer, not a goroutine: most calls end
+// before the first beat.
+func beat(nc *nats.Conn, subject, ms string, hdr nats.Header) (stop func()) {
+	every := defaultHeartbeat
+	if v, err := strconv.Atoi(ms); err == nil {
+		every = max(time.Duration(v)*time.Millisecond, minHeartbeat)
+	}
+	// The lock orders the timer's assignment before its first run, and makes stop final: no
+	// beat is sent after stop returns (the answer must be the last message).
+	var mu sync.Mutex
+	var t *time.Timer
+	stopped := false
+	msg := &nats.Msg{Subject: subject, Header: hdr}
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = nc.PublishMsg(msg)
+			t.Reset(every)
+		}
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/types"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,13 +57,14 @@ func legacyType(fn *types.Func) string {
 // call the method makes, p.Client.X(args…) (through the embedded fields a promoted call goes
 // through: mp.PythonPoolV2.Client.X): only the selector's name is replaced, so the receiver and
 // the arguments, comments included, stay as written, and the result calls a method of
-// *dspy.Client, which a second run does not match. It declines (false) when the path goes
-// through a field this package cannot name (unexported, another package's).
+// *dspy.Client, which a second run does not match. Where the path goes through a field this
+// package cannot name (unexported, another package's), the call goes through the promoted
+// Client (pub.Client.X); it declines (false) when no selector from this package reaches it.
 func rewriteCall(pass *analysis.Pass, sel *ast.SelectorExpr, s *types.Selection, fn *types.Func) bool {
 	if s.Kind() != types.MethodVal {
 		return false
 	}
-	path, ok := fieldPath(pass, s)
+	path, ok := clientPath(pass, s)
 	if !ok {
 		return false
 	}
@@ -73,6 +75,27 @@ func rewriteCall(pass *analysis.Pass, sel *ast.SelectorExpr, s *types.Selection,
 		SuggestedFixes: []analysis.SuggestedFix{{Message: "call " + repl,
 			TextEdits: []analysis.TextEdit{{Pos: sel.Sel.Pos(), End: sel.Sel.End(), NewText: []byte(repl)}}}}})
 	return true
+}
+
+// clientPath is the path from the selection's receiver to the legacy value whose Client the
+// replacement calls, with a trailing dot: the embedded fields by name (embeddedPath) when
+// pass.Pkg can name each of them, else "" when the selector x.Client reaches that legacy
+// value's Client by promotion (an exported field promoted through an unexported embedded
+// one is selectable from any package), else false.
+func clientPath(pass *analysis.Pass, s *types.Selection) (string, bool) {
+	if path, ok := fieldPath(pass, s); ok {
+		return path, true
+	}
+	obj, index, _ := types.LookupFieldOrMethod(s.Recv(), true, pass.Pkg, "Client")
+	v, ok := obj.(*types.Var)
+	if !ok || !v.IsField() || v.Pkg() == nil || v.Pkg().Path() != legacyPath {
+		return "", false
+	}
+	via := s.Index()[:len(s.Index())-1]
+	if len(index) != len(via)+1 || !slices.Equal(index[:len(via)], via) {
+		return "", false // a Client of another embedded legacy value, or none
+	}
+	return "", true
 }
 
 // fieldPath is embeddedPath, and whether every field on it can be named from pass.Pkg.
@@ -101,7 +124,15 @@ func fieldPath(pass *analysis.Pass, s *types.Selection) (string, bool) {
 // or a call promoted through a type that embeds a legacy type (mp.ExecuteProgram(…)), with the
 // text that replaces the selection.
 func reportMethod(pass *analysis.Pass, f *ast.File, sel *ast.SelectorExpr, s *types.Selection, fn *types.Func) {
-	via := embeddedPath(s) + methodRepl[fn.Name()]
+	api := "adapters." + legacyType(fn) + "." + fn.Name()
+	path, ok := clientPath(pass, s)
+	if !ok {
+		pass.Report(analysis.Diagnostic{Pos: sel.Pos(), End: sel.End(), Category: api,
+			Message: fmt.Sprintf("%s uses deprecated %s: no selector from this package reaches the embedded legacy value's Client (an unexported field of another package, and Client is not promoted): replace it in the package that declares the field",
+				srcText(pass, sel.Pos(), sel.End()), api)})
+		return
+	}
+	via := path + methodRepl[fn.Name()]
 	var repl string
 	switch s.Kind() {
 	case types.MethodVal:
@@ -111,7 +142,6 @@ func reportMethod(pass *analysis.Pass, f *ast.File, sel *ast.SelectorExpr, s *ty
 	default:
 		return
 	}
-	api := "adapters." + legacyType(fn) + "." + fn.Name()
 	pass.Report(analysis.Diagnostic{Pos: sel.Pos(), End: sel.End(), Category: api,
 		Message: fmt.Sprintf("%s uses deprecated %s: replace with %s", srcText(pass, sel.Pos(), sel.End()), api, repl)})
 }

@@ -287,7 +287,7 @@ func reportIgnoredFiles(pass *analysis.Pass, u *unseen) {
 		}
 		u.at[imp.Pos()] = NotInBuild
 		pass.Report(analysis.Diagnostic{Pos: imp.Pos(), End: imp.End(), Category: "adapters",
-			Message: fmt.Sprintf("%s imports deprecated adapters but is not in this build (%s): its uses are not analyzed; run mlbridge migrate with -tags that include it",
+			Message: fmt.Sprintf("%s imports deprecated adapters but is not in this build (%s): its uses are not analyzed; run mlbridge migrate --tags with tags that include it",
 				filepath.Base(name), why)})
 	}
 }

@@ -52,7 +52,7 @@ func TestRunReportsFilesBehindBuildTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "tagged.go:8:tagged.go imports deprecated adapters but is not in this build (//go:build integration): its uses are not analyzed; run mlbridge migrate with -tags that include it"
+	want := "tagged.go:8:tagged.go imports deprecated adapters but is not in this build (//go:build integration): its uses are not analyzed; run mlbridge migrate --tags with tags that include it"
 	if got := in(res); len(got) != 1 || got[0] != want {
 		t.Errorf("without the tag:\n got %q\nwant %q", got, want)
 	}

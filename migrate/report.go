@@ -3,8 +3,10 @@ package migrate
 import (
 	"fmt"
 	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/types"
+	"io"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -277,7 +279,7 @@ func reportIgnoredFiles(pass *analysis.Pass, u *unseen) {
 		if imp == nil {
 			continue
 		}
-		why := "its file name's GOOS/GOARCH"
+		why, how := "", "run mlbridge migrate --tags with tags that include it"
 		for _, g := range f.Comments {
 			for _, c := range g.List {
 				if c.Pos() < f.Package && strings.HasPrefix(c.Text, "//go:build ") {
@@ -285,9 +287,27 @@ func reportIgnoredFiles(pass *analysis.Pass, u *unseen) {
 				}
 			}
 		}
+		if excludedByName(name) { // tags cannot select it: the go command's environment does
+			why = strings.TrimPrefix(why+"; ", "; ") + "its file name's GOOS/GOARCH"
+			how = "run mlbridge migrate with GOOS/GOARCH set as its file name says (GOOS=<os> mlbridge migrate ./...)"
+			if strings.HasPrefix(why, "//go:build") {
+				how += ", and --tags if its //go:build line needs them"
+			}
+		}
 		u.at[imp.Pos()] = NotInBuild
 		pass.Report(analysis.Diagnostic{Pos: imp.Pos(), End: imp.End(), Category: "adapters",
-			Message: fmt.Sprintf("%s imports deprecated adapters but is not in this build (%s): its uses are not analyzed; run mlbridge migrate --tags with tags that include it",
-				filepath.Base(name), why)})
+			Message: fmt.Sprintf("%s imports deprecated adapters but is not in this build (%s): its uses are not analyzed; %s",
+				filepath.Base(name), why, how)})
 	}
+}
+
+// excludedByName says whether the file name's _GOOS/_GOARCH suffixes leave the file out of
+// the build for the go command's GOOS/GOARCH, whatever its //go:build line says.
+func excludedByName(path string) bool {
+	ctxt := build.Default                                 // GOOS/GOARCH from the environment, as go list has them
+	ctxt.OpenFile = func(string) (io.ReadCloser, error) { // the name alone: no //go:build line
+		return io.NopCloser(strings.NewReader("package p\n")), nil
+	}
+	ok, err := ctxt.MatchFile(filepath.Dir(path), filepath.Base(path))
+	return err == nil && !ok
 }

@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,4 +75,48 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// A file whose name selects another GOOS is left out whatever the tags: the finding says to
+// set GOOS, and with GOOS set the analyzer sees its uses.
+func TestRunReportsFilesOfAnotherGOOS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a copy of testdata/legacyapp")
+	}
+	other := "windows"
+	if runtime.GOOS == other {
+		other = "linux"
+	}
+	dir := testenv.LegacyApp(t)
+	name := "health_" + other + ".go"
+	src := strings.Replace(tagged, "//go:build integration\n\n", "", 1)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := func(res *migrate.Result) []string {
+		var got []string
+		for _, f := range res.Findings {
+			if filepath.Base(f.File) == name {
+				got = append(got, strconv.Itoa(f.Line)+":"+f.Message)
+			}
+		}
+		return got
+	}
+	res, err := migrate.Config{Dir: dir, Tags: []string{"integration"}}.Run("./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "6:" + name + " imports deprecated adapters but is not in this build (its file name's GOOS/GOARCH): its uses are not analyzed; run mlbridge migrate with GOOS/GOARCH set as its file name says (GOOS=<os> mlbridge migrate ./...)"
+	if got := in(res); len(got) != 1 || got[0] != want {
+		t.Errorf("GOOS=%s:\n got %q\nwant %q", runtime.GOOS, got, want)
+	}
+	t.Setenv("GOOS", other)
+	res, err = migrate.Run(dir, "./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "10:p.HealthCheck uses deprecated adapters.PythonPoolV2.HealthCheck: replace with p.Client.Adapter().Health"
+	if got := in(res); !contains(got, want) || contains(got, "not in this build") {
+		t.Errorf("GOOS=%s:\n got %q\nwant %q", other, got, want)
+	}
 }

@@ -40,8 +40,9 @@ and the package-level default pool (docs/MIGRATION.md).
 
 The default is a dry run (--dry-run): a unified diff and the list, nothing written; --apply
 writes the rewrites, and a second run finds nothing to rewrite. Files behind build tags are
-analyzed only with --tags: run go fix and migrate once per tag set your module builds with
-(a file left out is listed as "not in this build").`,
+analyzed only with --tags, and files named for another system (x_windows.go) only with GOOS
+(GOARCH) set in the environment: run go fix and migrate once per tag set and system your module
+builds for (a file left out is listed as "not in this build").`,
 		Example: "  mlbridge migrate --dry-run ./...   # the default: diff and findings, nothing written\n  mlbridge migrate --apply ./...",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := analyze(dir, tags, args)

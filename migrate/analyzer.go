@@ -48,7 +48,7 @@ var reports = map[string]string{
 	"ConfigureLM":     "dspy.New(a).ConfigureLM, a from mlbridge.Registry.Default",
 	"GetProgramInfo":  "dspy.New(a).GetProgramInfo, a from mlbridge.Registry.Default",
 	"HealthCheck":     "a.Health(ctx), a from mlbridge.Registry.Default",
-	"GetStats":        "a.Stats(), a from mlbridge.Registry.Default (a mlbridge.Adapter: Stats is on *mlbridge.Pool)",
+	"GetStats":        "a.Stats(), a from mlbridge.Registry.Default (Stats is a method of mlbridge.Adapter)",
 	"Default":         "mlbridge.Registry.Default",
 	"SetDefault":      "mlbridge.Registry.SetDefault",
 	"CloseDefault":    "mlbridge.Registry.Close",

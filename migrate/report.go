@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/build"
+	"go/build/constraint"
 	"go/parser"
 	"go/types"
 	"io"
@@ -287,7 +288,12 @@ func reportIgnoredFiles(pass *analysis.Pass, u *unseen) {
 				}
 			}
 		}
-		if excludedByName(name) { // tags cannot select it: the go command's environment does
+		if f.Name.Name != pass.Pkg.Name() || mentionsIgnore(why) {
+			// a generator (//go:build ignore, often package main): no tag set builds it with
+			// its package (and -tags ignore breaks the standard library's packages), but the
+			// go command builds a file named on the command line whatever its constraint
+			how = "name it on the command line, which analyzes it whatever its //go:build line: mlbridge migrate " + name
+		} else if excludedByName(name) { // tags cannot select it: the go command's environment does
 			why = strings.TrimPrefix(why+"; ", "; ") + "its file name's GOOS/GOARCH"
 			how = "run mlbridge migrate with GOOS/GOARCH set as its file name says (GOOS=<os> mlbridge migrate ./...)"
 			if strings.HasPrefix(why, "//go:build") {
@@ -310,4 +316,28 @@ func excludedByName(path string) bool {
 	}
 	ok, err := ctxt.MatchFile(filepath.Dir(path), filepath.Base(path))
 	return err == nil && !ok
+}
+
+// mentionsIgnore says whether the //go:build line line uses the tag ignore, the convention
+// for files that are never part of their directory's package (go run gen.go).
+func mentionsIgnore(line string) bool {
+	expr, err := constraint.Parse(line)
+	if err != nil {
+		return false
+	}
+	var walk func(constraint.Expr) bool
+	walk = func(e constraint.Expr) bool {
+		switch e := e.(type) {
+		case *constraint.TagExpr:
+			return e.Tag == "ignore"
+		case *constraint.NotExpr:
+			return walk(e.X)
+		case *constraint.AndExpr:
+			return walk(e.X) || walk(e.Y)
+		case *constraint.OrExpr:
+			return walk(e.X) || walk(e.Y)
+		}
+		return false
+	}
+	return walk(expr)
 }

@@ -120,3 +120,55 @@ func TestRunReportsFilesOfAnotherGOOS(t *testing.T) {
 		t.Errorf("GOOS=%s:\n got %q\nwant %q", other, got, want)
 	}
 }
+
+const generator = `//go:build ignore
+
+// Command gen is run by go generate (go run gen.go).
+package main
+
+import (
+	"context"
+
+	"github.com/mlbridge/mlbridge/adapters"
+)
+
+func main() {
+	p, _ := adapters.NewPythonPoolV2(context.Background(), adapters.Options{})
+	_ = p.HealthCheck(context.Background())
+}
+`
+
+// A generator behind //go:build ignore cannot be included by tags (-tags ignore also pulls in
+// the standard library's ignored files): the finding says to name the file, and a run on the
+// file analyzes it.
+func TestRunReportsIgnoredGenerators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a copy of testdata/legacyapp")
+	}
+	dir := testenv.LegacyApp(t)
+	gen := filepath.Join(dir, "gen.go")
+	if err := os.WriteFile(gen, []byte(generator), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := migrate.Run(dir, "./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "gen.go imports deprecated adapters but is not in this build (//go:build ignore): its uses are not analyzed; name it on the command line, which analyzes it whatever its //go:build line: mlbridge migrate " + gen
+	var got []string
+	for _, f := range res.Findings {
+		if f.File == gen {
+			got = append(got, f.Message)
+		}
+	}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("gen.go:\n got %q\nwant %q", got, want)
+	}
+	res, err = migrate.Run(dir, gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.Changed[gen]), "_ = p.Client.Adapter().Health(context.Background())") {
+		t.Errorf("migrate gen.go: the call is not rewritten:\n%s", res.Diff)
+	}
+}

@@ -157,7 +157,7 @@ func checkFile(pass *analysis.Pass, f *ast.File, u *unseen) {
 	for i, e := range renamed {
 		from := legacyName(e)
 		to := renames[from]
-		edits := []analysis.TextEdit{{Pos: e.Pos(), End: e.End(), NewText: []byte(name + "." + to)}}
+		edits := renameEdits(e, name, to)
 		if i == 0 {
 			edits = append(edits, imports...) // once per file: the fixes are applied together
 		}
@@ -203,4 +203,18 @@ func legacyName(e ast.Expr) string {
 		return sel.Sel.Name
 	}
 	return e.(*ast.Ident).Name
+}
+
+// renameEdits rewrite e (adapters.X, or dot-imported X) to name.To: the qualifier and the
+// name are replaced each on its own, so a comment between them (adapters. /* why */ X) stays.
+func renameEdits(e ast.Expr, name, to string) []analysis.TextEdit {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok {
+		return []analysis.TextEdit{{Pos: e.Pos(), End: e.End(), NewText: []byte(name + "." + to)}}
+	}
+	edits := []analysis.TextEdit{{Pos: sel.X.Pos(), End: sel.X.End(), NewText: []byte(name)}}
+	if sel.Sel.Name != to {
+		edits = append(edits, analysis.TextEdit{Pos: sel.Sel.Pos(), End: sel.Sel.End(), NewText: []byte(to)})
+	}
+	return edits
 }

@@ -238,14 +238,24 @@ func addImport(pass *analysis.Pass, f *ast.File, legacy *ast.ImportSpec, spec st
 	gd := declOf(f, legacy)
 	tf := pass.Fset.File(legacy.Pos())
 	if !gd.Lparen.IsValid() {
-		eol := endOfLine(pass, gd.End())
-		return []analysis.TextEdit{{Pos: eol, End: eol, NewText: []byte("\nimport " + spec)}}
+		eol, nl := lineBreak(pass, gd.End())
+		return []analysis.TextEdit{{Pos: eol, End: eol, NewText: []byte(nl + "import " + spec)}}
 	}
 	if tf.Line(gd.Rparen) == tf.Line(legacy.Pos()) { // import ("a"; "adapters")
 		return []analysis.TextEdit{{Pos: gd.Rparen, End: gd.Rparen, NewText: []byte("; " + spec)}}
 	}
-	eol := endOfLine(pass, legacy.End())
-	return []analysis.TextEdit{{Pos: eol, End: eol, NewText: []byte("\n\t" + spec)}}
+	eol, nl := lineBreak(pass, legacy.End())
+	return []analysis.TextEdit{{Pos: eol, End: eol, NewText: []byte(nl + "\t" + spec)}}
+}
+
+// lineBreak is where pos's line breaks, and the file's line break there: "\r\n" in a file with
+// CRLF line endings (an added line ends like its neighbours), else "\n".
+func lineBreak(pass *analysis.Pass, pos token.Pos) (token.Pos, string) {
+	eol := endOfLine(pass, pos)
+	if eol > pos && srcText(pass, eol-1, eol) == "\r" {
+		return eol - 1, "\r\n"
+	}
+	return eol, "\n"
 }
 
 // removeImport deletes the legacy import with its line (and its trailing comment).

@@ -134,7 +134,7 @@ the share of calls through the current API, and the share of async handlers per 
 			fmt.Fprintf(tw, "legacy uses\t%d (staticcheck SA1019 sees %d; %d dot-imported, %d inside functions marked Deprecated, %d embedded types, %d silenced by //lint:ignore, %d not deprecated)\n",
 				len(res.Findings)-notInBuild, res.SA1019(), notSA1019[migrate.DotImported], notSA1019[migrate.InDeprecatedFunc],
 				notSA1019[migrate.EmbeddedType], notSA1019[migrate.LintIgnored], notSA1019[migrate.NotDeprecated])
-			fmt.Fprintf(tw, "files not in this build\t%d (their uses are not counted; --tags includes them)\n", notInBuild)
+			fmt.Fprintf(tw, "files not in this build\t%d (their uses are not counted; mlbridge migrate says, per file, how to include it: --tags, GOOS/GOARCH or naming the file)\n", notInBuild)
 			for _, k := range slices.Sorted(maps.Keys(perAPI)) {
 				fmt.Fprintf(tw, "  %s\t%d\n", k, perAPI[k])
 			}

@@ -13,6 +13,7 @@ package migrate
 import (
 	"fmt"
 	"go/ast"
+	"go/token"
 	"go/types"
 	"reflect"
 	"strings"
@@ -48,7 +49,7 @@ var reports = map[string]string{
 	"ConfigureLM":     "dspy.New(a).ConfigureLM, a from mlbridge.Registry.Default",
 	"GetProgramInfo":  "dspy.New(a).GetProgramInfo, a from mlbridge.Registry.Default",
 	"HealthCheck":     "a.Health(ctx), a from mlbridge.Registry.Default",
-	"GetStats":        "a.Stats(), a from mlbridge.Registry.Default (a mlbridge.Adapter: Stats is on *mlbridge.Pool)",
+	"GetStats":        "a.Stats(), a from mlbridge.Registry.Default (Stats is a method of mlbridge.Adapter)",
 	"Default":         "mlbridge.Registry.Default",
 	"SetDefault":      "mlbridge.Registry.SetDefault",
 	"CloseDefault":    "mlbridge.Registry.Close",
@@ -157,7 +158,7 @@ func checkFile(pass *analysis.Pass, f *ast.File, u *unseen) {
 	for i, e := range renamed {
 		from := legacyName(e)
 		to := renames[from]
-		edits := []analysis.TextEdit{{Pos: e.Pos(), End: e.End(), NewText: []byte(name + "." + to)}}
+		edits := renameEdits(pass, e, name, to)
 		if i == 0 {
 			edits = append(edits, imports...) // once per file: the fixes are applied together
 		}
@@ -203,4 +204,37 @@ func legacyName(e ast.Expr) string {
 		return sel.Sel.Name
 	}
 	return e.(*ast.Ident).Name
+}
+
+// renameEdits rewrite e (adapters.X, or dot-imported X) to name.To (to, when name is "": a
+// dot import of dspy): the qualifier and the name are replaced each on its own, so a comment
+// between them (adapters. /* why */ X) stays.
+func renameEdits(pass *analysis.Pass, e ast.Expr, name, to string) []analysis.TextEdit {
+	qualified := to
+	if name != "" {
+		qualified = name + "." + to
+	}
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok {
+		return []analysis.TextEdit{{Pos: e.Pos(), End: e.End(), NewText: []byte(qualified)}}
+	}
+	edits := []analysis.TextEdit{{Pos: sel.X.Pos(), End: sel.X.End(), NewText: []byte(name)}}
+	if name == "" { // the qualifier and its dot go; a comment after the dot stays
+		edits[0].End = dotAfter(pass, sel.X.End())
+	}
+	if sel.Sel.Name != to {
+		edits = append(edits, analysis.TextEdit{Pos: sel.Sel.Pos(), End: sel.Sel.End(), NewText: []byte(to)})
+	}
+	return edits
+}
+
+// dotAfter is the position just past the selector's dot that follows pos.
+func dotAfter(pass *analysis.Pass, pos token.Pos) token.Pos {
+	tf := pass.Fset.File(pos)
+	src, _ := pass.ReadFile(tf.Name())
+	off := tf.Offset(pos)
+	for off < len(src) && src[off] != '.' {
+		off++
+	}
+	return tf.Pos(min(off+1, len(src)))
 }

@@ -9,5 +9,5 @@ import (
 )
 
 func TestAnalyzer(t *testing.T) {
-	analysistest.RunWithSuggestedFixes(t, analysistest.TestData(), migrate.Analyzer, "example.com/app", "example.com/untouched", "example.com/names", "example.com/extest", "example.com/comments", "example.com/remaining", "example.com/calls", "example.com/kinds")
+	analysistest.RunWithSuggestedFixes(t, analysistest.TestData(), migrate.Analyzer, "example.com/app", "example.com/untouched", "example.com/names", "example.com/extest", "example.com/comments", "example.com/remaining", "example.com/calls", "example.com/kinds", "example.com/promoted", "example.com/teamshapes", "example.com/halfdot")
 }

@@ -17,7 +17,8 @@ import (
 // dspyImport decides the name under which the rewritten sites in f refer to package dspy, and
 // the import edits (per file) that make it available:
 //   - an import of dspy that f already has serves, when its name reaches every site (no local
-//     variable, parameter or package-level name shadows it there);
+//     variable, parameter or package-level name shadows it there); a dot import of dspy serves
+//     with the bare names ("" is returned) when each reaches dspy's object at its site;
 //   - one that some site cannot reach is renamed, with its uses (renameImport);
 //   - otherwise the first free name of dspy, mldspy, mldspy2…: no import of f has it, no file
 //     of the package in any build declares it, and it resolves to nothing at every site;
@@ -29,12 +30,17 @@ func dspyImport(pass *analysis.Pass, f *ast.File, sites []ast.Expr, freed *ast.I
 		drop = removeImport(pass, f, freed)
 	}
 	var shadowed *ast.ImportSpec // an import of dspy that some site cannot reach
+	dot := false                 // a dot import of dspy whose names reach every site
 	for _, imp := range f.Imports {
 		if p, _ := strconv.Unquote(imp.Path.Value); p != dspyPath {
 			continue
 		}
 		name := localName(pass, imp)
-		if name == "_" || name == "." {
+		if name == "." {
+			dot = dot || reachesDot(pass, sites)
+			continue
+		}
+		if name == "_" {
 			continue
 		}
 		if !reaches(pass, name, sites, true) {
@@ -42,6 +48,9 @@ func dspyImport(pass *analysis.Pass, f *ast.File, sites []ast.Expr, freed *ast.I
 			continue
 		}
 		return name, drop
+	}
+	if dot { // a half-migrated file: the bare names, not a second import of dspy (ST1019)
+		return "", drop
 	}
 	if shadowed != nil {
 		name, edits := renameImport(pass, f, shadowed, sites)
@@ -56,6 +65,22 @@ func dspyImport(pass *analysis.Pass, f *ast.File, sites []ast.Expr, freed *ast.I
 		return name, []analysis.TextEdit{{Pos: freed.Pos(), End: freed.End(), NewText: []byte(spec)}}
 	}
 	return name, addImport(pass, f, importOf(f, legacyPath), spec)
+}
+
+// reachesDot says whether, at each site, the bare name of its replacement (LMConfig for
+// adapters.LMConfig) is package dspy's, through f's dot import of it.
+func reachesDot(pass *analysis.Pass, sites []ast.Expr) bool {
+	for _, e := range sites {
+		scope := pass.Pkg.Scope().Innermost(e.Pos())
+		if scope == nil {
+			return false
+		}
+		_, obj := scope.LookupParent(renames[legacyName(e)], e.Pos())
+		if obj == nil || obj.Pkg() == nil || obj.Pkg().Path() != dspyPath {
+			return false
+		}
+	}
+	return true
 }
 
 // legacyImports are f's imports of the legacy package, blank ones left out (they are kept for
@@ -238,14 +263,24 @@ func addImport(pass *analysis.Pass, f *ast.File, legacy *ast.ImportSpec, spec st
 	gd := declOf(f, legacy)
 	tf := pass.Fset.File(legacy.Pos())
 	if !gd.Lparen.IsValid() {
-		eol := endOfLine(pass, gd.End())
-		return []analysis.TextEdit{{Pos: eol, End: eol, NewText: []byte("\nimport " + spec)}}
+		eol, nl := lineBreak(pass, gd.End())
+		return []analysis.TextEdit{{Pos: eol, End: eol, NewText: []byte(nl + "import " + spec)}}
 	}
 	if tf.Line(gd.Rparen) == tf.Line(legacy.Pos()) { // import ("a"; "adapters")
 		return []analysis.TextEdit{{Pos: gd.Rparen, End: gd.Rparen, NewText: []byte("; " + spec)}}
 	}
-	eol := endOfLine(pass, legacy.End())
-	return []analysis.TextEdit{{Pos: eol, End: eol, NewText: []byte("\n\t" + spec)}}
+	eol, nl := lineBreak(pass, legacy.End())
+	return []analysis.TextEdit{{Pos: eol, End: eol, NewText: []byte(nl + "\t" + spec)}}
+}
+
+// lineBreak is where pos's line breaks, and the file's line break there: "\r\n" in a file with
+// CRLF line endings (an added line ends like its neighbours), else "\n".
+func lineBreak(pass *analysis.Pass, pos token.Pos) (token.Pos, string) {
+	eol := endOfLine(pass, pos)
+	if eol > pos && srcText(pass, eol-1, eol) == "\r" {
+		return eol - 1, "\r\n"
+	}
+	return eol, "\n"
 }
 
 // removeImport deletes the legacy import with its line (and its trailing comment).

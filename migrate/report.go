@@ -3,9 +3,13 @@ package migrate
 import (
 	"fmt"
 	"go/ast"
+	"go/build"
+	"go/build/constraint"
 	"go/parser"
 	"go/types"
+	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,13 +60,14 @@ func legacyType(fn *types.Func) string {
 // call the method makes, p.Client.X(args…) (through the embedded fields a promoted call goes
 // through: mp.PythonPoolV2.Client.X): only the selector's name is replaced, so the receiver and
 // the arguments, comments included, stay as written, and the result calls a method of
-// *dspy.Client, which a second run does not match. It declines (false) when the path goes
-// through a field this package cannot name (unexported, another package's).
+// *dspy.Client, which a second run does not match. Where the path goes through a field this
+// package cannot name (unexported, another package's), the call goes through the promoted
+// Client (pub.Client.X); it declines (false) when no selector from this package reaches it.
 func rewriteCall(pass *analysis.Pass, sel *ast.SelectorExpr, s *types.Selection, fn *types.Func) bool {
 	if s.Kind() != types.MethodVal {
 		return false
 	}
-	path, ok := fieldPath(pass, s)
+	path, ok := clientPath(pass, s)
 	if !ok {
 		return false
 	}
@@ -73,6 +78,27 @@ func rewriteCall(pass *analysis.Pass, sel *ast.SelectorExpr, s *types.Selection,
 		SuggestedFixes: []analysis.SuggestedFix{{Message: "call " + repl,
 			TextEdits: []analysis.TextEdit{{Pos: sel.Sel.Pos(), End: sel.Sel.End(), NewText: []byte(repl)}}}}})
 	return true
+}
+
+// clientPath is the path from the selection's receiver to the legacy value whose Client the
+// replacement calls, with a trailing dot: the embedded fields by name (embeddedPath) when
+// pass.Pkg can name each of them, else "" when the selector x.Client reaches that legacy
+// value's Client by promotion (an exported field promoted through an unexported embedded
+// one is selectable from any package), else false.
+func clientPath(pass *analysis.Pass, s *types.Selection) (string, bool) {
+	if path, ok := fieldPath(pass, s); ok {
+		return path, true
+	}
+	obj, index, _ := types.LookupFieldOrMethod(s.Recv(), true, pass.Pkg, "Client")
+	v, ok := obj.(*types.Var)
+	if !ok || !v.IsField() || v.Pkg() == nil || v.Pkg().Path() != legacyPath {
+		return "", false
+	}
+	via := s.Index()[:len(s.Index())-1]
+	if len(index) != len(via)+1 || !slices.Equal(index[:len(via)], via) {
+		return "", false // a Client of another embedded legacy value, or none
+	}
+	return "", true
 }
 
 // fieldPath is embeddedPath, and whether every field on it can be named from pass.Pkg.
@@ -101,7 +127,15 @@ func fieldPath(pass *analysis.Pass, s *types.Selection) (string, bool) {
 // or a call promoted through a type that embeds a legacy type (mp.ExecuteProgram(…)), with the
 // text that replaces the selection.
 func reportMethod(pass *analysis.Pass, f *ast.File, sel *ast.SelectorExpr, s *types.Selection, fn *types.Func) {
-	via := embeddedPath(s) + methodRepl[fn.Name()]
+	api := "adapters." + legacyType(fn) + "." + fn.Name()
+	path, ok := clientPath(pass, s)
+	if !ok {
+		pass.Report(analysis.Diagnostic{Pos: sel.Pos(), End: sel.End(), Category: api,
+			Message: fmt.Sprintf("%s uses deprecated %s: no selector from this package reaches the embedded legacy value's Client (an unexported field of another package, and Client is not promoted): replace it in the package that declares the field",
+				srcText(pass, sel.Pos(), sel.End()), api)})
+		return
+	}
+	via := path + methodRepl[fn.Name()]
 	var repl string
 	switch s.Kind() {
 	case types.MethodVal:
@@ -111,7 +145,6 @@ func reportMethod(pass *analysis.Pass, f *ast.File, sel *ast.SelectorExpr, s *ty
 	default:
 		return
 	}
-	api := "adapters." + legacyType(fn) + "." + fn.Name()
 	pass.Report(analysis.Diagnostic{Pos: sel.Pos(), End: sel.End(), Category: api,
 		Message: fmt.Sprintf("%s uses deprecated %s: replace with %s", srcText(pass, sel.Pos(), sel.End()), api, repl)})
 }
@@ -247,7 +280,7 @@ func reportIgnoredFiles(pass *analysis.Pass, u *unseen) {
 		if imp == nil {
 			continue
 		}
-		why := "its file name's GOOS/GOARCH"
+		why, how := "", "run mlbridge migrate --tags with tags that include it"
 		for _, g := range f.Comments {
 			for _, c := range g.List {
 				if c.Pos() < f.Package && strings.HasPrefix(c.Text, "//go:build ") {
@@ -255,9 +288,56 @@ func reportIgnoredFiles(pass *analysis.Pass, u *unseen) {
 				}
 			}
 		}
+		if f.Name.Name != pass.Pkg.Name() || mentionsIgnore(why) {
+			// a generator (//go:build ignore, often package main): no tag set builds it with
+			// its package (and -tags ignore breaks the standard library's packages), but the
+			// go command builds a file named on the command line whatever its constraint
+			how = "name it on the command line, which analyzes it whatever its //go:build line: mlbridge migrate " + name
+		} else if excludedByName(name) { // tags cannot select it: the go command's environment does
+			why = strings.TrimPrefix(why+"; ", "; ") + "its file name's GOOS/GOARCH"
+			how = "run mlbridge migrate with GOOS/GOARCH set as its file name says (GOOS=<os> mlbridge migrate ./...)"
+			if strings.HasPrefix(why, "//go:build") {
+				how += ", and --tags if its //go:build line needs them"
+			}
+		}
 		u.at[imp.Pos()] = NotInBuild
 		pass.Report(analysis.Diagnostic{Pos: imp.Pos(), End: imp.End(), Category: "adapters",
-			Message: fmt.Sprintf("%s imports deprecated adapters but is not in this build (%s): its uses are not analyzed; run mlbridge migrate with -tags that include it",
-				filepath.Base(name), why)})
+			Message: fmt.Sprintf("%s imports deprecated adapters but is not in this build (%s): its uses are not analyzed; %s",
+				filepath.Base(name), why, how)})
 	}
+}
+
+// excludedByName says whether the file name's _GOOS/_GOARCH suffixes leave the file out of
+// the build for the go command's GOOS/GOARCH, whatever its //go:build line says.
+func excludedByName(path string) bool {
+	ctxt := build.Default                                 // GOOS/GOARCH from the environment, as go list has them
+	ctxt.OpenFile = func(string) (io.ReadCloser, error) { // the name alone: no //go:build line
+		return io.NopCloser(strings.NewReader("package p\n")), nil
+	}
+	ok, err := ctxt.MatchFile(filepath.Dir(path), filepath.Base(path))
+	return err == nil && !ok
+}
+
+// mentionsIgnore says whether the //go:build line line uses the tag ignore, the convention
+// for files that are never part of their directory's package (go run gen.go).
+func mentionsIgnore(line string) bool {
+	expr, err := constraint.Parse(line)
+	if err != nil {
+		return false
+	}
+	var walk func(constraint.Expr) bool
+	walk = func(e constraint.Expr) bool {
+		switch e := e.(type) {
+		case *constraint.TagExpr:
+			return e.Tag == "ignore"
+		case *constraint.NotExpr:
+			return walk(e.X)
+		case *constraint.AndExpr:
+			return walk(e.X) || walk(e.Y)
+		case *constraint.OrExpr:
+			return walk(e.X) || walk(e.Y)
+		}
+		return false
+	}
+	return walk(expr)
 }

@@ -96,7 +96,9 @@ func (c Config) Run(patterns ...string) (*Result, error) {
 			}
 		}
 		for _, d := range act.Diagnostics {
-			pos := act.Package.Fset.Position(d.Pos)
+			// the file the edits apply to, not where a //line directive points (goyacc's
+			// grammar.y, a template): that file may not exist, and is not what was analyzed
+			pos := act.Package.Fset.PositionFor(d.Pos, false)
 			key := fmt.Sprintf("%s:%d:%d:%s", pos.Filename, pos.Line, pos.Column, d.Message)
 			if seen[key] {
 				continue

@@ -40,8 +40,9 @@ and the package-level default pool (docs/MIGRATION.md).
 
 The default is a dry run (--dry-run): a unified diff and the list, nothing written; --apply
 writes the rewrites, and a second run finds nothing to rewrite. Files behind build tags are
-analyzed only with --tags: run go fix and migrate once per tag set your module builds with
-(a file left out is listed as "not in this build").`,
+analyzed only with --tags, and files named for another system (x_windows.go) only with GOOS
+(GOARCH) set in the environment: run go fix and migrate once per tag set and system your module
+builds for (a file left out is listed as "not in this build").`,
 		Example: "  mlbridge migrate --dry-run ./...   # the default: diff and findings, nothing written\n  mlbridge migrate --apply ./...",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := analyze(dir, tags, args)
@@ -133,7 +134,7 @@ the share of calls through the current API, and the share of async handlers per 
 			fmt.Fprintf(tw, "legacy uses\t%d (staticcheck SA1019 sees %d; %d dot-imported, %d inside functions marked Deprecated, %d embedded types, %d silenced by //lint:ignore, %d not deprecated)\n",
 				len(res.Findings)-notInBuild, res.SA1019(), notSA1019[migrate.DotImported], notSA1019[migrate.InDeprecatedFunc],
 				notSA1019[migrate.EmbeddedType], notSA1019[migrate.LintIgnored], notSA1019[migrate.NotDeprecated])
-			fmt.Fprintf(tw, "files not in this build\t%d (their uses are not counted; --tags includes them)\n", notInBuild)
+			fmt.Fprintf(tw, "files not in this build\t%d (their uses are not counted; mlbridge migrate says, per file, how to include it: --tags, GOOS/GOARCH or naming the file)\n", notInBuild)
 			for _, k := range slices.Sorted(maps.Keys(perAPI)) {
 				fmt.Fprintf(tw, "  %s\t%d\n", k, perAPI[k])
 			}

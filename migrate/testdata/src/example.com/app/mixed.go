@@ -20,7 +20,7 @@ func Run(ctx context.Context) (map[string]any, error) {
 
 // The package-level functions added later are reported too.
 func Check(ctx context.Context) error {
-	_ = adapters.GetStats()                                       // want "adapters.GetStats is deprecated: use a.Stats\\(\\), a from mlbridge.Registry.Default"
+	_ = adapters.GetStats()                                       // want "adapters.GetStats is deprecated: use a.Stats\\(\\), a from mlbridge.Registry.Default \\(Stats is a method of mlbridge.Adapter\\) \\(docs/MIGRATION.md\\)$"
 	if _, err := adapters.GetProgramInfo(ctx, "id"); err != nil { // want "adapters.GetProgramInfo is deprecated: use dspy.New\\(a\\).GetProgramInfo"
 		return err
 	}

@@ -455,3 +455,28 @@ func TestHostFuncNodeGivesUp(t *testing.T) {
 		t.Fatal("the client's call ended; the cancel must come from the node")
 	}
 }
+
+// TestHostFuncEndsWithItsCallWhenTheNodeDies: the node running the call is killed while the
+// client's Go function runs: the call fails (ErrNodeLost) and the function's ctx ends with
+// it — a dead node sends no cancel, so the client must not wait for one.
+func TestHostFuncEndsWithItsCallWhenTheNodeDies(t *testing.T) {
+	e := embedded(t)
+	started, ended := make(chan context.Context, 1), make(chan error, 1)
+	block := blockFunc(started, ended)
+	node := forwardingNode(t, e, nil, mlnats.ForwardFunc(block))
+	r := dial(t, e, mlnats.Options{HostFuncs: []mlbridge.HostFunc{block}, Heartbeat: 50 * time.Millisecond})
+	f := r.Submit(context.Background(), "host_call", hostArgs("fn", "block", "token", "node-dies"))
+	<-started
+	node.kill()
+	if _, err := f.Wait(context.Background()); !errors.Is(err, mlnats.ErrNodeLost) {
+		t.Fatalf("call: %v, want ErrNodeLost", err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the Go function's ctx ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Go function still runs 10 s after its call failed")
+	}
+}

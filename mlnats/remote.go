@@ -205,6 +205,10 @@ type exchange struct {
 	ch    chan *nats.Msg
 	node  string // once a node spoke
 	timer *time.Timer
+	// endOrigin cancels the ctx host functions of this call run under (Options.HostFuncs):
+	// they end with the call, whatever ends it, as they do locally — a killed node never
+	// sends its cancel
+	endOrigin context.CancelFunc
 }
 
 // open registers a reply subject and sends the request.
@@ -244,7 +248,9 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 	r.mu.Lock()
 	r.pending[x.token] = x.ch
 	if r.origins != nil {
-		r.origins[x.token] = ctx
+		var octx context.Context
+		octx, x.endOrigin = context.WithCancel(ctx)
+		r.origins[x.token] = octx
 	}
 	r.mu.Unlock()
 	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: p.data}); err != nil {
@@ -269,6 +275,9 @@ func (x *exchange) close() {
 	x.r.mu.Unlock()
 	if x.timer != nil {
 		x.timer.Stop()
+	}
+	if x.endOrigin != nil {
+		x.endOrigin()
 	}
 }
 

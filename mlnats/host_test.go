@@ -465,10 +465,15 @@ func TestHostFuncEndsWithItsCallWhenTheNodeDies(t *testing.T) {
 	block := blockFunc(started, ended)
 	node := forwardingNode(t, e, nil, mlnats.ForwardFunc(block))
 	r := dial(t, e, mlnats.Options{HostFuncs: []mlbridge.HostFunc{block}, Heartbeat: 50 * time.Millisecond})
-	f := r.Submit(context.Background(), "host_call", hostArgs("fn", "block", "token", "node-dies"))
+	// Call, not Submit: a Future cancels its own ctx once complete, which would hide the leak
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Call(context.Background(), "host_call", hostArgs("fn", "block", "token", "node-dies"))
+		done <- err
+	}()
 	<-started
 	node.kill()
-	if _, err := f.Wait(context.Background()); !errors.Is(err, mlnats.ErrNodeLost) {
+	if err := <-done; !errors.Is(err, mlnats.ErrNodeLost) {
 		t.Fatalf("call: %v, want ErrNodeLost", err)
 	}
 	select {

@@ -46,21 +46,7 @@ func typeSchema(t reflect.Type, depth int) map[string]any {
 		}
 		props := map[string]any{}
 		required := []any{}
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, optional, skip := fieldName(f)
-			if skip {
-				continue
-			}
-			s := typeSchema(f.Type, depth+1)
-			if d := f.Tag.Get("desc"); d != "" {
-				s["description"] = d
-			}
-			props[name] = s
-			if !optional && f.Type.Kind() != reflect.Pointer {
-				required = append(required, name)
-			}
-		}
+		structFields(t, depth, false, props, &required)
 		out := map[string]any{"type": "object", "properties": props}
 		if len(required) > 0 {
 			out["required"] = required
@@ -68,6 +54,53 @@ func typeSchema(t reflect.Type, depth int) map[string]any {
 		return out
 	}
 	return map[string]any{} // interface{}: anything
+}
+
+// structFields describes t's fields into props and required. An embedded struct without a
+// tag name is inlined, its fields at this level, as the decoder (and encoding/json) reads
+// them; behind a pointer (optional: nil until given) its fields are optional too.
+func structFields(t reflect.Type, depth int, optional bool, props map[string]any, required *[]any) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if inner, ok := inlined(f); ok {
+			if depth <= 8 {
+				structFields(inner, depth+1, optional || f.Type.Kind() == reflect.Pointer, props, required)
+			}
+			continue
+		}
+		name, opt, skip := fieldName(f)
+		if skip {
+			continue
+		}
+		s := typeSchema(f.Type, depth+1)
+		if d := f.Tag.Get("desc"); d != "" {
+			s["description"] = d
+		}
+		props[name] = s
+		if !optional && !opt && f.Type.Kind() != reflect.Pointer {
+			*required = append(*required, name)
+		}
+	}
+}
+
+// inlined is the struct type of an embedded struct field (or pointer to one) with no tag
+// name, whose fields the decoder reads at the level of the struct embedding it.
+func inlined(f reflect.StructField) (reflect.Type, bool) {
+	if !f.Anonymous {
+		return nil, false
+	}
+	tag, ok := f.Tag.Lookup("msgpack")
+	if !ok {
+		tag = f.Tag.Get("json")
+	}
+	if name, _, _ := strings.Cut(tag, ","); name != "" || tag == "-" {
+		return nil, false
+	}
+	t := f.Type
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t, t.Kind() == reflect.Struct
 }
 
 // fieldName follows the decoder: the msgpack tag, then the json tag, then the field name.
@@ -86,7 +119,7 @@ func fieldName(f reflect.StructField) (name string, optional, skip bool) {
 	if name == "" {
 		name = f.Name
 	}
-	return name, strings.Contains(opts, "omitempty"), false
+	return name, strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero"), false
 }
 
 // requiredOf is an object schema's required property names, sorted.

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -429,5 +431,44 @@ func TestHostFuncSchema(t *testing.T) {
 	}
 	if s := mlbridge.Func("g", func(context.Context, map[string]any) (bool, error) { return true, nil }).Schema(); fmt.Sprint(s) != "map[type:object]" {
 		t.Fatalf("a map takes anything: %v", s)
+	}
+}
+
+// EmbeddedBase is embedded by the arguments in TestHostFuncEmbeddedArguments.
+type EmbeddedBase struct {
+	City string `json:"city"`
+}
+
+type embeddedOpt struct {
+	Country string `json:"country"`
+}
+
+// An embedded struct's fields are arguments at the top level, as the decoder reads them (and
+// encoding/json would): in the schema, in the required check, in the call. Behind a pointer,
+// or tagged omitzero, they are optional.
+func TestHostFuncEmbeddedArguments(t *testing.T) {
+	type in struct {
+		EmbeddedBase
+		*embeddedOpt
+		Units string `json:"units,omitzero"`
+	}
+	f := mlbridge.Func("weather", func(_ context.Context, a in) (string, error) {
+		return a.City + "/" + a.Units, nil
+	})
+	if got, want := fmt.Sprint(f.Schema()), "map[properties:map[city:map[type:string] country:map[type:string] units:map[type:string]] required:[city] type:object]"; got != want {
+		t.Fatalf("schema\n got %s\nwant %s", got, want)
+	}
+	args := func(v map[string]any) []byte {
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if out, err := f.Invoke(context.Background(), args(map[string]any{"city": "Paris"})); err != nil || out != "Paris/" {
+		t.Fatalf("flattened arguments: %v, %v", out, err)
+	}
+	if _, err := f.Invoke(context.Background(), args(map[string]any{"units": "C"})); !errors.Is(err, mlbridge.ErrInvalidArgument) || !strings.Contains(err.Error(), "missing city") {
+		t.Fatalf("the embedded struct's field left out: %v, want invalid_argument naming city", err)
 	}
 }

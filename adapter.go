@@ -67,7 +67,7 @@ func (p *Pool) Create(ctx context.Context, d store.Definition) (store.Definition
 	}
 	if _, err := p.Call(ctx, "describe", map[string]any{"id": d.ID}, Uses(d.ID)); err != nil {
 		if _, refused := errors.AsType[*RemoteError](err); refused {
-			p.restore(ctx, d.ID, prev, prevErr == nil)
+			p.restore(ctx, d, prev, prevErr == nil)
 		}
 		return d, err
 	}

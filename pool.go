@@ -555,7 +555,7 @@ func (p *Pool) Define(ctx context.Context, d store.Definition) (store.Definition
 			continue
 		}
 		if _, refused := errors.AsType[*RemoteError](err); refused {
-			p.restore(ctx, d.ID, prev, prevErr == nil)
+			p.restore(ctx, d, prev, prevErr == nil)
 			return d, fmt.Errorf("worker pid %d refused %s %q, definition not kept: %w", workers[0].w.Pid(), d.Kind, d.ID, err)
 		}
 		if err != nil {
@@ -584,13 +584,22 @@ func (p *Pool) Define(ctx context.Context, d store.Definition) (store.Definition
 	return d, nil
 }
 
-// restore puts back what the store held for id before a refused definition (or removes it).
-func (p *Pool) restore(ctx context.Context, id string, prev store.Definition, existed bool) {
+// restore puts back what the store held before refused, a definition a worker refused (or
+// removes it). It puts back only over refused itself: a definition written since (by another
+// caller, another node) is newer and stays.
+func (p *Pool) restore(ctx context.Context, refused, prev store.Definition, existed bool) {
+	id := refused.ID
 	var err error
 	if existed {
+		prev.IfVersion = refused.Version
 		_, err = p.store.Put(ctx, prev)
 	} else {
 		err = p.store.Delete(ctx, id)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		p.logCall(ctx, slog.LevelInfo, "mlbridge: a refused definition was replaced before it could be taken back; the newer one stays",
+			slog.String("id", id))
+		return
 	}
 	if err != nil {
 		p.logCall(ctx, slog.LevelError, "mlbridge: could not take back a refused definition", slog.String("id", id),

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -17,16 +18,28 @@ type Bolt struct {
 	path string
 }
 
-// view and update run fn in a transaction under guard: a damaged page is an error, not a panic.
+// view and updateDeleted run fn in a transaction under guard: a damaged page is an error, not a panic.
 func (b *Bolt) view(op string, fn func(*bolt.Bucket) error) error {
 	return guard(b.path, op, func() error {
 		return b.db.View(func(tx *bolt.Tx) error { return b.inBucket(tx, fn) })
 	})
 }
 
-func (b *Bolt) update(op string, fn func(*bolt.Bucket) error) error {
+// deletedBucket holds the last version of each deleted id (8 bytes, big endian), so that a
+// definition made again goes on from it: versions of an id never repeat, and an IfVersion
+// read before a delete cannot match the definition made after it.
+var deletedBucket = []byte("deleted")
+
+// updateDeleted is update with the deleted versions' bucket too (made on first use).
+func (b *Bolt) updateDeleted(op string, fn func(defs, deleted *bolt.Bucket) error) error {
 	return guard(b.path, op, func() error {
-		return b.db.Update(func(tx *bolt.Tx) error { return b.inBucket(tx, fn) })
+		return b.db.Update(func(tx *bolt.Tx) error {
+			del, err := tx.CreateBucketIfNotExists(deletedBucket)
+			if err != nil {
+				return err
+			}
+			return b.inBucket(tx, func(bk *bolt.Bucket) error { return fn(bk, del) })
+		})
 	})
 }
 
@@ -47,8 +60,11 @@ func (b *Bolt) Put(_ context.Context, d Definition) (Definition, error) {
 	}
 	ifAbsent, ifVersion := d.IfAbsent, d.IfVersion
 	d.IfAbsent, d.IfVersion = false, 0
-	err := b.update("put", func(bk *bolt.Bucket) error {
+	err := b.updateDeleted("put", func(bk, del *bolt.Bucket) error {
 		d.Version = 1
+		if v := del.Get([]byte(d.ID)); len(v) == 8 {
+			d.Version = binary.BigEndian.Uint64(v) + 1
+		}
 		old := bk.Get([]byte(d.ID))
 		if old == nil && ifVersion != 0 {
 			return conflict(d.ID, ifVersion, 0, false)
@@ -71,6 +87,9 @@ func (b *Bolt) Put(_ context.Context, d Definition) (Definition, error) {
 		if err != nil {
 			return err
 		}
+		if err := del.Delete([]byte(d.ID)); err != nil {
+			return err
+		}
 		return bk.Put([]byte(d.ID), raw)
 	})
 	return d, err
@@ -89,9 +108,17 @@ func (b *Bolt) Get(_ context.Context, id string) (Definition, error) {
 }
 
 func (b *Bolt) Delete(_ context.Context, id string) error {
-	return b.update("delete", func(bk *bolt.Bucket) error {
-		if bk.Get([]byte(id)) == nil {
+	return b.updateDeleted("delete", func(bk, del *bolt.Bucket) error {
+		raw := bk.Get([]byte(id))
+		if raw == nil {
 			return fmt.Errorf("%w: %q", ErrNotFound, id)
+		}
+		var d Definition
+		if err := decodeRecord(b.path, []byte(id), raw, &d); err != nil {
+			return err
+		}
+		if err := del.Put([]byte(id), binary.BigEndian.AppendUint64(nil, d.Version)); err != nil {
+			return err
 		}
 		return bk.Delete([]byte(id))
 	})

@@ -49,6 +49,25 @@ func TestIfVersion(t *testing.T) {
 			if _, err := s.Put(ctx, Definition{ID: "p", Kind: "program", IfVersion: v2.Version}); !errors.Is(err, ErrConflict) {
 				t.Fatalf("IfVersion on a deleted id: %v, want ErrConflict", err)
 			}
+			// ABA: deleted and made again, an id's versions go on; a writer that read a
+			// version before the delete cannot overwrite the new definition.
+			a, err := s.Put(ctx, Definition{ID: "aba", Kind: "program"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Delete(ctx, "aba"); err != nil {
+				t.Fatal(err)
+			}
+			again, err := s.Put(ctx, Definition{ID: "aba", Kind: "program", Spec: map[string]any{"owner": "new"}})
+			if err != nil || again.Version <= a.Version {
+				t.Fatalf("made again after a delete: version %d (%v), want above %d", again.Version, err, a.Version)
+			}
+			if _, err := s.Put(ctx, Definition{ID: "aba", Kind: "program", Spec: map[string]any{"owner": "stale"}, IfVersion: a.Version}); !errors.Is(err, ErrConflict) {
+				t.Fatalf("a writer that read the deleted definition: %v, want ErrConflict", err)
+			}
+			if got, _ := s.Get(ctx, "aba"); got.Spec["owner"] != "new" {
+				t.Fatalf("the stale writer overwrote the new definition: %+v", got)
+			}
 		})
 	}
 }

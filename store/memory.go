@@ -13,10 +13,16 @@ import (
 type Memory struct {
 	mu   sync.RWMutex
 	defs map[string]Definition
+	// deleted: the last version of each deleted id, so that a definition made again goes on
+	// from it — versions of an id never repeat, and an IfVersion read before a delete cannot
+	// match the definition made after it
+	deleted map[string]uint64
 }
 
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory { return &Memory{defs: map[string]Definition{}} }
+func NewMemory() *Memory {
+	return &Memory{defs: map[string]Definition{}, deleted: map[string]uint64{}}
+}
 
 func (m *Memory) Put(_ context.Context, d Definition) (Definition, error) {
 	if d.ID == "" {
@@ -35,9 +41,10 @@ func (m *Memory) Put(_ context.Context, d Definition) (Definition, error) {
 		return Definition{}, conflict(d.ID, d.IfVersion, prev.Version, exists)
 	}
 	d.IfAbsent, d.IfVersion = false, 0
-	d.Version = prev.Version + 1
+	d.Version = max(prev.Version, m.deleted[d.ID]) + 1
 	d.UpdatedAt = time.Now().UTC()
 	m.defs[d.ID] = d
+	delete(m.deleted, d.ID)
 	return d, nil
 }
 
@@ -54,10 +61,12 @@ func (m *Memory) Get(_ context.Context, id string) (Definition, error) {
 func (m *Memory) Delete(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.defs[id]; !ok {
+	d, ok := m.defs[id]
+	if !ok {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	delete(m.defs, id)
+	m.deleted[id] = d.Version
 	return nil
 }
 

@@ -13,6 +13,7 @@ package migrate
 import (
 	"fmt"
 	"go/ast"
+	"go/scanner"
 	"go/token"
 	"go/types"
 	"reflect"
@@ -219,8 +220,10 @@ func renameEdits(pass *analysis.Pass, e ast.Expr, name, to string) []analysis.Te
 		return []analysis.TextEdit{{Pos: e.Pos(), End: e.End(), NewText: []byte(qualified)}}
 	}
 	edits := []analysis.TextEdit{{Pos: sel.X.Pos(), End: sel.X.End(), NewText: []byte(name)}}
-	if name == "" { // the qualifier and its dot go; a comment after the dot stays
-		edits[0].End = dotAfter(pass, sel.X.End())
+	if name == "" { // the qualifier and its dot go; a comment before or after the dot stays
+		if dot, ok := dotAfter(pass, sel.X.End()); ok {
+			edits = append(edits, analysis.TextEdit{Pos: dot, End: dot + 1})
+		}
 	}
 	if sel.Sel.Name != to {
 		edits = append(edits, analysis.TextEdit{Pos: sel.Sel.Pos(), End: sel.Sel.End(), NewText: []byte(to)})
@@ -228,13 +231,25 @@ func renameEdits(pass *analysis.Pass, e ast.Expr, name, to string) []analysis.Te
 	return edits
 }
 
-// dotAfter is the position just past the selector's dot that follows pos.
-func dotAfter(pass *analysis.Pass, pos token.Pos) token.Pos {
+// dotAfter is the position of the selector's dot that follows pos, found by the Go scanner:
+// a '.' inside a comment between them (adapters /* v1.2 */ .X) is not the dot.
+func dotAfter(pass *analysis.Pass, pos token.Pos) (token.Pos, bool) {
 	tf := pass.Fset.File(pos)
 	src, _ := pass.ReadFile(tf.Name())
 	off := tf.Offset(pos)
-	for off < len(src) && src[off] != '.' {
-		off++
+	if off >= len(src) {
+		return token.NoPos, false
 	}
-	return tf.Pos(min(off+1, len(src)))
+	var sc scanner.Scanner
+	rest := token.NewFileSet().AddFile("", -1, len(src)-off)
+	sc.Init(rest, src[off:], nil, 0) // comments skipped
+	for {
+		p, tok, _ := sc.Scan()
+		switch tok {
+		case token.PERIOD:
+			return tf.Pos(off + rest.Offset(p)), true
+		case token.EOF:
+			return token.NoPos, false
+		}
+	}
 }

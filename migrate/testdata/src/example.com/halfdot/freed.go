@@ -9,8 +9,3 @@ import (
 func Name(info adapters.ProgramInfo) (string, ProgramOption) { // want "adapters.ProgramInfo is deprecated"
 	return adapters. /* kept */ DSPyBridge + info.Module, nil // want "adapters.DSPyBridge is deprecated"
 }
-
-// Versioned has a dot inside a comment before the selector's own: only the selector's goes.
-func Versioned() string {
-	return adapters. /* v1.2 */ DSPyBridge // want "adapters.DSPyBridge is deprecated"
-}

@@ -20,3 +20,6 @@ func Known() []string {
 	slices.Sort(names)
 	return names
 }
+
+// MentionsIgnore exposes mentionsIgnore to the tests.
+var MentionsIgnore = mentionsIgnore

@@ -325,19 +325,21 @@ func mentionsIgnore(line string) bool {
 	if err != nil {
 		return false
 	}
-	var walk func(constraint.Expr) bool
-	walk = func(e constraint.Expr) bool {
+	// negated: under a '!', where "ignore" means the opposite (//go:build !ignore is a file
+	// of every ordinary build, not a generator)
+	var walk func(e constraint.Expr, negated bool) bool
+	walk = func(e constraint.Expr, negated bool) bool {
 		switch e := e.(type) {
 		case *constraint.TagExpr:
-			return e.Tag == "ignore"
+			return e.Tag == "ignore" && !negated
 		case *constraint.NotExpr:
-			return walk(e.X)
+			return walk(e.X, !negated)
 		case *constraint.AndExpr:
-			return walk(e.X) || walk(e.Y)
+			return walk(e.X, negated) || walk(e.Y, negated)
 		case *constraint.OrExpr:
-			return walk(e.X) || walk(e.Y)
+			return walk(e.X, negated) || walk(e.Y, negated)
 		}
 		return false
 	}
-	return walk(expr)
+	return walk(expr, false)
 }

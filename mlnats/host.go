@@ -164,6 +164,10 @@ func (h *hostReplies) open(nc *nats.Conn) (subject string, ch chan *nats.Msg, do
 	token := nuid.Next()
 	ch = make(chan *nats.Msg, 16)
 	h.mu.Lock()
+	if h.closed { // shut down since the first host call: no subscription answers any more
+		h.mu.Unlock()
+		return "", nil, nil, fmt.Errorf("%w: the node is shut down", mlbridge.ErrClosed)
+	}
 	h.pending[token] = ch
 	h.mu.Unlock()
 	return h.prefix + token, ch, func() {

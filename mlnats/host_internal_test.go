@@ -105,3 +105,28 @@ func TestForwardArgumentsOverMaxPayload(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestHostRepliesAfterShutdown: once the node closed its replies' subscription, a host call
+// fails with ErrClosed at once, not after the client-silent timeout.
+func TestHostRepliesAfterShutdown(t *testing.T) {
+	e, err := StartEmbedded(EmbeddedConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	nc, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	var h hostReplies
+	if _, _, done, err := h.open(nc); err != nil {
+		t.Fatal(err)
+	} else {
+		done()
+	}
+	h.close()
+	if _, _, _, err := h.open(nc); !errors.Is(err, mlbridge.ErrClosed) {
+		t.Fatalf("a host call after shutdown: %v, want ErrClosed", err)
+	}
+}

@@ -75,6 +75,8 @@ type Store interface {
 	// d.IfVersion, ErrConflict unless d.ID is stored at that Version.
 	Put(ctx context.Context, d Definition) (Definition, error)
 	Get(ctx context.Context, id string) (Definition, error)
+	// Delete removes id (ErrNotFound when it is not stored). A store shared by several
+	// writers may refuse a delete that raced a newer write with ErrConflict (mlnats.KVStore).
 	Delete(ctx context.Context, id string) error
 	// List returns all definitions, ordered by ID.
 	List(ctx context.Context) ([]Definition, error)

@@ -71,6 +71,7 @@ func conflict(id string, want, have uint64, stored bool) error {
 // Store holds definitions. Implementations are safe for concurrent use.
 type Store interface {
 	// Put stores d, assigning the next Version (and UpdatedAt); it returns the stored copy.
+	// An id's versions never repeat, also across a Delete and a new Put of it.
 	// With d.IfAbsent it fails with ErrExists, storing nothing, when d.ID is stored; with
 	// d.IfVersion, ErrConflict unless d.ID is stored at that Version.
 	Put(ctx context.Context, d Definition) (Definition, error)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -101,36 +100,9 @@ func (b *nodeBridge) handle(ep string, r micro.Request) {
 // heartbeat tells the client, while the call runs, that this node is alive and which it is
 // (so cancels come here directly). Fast calls end before the first one.
 func (b *nodeBridge) heartbeat(reply string, h nats.Header) (stop func()) {
-	every := defaultHeartbeat
-	if ms, err := strconv.Atoi(h.Get(hHB)); err == nil {
-		every = max(time.Duration(ms)*time.Millisecond, minHeartbeat)
-	}
-	// The message is built at the first beat: most calls end before it.
-	var msg *nats.Msg
-	// The lock orders the timer's assignment before its first run, and makes stop final: a
-	// beat running as the call ends must not re-arm the timer.
-	var mu sync.Mutex
-	var t *time.Timer
-	stopped := false
-	mu.Lock()
-	defer mu.Unlock()
-	t = time.AfterFunc(every, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			if msg == nil {
-				msg = &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}}
-			}
-			_ = b.n.nc.PublishMsg(msg)
-			t.Reset(every)
-		}
+	return beat(b.n.nc, reply, h.Get(hHB), func() nats.Header {
+		return nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}
 	})
-	return func() {
-		mu.Lock()
-		stopped = true
-		t.Stop()
-		mu.Unlock()
-	}
 }
 
 func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {

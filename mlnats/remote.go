@@ -207,8 +207,9 @@ type exchange struct {
 	timer *time.Timer
 	// endOrigin cancels the ctx host functions of this call run under (Options.HostFuncs):
 	// they end with the call, whatever ends it, as they do locally — a killed node never
-	// sends its cancel
+	// sends its cancel. callCtx is the caller's ctx, that ctx's parent.
 	endOrigin context.CancelFunc
+	callCtx   context.Context
 }
 
 // open registers a reply subject and sends the request.
@@ -248,9 +249,10 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 	r.mu.Lock()
 	r.pending[x.token] = x.ch
 	if r.origins != nil {
-		var octx context.Context
-		octx, x.endOrigin = context.WithCancel(ctx)
-		r.origins[x.token] = octx
+		x.callCtx = ctx
+		var origin context.Context
+		origin, x.endOrigin = context.WithCancel(ctx)
+		r.origins[x.token] = origin
 	}
 	r.mu.Unlock()
 	if err := r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: r.inbox + x.token, Header: h, Data: p.data}); err != nil {
@@ -277,8 +279,20 @@ func (x *exchange) close() {
 		x.timer.Stop()
 	}
 	if x.endOrigin != nil {
-		x.endOrigin()
+		x.endOriginNow()
 	}
+}
+
+// endOriginNow ends the host functions' ctx as the call ends — except around the call's
+// deadline, which ends it itself, as DeadlineExceeded: a host function must not see Canceled
+// for a deadline. Near it, the answer (the node's timeout: Python's deadline is in whole ms)
+// can come before the deadline's own timer has run, even once the deadline has passed
+// (deadlineGrace, as for a node's cancel). Left to the deadline, the ctx is released by it.
+func (x *exchange) endOriginNow() {
+	if dl, ok := x.callCtx.Deadline(); ok && time.Until(dl) < deadlineGrace {
+		return
+	}
+	x.endOrigin()
 }
 
 // next returns the node's next message that is not a heartbeat. It fails with

@@ -125,7 +125,7 @@ func (s *hostServer) run(ctx context.Context, cancel context.CancelFunc, m *nats
 		cancel()
 	}()
 	name := m.Header.Get(hFn)
-	stopHB := beat(s.nc, m.Reply, m.Header.Get(hHB), nats.Header{hKind: {kindHB}})
+	stopHB := beat(s.nc, m.Reply, m.Header.Get(hHB), func() nats.Header { return nats.Header{hKind: {kindHB}} })
 	var res any
 	var err error
 	if f, ok := s.funcs[name]; ok {
@@ -163,37 +163,5 @@ func (s *hostServer) answer(reply, name string, res any, err error) {
 	}
 	if pubErr != nil {
 		s.log.Warn("mlnats: a host function's answer was not sent", "fn", name, "err", pubErr)
-	}
-}
-
-// beat publishes hdr to subject every ms milliseconds (the interval the peer asked for; the
-// default heartbeat when it named none) until stop. A timer, not a goroutine: most calls end
-// before the first beat.
-func beat(nc *nats.Conn, subject, ms string, hdr nats.Header) (stop func()) {
-	every := defaultHeartbeat
-	if v, err := strconv.Atoi(ms); err == nil {
-		every = max(time.Duration(v)*time.Millisecond, minHeartbeat)
-	}
-	// The lock orders the timer's assignment before its first run, and makes stop final: no
-	// beat is sent after stop returns (the answer must be the last message).
-	var mu sync.Mutex
-	var t *time.Timer
-	stopped := false
-	msg := &nats.Msg{Subject: subject, Header: hdr}
-	mu.Lock()
-	defer mu.Unlock()
-	t = time.AfterFunc(every, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			_ = nc.PublishMsg(msg)
-			t.Reset(every)
-		}
-	})
-	return func() {
-		mu.Lock()
-		stopped = true
-		t.Stop()
-		mu.Unlock()
 	}
 }

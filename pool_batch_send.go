@@ -80,9 +80,10 @@ func (b *batcher) send(ctx context.Context, pw *poolWorker, items []*batchItem) 
 	}
 	raws := make([]msgpack.RawMessage, len(items))
 	var callers []trace.Span
+	_, traced := b.p.tracer.tracer() // off: no batch span, so no callers to collect
 	for i, it := range items {
 		raws[i] = it.args
-		if sp := trace.SpanFromContext(it.ctx); sp.SpanContext().IsValid() {
+		if sp := trace.SpanFromContext(it.ctx); traced && sp.SpanContext().IsValid() {
 			callers = append(callers, sp)
 		}
 	}

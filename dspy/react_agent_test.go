@@ -15,6 +15,7 @@ import (
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/dspy"
 	"github.com/mlbridge/mlbridge/internal/testenv"
+	"github.com/mlbridge/mlbridge/internal/testtools"
 )
 
 // The ReAct tests below run DSPy's ReAct on DummyLM (scripted steps) in a worker of
@@ -23,81 +24,37 @@ import (
 // objects a ReAct program holds). Each runs once on DSPy's sync path (forward, host.call_sync
 // from a handler thread) and once on its async path (aforward, await host.call).
 
-type weatherArgs struct {
-	City  string `json:"city" desc:"the city's name"`
-	Units string `json:"units,omitempty" desc:"C or F"`
-}
-
 type askArgs struct {
 	Question string `json:"question" desc:"a question for the agent"`
 }
 
-// agentHost is the Go side of an agent: its tools and what they were called with.
+// agentHost is the Go side of an agent: the shared test tools (weather, local_time, slow) and
+// ask, which calls back into Python.
 type agentHost struct {
-	mu    sync.Mutex
-	calls []string
+	testtools.Host
 
-	slowStarted chan struct{} // closed when the slow tool runs
-	slowEnded   chan error    // the slow tool's ctx error
-
+	mu      sync.Mutex   // guards depths and inner
 	client  *dspy.Client // the ask tool runs a program on it: a call back into Python
 	program string
 	depths  []int // ask: mlbridge.CallbackDepth of each call
 	inner   []map[string]any
 }
 
-func (h *agentHost) record(s string) {
-	h.mu.Lock()
-	h.calls = append(h.calls, s)
-	h.mu.Unlock()
-}
-
-func (h *agentHost) ran() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return strings.Join(h.calls, ",")
-}
-
 func (h *agentHost) funcs() []mlbridge.HostFunc {
-	return []mlbridge.HostFunc{
-		mlbridge.Func("weather", func(ctx context.Context, in weatherArgs) (map[string]any, error) {
-			h.record("weather:" + in.City)
-			if in.City == "Atlantis" {
-				return nil, fmt.Errorf("%w: no city named %q", mlbridge.ErrNotFound, in.City)
-			}
-			return map[string]any{"city": in.City, "temp_c": 21.5}, nil
-		}, mlbridge.Describe("Current weather in a city")),
-		mlbridge.Func("local_time", func(ctx context.Context, in cityIn) (string, error) {
-			h.record("local_time:" + in.City)
-			return "12:00", nil
-		}, mlbridge.Describe("Local time in a city")),
-		mlbridge.Func("slow", func(ctx context.Context, in cityIn) (string, error) {
-			h.record("slow:" + in.City)
-			close(h.slowStarted)
-			select {
-			case <-ctx.Done():
-				h.slowEnded <- ctx.Err()
-				return "", ctx.Err()
-			case <-time.After(30 * time.Second):
-				h.slowEnded <- nil
-				return "late", nil
-			}
-		}, mlbridge.Describe("A lookup that takes its time")),
-		// ask runs the agent's own program again, from inside its tool call: Go -> Python
-		// (ExecuteProgram) -> Go (this tool) -> Python (the nested run) on the same pool.
-		mlbridge.Func("ask", func(ctx context.Context, in askArgs) (any, error) {
-			h.record("ask:" + in.Question)
-			out, err := h.client.ExecuteProgram(ctx, h.program, map[string]any{"question": in.Question})
-			h.mu.Lock()
-			h.depths = append(h.depths, mlbridge.CallbackDepth(ctx))
-			h.inner = append(h.inner, out)
-			h.mu.Unlock()
-			if err != nil {
-				return nil, err
-			}
-			return out["answer"], nil
-		}, mlbridge.Describe("Ask the agent itself a sub-question")),
-	}
+	// ask runs the agent's own program again, from inside its tool call: Go -> Python
+	// (ExecuteProgram) -> Go (this tool) -> Python (the nested run) on the same pool.
+	return append(h.Tools(), mlbridge.Func("ask", func(ctx context.Context, in askArgs) (any, error) {
+		h.Record("ask:" + in.Question)
+		out, err := h.client.ExecuteProgram(ctx, h.program, map[string]any{"question": in.Question})
+		h.mu.Lock()
+		h.depths = append(h.depths, mlbridge.CallbackDepth(ctx))
+		h.inner = append(h.inner, out)
+		h.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return out["answer"], nil
+	}, mlbridge.Describe("Ask the agent itself a sub-question")))
 }
 
 func (h *agentHost) lookup(name string) mlbridge.HostFunc {
@@ -196,9 +153,7 @@ func TestReActAgentTwoGoToolsOneFails(t *testing.T) {
 	h := &agentHost{}
 	c, p := agentPool(t, h)
 	forModes(t, p, func(t *testing.T, mode string) {
-		h.mu.Lock()
-		h.calls = nil
-		h.mu.Unlock()
+		h.Forget()
 		id := newAgent(t, c, []map[string]any{
 			step("Atlantis first", "weather", map[string]any{"city": "Atlantis"}),
 			step("now the time", "local_time", map[string]any{"city": "Paris"}),
@@ -213,7 +168,7 @@ func TestReActAgentTwoGoToolsOneFails(t *testing.T) {
 		if out["answer"] != "21.5 °C in Paris at noon" {
 			t.Fatalf("answer %v", out)
 		}
-		if r := h.ran(); r != "weather:Atlantis,local_time:Paris,weather:Paris" {
+		if r := h.Ran(); r != "weather:Atlantis,local_time:Paris,weather:Paris" {
 			t.Fatalf("the Go tools ran for %s", r)
 		}
 		obs0, _ := observation(t, out, 0).(string)
@@ -313,9 +268,7 @@ func TestReActToolWrongArguments(t *testing.T) {
 	h := &agentHost{}
 	c, p := agentPool(t, h)
 	forModes(t, p, func(t *testing.T, mode string) {
-		h.mu.Lock()
-		h.calls = nil
-		h.mu.Unlock()
+		h.Forget()
 		id := newAgent(t, c, []map[string]any{
 			step("by town", "weather", map[string]any{"town": "Rome"}),
 			step("without a city", "weather", map[string]any{"units": "C"}),
@@ -328,7 +281,7 @@ func TestReActToolWrongArguments(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := h.ran(); r != "weather:Rome" {
+		if r := h.Ran(); r != "weather:Rome" {
 			t.Fatalf("the Go tool ran for %q: only the well-formed call may run it", r)
 		}
 		for i, want := range [][]string{
@@ -359,7 +312,7 @@ func TestReActCancelDuringAGoTool(t *testing.T) {
 	pid := p.Stats().Workers[0].Pid
 	forModes(t, p, func(t *testing.T, mode string) {
 		h.mu.Lock()
-		h.calls, h.slowStarted, h.slowEnded = nil, make(chan struct{}), make(chan error, 1)
+		h.ExpectSlow()
 		h.mu.Unlock()
 		id := newAgent(t, c, []map[string]any{
 			step("look it up", "slow", map[string]any{"city": "Paris"}),
@@ -368,7 +321,7 @@ func TestReActCancelDuringAGoTool(t *testing.T) {
 			{"reasoning": "r", "answer": "too late"},
 		}, "slow", "weather")
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { <-h.slowStarted; cancel() }()
+		go func() { <-h.SlowStarted; cancel() }()
 		start := time.Now()
 		_, err := c.ExecuteProgram(ctx, id, map[string]any{"question": "Paris?"})
 		t.Logf("ExecuteProgram returned after %v: %v", time.Since(start).Round(time.Millisecond), err)
@@ -376,7 +329,7 @@ func TestReActCancelDuringAGoTool(t *testing.T) {
 			t.Fatalf("err %v, want ErrCancelled", err)
 		}
 		select {
-		case e := <-h.slowEnded:
+		case e := <-h.SlowEnded:
 			if !errors.Is(e, context.Canceled) {
 				t.Fatalf("the Go tool ended with %v", e)
 			}
@@ -387,7 +340,7 @@ func TestReActCancelDuringAGoTool(t *testing.T) {
 		if n := len(lmHistory(t, p)); n != 1 {
 			t.Fatalf("%d LM calls: the agent went on after the cancel", n)
 		}
-		if r := h.ran(); r != "slow:Paris" {
+		if r := h.Ran(); r != "slow:Paris" {
 			t.Fatalf("the agent went on after the cancel: %s", r)
 		}
 
@@ -414,8 +367,9 @@ func TestReActGoToolCallsBackIntoPython(t *testing.T) {
 	h := &agentHost{}
 	c, p := agentPool(t, h, func(c *mlbridge.PoolConfig) { c.MaxCallbackDepth = 1 })
 	forModes(t, p, func(t *testing.T, mode string) {
+		h.Forget()
 		h.mu.Lock()
-		h.calls, h.depths, h.inner = nil, nil, nil
+		h.depths, h.inner = nil, nil
 		h.mu.Unlock()
 		h.program = newAgent(t, c, []map[string]any{
 			step("ask myself", "ask", map[string]any{"question": "inner"}),    // outer step 0
@@ -437,7 +391,7 @@ func TestReActGoToolCallsBackIntoPython(t *testing.T) {
 		if out["answer"] != "outer answer" || observation(t, out, 0) != "inner answer" {
 			t.Fatalf("outer run %v", out)
 		}
-		if r := h.ran(); r != "ask:inner" || len(depths) != 1 || depths[0] != 1 {
+		if r := h.Ran(); r != "ask:inner" || len(depths) != 1 || depths[0] != 1 {
 			t.Fatalf("ask ran for %q at depths %v", r, depths)
 		}
 		refused, _ := observation(t, inner[0], 0).(string)

@@ -4,71 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/testtools"
 	"github.com/mlbridge/mlbridge/langchain"
 )
 
-type cityIn struct {
-	City string `json:"city" desc:"the city's name"`
-}
-
-// toolHost records the Go tools' calls.
-type toolHost struct {
-	mu    sync.Mutex
-	calls []string
-	slow  chan struct{} // closed when the slow tool has started
-	done  chan error    // the slow tool's ctx error when it returned
-}
-
-func (h *toolHost) record(s string) {
-	h.mu.Lock()
-	h.calls = append(h.calls, s)
-	h.mu.Unlock()
-}
-
-func (h *toolHost) ran() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return strings.Join(h.calls, ",")
-}
-
-func (h *toolHost) funcs() []mlbridge.HostFunc {
-	return []mlbridge.HostFunc{
-		mlbridge.Func("weather", func(ctx context.Context, in cityIn) (map[string]any, error) {
-			h.record("weather:" + in.City)
-			if in.City == "Atlantis" {
-				return nil, fmt.Errorf("%w: no city named %q", mlbridge.ErrNotFound, in.City)
-			}
-			return map[string]any{"city": in.City, "temp_c": 21.5}, nil
-		}, mlbridge.Describe("Current weather in a city")),
-		mlbridge.Func("local_time", func(ctx context.Context, in cityIn) (string, error) {
-			h.record("local_time:" + in.City)
-			return "12:00", nil
-		}, mlbridge.Describe("Local time in a city")),
-		mlbridge.Func("slow", func(ctx context.Context, in cityIn) (string, error) {
-			h.record("slow:" + in.City)
-			close(h.slow)
-			select {
-			case <-ctx.Done():
-				h.done <- ctx.Err()
-				return "", ctx.Err()
-			case <-time.After(30 * time.Second):
-				h.done <- nil
-				return "late", nil
-			}
-		}, mlbridge.Describe("A tool that takes its time")),
-	}
-}
-
-func agentPool(t *testing.T, h *toolHost) (*langchain.Client, *mlbridge.Pool) {
-	return open(t, 1, func(c *mlbridge.PoolConfig) { c.HostFuncs = h.funcs() })
+func agentPool(t *testing.T, h *testtools.Host) (*langchain.Client, *mlbridge.Pool) {
+	return open(t, 1, func(c *mlbridge.PoolConfig) { c.HostFuncs = h.Tools() })
 }
 
 func call(name, city string) langchain.ToolCall {
@@ -80,16 +27,14 @@ func call(name, city string) langchain.ToolCall {
 // tool's result), then a call with wrong arguments; the answer and trajectory come back to Go.
 func TestToolAgent(t *testing.T) {
 	ctx := context.Background()
-	h := &toolHost{}
+	h := &testtools.Host{}
 	c, p := agentPool(t, h)
 	for _, mode := range []string{"async", "sync"} {
 		t.Run(mode, func(t *testing.T) {
 			if _, err := p.Call(ctx, "set_handler_mode", map[string]any{"op": "invoke", "mode": mode}); err != nil {
 				t.Fatal(err)
 			}
-			h.mu.Lock()
-			h.calls = nil
-			h.mu.Unlock()
+			h.Forget()
 			model, agent := "m-"+mode, "agent-"+mode
 			if err := c.CreateModel(ctx, model, langchain.ModelConfig{Provider: "fake", Turns: []langchain.FakeTurn{
 				{ToolCalls: []langchain.ToolCall{call("weather", "Atlantis"), call("local_time", "Paris")}},
@@ -113,7 +58,7 @@ func TestToolAgent(t *testing.T) {
 			if got.Answer != "21.5 °C in Paris, at noon" || !got.Finished || len(got.Trajectory) != 4 {
 				t.Fatalf("result %+v", got)
 			}
-			if r := h.ran(); r != "weather:Atlantis,local_time:Paris,weather:Paris" {
+			if r := h.Ran(); r != "weather:Atlantis,local_time:Paris,weather:Paris" {
 				t.Fatalf("the Go tools ran for %s", r)
 			}
 			tr := got.Trajectory
@@ -137,7 +82,7 @@ func TestToolAgent(t *testing.T) {
 // the definition.
 func TestToolAgentInvalid(t *testing.T) {
 	ctx := context.Background()
-	c, _ := agentPool(t, &toolHost{})
+	c, _ := agentPool(t, &testtools.Host{})
 	if err := c.CreateModel(ctx, "m", langchain.ModelConfig{Provider: "fake", Turns: []langchain.FakeTurn{{Content: "hi"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +110,7 @@ func TestToolAgentCancel(t *testing.T) {
 }
 
 func testToolAgentCancel(t *testing.T, mode string) {
-	h := &toolHost{slow: make(chan struct{}), done: make(chan error, 1)}
+	h := &testtools.Host{SlowStarted: make(chan struct{}), SlowEnded: make(chan error, 1)}
 	c, p := agentPool(t, h)
 	ctx := context.Background()
 	if _, err := p.Call(ctx, "set_handler_mode", map[string]any{"op": "invoke", "mode": mode}); err != nil {
@@ -183,7 +128,7 @@ func testToolAgentCancel(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	go func() { <-h.slow; cancel() }()
+	go func() { <-h.SlowStarted; cancel() }()
 	start := time.Now()
 	_, err := c.Invoke(cctx, "agent", map[string]any{"q": "go"})
 	t.Logf("invoke returned after %v: %v", time.Since(start).Round(time.Millisecond), err)
@@ -191,7 +136,7 @@ func testToolAgentCancel(t *testing.T, mode string) {
 		t.Fatalf("err %v", err)
 	}
 	select {
-	case e := <-h.done:
+	case e := <-h.SlowEnded:
 		if !errors.Is(e, context.Canceled) {
 			t.Fatalf("the slow tool ended with %v", e)
 		}
@@ -205,7 +150,7 @@ func testToolAgentCancel(t *testing.T, mode string) {
 		t.Fatalf("the worker after the cancel: %v", err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if r := h.ran(); r != "slow:Paris" {
+	if r := h.Ran(); r != "slow:Paris" {
 		t.Fatalf("the agent went on after the cancel: %s", r)
 	}
 }
@@ -215,7 +160,7 @@ func testToolAgentCancel(t *testing.T, mode string) {
 // bind_tools makes of them), and describe shows them — name, description, argument schema.
 func TestToolAgentModelIsGivenTheGoTools(t *testing.T) {
 	ctx := context.Background()
-	h := &toolHost{}
+	h := &testtools.Host{}
 	c, p := agentPool(t, h)
 	if err := c.CreateModel(ctx, "m", langchain.ModelConfig{Provider: "fake", Turns: []langchain.FakeTurn{{Content: "ok"}}}); err != nil {
 		t.Fatal(err)
@@ -232,7 +177,7 @@ func TestToolAgentModelIsGivenTheGoTools(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []any
-	for _, f := range h.funcs()[:2] {
+	for _, f := range h.Tools()[:2] {
 		want = append(want, map[string]any{"type": "function", "function": map[string]any{
 			"name": f.Name(), "description": f.Description(), "parameters": f.Schema()}})
 	}

@@ -12,19 +12,26 @@ import (
 	"github.com/mlbridge/mlbridge"
 )
 
-// forwardTo runs forward as a node would for a call from a client serving on subject.
-func forwardTo(t *testing.T, subject string, answer func(m *nats.Msg, nc *nats.Conn)) error {
+// serverConn starts an embedded server and connects to it; both end with the test.
+func serverConn(t *testing.T) (*Embedded, *nats.Conn) {
 	t.Helper()
 	e, err := StartEmbedded(EmbeddedConfig{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	nodeConn, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
+	nc, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(nodeConn.Close)
+	t.Cleanup(nc.Close)
+	return e, nc
+}
+
+// forwardTo runs forward as a node would for a call from a client serving on subject.
+func forwardTo(t *testing.T, subject string, answer func(m *nats.Msg, nc *nats.Conn)) error {
+	t.Helper()
+	e, nodeConn := serverConn(t)
 	if answer != nil {
 		clientConn, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
 		if err != nil {
@@ -42,7 +49,7 @@ func forwardTo(t *testing.T, subject string, answer func(m *nats.Msg, nc *nats.C
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ctx = n.withCaller(ctx, nats.Header{hHost: {subject}}, "_INBOX.call")
-	_, err = forward(ctx, "fn", nil)
+	_, err := forward(ctx, "fn", nil)
 	return err
 }
 
@@ -88,19 +95,10 @@ func TestForwardToASilentClient(t *testing.T) {
 
 // TestForwardArgumentsOverMaxPayload: arguments too large for one message: invalid_argument.
 func TestForwardArgumentsOverMaxPayload(t *testing.T) {
-	e, err := StartEmbedded(EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	nc, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := serverConn(t)
 	n := &Node{nc: nc, cfg: NodeConfig{HostHeartbeat: 20 * time.Millisecond, Propagator: propagation.TraceContext{}}}
 	ctx := n.withCaller(context.Background(), nats.Header{hHost: {"_INBOX.client"}}, "_INBOX.call")
-	_, err = forward(ctx, "fn", make([]byte, 2<<20))
+	_, err := forward(ctx, "fn", make([]byte, 2<<20))
 	if !errors.Is(err, ErrPayloadTooLarge) || !errors.Is(err, mlbridge.ErrInvalidArgument) {
 		t.Fatalf("got %v", err)
 	}
@@ -109,16 +107,7 @@ func TestForwardArgumentsOverMaxPayload(t *testing.T) {
 // TestHostRepliesAfterShutdown: once the node closed its replies' subscription, a host call
 // fails with ErrClosed at once, not after the client-silent timeout.
 func TestHostRepliesAfterShutdown(t *testing.T) {
-	e, err := StartEmbedded(EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	nc, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := serverConn(t)
 	var h hostReplies
 	if _, _, done, err := h.open(nc); err != nil {
 		t.Fatal(err)

@@ -207,6 +207,20 @@ func TestHostFuncNotRegisteredByTheClient(t *testing.T) {
 	}
 }
 
+// wantCancelled waits for a blockFunc's ctx to end, which must be with Canceled (the
+// deadline is only there to tell a function left running from a slow one).
+func wantCancelled(t *testing.T, ended <-chan error) {
+	t.Helper()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the Go function's ctx ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Go function's ctx was not cancelled: it still runs 10 s later")
+	}
+}
+
 // blockFunc blocks until its ctx ends and reports the ctx (its deadline, its end).
 func blockFunc(started chan<- context.Context, ended chan<- error) mlbridge.HostFunc {
 	return mlbridge.Func("block", func(ctx context.Context, _ struct{}) (bool, error) {
@@ -264,14 +278,7 @@ func TestHostFuncCancelCrossesNATS(t *testing.T) {
 			if _, err := f.Wait(context.Background()); !errors.Is(err, mlbridge.ErrCancelled) {
 				t.Fatalf("call: %v", err)
 			}
-			select {
-			case err := <-ended:
-				if !errors.Is(err, context.Canceled) {
-					t.Fatalf("the Go function's ctx ended with %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the Go function's ctx was never cancelled")
-			}
+			wantCancelled(t, ended)
 			waitForHostToken(t, node.pool, "hcall_cancelled:"+token)
 		})
 	}
@@ -443,14 +450,7 @@ func TestHostFuncNodeGivesUp(t *testing.T) {
 	if err != nil || got != "gave up" {
 		t.Fatalf("call: %q %v", got, err)
 	}
-	select {
-	case err := <-ended:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("the Go function's ctx ended with %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Go function's ctx was never cancelled")
-	}
+	wantCancelled(t, ended)
 	if ctx.Err() != nil {
 		t.Fatal("the client's call ended; the cancel must come from the node")
 	}
@@ -476,12 +476,5 @@ func TestHostFuncEndsWithItsCallWhenTheNodeDies(t *testing.T) {
 	if err := <-done; !errors.Is(err, mlnats.ErrNodeLost) {
 		t.Fatalf("call: %v, want ErrNodeLost", err)
 	}
-	select {
-	case err := <-ended:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("the Go function's ctx ended with %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Go function still runs 10 s after its call failed")
-	}
+	wantCancelled(t, ended)
 }

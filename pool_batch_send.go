@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mlbridge/mlbridge/internal/worker"
 )
 
 // Sending a batch (pool_batch.go): a dispatcher reserves a worker, takes a batch from the
@@ -64,7 +67,10 @@ func (b *batcher) run(pw *poolWorker, items []*batchItem) {
 			continue
 		}
 		if err != nil && errors.Is(err, ErrWorkerExited) {
-			p.log.Warn("mlbridge: batch lost with its worker", "op", b.op, "calls", len(items), "pid", pw.w.Pid(), "err", err)
+			// joined to the callers' traces, as a lost call's record is to its caller's
+			attrs := append(worker.LostCallAttrs(callerContexts(items)),
+				slog.String("op", b.op), slog.Int("calls", len(items)), slog.Int("pid", pw.w.Pid()), slog.Any("err", err))
+			p.log.LogAttrs(context.Background(), slog.LevelWarn, "mlbridge: batch lost with its worker", attrs...)
 		}
 		deliver(items, outs, err, sent)
 		return
@@ -110,6 +116,17 @@ func (b *batcher) send(ctx context.Context, pw *poolWorker, items []*batchItem) 
 		outs[i] = itemOutcome{raw: r.Result, err: r.Err, sent: true}
 	}
 	return outs, true, nil
+}
+
+// callerContexts are the span contexts of the traced callers among items.
+func callerContexts(items []*batchItem) []trace.SpanContext {
+	var scs []trace.SpanContext
+	for _, it := range items {
+		if sc := trace.SpanContextFromContext(it.ctx); sc.IsValid() {
+			scs = append(scs, sc)
+		}
+	}
+	return scs
 }
 
 // deliver answers each caller: its own outcome, or err for all.

@@ -2,9 +2,14 @@ package mlbridge_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -131,4 +136,49 @@ func TestBatchTrace(t *testing.T) {
 			t.Fatalf("untraced batch: %+v, %v; want no span in Python", out, err)
 		}
 	})
+}
+
+// TestBatchDeathLogsCallersTraces: a worker killed with a batch of several traced callers in
+// flight (the batch span then roots a trace of its own) logs records joined to every
+// caller's trace: the batch's loss and the worker's death both list their trace ids.
+func TestBatchDeathLogsCallersTraces(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	logs := &logCapture{}
+	p := openBatchPool(t, func(c *mlbridge.PoolConfig) { c.Size, c.TracerProvider, c.Logger = 1, tp, slog.New(logs) },
+		withPolicy(mlbridge.BatchPolicy{MaxWait: 300 * time.Millisecond}))
+	victim := pids(p)[0]
+	const n = 4
+	go func() { // once all of them are on the worker, in one batch
+		waitFor(t, func() bool { return p.Stats().Batching["double"].Calls == n })
+		_ = syscall.Kill(victim, syscall.SIGKILL)
+	}()
+	tracer := tp.Tracer("test")
+	traces := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, span := tracer.Start(context.Background(), "caller") // a trace per caller
+			defer span.End()
+			traces[i] = span.SpanContext().TraceID().String()
+			if _, err := p.Call(ctx, "double", map[string]any{"x": i, "sleep": 30.0}); !errors.Is(err, mlbridge.ErrWorkerExited) {
+				t.Errorf("caller %d: %v, want ErrWorkerExited", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if sizes := p.Stats().Batching["double"]; sizes.Batches != 1 {
+		t.Fatalf("%d batches, want the %d calls in one: %+v", sizes.Batches, n, sizes)
+	}
+	for _, msg := range []string{"mlbridge: batch lost with its worker", "mlbridge: worker exited"} {
+		rec := waitRecord(t, logs, msg)
+		for i, id := range traces {
+			if !strings.Contains(rec["trace_ids"], id) {
+				t.Errorf("%q: trace_ids %q lacks caller %d's trace %s", msg, rec["trace_ids"], i, id)
+			}
+		}
+	}
 }

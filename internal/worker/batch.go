@@ -44,6 +44,12 @@ func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawM
 		return nil, err
 	}
 	c := &Call{s: s, ctx: ctx, span: span, id: id, op: op, batch: len(items), done: make(chan struct{})}
+	if span != nil && len(callers) > 1 {
+		c.linked = make([]trace.SpanContext, len(callers))
+		for i, sp := range callers {
+			c.linked[i] = sp.SpanContext()
+		}
+	}
 	if err := s.start(ctx, c, frame, nil); err != nil {
 		return nil, err
 	}

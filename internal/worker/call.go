@@ -26,7 +26,10 @@ type Call struct {
 	id     uint64
 	op     string
 	stream bool
-	batch  int           // a breq of this many items (batch.go); 0 for a req
+	batch  int // a breq of this many items (batch.go); 0 for a req
+	// a batch's callers, when they are several: the batch span is then the root of a trace
+	// of its own, and a record about the batch's loss names their traces too (lostOf)
+	linked []trace.SpanContext
 	items  []ItemOutcome // a batch's answers, set before done closes
 
 	done     chan struct{}

@@ -65,13 +65,16 @@ func LostCallAttrs(lost []trace.SpanContext) []slog.Attr {
 	return append(attrs, slog.Any("trace_ids", ids))
 }
 
-// lostOf collects the span contexts of the traced calls among pending.
+// lostOf collects the span contexts of the traced calls among pending: each call's handler
+// span, and for a batch of several traced callers their spans too (the batch span is in a
+// trace of its own, which no caller's trace contains).
 func lostOf(pending map[uint64]*Call) []trace.SpanContext {
 	var lost []trace.SpanContext
 	for _, c := range pending {
 		if sc := trace.SpanContextFromContext(c.ctx); sc.IsValid() {
 			lost = append(lost, sc)
 		}
+		lost = append(lost, c.linked...)
 	}
 	return lost
 }

@@ -8,6 +8,7 @@ package sklearn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mlbridge/mlbridge"
@@ -68,7 +69,9 @@ type FitResult struct {
 	State      []byte   `msgpack:"state"`
 }
 
-// Fit trains model id on X and y, then stores the trained state in the model's definition.
+// Fit trains model id on X and y, then stores the trained state in the model's definition —
+// only over the version it trained: if the model was redefined or trained elsewhere meanwhile,
+// that stays, and Fit returns an error matching store.ErrConflict (fit again to train it).
 func (c *Client) Fit(ctx context.Context, id string, x, y mlbridge.Array) (FitResult, error) {
 	return c.fit(ctx, id, map[string]any{"model_id": id, "X": x, "y": y})
 }
@@ -90,8 +93,15 @@ func (c *Client) fit(ctx context.Context, id string, args map[string]any) (_ Fit
 	if err != nil {
 		return res, err
 	}
-	d.State = res.State
+	// stored only over the definition it was trained from: a model redefined (or trained
+	// by someone else) meanwhile is not overwritten with a stale spec or a state it did not
+	// produce (store.ErrConflict, the one the caller retries)
+	d.State, d.IfVersion = res.State, d.Version
 	if _, err := c.a.Create(ctx, d); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return res, fmt.Errorf("sklearn: model %q changed while it was trained (from version %d): its trained state was not stored: %w",
+				id, d.Version, err)
+		}
 		return res, fmt.Errorf("storing the trained state of %q: %w", id, err)
 	}
 	return res, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/internal/testenv"
 	"github.com/mlbridge/mlbridge/sklearn"
+	"github.com/mlbridge/mlbridge/store"
 )
 
 func open(t testing.TB, mutate ...func(*mlbridge.Config)) (*sklearn.Client, *mlbridge.Pool) {
@@ -149,5 +150,65 @@ func benchPredict(b *testing.B, batching map[string]mlbridge.BatchPolicy, mutate
 		if _, err := c.Predict(ctx, "ridge", x); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// redefiningAdapter redefines a model right after its fit ran on a worker and before Fit
+// stores the trained state: another writer's change landing mid-training.
+type redefiningAdapter struct {
+	mlbridge.Adapter
+	redefine func(ctx context.Context) error
+}
+
+func (a redefiningAdapter) Call(ctx context.Context, op string, args any, opts ...mlbridge.CallOption) (mlbridge.Result, error) {
+	res, err := a.Adapter.Call(ctx, op, args, opts...)
+	if op == "fit" && err == nil {
+		if rerr := a.redefine(ctx); rerr != nil {
+			return res, rerr
+		}
+	}
+	return res, err
+}
+
+// TestFitKeepsAConcurrentRedefinition: a model redefined while Fit trained it keeps the new
+// definition; Fit fails with store.ErrConflict instead of writing the old spec back with a
+// state trained from it. Fit again trains the new definition and stores its state.
+func TestFitKeepsAConcurrentRedefinition(t *testing.T) {
+	ctx := context.Background()
+	_, p := open(t)
+	newSpec := map[string]any{"estimator": "LogisticRegression", "params": map[string]any{"C": 0.5, "max_iter": 300}}
+	redefined := 0
+	c := sklearn.New(redefiningAdapter{Adapter: p, redefine: func(ctx context.Context) error {
+		if redefined > 0 {
+			return nil
+		}
+		redefined++
+		_, err := p.Create(ctx, store.Definition{ID: "m", Kind: "model", Spec: newSpec})
+		return err
+	}})
+	if err := c.CreateModel(ctx, "m", sklearn.Estimator{Name: "LogisticRegression", Params: map[string]any{"max_iter": 200}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.FitDataset(ctx, "m", "iris")
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("fit over a redefined model: %v, want store.ErrConflict", err)
+	}
+	d, err := p.Get(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if params, _ := d.Spec["params"].(map[string]any); params["C"] != 0.5 || len(d.State) != 0 {
+		t.Fatalf("stored after the conflict: spec %v, %d bytes of state; want the redefinition, untrained", d.Spec, len(d.State))
+	}
+	fit, err := c.FitDataset(ctx, "m", "iris")
+	if err != nil || fit.Samples != 150 {
+		t.Fatalf("fit again: %+v %v", fit, err)
+	}
+	d2, err := p.Get(ctx, "m")
+	if err != nil || d2.Version <= d.Version || len(d2.State) == 0 {
+		t.Fatalf("after the second fit: version %d (was %d), %d bytes of state, %v", d2.Version, d.Version, len(d2.State), err)
+	}
+	if params, _ := d2.Spec["params"].(map[string]any); params["C"] != 0.5 {
+		t.Fatalf("the second fit stored spec %v, want the redefinition's", d2.Spec)
 	}
 }

@@ -125,12 +125,13 @@ func (c *Client) Optimize(ctx context.Context, id string, cfg OptimizeConfig) (O
 	if last.Result == nil {
 		return OptimizeResult{}, fmt.Errorf("%w: optimize_program ended without a result", mlbridge.ErrProtocol)
 	}
-	// The host's store has no compare-and-swap: this check narrows, not closes, the window in
-	// which a concurrent redefinition would be overwritten.
-	if cur, err := c.a.Get(ctx, id); err != nil || cur.Version != d.Version {
-		return OptimizeResult{}, fmt.Errorf("%w: program %q (version %d when the optimization started)", ErrProgramChanged, id, d.Version)
+	// stored only over the version it optimized (a compare-and-set: no window in which a
+	// concurrent redefinition is overwritten)
+	stored, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "program", Spec: d.Spec, State: last.Result.State,
+		Requires: d.Requires, IfVersion: d.Version})
+	if errors.Is(err, store.ErrConflict) {
+		return OptimizeResult{}, fmt.Errorf("%w: program %q (version %d when the optimization started): %w", ErrProgramChanged, id, d.Version, err)
 	}
-	stored, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "program", Spec: d.Spec, State: last.Result.State, Requires: d.Requires})
 	if err != nil {
 		return OptimizeResult{}, err
 	}

@@ -127,6 +127,10 @@ func TestServeNATSKill9(t *testing.T) {
 	})
 	t.Logf("before the kill, calls served per node: %v", calls.servedBy(owner, len(nodes), time.Time{}))
 
+	// Processes a worker of the node to kill started: only the lifeline guardian's kill of
+	// the worker's process group takes them down (Pdeathsig, Linux only, reaches workers).
+	spawned := spawnUnder(t, r, nodes[0].pid())
+
 	// Probes in flight at the kill: 12 of each kind, 500 ms each, on nodes NATS picks at
 	// random. With the callers' 12 of each kind also in flight, the dead node holds none of
 	// a kind with probability (2/3)^24 < 1e-4: the assertions below that calls were lost and
@@ -142,7 +146,7 @@ func TestServeNATSKill9(t *testing.T) {
 	if len(victimProcs) < 2 || len(victimWorkers) == 0 {
 		t.Fatalf("the node to kill runs processes %v, served from workers %v", victimProcs, victimWorkers)
 	}
-	for _, w := range victimWorkers {
+	for _, w := range append(victimWorkers, spawned...) {
 		if !slices.Contains(victimProcs, w) {
 			t.Fatalf("worker %d that served calls is not under the node (%v)", w, victimProcs)
 		}
@@ -156,7 +160,8 @@ func TestServeNATSKill9(t *testing.T) {
 	}
 	killed := time.Now()
 	<-victim.exited
-	t.Logf("node0 (pid %d) killed with SIGKILL: %v; its processes: %v", victim.pid(), victim.cmd.ProcessState, victimProcs)
+	t.Logf("node0 (pid %d) killed with SIGKILL: %v; processes under it: %v (workers %v, started by a worker %v)",
+		victim.pid(), victim.cmd.ProcessState, victimProcs, victimWorkers, spawned)
 
 	// Its Python processes exit (watched while the load goes on).
 	type orphanWatch struct {
@@ -206,7 +211,7 @@ func TestServeNATSKill9(t *testing.T) {
 		t.Errorf("processes of the killed node still run 10 s after the kill: %v of %v", o.still, victimProcs)
 	default:
 		d := o.gone
-		t.Logf("the killed node's %d processes (workers and guardians) were gone %v after the kill", len(victimProcs), d.Round(time.Millisecond))
+		t.Logf("the killed node's %d processes (workers, guardians, a worker's children) were gone %v after the kill", len(victimProcs), d.Round(time.Millisecond))
 		if d > 5*time.Second {
 			t.Errorf("the killed node's processes took %v to exit; want under 5 s", d)
 		}
@@ -293,6 +298,27 @@ func checkKillOutcomes(t *testing.T, calls []callOutcome, owner map[int]int, kil
 	if lastToDead > movedBound || lastLost > movedBound {
 		t.Errorf("calls went to the dead node until %v after the kill and failed until %v; want within %v", lastToDead, lastLost, movedBound)
 	}
+}
+
+// spawnUnder has a worker under the node process root start a subprocess and a
+// multiprocessing child (echo's spawn_children), which sleep 30 s: longer than the test
+// watches them. Calls go to nodes at random, so it calls until one lands under root; the
+// others' children go when their nodes stop (their workers' guardians kill the groups).
+func spawnUnder(t *testing.T, r *mlnats.Remote, root int) []int {
+	t.Helper()
+	for range 40 { // (2/3)^40 < 1e-7 that none lands under root
+		ctx, cancel := context.WithTimeout(context.Background(), callDeadline)
+		kids, err := mlbridge.Decode[map[string]int](r.Call(ctx, "spawn_children", map[string]any{"seconds": 30}))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if under := descendants(t, root); slices.Contains(under, kids["subprocess"]) && slices.Contains(under, kids["multiprocessing"]) {
+			return []int{kids["subprocess"], kids["multiprocessing"]}
+		}
+	}
+	t.Fatalf("40 calls of spawn_children, none served under pid %d", root)
+	return nil
 }
 
 // nodeProc is an `mlbridge serve --nats` process: the test binary run as main (mainEnv).

@@ -27,14 +27,14 @@ import (
 )
 
 // The client's loss detection, set explicitly (these are the defaults): a node that took a
-// call and is silent for lostAfter is lost.
+// call and is silent for killLostAfter is lost.
 const (
 	killHeartbeat = 250 * time.Millisecond
 	killLostAfter = time.Second
 	// movedBound is the promise: traffic has left a killed node within 2 s.
 	movedBound = 2 * time.Second
-	// slack covers scheduling on a loaded 2-core machine under -race in the per-call bound.
-	slack = time.Second
+	// killSlack covers scheduling on a loaded 2-core machine under -race in the per-call bound.
+	killSlack = time.Second
 	// callDeadline is every call's ctx deadline: a call that reaches it counts as hung.
 	callDeadline = 10 * time.Second
 )
@@ -239,7 +239,7 @@ func checkKillOutcomes(t *testing.T, calls []callOutcome, owner map[int]int, kil
 		slowest = max(slowest, took)
 		// A call runs at most twice: on the dead node until lostAfter of silence (it had
 		// run less than its sleep there), then once on a survivor.
-		if bound := 2*c.sleep + killLostAfter + slack; took > bound {
+		if bound := 2*c.sleep + killLostAfter + killSlack; took > bound {
 			t.Errorf("a call of %v took %v, over its bound %v (idempotent %v, err %v)", c.sleep, took, bound, c.idem, c.err)
 		}
 		toDead := c.retried // its first attempt was lost

@@ -43,9 +43,9 @@ const (
 // server and a client in this process. Under load (24 callers, half idempotent, 75 ms in
 // Python per call) calls spread over the three; then one node process gets SIGKILL. No call
 // hangs, every idempotent call succeeds, the non-idempotent ones in flight on the dead node
-// fail with ErrNodeLost, the survivors take the traffic within 2 s, the dead node's Python
-// processes (workers and their lifeline guardians) exit, and a fourth node that joins takes
-// calls within 1 s.
+// fail with ErrNodeLost, the survivors take the traffic within 2 s, the dead node's
+// processes (workers, their lifeline guardians, two children a worker started) exit, and a
+// fourth node that joins takes calls within 1 s.
 func TestServeNATSKill9(t *testing.T) {
 	t.Setenv(tokenEnv, "")
 	e, err := mlnats.StartEmbedded(mlnats.EmbeddedConfig{}) // 127.0.0.1, a free port
@@ -148,7 +148,7 @@ func TestServeNATSKill9(t *testing.T) {
 	}
 	for _, w := range append(victimWorkers, spawned...) {
 		if !slices.Contains(victimProcs, w) {
-			t.Fatalf("worker %d that served calls is not under the node (%v)", w, victimProcs)
+			t.Fatalf("pid %d (a worker that served calls, or a child one started) is not under the node (%v)", w, victimProcs)
 		}
 	}
 	// The watch below sees them run now: their being gone after the kill means something.

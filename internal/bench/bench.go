@@ -72,7 +72,11 @@ type Report struct {
 	// no-op), noop_p50_us a plain no-op call on the same worker; ratio_p50 = p50_us /
 	// noop_p50_us (goal <= 1.5).
 	NoopP50us float64 `json:"noop_p50_us,omitempty"`
-	NoopP99us float64 `json:"noop_p99_us,omitempty"`
+	// Scenario dspy: noop_p50_us is an async no-op (ping) through the same pool, and
+	// sync_noop_p50_us a sync one (list_programs): the pipe round trip, then with the hop onto
+	// the worker's thread pool — the transport's share of overhead_us, measured in the run.
+	SyncNoopP50us float64 `json:"sync_noop_p50_us,omitempty"`
+	NoopP99us     float64 `json:"noop_p99_us,omitempty"`
 
 	// Scenario dspy: p50_us is ExecuteProgram through the bridge (DummyLM); direct_* the same
 	// program called in the worker's own Python; overhead_us = p50_us - direct_p50_us.

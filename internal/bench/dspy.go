@@ -43,16 +43,33 @@ func runDSPy(ctx context.Context, o Options, python string) (*Report, error) {
 		return lat, nil
 	}
 
-	phase := o.Duration / time.Duration(2*o.Rounds)
+	// The transport's own cost, measured in the same run: a no-op through the same pool on an
+	// async handler (ping: the pipe round trip) and on a sync one (list_programs: the round
+	// trip and the hop onto the worker's thread pool that ExecuteProgram, a sync handler,
+	// pays too). overhead_us cannot be lower than the sync no-op's time.
+	ping := func(ctx context.Context) error { _, err := port.Adapter().Call(ctx, "ping", nil); return err }
+	syncNoop := func(ctx context.Context) error { _, err := port.Adapter().Call(ctx, "list_programs", nil); return err }
+
+	phase := o.Duration / time.Duration(4*o.Rounds)
 	if _, err := direct(ctx, phase/4); err != nil { // warm up: first-call imports and caches
 		return nil, err
 	}
 	if _, _, err := sequentialCalls(ctx, bridged, phase/4); err != nil {
 		return nil, err
 	}
-	var dLat, bLat latencies
+	var dLat, bLat, pLat, sLat latencies
 	var errs int64
 	for range o.Rounds {
+		for _, m := range []struct {
+			f   func(context.Context) error
+			lat *latencies
+		}{{ping, &pLat}, {syncNoop, &sLat}} {
+			l, e, err := sequentialCalls(ctx, m.f, phase)
+			if err != nil {
+				return nil, err
+			}
+			*m.lat, errs = append(*m.lat, l...), errs+e
+		}
 		l, err := direct(ctx, phase)
 		if err != nil {
 			return nil, err
@@ -68,7 +85,8 @@ func runDSPy(ctx context.Context, o Options, python string) (*Report, error) {
 		Scenario: "dspy", Workers: 1, Concurrency: 1, DurationS: o.Duration.Seconds(), Rounds: o.Rounds,
 		P50us: micros(bLat.percentile(0.5)), P99us: micros(bLat.percentile(0.99)),
 		DirectP50us: micros(dLat.percentile(0.5)), DirectP99us: micros(dLat.percentile(0.99)),
-		Calls: int64(len(bLat) + len(dLat)), Errors: errs,
+		NoopP50us: micros(pLat.percentile(0.5)), SyncNoopP50us: micros(sLat.percentile(0.5)),
+		Calls: int64(len(bLat) + len(dLat) + len(pLat) + len(sLat)), Errors: errs,
 	}
 	rep.OverheadUs = rep.P50us - rep.DirectP50us
 	return rep, nil

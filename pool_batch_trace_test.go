@@ -61,22 +61,11 @@ func TestBatchTrace(t *testing.T) {
 	t.Run("several callers", func(t *testing.T) {
 		exp.Reset()
 		const n = 8 // the declared max size: the batch goes when full, with all of them
-		tracer := tp.Tracer("test")
 		outs := make([]tracedDouble, n)
-		roots := make([]trace.TraceID, n)
 		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx, span := tracer.Start(context.Background(), "caller") // a trace per caller
-				roots[i] = span.SpanContext().TraceID()
-				outs[i], errs[i] = mlbridge.Decode[tracedDouble](p.Call(ctx, "double", map[string]any{"x": i, "ids": true}))
-				span.End()
-			}()
-		}
-		wg.Wait()
+		roots := callInTracesOfTheirOwn(tp, n, func(ctx context.Context, i int) {
+			outs[i], errs[i] = mlbridge.Decode[tracedDouble](p.Call(ctx, "double", map[string]any{"x": i, "ids": true}))
+		})
 		batchSpans := map[string]bool{}
 		for i, out := range outs {
 			if errs[i] != nil {
@@ -154,31 +143,38 @@ func TestBatchDeathLogsCallersTraces(t *testing.T) {
 		waitFor(t, func() bool { return p.Stats().Batching["double"].Calls == n })
 		_ = syscall.Kill(victim, syscall.SIGKILL)
 	}()
-	tracer := tp.Tracer("test")
-	traces := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, span := tracer.Start(context.Background(), "caller") // a trace per caller
-			defer span.End()
-			traces[i] = span.SpanContext().TraceID().String()
-			if _, err := p.Call(ctx, "double", map[string]any{"x": i, "sleep": 30.0}); !errors.Is(err, mlbridge.ErrWorkerExited) {
-				t.Errorf("caller %d: %v, want ErrWorkerExited", i, err)
-			}
-		}()
-	}
-	wg.Wait()
+	traces := callInTracesOfTheirOwn(tp, n, func(ctx context.Context, i int) {
+		if _, err := p.Call(ctx, "double", map[string]any{"x": i, "sleep": 30.0}); !errors.Is(err, mlbridge.ErrWorkerExited) {
+			t.Errorf("caller %d: %v, want ErrWorkerExited", i, err)
+		}
+	})
 	if sizes := p.Stats().Batching["double"]; sizes.Batches != 1 {
 		t.Fatalf("%d batches, want the %d calls in one: %+v", sizes.Batches, n, sizes)
 	}
 	for _, msg := range []string{"mlbridge: batch lost with its worker", "mlbridge: worker exited"} {
 		rec := waitRecord(t, logs, msg)
 		for i, id := range traces {
-			if !strings.Contains(rec["trace_ids"], id) {
+			if !strings.Contains(rec["trace_ids"], id.String()) {
 				t.Errorf("%q: trace_ids %q lacks caller %d's trace %s", msg, rec["trace_ids"], i, id)
 			}
 		}
 	}
+}
+
+// callInTracesOfTheirOwn runs call from n goroutines at once, caller i in a root span of a
+// trace of its own, and returns each caller's trace id once all have returned.
+func callInTracesOfTheirOwn(tp trace.TracerProvider, n int, call func(ctx context.Context, i int)) []trace.TraceID {
+	tracer := tp.Tracer("test")
+	roots := make([]trace.TraceID, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ctx, span := tracer.Start(context.Background(), "caller")
+			defer span.End()
+			roots[i] = span.SpanContext().TraceID()
+			call(ctx, i)
+		})
+	}
+	wg.Wait()
+	return roots
 }

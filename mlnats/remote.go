@@ -109,7 +109,7 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 	}
 	if len(opt.HostFuncs) > 0 {
 		r.origins = map[string]context.Context{}
-		host, err := newHostServer(nc, opt.HostFuncs, r.origin, opt.Propagator, r.log)
+		host, err := newHostServer(nc, r.blobs, opt.HostFuncs, r.origin, opt.Propagator, r.log)
 		if err != nil {
 			return nil, err
 		}

@@ -39,7 +39,8 @@ type Options struct {
 	// Propagator writes the trace context into requests (default: otel's global propagator,
 	// or W3C TraceContext while none is set).
 	Propagator propagation.TextMapPropagator
-	// Blobs says where arguments over the server's max payload go (a JetStream Object Store).
+	// Blobs says where arguments (and host functions' results) over the server's max payload
+	// go (a JetStream Object Store).
 	Blobs BlobConfig
 	// HostFuncs are Go functions the Python handlers of this Remote's calls may call, on
 	// whichever node runs them: the node's pool registers them with Forward. They run here,

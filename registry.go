@@ -34,7 +34,9 @@ type RegistryOptions struct {
 	Store func(bridge string) store.Store
 	// Remote reaches the bridges declared with remote: (mlnats.RegistryDialer(...)).
 	Remote RemoteDialer
-	// HostFuncs returns the Go functions a bridge's Python handlers may call (default: none).
+	// HostFuncs returns the Go functions a bridge's Python handlers may call (default: none):
+	// a local bridge's pool registers them; a remote: bridge serves them, from this process,
+	// to the nodes that run its calls (RemoteBridge.HostFuncs; the nodes forward them).
 	HostFuncs func(bridge string) []HostFunc
 }
 

@@ -22,6 +22,11 @@ type RemoteBridge struct {
 	Creds string `yaml:"creds"`
 	// Prefix is the first token of the bridge's subjects (default "mlbridge").
 	Prefix string `yaml:"prefix"`
+	// HostFuncs are the Go functions the bridge's Python handlers may call, served by this
+	// process to whichever node runs a call (mlnats.Options.HostFuncs; the nodes forward
+	// them with mlnats.Forward). Not read from a file: the Registry sets it from
+	// RegistryOptions.HostFuncs(entry) before it dials, as it does for a local entry's pool.
+	HostFuncs []HostFunc `yaml:"-" json:"-"`
 }
 
 // RemoteDialer connects to a remote bridge: entry is its name in the registry.
@@ -38,6 +43,9 @@ func (r *Registry) dialRemote(ctx context.Context, e *registryEntry) (Adapter, e
 	rb := *e.cfg.Remote
 	if rb.Name == "" {
 		rb.Name = e.name
+	}
+	if r.opts.HostFuncs != nil {
+		rb.HostFuncs = r.opts.HostFuncs(e.name)
 	}
 	a, err := r.opts.Remote(ctx, e.name, rb)
 	if err != nil {

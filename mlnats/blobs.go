@@ -15,13 +15,14 @@ import (
 	"github.com/mlbridge/mlbridge"
 )
 
-// A value over the server's max payload (arguments, a result, a stream chunk) crosses
-// through a JetStream Object Store: the sender puts it there and sends a message naming it
-// (header Mlb-Blob: "<bucket>/<object>", no body); the receiver reads it from there. The
-// Object Store already chunks, checksums and flow-controls a large value, and keeps it on
-// the server rather than in either side's receive buffers; hand-made chunking over core
-// NATS would rebuild all that, with reassembly memory on the receiver. Without JetStream a
-// value over the limit fails with ErrPayloadTooLarge (docs/DISTRIBUTED.md).
+// A value over the server's max payload (arguments, a result, a stream chunk, a host call's
+// arguments or result) crosses through a JetStream Object Store: the sender puts it there
+// and sends a message naming it (header Mlb-Blob: "<bucket>/<object>", no body); the
+// receiver reads it from there. The Object Store already chunks, checksums and
+// flow-controls a large value, and keeps it on the server rather than in either side's
+// receive buffers; hand-made chunking over core NATS would rebuild all that, with
+// reassembly memory on the receiver. Without JetStream a value over the limit fails with
+// ErrPayloadTooLarge (docs/DISTRIBUTED.md).
 //
 // Values travel on a connection of their own, opened on first use with the main one's
 // options: on the main one, a 100 MB transfer would hold back every heartbeat and small
@@ -31,7 +32,8 @@ import (
 //
 // Who deletes: the client owns its arguments (it deletes them when the call ends, after any
 // retries, whatever the outcome); the reader deletes a result or chunk once read; the sender
-// deletes one it stored but could not send. Deletes run off the caller's path, bounded by
+// deletes one it stored but could not send. A host call (host.go, remote_host.go) is a call
+// the other way round: the node owns its arguments, the node reads and deletes its result. Deletes run off the caller's path, bounded by
 // dropTimeout. What a crash or a missed delete leaves behind expires with the bucket's TTL.
 
 // BlobConfig says where values over the max payload go.

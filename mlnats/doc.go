@@ -10,5 +10,13 @@
 // reaches the node (and the Python task), errors keep their types (sentinels, *RemoteError,
 // *ExitError), a call whose node stops answering is retried on another node when it is
 // Idempotent, and a bridge that no node serves fails at once with mlbridge.ErrUnavailable.
-// Streams are flow-controlled by a credit window. See docs/DISTRIBUTED.md.
+// Streams are flow-controlled by a credit window.
+//
+// A Python handler on a node can call Go functions of the client that made the call: the
+// client serves them (Options.HostFuncs, or RegistryOptions.HostFuncs for a Registry's
+// remote: entries through RegistryDialer), the node's pool declares them with Forward or
+// ForwardFunc. Values over the server's max payload — a call's arguments, results and
+// stream chunks, and a host call's arguments and results — cross through a JetStream Object
+// Store (BlobConfig) and are deleted once used; without JetStream they fail with
+// ErrPayloadTooLarge. See docs/DISTRIBUTED.md.
 package mlnats

@@ -70,9 +70,9 @@ func forward(ctx context.Context, name string, args msgpack.RawMessage) (any, er
 		return nil, fmt.Errorf("%w: host function %q is forwarded to the calling client, and this call came from none that serves host functions (mlnats.Options.HostFuncs)",
 			mlbridge.ErrNotFound, name)
 	}
-	nc := c.n.nc
+	nc, b := c.n.nc, c.n.blobs
 	hb := c.n.cfg.HostHeartbeat
-	inbox, ch, done, err := c.n.hostReplies.open(nc)
+	inbox, ch, done, err := c.n.hostReplies.open(nc, b)
 	if err != nil {
 		return nil, fmt.Errorf("mlnats: host function %q: %w: %w", name, mlbridge.ErrUnavailable, err)
 	}
@@ -80,7 +80,15 @@ func forward(ctx context.Context, name string, args msgpack.RawMessage) (any, er
 	h := nats.Header{hFn: {name}, hID: {c.call}, hHB: {strconv.FormatInt(hb.Milliseconds(), 10)},
 		hDepth: {strconv.Itoa(worker.CallbackDepth(ctx))}}
 	inject(ctx, c.n.cfg.Propagator, h)
-	if err := nc.PublishMsg(&nats.Msg{Subject: c.subject, Reply: inbox, Header: h, Data: args}); err != nil {
+	// Arguments over the max payload go through the Object Store, as a call's do (blobs.go).
+	body, ref, err := b.pack(ctx, h, args, fmt.Sprintf("arguments of host function %q", name), mlbridge.ErrInvalidArgument)
+	if err != nil {
+		return nil, fmt.Errorf("mlnats: host function %q: %w", name, err)
+	}
+	// They are the node's, as a call's arguments are its client's: deleted once the host
+	// call is over, whatever its outcome (the client may still be reading them until then).
+	defer b.dropLater(ref)
+	if err := nc.PublishMsg(&nats.Msg{Subject: c.subject, Reply: inbox, Header: h, Data: body}); err != nil {
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return nil, fmt.Errorf("mlnats: host function %q: %w: %w: %d bytes of arguments are over the NATS server's max payload (%d)",
 				name, ErrPayloadTooLarge, mlbridge.ErrInvalidArgument, len(args), nc.MaxPayload())
@@ -97,13 +105,18 @@ func forward(ctx context.Context, name string, args msgpack.RawMessage) (any, er
 			case kindHB:
 				timer.Reset(lostAfter)
 			case kindRes:
-				if len(m.Data) == 0 {
+				data, ref, err := b.unpack(ctx, m)
+				b.dropLater(ref) // the reader deletes a stored result once read
+				if err != nil {
+					return nil, fmt.Errorf("mlnats: host function %q: the client's result: %w", name, hostBlobErr(err))
+				}
+				if len(data) == 0 {
 					return nil, nil
 				}
-				if err := wire.CheckValue(m.Data); err != nil {
+				if err := wire.CheckValue(data); err != nil {
 					return nil, fmt.Errorf("mlnats: host function %q: the client's result: %w: %w", name, mlbridge.ErrProtocol, err)
 				}
-				return msgpack.RawMessage(m.Data), nil
+				return msgpack.RawMessage(data), nil
 			case kindErr:
 				return nil, decodeError(m.Data)
 			default:
@@ -122,6 +135,16 @@ func forward(ctx context.Context, name string, args msgpack.RawMessage) (any, er
 	}
 }
 
+// hostBlobErr is err, when it is a stored value gone missing (ErrBlobLost), also as
+// mlbridge.ErrUnavailable: the category Python's host.call raises for it (ErrBlobLost is
+// none of the protocol's categories, and would reach Python as "internal").
+func hostBlobErr(err error) error {
+	if errors.Is(err, ErrBlobLost) && !errors.Is(err, mlbridge.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", mlbridge.ErrUnavailable, err)
+	}
+	return err
+}
+
 // cancelHostCall tells the client to cancel the function's ctx: the call it serves for reply.
 func cancelHostCall(nc *nats.Conn, subject, reply string) {
 	_ = nc.PublishMsg(&nats.Msg{Subject: subject, Header: nats.Header{hCtl: {ctlCancel}, hID: {reply}}})
@@ -135,6 +158,8 @@ type hostReplies struct {
 	err    error
 	prefix string
 	sub    *nats.Subscription
+	// blobs deletes the stored results that no call will read (blobs.go).
+	blobs *blobs
 
 	mu      sync.Mutex
 	pending map[string]chan *nats.Msg
@@ -142,11 +167,12 @@ type hostReplies struct {
 }
 
 // open registers one call: its reply subject and the channel its answers arrive on; done
-// forgets it.
-func (h *hostReplies) open(nc *nats.Conn) (subject string, ch chan *nats.Msg, done func(), err error) {
+// forgets it. b is the node's values' store, for stored results nobody reads.
+func (h *hostReplies) open(nc *nats.Conn, b *blobs) (subject string, ch chan *nats.Msg, done func(), err error) {
 	h.once.Do(func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		h.blobs = b
 		if h.closed { // the node left before its first host call
 			h.err = fmt.Errorf("%w: the node is shut down", mlbridge.ErrClosed)
 			return
@@ -172,19 +198,32 @@ func (h *hostReplies) open(nc *nats.Conn) (subject string, ch chan *nats.Msg, do
 	h.mu.Unlock()
 	return h.prefix + token, ch, func() {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		delete(h.pending, token)
-		h.mu.Unlock()
+		// A result that came after the call stopped waiting (its ctx ended, the client
+		// seemed silent): a value stored for it would wait for the bucket's TTL.
+		for {
+			select {
+			case m := <-ch:
+				h.dropStored(m)
+			default:
+				return
+			}
+		}
 	}, nil
 }
 
 // route hands an answer to its call without blocking: a call waits for one answer and
 // heartbeats, which may be dropped when its buffer is full (the answer proves it alive).
+// The send is under the lock so that done, which drains the channel under it, misses
+// nothing.
 func (h *hostReplies) route(m *nats.Msg) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	ch := h.pending[m.Subject[len(h.prefix):]]
-	h.mu.Unlock()
 	if ch == nil {
-		return // a call that ended
+		h.dropStored(m) // a call that ended
+		return
 	}
 	if m.Header.Get(hKind) == kindHB && len(ch) > cap(ch)/2 {
 		return // the call has messages to read, which prove the client alive too
@@ -192,6 +231,14 @@ func (h *hostReplies) route(m *nats.Msg) {
 	select {
 	case ch <- m:
 	default:
+		h.dropStored(m)
+	}
+}
+
+// dropStored deletes the stored value m names, if any, off the caller's path.
+func (h *hostReplies) dropStored(m *nats.Msg) {
+	if ref := m.Header.Get(hBlob); ref != "" && h.blobs != nil {
+		h.blobs.dropLater(ref)
 	}
 }
 

@@ -3,10 +3,13 @@ package mlnats
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/mlbridge/mlbridge"
@@ -45,12 +48,23 @@ func forwardTo(t *testing.T, subject string, answer func(m *nats.Msg, nc *nats.C
 			t.Fatal(err)
 		}
 	}
-	n := &Node{nc: nodeConn, cfg: NodeConfig{HostHeartbeat: 20 * time.Millisecond, Propagator: propagation.TraceContext{}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ctx = n.withCaller(ctx, nats.Header{hHost: {subject}}, "_INBOX.call")
-	_, err := forward(ctx, "fn", nil)
+	_, err := forward(callerCtx(ctx, hostNode(t, nodeConn), subject), "fn", nil)
 	return err
+}
+
+// hostNode is as much of a node as forward needs, on nc.
+func hostNode(t *testing.T, nc *nats.Conn) *Node {
+	t.Helper()
+	b := newBlobs(nc, BlobConfig{})
+	t.Cleanup(b.close)
+	return &Node{nc: nc, blobs: b, cfg: NodeConfig{HostHeartbeat: 20 * time.Millisecond, Propagator: propagation.TraceContext{}}}
+}
+
+// callerCtx is ctx as n's handling of a call from a client serving host functions on subject.
+func callerCtx(ctx context.Context, n *Node, subject string) context.Context {
+	return n.withCaller(ctx, nats.Header{hHost: {subject}}, "_INBOX.call")
 }
 
 // TestForwardToAGoneClient: nobody listens on the client's subject: unavailable at once.
@@ -93,12 +107,20 @@ func TestForwardToASilentClient(t *testing.T) {
 	}
 }
 
-// TestForwardArgumentsOverMaxPayload: arguments too large for one message: invalid_argument.
+// TestForwardArgumentsOverMaxPayload: arguments too large for one message, and no JetStream
+// to store them in: invalid_argument.
 func TestForwardArgumentsOverMaxPayload(t *testing.T) {
-	_, nc := serverConn(t)
-	n := &Node{nc: nc, cfg: NodeConfig{HostHeartbeat: 20 * time.Millisecond, Propagator: propagation.TraceContext{}}}
-	ctx := n.withCaller(context.Background(), nats.Header{hHost: {"_INBOX.client"}}, "_INBOX.call")
-	_, err := forward(ctx, "fn", make([]byte, 2<<20))
+	e, err := StartEmbedded(EmbeddedConfig{}) // no StoreDir: no JetStream
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	nc, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	_, err = forward(callerCtx(context.Background(), hostNode(t, nc), "_INBOX.client"), "fn", make([]byte, 2<<20))
 	if !errors.Is(err, ErrPayloadTooLarge) || !errors.Is(err, mlbridge.ErrInvalidArgument) {
 		t.Fatalf("got %v", err)
 	}
@@ -109,13 +131,142 @@ func TestForwardArgumentsOverMaxPayload(t *testing.T) {
 func TestHostRepliesAfterShutdown(t *testing.T) {
 	_, nc := serverConn(t)
 	var h hostReplies
-	if _, _, done, err := h.open(nc); err != nil {
+	if _, _, done, err := h.open(nc, nil); err != nil {
 		t.Fatal(err)
 	} else {
 		done()
 	}
 	h.close()
-	if _, _, _, err := h.open(nc); !errors.Is(err, mlbridge.ErrClosed) {
+	if _, _, _, err := h.open(nc, nil); !errors.Is(err, mlbridge.ErrClosed) {
 		t.Fatalf("a host call after shutdown: %v, want ErrClosed", err)
+	}
+}
+
+// TestForwardResultLost: the client's answer names a stored result that is not there (its
+// bucket is missing, or the object): the host call fails at once with ErrBlobLost, as
+// unavailable (the category Python sees), not after the client-silent timeout.
+func TestForwardResultLost(t *testing.T) {
+	for _, ref := range []string{"no-bucket/obj", defaultBlobBucket + "/no-object"} {
+		t.Run(ref, func(t *testing.T) {
+			err := forwardTo(t, "_INBOX.lost", func(m *nats.Msg, nc *nats.Conn) {
+				if bucket, _, _ := strings.Cut(ref, "/"); bucket == defaultBlobBucket {
+					b := newBlobs(nc, BlobConfig{})
+					defer b.close()
+					if _, err := b.store(context.Background(), bucket, true); err != nil {
+						t.Error(err)
+					}
+				}
+				_ = nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: nats.Header{hKind: {kindRes}, hBlob: {ref}}})
+			})
+			if !errors.Is(err, ErrBlobLost) || !errors.Is(err, mlbridge.ErrUnavailable) || errors.Is(err, mlbridge.ErrTimeout) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
+// TestForwardDropsALateStoredResult: a stored result that comes after the host call gave up
+// is deleted by the node (nobody else would read it), not left to the bucket's TTL.
+func TestForwardDropsALateStoredResult(t *testing.T) {
+	e, nodeConn := serverConn(t)
+	clientConn, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(clientConn.Close)
+	client := newBlobs(clientConn, BlobConfig{Threshold: 1})
+	t.Cleanup(client.close)
+	requests := make(chan *nats.Msg, 1)
+	if _, err := clientConn.Subscribe("_INBOX.late", func(m *nats.Msg) {
+		if m.Header.Get(hCtl) == "" {
+			requests <- m
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := clientConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Heartbeats are the client's to send; this one sends none, and the node gives up.
+	n := hostNode(t, nodeConn)
+	if _, err := forward(callerCtx(context.Background(), n, "_INBOX.late"), "fn", nil); !errors.Is(err, mlbridge.ErrUnavailable) {
+		t.Fatalf("forward: %v", err)
+	}
+	req := <-requests
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h := nats.Header{hKind: {kindRes}}
+	data, ref, err := client.pack(ctx, h, []byte{0xa2, 'o', 'k'}, "a late result", mlbridge.ErrSerialization)
+	if err != nil || ref == "" {
+		t.Fatalf("storing the late result: %q %v", ref, err)
+	}
+	s, err := client.store(ctx, defaultBlobBucket, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, name, _ := strings.Cut(ref, "/")
+	if _, err := s.GetInfo(ctx, name); err != nil {
+		t.Fatalf("the stored result is not there to begin with: %v", err)
+	}
+	if err := clientConn.PublishMsg(&nats.Msg{Subject: req.Reply, Header: h, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := s.GetInfo(ctx, name)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the late result is still stored after 10s: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHostServerArgumentsLost: a host call whose stored arguments are gone fails with
+// ErrBlobLost, as unavailable, without running the function.
+func TestHostServerArgumentsLost(t *testing.T) {
+	_, nc := serverConn(t)
+	b := newBlobs(nc, BlobConfig{})
+	t.Cleanup(b.close)
+	ran := make(chan struct{}, 1)
+	f := mlbridge.Func("fn", func(context.Context, struct{}) (int, error) {
+		ran <- struct{}{}
+		return 1, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := newHostServer(nc, b, []mlbridge.HostFunc{f}, func(string) context.Context { return ctx }, propagation.TraceContext{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.close() })
+	for _, ref := range []string{"no-bucket/obj", "bad reference"} {
+		reply, err := nc.SubscribeSync(nc.NewInbox())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := nats.Header{hFn: {"fn"}, hID: {"_INBOX.call"}, hBlob: {ref}}
+		if err := nc.PublishMsg(&nats.Msg{Subject: s.subject, Reply: reply.Subject, Header: h}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := reply.NextMsgWithContext(ctx)
+		for err == nil && m.Header.Get(hKind) == kindHB {
+			m, err = reply.NextMsgWithContext(ctx)
+		}
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", ref, err)
+		}
+		if m.Header.Get(hKind) != kindErr {
+			t.Fatalf("%s: answer %q, want an error", ref, m.Header.Get(hKind))
+		}
+		if got := decodeError(m.Data); !errors.Is(got, ErrBlobLost) || !errors.Is(got, mlbridge.ErrUnavailable) {
+			t.Fatalf("%s: got %v", ref, got)
+		}
+	}
+	select {
+	case <-ran:
+		t.Fatal("the function ran without its arguments")
+	default:
 	}
 }

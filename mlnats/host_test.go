@@ -421,10 +421,14 @@ func TestHostFuncTraceCrossesNATS(t *testing.T) {
 	t.Fatalf("the Go function's parent span %s is none of the node's %d spans", got.SpanID(), len(exp.GetSpans()))
 }
 
-// TestHostFuncResultOverMaxPayload: a client's result too large for one NATS message fails
-// the host call typed (serialization), not by silence.
+// TestHostFuncResultOverMaxPayload: a client's result too large for one NATS message, with no
+// JetStream to store it in, fails the host call typed (serialization), not by silence.
 func TestHostFuncResultOverMaxPayload(t *testing.T) {
-	e := embedded(t)
+	e, err := mlnats.StartEmbedded(mlnats.EmbeddedConfig{}) // no StoreDir: no JetStream
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
 	big := mlbridge.Func("big", func(ctx context.Context, _ struct{}) (string, error) {
 		return strings.Repeat("x", 2<<20), nil
 	})

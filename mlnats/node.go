@@ -37,8 +37,8 @@ type NodeConfig struct {
 	// Propagator reads the trace context of requests (default: otel's global propagator, or
 	// W3C TraceContext while none is set).
 	Propagator propagation.TextMapPropagator
-	// Blobs says where results and stream chunks over the server's max payload go (a
-	// JetStream Object Store).
+	// Blobs says where results, stream chunks and host calls' arguments over the server's
+	// max payload go (a JetStream Object Store).
 	Blobs BlobConfig
 	// Definitions, when the node's pools keep their definitions in this KV store (shared
 	// by the deployment's nodes), is watched: every change made through another node or

@@ -3,6 +3,7 @@ package mlnats
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go"
 
@@ -11,7 +12,9 @@ import (
 
 // RegistryDialer reaches the bridges a Registry declares with remote: (mlbridge.yaml):
 // each gets its own connection (with connect's options, then the entry's creds) and a
-// Remote with opt (the entry's prefix wins). Closing the adapter closes its connection.
+// Remote with opt (the entry's prefix wins). The Registry's host functions for the entry
+// (RegistryOptions.HostFuncs) are served with opt.HostFuncs; a name in both is
+// mlbridge.ErrInvalidConfiguration. Closing the adapter closes its connection.
 //
 //	reg, err := mlbridge.OpenRegistry("mlbridge.yaml", mlbridge.RegistryOptions{
 //		Remote: mlnats.RegistryDialer(mlnats.Options{}),
@@ -29,6 +32,9 @@ func RegistryDialer(opt Options, connect ...nats.Option) mlbridge.RemoteDialer {
 		o := opt
 		if rb.Prefix != "" {
 			o.Prefix = rb.Prefix
+		}
+		if len(rb.HostFuncs) > 0 { // a copy: opt's slice is shared by every entry
+			o.HostFuncs = append(slices.Clone(opt.HostFuncs), rb.HostFuncs...)
 		}
 		r, err := Dial(ctx, nc, rb.Name, o)
 		if err != nil {

@@ -3,6 +3,7 @@ package mlnats_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,5 +71,51 @@ func TestNodeFromRegistry(t *testing.T) {
 	r := dial(t, e, mlnats.Options{})
 	if v, err := mlbridge.Decode[int](r.Call(context.Background(), "add", map[string]any{"a": 1, "b": 1})); err != nil || v != 2 {
 		t.Fatalf("add: %v %v", v, err)
+	}
+}
+
+// TestRegistryRemoteHostFuncs: RegistryOptions.HostFuncs reach a remote: entry as its
+// Remote's host functions: the node's Python handler calls the registry's Go function, asked
+// for by the entry's name; a name the dialer's Options also serve is a typed error.
+func TestRegistryRemoteHostFuncs(t *testing.T) {
+	e := embedded(t)
+	c := &hostClient{name: "registry"}
+	forwardingNode(t, e, nil, mlnats.ForwardFunc(c.whoami()))
+	cfg, err := mlbridge.ParseRegistryConfig([]byte("bridges:\n  models:\n    remote: {nats: \"" + e.URL() + "\", name: echo}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	hostFuncs := func(bridge string) []mlbridge.HostFunc {
+		asked = append(asked, bridge)
+		return []mlbridge.HostFunc{c.whoami()}
+	}
+	reg, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: quiet, HostFuncs: hostFuncs,
+		Remote: mlnats.RegistryDialer(mlnats.Options{Logger: quiet})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ctx := context.Background()
+	a, err := reg.Adapter(ctx, "models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := mlbridge.Decode[whoOut](a.Call(ctx, "host_call", hostArgs("fn", "whoami", "args", hostArgs("tag", "via registry"))))
+	if err != nil || got.Client != "registry" || got.Tag != "via registry" || got.Depth != 1 {
+		t.Fatalf("host call through the registry's remote entry: %+v %v", got, err)
+	}
+	if !slices.Equal(asked, []string{"models"}) || !slices.Equal(c.invoked(), []string{"via registry"}) {
+		t.Fatalf("HostFuncs asked for %v; the function ran for %v", asked, c.invoked())
+	}
+
+	twice, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: quiet, HostFuncs: hostFuncs,
+		Remote: mlnats.RegistryDialer(mlnats.Options{Logger: quiet, HostFuncs: []mlbridge.HostFunc{c.whoami()}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer twice.Close()
+	if _, err := twice.Adapter(ctx, "models"); !errors.Is(err, mlbridge.ErrInvalidConfiguration) {
+		t.Fatalf("whoami from the registry and the dialer's options: %v", err)
 	}
 }

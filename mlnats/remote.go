@@ -39,7 +39,8 @@ type Options struct {
 	// Propagator writes the trace context into requests (default: otel's global propagator,
 	// or W3C TraceContext while none is set).
 	Propagator propagation.TextMapPropagator
-	// Blobs says where arguments over the server's max payload go (a JetStream Object Store).
+	// Blobs says where arguments (and host functions' results) over the server's max payload
+	// go (a JetStream Object Store).
 	Blobs BlobConfig
 	// HostFuncs are Go functions the Python handlers of this Remote's calls may call, on
 	// whichever node runs them: the node's pool registers them with Forward. They run here,
@@ -109,7 +110,7 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 	}
 	if len(opt.HostFuncs) > 0 {
 		r.origins = map[string]context.Context{}
-		host, err := newHostServer(nc, opt.HostFuncs, r.origin, opt.Propagator, r.log)
+		host, err := newHostServer(nc, r.blobs, opt.HostFuncs, r.origin, opt.Propagator, r.log)
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,9 @@ type hostServer struct {
 	prop    propagation.TextMapPropagator
 	log     *slog.Logger
 	sub     *nats.Subscription
+	// blobs is the Remote's values' store: arguments and results over the max payload
+	// cross through it (blobs.go).
+	blobs *blobs
 	// origin is the ctx of the Remote's call whose reply subject is given, or nil once it
 	// ended: a function's ctx derives from the call Python made it for.
 	origin func(reply string) context.Context
@@ -50,9 +53,9 @@ type hostCall struct {
 // deadlineGrace: a cancel this close to the deadline is left to the deadline (receive).
 const deadlineGrace = 50 * time.Millisecond
 
-func newHostServer(nc *nats.Conn, funcs []mlbridge.HostFunc, origin func(string) context.Context, prop propagation.TextMapPropagator, log *slog.Logger) (*hostServer, error) {
+func newHostServer(nc *nats.Conn, b *blobs, funcs []mlbridge.HostFunc, origin func(string) context.Context, prop propagation.TextMapPropagator, log *slog.Logger) (*hostServer, error) {
 	s := &hostServer{nc: nc, subject: nc.NewInbox(), funcs: make(map[string]mlbridge.HostFunc, len(funcs)),
-		origin: origin, prop: prop, log: log, calls: map[string]hostCall{}}
+		origin: origin, prop: prop, log: log, blobs: b, calls: map[string]hostCall{}}
 	for _, f := range funcs {
 		switch _, dup := s.funcs[f.Name()]; {
 		case f.Name() == "":
@@ -99,7 +102,7 @@ func (s *hostServer) receive(m *nats.Msg) {
 	name := h.Get(hFn)
 	parent := s.origin(h.Get(hID))
 	if parent == nil {
-		go s.answer(m.Reply, name, nil, fmt.Errorf("host function %q: %w: the call it was made for has ended", name, mlbridge.ErrCancelled))
+		go s.answer(context.Background(), m.Reply, name, nil, fmt.Errorf("host function %q: %w: the call it was made for has ended", name, mlbridge.ErrCancelled))
 		return
 	}
 	// The call's own ctx, as locally: its deadline, cancellation and values; the span is the
@@ -129,37 +132,70 @@ func (s *hostServer) run(ctx context.Context, cancel context.CancelFunc, m *nats
 	var res any
 	var err error
 	if f, ok := s.funcs[name]; ok {
-		res, err = f.Invoke(ctx, m.Data)
-		if err == nil && ctx.Err() != nil {
-			err = ctxErr(fmt.Sprintf("host function %q", name), ctx.Err())
-		}
+		res, err = s.invoke(ctx, f, m)
 	} else {
 		err = fmt.Errorf("%w: the calling client has no host function named %q", mlbridge.ErrNotFound, name)
 	}
+	// A result over the max payload is stored before the heartbeats stop: a large write
+	// takes a while too, and silence would have the node give up on this client.
+	msg, ref := s.encode(ctx, m.Reply, name, res, err)
 	stopHB()
-	s.answer(m.Reply, name, res, err)
+	s.send(msg, ref, name)
+}
+
+// invoke runs f on m's arguments. Arguments over the max payload are in the Object Store,
+// read while the heartbeats run (a large read takes a while); the node deletes them when its
+// host call ends.
+func (s *hostServer) invoke(ctx context.Context, f mlbridge.HostFunc, m *nats.Msg) (any, error) {
+	name := f.Name()
+	args, _, err := s.blobs.unpack(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("host function %q: its arguments: %w", name, hostBlobErr(err))
+	}
+	res, err := f.Invoke(ctx, args)
+	if err == nil && ctx.Err() != nil {
+		err = ctxErr(fmt.Sprintf("host function %q", name), ctx.Err())
+	}
+	return res, err
 }
 
 // answer sends a host function's result, or its error as a node sends errors.
-func (s *hostServer) answer(reply, name string, res any, err error) {
+func (s *hostServer) answer(ctx context.Context, reply, name string, res any, err error) {
+	msg, ref := s.encode(ctx, reply, name, res, err)
+	s.send(msg, ref, name)
+}
+
+// encode makes the answer to a host call: its result (through the Object Store when over
+// the max payload: ref names that copy) or its error.
+func (s *hostServer) encode(ctx context.Context, reply, name string, res any, err error) (msg *nats.Msg, ref string) {
 	var data []byte
+	h := nats.Header{hKind: {kindRes}}
 	if err == nil {
 		var b bytes.Buffer
 		if encErr := wire.NewValueEncoder(&b).Encode(res); encErr != nil {
 			err = fmt.Errorf("%w: the result of host function %q: %w", mlbridge.ErrSerialization, name, encErr)
 		} else {
-			data = b.Bytes()
+			// The node reads it, then deletes it. Under the function's ctx: once that
+			// ended, the node has stopped waiting.
+			data, ref, err = s.blobs.pack(ctx, h, b.Bytes(), fmt.Sprintf("the result of host function %q", name), mlbridge.ErrSerialization)
 		}
 	}
-	msg := &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindRes}}, Data: data}
 	if err != nil {
-		msg = &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindErr}}, Data: encodeError(err)}
+		return &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindErr}}, Data: encodeError(err)}, ""
 	}
+	return &nats.Msg{Subject: reply, Header: h, Data: data}, ref
+}
+
+// send publishes an answer; a stored result it could not send is deleted, nobody will read it.
+func (s *hostServer) send(msg *nats.Msg, ref, name string) {
 	pubErr := s.nc.PublishMsg(msg)
+	if pubErr != nil {
+		s.blobs.dropLater(ref)
+	}
 	if errors.Is(pubErr, nats.ErrMaxPayload) {
 		tooBig := fmt.Errorf("%w: %w: the result of host function %q (%d bytes) is over the NATS server's max payload (%d)",
-			ErrPayloadTooLarge, mlbridge.ErrSerialization, name, len(data), s.nc.MaxPayload())
-		pubErr = s.nc.PublishMsg(&nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindErr}}, Data: encodeError(tooBig)})
+			ErrPayloadTooLarge, mlbridge.ErrSerialization, name, len(msg.Data), s.nc.MaxPayload())
+		pubErr = s.nc.PublishMsg(&nats.Msg{Subject: msg.Subject, Header: nats.Header{hKind: {kindErr}}, Data: encodeError(tooBig)})
 	}
 	if pubErr != nil {
 		s.log.Warn("mlnats: a host function's answer was not sent", "fn", name, "err", pubErr)

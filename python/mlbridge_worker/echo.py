@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextvars
+import hashlib
 import os
 import sys
 import threading
@@ -583,6 +584,20 @@ class EchoBridge(BaseBridge):
             return {"ok": await host.call(fn, args)}
         except BridgeError as e:
             return {"class": type(e).__name__, "category": e.category, "type": e.type_name, "message": e.message}
+
+    @handler
+    async def host_call_big(self, fn: str, size: int, result_size: int = 0) -> dict:
+        """``host.call(fn, {"data": ..., "result_size": result_size})`` with ``size`` bytes of a
+        pattern (byte i is ``i % 251``), made here; the result's ``data`` as its length and
+        sha256 (checked without sending it back), or the exception as data (class, category,
+        message): host-call values over a transport's limit."""
+        data = (bytes(range(251)) * (size // 251 + 1))[:size]
+        try:
+            res = await host.call(fn, {"data": data, "result_size": result_size})
+        except BridgeError as e:
+            return {"class": type(e).__name__, "category": e.category, "message": e.message}
+        out = res["data"]
+        return {"len": len(out), "sha256": hashlib.sha256(out).hexdigest()}
 
     @handler
     async def host_call_give_up(self, fn: str, seconds: float) -> str:

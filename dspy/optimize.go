@@ -125,8 +125,13 @@ func (c *Client) Optimize(ctx context.Context, id string, cfg OptimizeConfig) (O
 	if last.Result == nil {
 		return OptimizeResult{}, fmt.Errorf("%w: optimize_program ended without a result", mlbridge.ErrProtocol)
 	}
-	// stored only over the version it optimized (a compare-and-set: no window in which a
-	// concurrent redefinition is overwritten)
+	// Stored only over the version it optimized: a compare-and-set on the version read
+	// (IfVersion). The read first is for a node that predates IfVersion and would write
+	// unconditionally: it catches a redefinition made during the optimization, leaving
+	// only the instant before the write.
+	if cur, err := c.a.Get(ctx, id); err != nil || cur.Version != d.Version {
+		return OptimizeResult{}, fmt.Errorf("%w: program %q (version %d when the optimization started)", ErrProgramChanged, id, d.Version)
+	}
 	stored, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "program", Spec: d.Spec, State: last.Result.State,
 		Requires: d.Requires, IfVersion: d.Version})
 	if errors.Is(err, store.ErrConflict) {

@@ -333,6 +333,47 @@ func TestOptimizeProgramChanged(t *testing.T) {
 	}
 }
 
+// createRacer redefines a program right before the first store of an optimized state: the
+// redefinition lands after every read Optimize makes, so only the store's compare-and-set
+// (IfVersion) can keep it.
+type createRacer struct {
+	mlbridge.Adapter
+	raced bool
+}
+
+func (a *createRacer) Create(ctx context.Context, d store.Definition) (store.Definition, error) {
+	if !a.raced && d.Kind == "program" && d.State != nil {
+		a.raced = true
+		cur, err := a.Adapter.Get(ctx, d.ID)
+		if err != nil {
+			return d, err
+		}
+		cur.Spec["instructions"] = "Answer with the city only."
+		if _, err := a.Adapter.Create(ctx, cur); err != nil {
+			return d, err
+		}
+	}
+	return a.Adapter.Create(ctx, d)
+}
+
+// A redefinition that lands between Optimize's last read and its store is kept: the store is
+// a compare-and-set, and Optimize fails with ErrProgramChanged (and store.ErrConflict).
+func TestOptimizeStoreIsACompareAndSet(t *testing.T) {
+	ctx := context.Background()
+	c0, id := followingProgram(t)
+	c := dspy.New(&createRacer{Adapter: c0.Adapter()})
+	_, err := c.Optimize(ctx, id, dspy.OptimizeConfig{
+		Optimizer: "BootstrapFewShot", Trainset: capitals, Metric: dspy.F1("answer"),
+		Options: map[string]any{"max_labeled_demos": 3, "max_errors": 100},
+	})
+	if !errors.Is(err, dspy.ErrProgramChanged) || !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("got %v, want ErrProgramChanged and store.ErrConflict", err)
+	}
+	if info, err := c.GetProgramInfo(ctx, id); err != nil || info.Instructions != "Answer with the city only." || info.Demos != 0 {
+		t.Fatalf("info %+v %v: want the redefinition, not optimized", info, err)
+	}
+}
+
 // followingProgram is a client on a fresh pool whose LM follows the prompt's examples, and a
 // question -> answer program on it.
 func followingProgram(t *testing.T) (*dspy.Client, string) {

@@ -54,7 +54,8 @@ func (b *batcher) run(pw *poolWorker, items []*batchItem) {
 			return
 		}
 		ctx, stop := batchContext(items)
-		outs, sent, err := b.send(ctx, pw, items)
+		callers := callerSpans(items)
+		outs, sent, err := b.send(ctx, pw, items, callers)
 		stop()
 		p.release(pw, err)
 		if err != nil && !sent && errors.Is(err, ErrWorkerExited) && attempt < p.cfg.MaxSize+1 {
@@ -68,7 +69,7 @@ func (b *batcher) run(pw *poolWorker, items []*batchItem) {
 		}
 		if err != nil && errors.Is(err, ErrWorkerExited) {
 			// joined to the callers' traces, as a lost call's record is to its caller's
-			attrs := append(worker.LostCallAttrs(callerContexts(items)),
+			attrs := append(worker.LostCallAttrs(spanContexts(callers)),
 				slog.String("op", b.op), slog.Int("calls", len(items)), slog.Int("pid", pw.w.Pid()), slog.Any("err", err))
 			p.log.LogAttrs(context.Background(), slog.LevelWarn, "mlbridge: batch lost with its worker", attrs...)
 		}
@@ -77,21 +78,17 @@ func (b *batcher) run(pw *poolWorker, items []*batchItem) {
 	}
 }
 
-// send is one attempt: the resources the calls use, the breq, its answers.
-func (b *batcher) send(ctx context.Context, pw *poolWorker, items []*batchItem) (outs []itemOutcome, sent bool, err error) {
+// send is one attempt: the resources the calls use, the breq, its answers. callers are the
+// spans of the traced callers among items (callerSpans).
+func (b *batcher) send(ctx context.Context, pw *poolWorker, items []*batchItem, callers []trace.Span) (outs []itemOutcome, sent bool, err error) {
 	if len(b.uses) > 0 {
 		if err := b.p.ensure(ctx, pw, b.uses); err != nil {
 			return nil, false, err
 		}
 	}
 	raws := make([]msgpack.RawMessage, len(items))
-	var callers []trace.Span
-	_, traced := b.p.tracer.tracer() // off: no batch span, so no callers to collect
 	for i, it := range items {
 		raws[i] = it.args
-		if sp := trace.SpanFromContext(it.ctx); traced && sp.SpanContext().IsValid() {
-			callers = append(callers, sp)
-		}
 	}
 	c, err := pw.w.SendBatch(ctx, b.op, raws, callers)
 	if err != nil {
@@ -118,13 +115,23 @@ func (b *batcher) send(ctx context.Context, pw *poolWorker, items []*batchItem) 
 	return outs, true, nil
 }
 
-// callerContexts are the span contexts of the traced callers among items.
-func callerContexts(items []*batchItem) []trace.SpanContext {
-	var scs []trace.SpanContext
+// callerSpans are the spans of the traced callers among items: the batch span links them
+// when the pool traces, and records about the batch's loss name their traces either way
+// (whatever provider started them), as they do for a lost call.
+func callerSpans(items []*batchItem) []trace.Span {
+	var spans []trace.Span
 	for _, it := range items {
-		if sc := trace.SpanContextFromContext(it.ctx); sc.IsValid() {
-			scs = append(scs, sc)
+		if sp := trace.SpanFromContext(it.ctx); sp.SpanContext().IsValid() {
+			spans = append(spans, sp)
 		}
+	}
+	return spans
+}
+
+func spanContexts(spans []trace.Span) []trace.SpanContext {
+	scs := make([]trace.SpanContext, len(spans))
+	for i, sp := range spans {
+		scs[i] = sp.SpanContext()
 	}
 	return scs
 }

@@ -3,6 +3,7 @@ package mlbridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -128,36 +129,58 @@ func TestBatchTrace(t *testing.T) {
 }
 
 // TestBatchDeathLogsCallersTraces: a worker killed with a batch of several traced callers in
-// flight (the batch span then roots a trace of its own) logs records joined to every
-// caller's trace: the batch's loss and the worker's death both list their trace ids.
+// flight logs records joined to every caller's trace: the batch's loss and the worker's death
+// both list their trace ids — when the pool traces (the batch span then roots a trace of its
+// own) and when it does not (the callers' spans come from the application's own provider),
+// as a lost call's records do.
 func TestBatchDeathLogsCallersTraces(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	logs := &logCapture{}
-	p := openBatchPool(t, func(c *mlbridge.PoolConfig) { c.Size, c.TracerProvider, c.Logger = 1, tp, slog.New(logs) },
-		withPolicy(mlbridge.BatchPolicy{MaxWait: 300 * time.Millisecond}))
-	victim := pids(p)[0]
-	const n = 4
-	go func() { // once all of them are on the worker, in one batch
-		waitFor(t, func() bool { return p.Stats().Batching["double"].Calls == n })
-		_ = syscall.Kill(victim, syscall.SIGKILL)
-	}()
-	traces := callInTracesOfTheirOwn(tp, n, func(ctx context.Context, i int) {
-		if _, err := p.Call(ctx, "double", map[string]any{"x": i, "sleep": 30.0}); !errors.Is(err, mlbridge.ErrWorkerExited) {
-			t.Errorf("caller %d: %v, want ErrWorkerExited", i, err)
-		}
-	})
-	if sizes := p.Stats().Batching["double"]; sizes.Batches != 1 {
-		t.Fatalf("%d batches, want the %d calls in one: %+v", sizes.Batches, n, sizes)
-	}
-	for _, msg := range []string{"mlbridge: batch lost with its worker", "mlbridge: worker exited"} {
-		rec := waitRecord(t, logs, msg)
-		for i, id := range traces {
-			if !strings.Contains(rec["trace_ids"], id.String()) {
-				t.Errorf("%q: trace_ids %q lacks caller %d's trace %s", msg, rec["trace_ids"], i, id)
+	for _, poolTraces := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pool traces %v", poolTraces), func(t *testing.T) {
+			exp := tracetest.NewInMemoryExporter()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			logs := &logCapture{}
+			p := openBatchPool(t, func(c *mlbridge.PoolConfig) {
+				c.Size, c.Logger = 1, slog.New(logs)
+				if poolTraces {
+					c.TracerProvider = tp
+				}
+			}, withPolicy(mlbridge.BatchPolicy{MaxWait: 300 * time.Millisecond}))
+			victim := pids(p)[0]
+			const n = 4
+			done := make(chan struct{})
+			defer close(done)
+			go func() { // once all of them are on the worker (in one batch, checked below)
+				for deadline := time.Now().Add(30 * time.Second); p.Stats().Batching["double"].Calls < n; {
+					select {
+					case <-done:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("the %d calls were not all sent within 30 s", n)
+						return
+					}
+				}
+				_ = syscall.Kill(victim, syscall.SIGKILL)
+			}()
+			traces := callInTracesOfTheirOwn(tp, n, func(ctx context.Context, i int) {
+				if _, err := p.Call(ctx, "double", map[string]any{"x": i, "sleep": 30.0}); !errors.Is(err, mlbridge.ErrWorkerExited) {
+					t.Errorf("caller %d: %v, want ErrWorkerExited", i, err)
+				}
+			})
+			if sizes := p.Stats().Batching["double"]; sizes.Batches != 1 {
+				t.Fatalf("%d batches, want the %d calls in one: %+v", sizes.Batches, n, sizes)
 			}
-		}
+			for _, msg := range []string{"mlbridge: batch lost with its worker", "mlbridge: worker exited"} {
+				rec := waitRecord(t, logs, msg)
+				for i, id := range traces {
+					if !strings.Contains(rec["trace_ids"], id.String()) {
+						t.Errorf("%q: trace_ids %q lacks caller %d's trace %s", msg, rec["trace_ids"], i, id)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -20,9 +20,10 @@ type ItemOutcome struct {
 // SendBatch starts op on the worker for several calls at once (a breq): items are their
 // arguments, each encoded by wire.Encoder.Args. ctx governs the whole batch, as Send's does
 // a call: its deadline travels to Python and its end cancels the batch. callers are the
-// client spans of the batch's traced callers (none: the batch is not traced); the batch's
-// handler span, linked to them, is the breq's trace context. BatchResults waits for the
-// answers.
+// spans of the batch's traced callers (none: the batch is not traced); with HandlerSpans
+// that trace, the batch's handler span, linked to them, is the breq's trace context, and
+// either way a record of the worker's death names their traces (LostCalls). BatchResults
+// waits for the answers.
 func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawMessage, callers []trace.Span) (*Call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, opCtxError(op, err)
@@ -44,10 +45,11 @@ func (s *session) SendBatch(ctx context.Context, op string, items []msgpack.RawM
 		return nil, err
 	}
 	c := &Call{s: s, ctx: ctx, span: span, id: id, op: op, batch: len(items), done: make(chan struct{})}
-	if span != nil && len(callers) > 1 {
-		c.linked = make([]trace.SpanContext, len(callers))
-		for i, sp := range callers {
-			c.linked[i] = sp.SpanContext()
+	if span == nil || len(callers) > 1 {
+		// the batch's ctx holds no caller's span: untraced here (the callers' spans may
+		// come from another provider), or the root of a trace of its own
+		for _, sp := range callers {
+			c.linked = append(c.linked, sp.SpanContext())
 		}
 	}
 	if err := s.start(ctx, c, frame, nil); err != nil {

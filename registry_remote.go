@@ -26,6 +26,7 @@ type RemoteBridge struct {
 	// process to whichever node runs a call (mlnats.Options.HostFuncs; the nodes forward
 	// them with mlnats.Forward). Not read from a file: the Registry sets it from
 	// RegistryOptions.HostFuncs(entry) before it dials, as it does for a local entry's pool.
+	// A RemoteDialer must serve them (mlnats.RegistryDialer does).
 	HostFuncs []HostFunc `yaml:"-" json:"-"`
 }
 

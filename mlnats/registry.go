@@ -13,8 +13,8 @@ import (
 // RegistryDialer reaches the bridges a Registry declares with remote: (mlbridge.yaml):
 // each gets its own connection (with connect's options, then the entry's creds) and a
 // Remote with opt (the entry's prefix wins). The Registry's host functions for the entry
-// (RegistryOptions.HostFuncs) are served with opt.HostFuncs; a name in both is
-// mlbridge.ErrInvalidConfiguration. Closing the adapter closes its connection.
+// (RegistryOptions.HostFuncs) are served with opt.HostFuncs, the entry's winning over
+// opt's of the same name. Closing the adapter closes its connection.
 //
 //	reg, err := mlbridge.OpenRegistry("mlbridge.yaml", mlbridge.RegistryOptions{
 //		Remote: mlnats.RegistryDialer(mlnats.Options{}),
@@ -33,8 +33,8 @@ func RegistryDialer(opt Options, connect ...nats.Option) mlbridge.RemoteDialer {
 		if rb.Prefix != "" {
 			o.Prefix = rb.Prefix
 		}
-		if len(rb.HostFuncs) > 0 { // a copy: opt's slice is shared by every entry
-			o.HostFuncs = append(slices.Clone(opt.HostFuncs), rb.HostFuncs...)
+		if len(rb.HostFuncs) > 0 {
+			o.HostFuncs = mergeHostFuncs(opt.HostFuncs, rb.HostFuncs)
 		}
 		r, err := Dial(ctx, nc, rb.Name, o)
 		if err != nil {
@@ -43,6 +43,17 @@ func RegistryDialer(opt Options, connect ...nats.Option) mlbridge.RemoteDialer {
 		}
 		return ownedConn{r, nc}, nil
 	}
+}
+
+// mergeHostFuncs is base with entry's functions added, an entry's function replacing base's
+// of the same name (as the entry's prefix replaces the options'): a program that passed its
+// functions to both, as these docs once said to, keeps working. A new slice: base is shared
+// by every entry.
+func mergeHostFuncs(base, entry []mlbridge.HostFunc) []mlbridge.HostFunc {
+	out := slices.DeleteFunc(slices.Clone(base), func(f mlbridge.HostFunc) bool {
+		return slices.ContainsFunc(entry, func(e mlbridge.HostFunc) bool { return e.Name() == f.Name() })
+	})
+	return append(out, entry...)
 }
 
 // ownedConn is a Remote that owns its connection.

@@ -76,7 +76,8 @@ func TestNodeFromRegistry(t *testing.T) {
 
 // TestRegistryRemoteHostFuncs: RegistryOptions.HostFuncs reach a remote: entry as its
 // Remote's host functions: the node's Python handler calls the registry's Go function, asked
-// for by the entry's name; a name the dialer's Options also serve is a typed error.
+// for by the entry's name; a function of the same name in the dialer's Options gives way to
+// the entry's (a program that passed its functions to both keeps working).
 func TestRegistryRemoteHostFuncs(t *testing.T) {
 	e := embedded(t)
 	c := &hostClient{name: "registry"}
@@ -109,13 +110,19 @@ func TestRegistryRemoteHostFuncs(t *testing.T) {
 		t.Fatalf("HostFuncs asked for %v; the function ran for %v", asked, c.invoked())
 	}
 
+	dialers := &hostClient{name: "dialer"}
 	twice, err := mlbridge.NewRegistry(cfg, mlbridge.RegistryOptions{Logger: quiet, HostFuncs: hostFuncs,
-		Remote: mlnats.RegistryDialer(mlnats.Options{Logger: quiet, HostFuncs: []mlbridge.HostFunc{c.whoami()}})})
+		Remote: mlnats.RegistryDialer(mlnats.Options{Logger: quiet, HostFuncs: []mlbridge.HostFunc{dialers.whoami()}})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer twice.Close()
-	if _, err := twice.Adapter(ctx, "models"); !errors.Is(err, mlbridge.ErrInvalidConfiguration) {
+	b, err := twice.Adapter(ctx, "models")
+	if err != nil {
 		t.Fatalf("whoami from the registry and the dialer's options: %v", err)
+	}
+	got, err = mlbridge.Decode[whoOut](b.Call(ctx, "host_call", hostArgs("fn", "whoami", "args", hostArgs("tag", "both"))))
+	if err != nil || got.Client != "registry" || len(dialers.invoked()) != 0 {
+		t.Fatalf("whoami in both: %+v %v (the dialer's ran for %v); want the registry's", got, err, dialers.invoked())
 	}
 }

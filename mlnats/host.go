@@ -45,6 +45,7 @@ type caller struct {
 	n       *Node
 	subject string
 	call    string // the call's reply subject: the client derives the function's ctx from that call's
+	blobs   bool   // the client reads host-call arguments stored in the Object Store (hHostBlobs)
 }
 
 type callerKey struct{}
@@ -56,7 +57,7 @@ func (n *Node) withCaller(ctx context.Context, h nats.Header, call string) conte
 		ctx = worker.WithCallbackDepth(ctx, d) // the request came from a host function
 	}
 	if s := h.Get(hHost); s != "" {
-		ctx = context.WithValue(ctx, callerKey{}, &caller{n: n, subject: s, call: call})
+		ctx = context.WithValue(ctx, callerKey{}, &caller{n: n, subject: s, call: call, blobs: h.Get(hHostBlobs) == "1"})
 	}
 	return ctx
 }
@@ -78,12 +79,17 @@ func forward(ctx context.Context, name string, args msgpack.RawMessage) (any, er
 	}
 	defer done()
 	h := nats.Header{hFn: {name}, hID: {c.call}, hHB: {strconv.FormatInt(hb.Milliseconds(), 10)},
-		hDepth: {strconv.Itoa(worker.CallbackDepth(ctx))}}
+		hDepth: {strconv.Itoa(worker.CallbackDepth(ctx))}, hHostBlobs: {"1"}}
 	inject(ctx, c.n.cfg.Propagator, h)
-	// Arguments over the max payload go through the Object Store, as a call's do (blobs.go).
-	body, ref, err := b.pack(ctx, h, args, fmt.Sprintf("arguments of host function %q", name), mlbridge.ErrInvalidArgument)
-	if err != nil {
-		return nil, fmt.Errorf("mlnats: host function %q: %w", name, err)
+	// Arguments over the max payload go through the Object Store, as a call's do (blobs.go),
+	// when the client reads them there; to an older client they go inline (too big: the
+	// typed error below).
+	body, ref := []byte(args), ""
+	if c.blobs {
+		var err error
+		if body, ref, err = b.pack(ctx, h, args, fmt.Sprintf("arguments of host function %q", name), mlbridge.ErrInvalidArgument); err != nil {
+			return nil, fmt.Errorf("mlnats: host function %q: %w", name, err)
+		}
 	}
 	// They are the node's, as a call's arguments are its client's: deleted once the host
 	// call is over, whatever its outcome (the client may still be reading them until then).

@@ -64,7 +64,76 @@ func hostNode(t *testing.T, nc *nats.Conn) *Node {
 
 // callerCtx is ctx as n's handling of a call from a client serving host functions on subject.
 func callerCtx(ctx context.Context, n *Node, subject string) context.Context {
-	return n.withCaller(ctx, nats.Header{hHost: {subject}}, "_INBOX.call")
+	return n.withCaller(ctx, nats.Header{hHost: {subject}, hHostBlobs: {"1"}}, "_INBOX.call")
+}
+
+// TestForwardArgumentsToAnOlderClient: a client that does not say it reads stored host-call
+// arguments (a version before them) gets no reference it would take for empty arguments:
+// arguments over the max payload are the typed error they always were, nothing is stored.
+func TestForwardArgumentsToAnOlderClient(t *testing.T) {
+	_, nc := serverConn(t) // JetStream on: a current client would get them stored
+	n := hostNode(t, nc)
+	got := make(chan *nats.Msg, 1)
+	if _, err := nc.Subscribe("_INBOX.old", func(m *nats.Msg) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	ctx := n.withCaller(context.Background(), nats.Header{hHost: {"_INBOX.old"}}, "_INBOX.call")
+	_, err := forward(ctx, "fn", make([]byte, 2<<20))
+	if !errors.Is(err, ErrPayloadTooLarge) || !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("got %v, want ErrPayloadTooLarge and invalid_argument", err)
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("the older client was sent a host call (Mlb-Blob %q)", m.Header.Get(hBlob))
+	default:
+	}
+}
+
+// TestHostServerResultToAnOlderNode: a host call from a node that does not say it reads
+// stored results (a version before them, which would take the reference for an empty
+// result) gets a result over the max payload as the typed error it always was.
+func TestHostServerResultToAnOlderNode(t *testing.T) {
+	_, nc := serverConn(t)
+	b := newBlobs(nc, BlobConfig{})
+	t.Cleanup(b.close)
+	f := mlbridge.Func("big", func(context.Context, struct{}) ([]byte, error) { return make([]byte, 2<<20), nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := newHostServer(nc, b, []mlbridge.HostFunc{f}, func(string) context.Context { return ctx }, propagation.TraceContext{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.close() })
+	for _, current := range []bool{false, true} {
+		reply, err := nc.SubscribeSync(nc.NewInbox())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := nats.Header{hFn: {"big"}, hID: {"_INBOX.call"}}
+		if current {
+			h[hHostBlobs] = []string{"1"}
+		}
+		if err := nc.PublishMsg(&nats.Msg{Subject: s.subject, Reply: reply.Subject, Header: h}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := reply.NextMsgWithContext(ctx)
+		for err == nil && m.Header.Get(hKind) == kindHB {
+			m, err = reply.NextMsgWithContext(ctx)
+		}
+		if err != nil {
+			t.Fatalf("current node %v: no answer: %v", current, err)
+		}
+		switch {
+		case current && (m.Header.Get(hKind) != kindRes || m.Header.Get(hBlob) == ""):
+			t.Fatalf("current node: answer %q, blob %q; want a stored result", m.Header.Get(hKind), m.Header.Get(hBlob))
+		case !current && m.Header.Get(hKind) != kindErr:
+			t.Fatalf("older node: answer %q (blob %q), want the typed error", m.Header.Get(hKind), m.Header.Get(hBlob))
+		case !current:
+			if got := decodeError(m.Data); !errors.Is(got, ErrPayloadTooLarge) || !errors.Is(got, mlbridge.ErrSerialization) {
+				t.Fatalf("older node: got %v", got)
+			}
+		}
+	}
 }
 
 // TestForwardToAGoneClient: nobody listens on the client's subject: unavailable at once.

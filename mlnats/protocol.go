@@ -42,6 +42,11 @@ const (
 	hHost    = "Mlb-Host"    // on requests: the subject the client serves its host functions on
 	hDepth   = "Mlb-Depth"   // host-call nesting: a request made from a host function; a host call's own depth
 	hFn      = "Mlb-Fn"      // on host calls (node → client): the function's name
+	// On a request with Mlb-Host (client → node) and on a host call (node → client): "1" when
+	// the sender reads, and deletes, host-call values its peer stored in the Object Store
+	// (Mlb-Blob). A peer that did not say so (an older version) gets them inline, or the
+	// typed ErrPayloadTooLarge when they do not fit, as before.
+	hHostBlobs = "Mlb-Host-Blobs"
 
 	kindHB    = "hb"
 	kindRes   = "res"

@@ -236,6 +236,7 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 	}
 	if r.host != nil {
 		h[hHost] = []string{r.host.subject}
+		h[hHostBlobs] = []string{"1"}
 	}
 	if d := worker.CallbackDepth(ctx); d > 0 {
 		h[hDepth] = []string{strconv.Itoa(d)} // made from a host function: the node counts on from here

@@ -138,7 +138,7 @@ func (s *hostServer) run(ctx context.Context, cancel context.CancelFunc, m *nats
 	}
 	// A result over the max payload is stored before the heartbeats stop: a large write
 	// takes a while too, and silence would have the node give up on this client.
-	msg, ref := s.encode(ctx, m.Reply, name, res, err)
+	msg, ref := s.encode(ctx, m.Reply, name, res, err, m.Header.Get(hHostBlobs) == "1")
 	stopHB()
 	s.send(msg, ref, name)
 }
@@ -161,13 +161,14 @@ func (s *hostServer) invoke(ctx context.Context, f mlbridge.HostFunc, m *nats.Ms
 
 // answer sends a host function's result, or its error as a node sends errors.
 func (s *hostServer) answer(ctx context.Context, reply, name string, res any, err error) {
-	msg, ref := s.encode(ctx, reply, name, res, err)
+	msg, ref := s.encode(ctx, reply, name, res, err, false) // an error: nothing to store
 	s.send(msg, ref, name)
 }
 
 // encode makes the answer to a host call: its result (through the Object Store when over
-// the max payload: ref names that copy) or its error.
-func (s *hostServer) encode(ctx context.Context, reply, name string, res any, err error) (msg *nats.Msg, ref string) {
+// the max payload and the node reads stored results, store: ref names that copy; a node of
+// an older version gets it inline, or the typed error when too big) or its error.
+func (s *hostServer) encode(ctx context.Context, reply, name string, res any, err error, store bool) (msg *nats.Msg, ref string) {
 	var data []byte
 	h := nats.Header{hKind: {kindRes}}
 	if err == nil {
@@ -177,7 +178,10 @@ func (s *hostServer) encode(ctx context.Context, reply, name string, res any, er
 		} else {
 			// The node reads it, then deletes it. Under the function's ctx: once that
 			// ended, the node has stopped waiting.
-			data, ref, err = s.blobs.pack(ctx, h, b.Bytes(), fmt.Sprintf("the result of host function %q", name), mlbridge.ErrSerialization)
+			data = b.Bytes()
+			if store {
+				data, ref, err = s.blobs.pack(ctx, h, data, fmt.Sprintf("the result of host function %q", name), mlbridge.ErrSerialization)
+			}
 		}
 	}
 	if err != nil {

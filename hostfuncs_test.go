@@ -174,6 +174,35 @@ func TestHostFuncErrorsAreTypedBothWays(t *testing.T) {
 	t.Logf("uncaught: %v", err)
 }
 
+// A host function that panics fails its call (ErrInternal, saying where it panicked), from
+// both handler kinds and through Invoke; the host process and its pool go on. Before, the
+// panic ended the whole test binary.
+func TestHostFuncPanicIsTheCallsError(t *testing.T) {
+	boom := mlbridge.Func("boom", func(ctx context.Context, in struct{}) (int, error) {
+		var m map[string]int
+		m["x"] = 1 // a nil-map write: the kind of bug a host function ships with
+		return 0, nil
+	})
+	p := hostPool(t, boom)
+	got := poolCall[map[string]any](t, p, "host_call_catch", args("fn", "boom"))
+	if got["class"] != "HostCallError" || got["category"] != "internal" ||
+		!contains(got["message"], `host function "boom" panicked: assignment to entry in nil map`) ||
+		!contains(got["message"], "hostfuncs_test.go:") {
+		t.Fatalf("Python saw %v", got)
+	}
+	for _, op := range []string{"host_call", "host_call_sync"} {
+		if _, err := p.Call(context.Background(), op, args("fn", "boom")); !errors.Is(err, mlbridge.ErrInternal) {
+			t.Fatalf("%s: got %v, want ErrInternal", op, err)
+		}
+	}
+	if _, err := boom.Invoke(context.Background(), nil); !errors.Is(err, mlbridge.ErrInternal) {
+		t.Fatalf("Invoke: got %v, want ErrInternal", err)
+	}
+	if got := poolCall[string](t, p, "echo", args("value", "still here")); got != "still here" {
+		t.Fatalf("after the panics: %q", got)
+	}
+}
+
 func contains(v any, sub string) bool {
 	s, _ := v.(string)
 	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)

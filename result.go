@@ -35,7 +35,8 @@ func (r Result) Decode(v any) error {
 }
 
 // Value decodes the result into plain Go values: nil, bool, int64/uint64, float,
-// string, []byte, []any, map[string]any.
+// string, []byte, []any, map[string]any. A map whose keys are not all strings (a Python dict
+// {1: "a"}) is ErrSerialization: Decode it into a map[int]string, say.
 func (r Result) Value() (any, error) {
 	if len(r.raw) == 0 {
 		return nil, nil
@@ -44,7 +45,13 @@ func (r Result) Value() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wire.DecodeValue(raw)
+	v, err := wire.DecodeValue(raw)
+	if err != nil {
+		// valid msgpack these types cannot hold: a Python dict with int or tuple keys
+		return nil, fmt.Errorf("%w: the result as plain Go values (maps need string keys; Decode into a typed value otherwise): %w",
+			ErrSerialization, err)
+	}
+	return v, nil
 }
 
 // Raw returns the msgpack encoding of the result. Arrays that arrived in shared memory are

@@ -43,6 +43,9 @@ func init() {
 }
 
 func (a Array) encode(enc *msgpack.Encoder) error {
+	if err := a.checkMapped(); err != nil {
+		return err
+	}
 	if err := enc.EncodeMapLen(3); err != nil {
 		return err
 	}

@@ -179,6 +179,9 @@ func TestSharedArrayUsedAfterClose(t *testing.T) {
 			if _, err := kept.Float64s(); !errors.Is(err, mlbridge.ErrInvalidArgument) {
 				t.Fatalf("Float64s after Close: %v", err)
 			}
+			if v, err := sa.Float64View(); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+				t.Fatalf("Float64View after Close: %d elements, %v", len(v), err)
+			}
 		}
 		if info := call[arrayInfo](t, b, "array_info", map[string]any{"a": []float64{1, 2}}); info.Sum != 3 {
 			t.Fatalf("after the refusals: %+v", info)

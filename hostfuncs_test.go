@@ -203,6 +203,40 @@ func TestHostFuncPanicIsTheCallsError(t *testing.T) {
 	}
 }
 
+// numpy values in a host call's arguments travel as they do in a result: an array as an
+// mlbridge.Array, a scalar as a number. They were refused ("can not serialize
+// 'numpy.ndarray' object").
+func TestHostFuncNumpyArguments(t *testing.T) {
+	type numpyIn struct {
+		A    mlbridge.Array   `json:"a"`
+		N    int              `json:"n"`
+		More []mlbridge.Array `json:"more"`
+	}
+	f := mlbridge.Func("weigh", func(ctx context.Context, in numpyIn) (float64, error) {
+		a, err := in.A.Float64s()
+		if err != nil || len(in.More) != 1 {
+			return 0, fmt.Errorf("%w: a %v (%v), more %v", mlbridge.ErrInvalidArgument, a, err, in.More)
+		}
+		m, err := in.More[0].Int32s()
+		if err != nil {
+			return 0, err
+		}
+		return float64(in.N)*(a[0]+a[1]+a[2]) + float64(m[0]+m[1]), nil
+	})
+	p := hostPool(t, f)
+	res, err := p.Call(context.Background(), "host_call_numpy", args("fn", "weigh"))
+	if err != nil && strings.Contains(err.Error(), "No module named 'numpy'") {
+		t.Skip("numpy is not installed for this interpreter")
+	}
+	var got float64
+	if err == nil {
+		err = res.Decode(&got)
+	}
+	if err != nil || got != 2*(0+1+2)+2 {
+		t.Fatalf("host_call_numpy = %v, %v; want 8", got, err)
+	}
+}
+
 func contains(v any, sub string) bool {
 	s, _ := v.(string)
 	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)

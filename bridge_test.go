@@ -78,6 +78,28 @@ func TestValueOfAMapWithIntKeys(t *testing.T) {
 	}
 }
 
+// A result that does not fit the type it is decoded into is ErrSerialization naming that type
+// (it was msgpack's bare error, which matched no sentinel): a string into an int, a list into an
+// Array, a map into a list.
+func TestDecodeIntoTheWrongTypeIsTyped(t *testing.T) {
+	b := open(t)
+	check := func(what string, err error, typ string) {
+		t.Helper()
+		if !errors.Is(err, mlbridge.ErrSerialization) || !strings.Contains(err.Error(), typ) {
+			t.Errorf("%s: %v, want ErrSerialization naming %s", what, err, typ)
+		}
+	}
+	_, err := mlbridge.Decode[int](b.Call(context.Background(), "echo", args("value", "seven")))
+	check("string into int", err, "*int")
+	_, err = mlbridge.Decode[mlbridge.Array](b.Call(context.Background(), "echo", args("value", []int{1, 2})))
+	check("list into Array", err, "*mlbridge.Array")
+	_, err = mlbridge.Decode[[]string](b.Call(context.Background(), "echo", args("value", map[string]int{"a": 1})))
+	check("map into []string", err, "*[]string")
+	if v, err := mlbridge.Decode[[]int](b.Call(context.Background(), "echo", args("value", []int{1, 2}))); err != nil || len(v) != 2 {
+		t.Fatalf("a fitting decode: %v %v", v, err)
+	}
+}
+
 // sameValue compares a sent value with what came back, allowing msgpack's integer and
 // float widths to differ from the Go type sent.
 func sameValue(got, want any) bool {

@@ -3,6 +3,7 @@ package mlbridge
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -22,16 +23,26 @@ type Result struct {
 }
 
 // Decode unmarshals the result into v. Struct fields match by `msgpack` tag, then `json`
-// tag, then name.
+// tag, then name. A result that does not fit v is ErrSerialization.
 func (r Result) Decode(v any) error {
+	var err error
 	if len(r.raw) == 0 {
-		return msgpack.Unmarshal([]byte{0xc0}, v) // a stream end or empty result is nil
+		err = msgpack.Unmarshal([]byte{0xc0}, v) // a stream end or empty result is nil
+	} else {
+		dec := msgpack.GetDecoder()
+		defer msgpack.PutDecoder(dec)
+		dec.Reset(resultReader{Reader: bytes.NewReader(r.raw), res: r})
+		dec.SetCustomStructTag("json")
+		err = dec.Decode(v)
 	}
-	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
-	dec.Reset(resultReader{Reader: bytes.NewReader(r.raw), res: r})
-	dec.SetCustomStructTag("json")
-	return dec.Decode(v)
+	if err != nil {
+		if errors.Is(err, ErrSerialization) || errors.Is(err, ErrInvalidArgument) {
+			return err // an array's own typed error
+		}
+		// the result does not fit v (a string into an int, a list into an Array...)
+		return fmt.Errorf("%w: decoding the result into %T: %w", ErrSerialization, v, err)
+	}
+	return nil
 }
 
 // Value decodes the result into plain Go values: nil, bool, int64/uint64, float,

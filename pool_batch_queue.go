@@ -70,6 +70,24 @@ func (b *batcher) scheduleLocked() {
 	}
 }
 
+// failQueued answers every queued call with err, as the pool's own waiters are answered when
+// it closes: a call waiting for its batch would otherwise learn of it only once its max wait
+// passed. Dispatchers already waiting for a worker are failed by the pool's waiters.
+func (b *batcher) failQueued(err error) {
+	b.mu.Lock()
+	items := b.queue
+	b.queue = nil
+	for _, it := range items {
+		it.queued = false
+	}
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timerAt = time.Time{}
+	}
+	b.mu.Unlock()
+	deliver(items, nil, err, false)
+}
+
 func (b *batcher) onTimer() {
 	b.mu.Lock()
 	b.timerAt = time.Time{}

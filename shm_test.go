@@ -182,6 +182,15 @@ func TestSharedArrayUsedAfterClose(t *testing.T) {
 			if v, err := sa.Float64View(); !errors.Is(err, mlbridge.ErrInvalidArgument) {
 				t.Fatalf("Float64View after Close: %d elements, %v", len(v), err)
 			}
+			// decoding into it must not reuse the unmapped memory
+			ramp8, _ := mlbridge.Float64Array(ramp(n))
+			res, err := b.Call(context.Background(), "echo_array", map[string]any{"a": ramp8, "copy": true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := res.Decode(&kept); err != nil || !bytes.Equal(kept.Data, ramp8.Data) {
+				t.Fatalf("decoding into a closed SharedArray's Array: %v", err)
+			}
 		}
 		if info := call[arrayInfo](t, b, "array_info", map[string]any{"a": []float64{1, 2}}); info.Sum != 3 {
 			t.Fatalf("after the refusals: %+v", info)

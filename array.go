@@ -234,8 +234,21 @@ func (a Array) Bools() ([]bool, error) {
 	return out, nil
 }
 
+// checkMapped refuses the Array of a SharedArray that was closed: its Data is unmapped, and
+// reading it (to encode it in a call, or to convert it) would crash the process with a fault
+// instead of failing.
+func (a Array) checkMapped() error {
+	if a.shared != nil && a.shared.Closed() {
+		return fmt.Errorf("%w: the array of a SharedArray used after its Close", ErrInvalidArgument)
+	}
+	return nil
+}
+
 // layout checks that Data holds exactly the elements the shape says: count and element size.
 func (a Array) layout() (n, size int, err error) {
+	if err := a.checkMapped(); err != nil {
+		return 0, 0, err
+	}
 	size, ok := dtypeSizes[a.DType]
 	bad := func() (int, int, error) {
 		return 0, 0, fmt.Errorf("%w: array of %s, shape %v, %d bytes", ErrSerialization, a.DType, a.Shape, len(a.Data))

@@ -17,7 +17,8 @@ import (
 // the numpy array past the call sees later writes. A handler that returns the array it received
 // unchanged sends back this same memory: the Result reads it when it is decoded, so writes
 // made between the call's return and the decode show in it (decode first, then write). After Close the Array's Data must not be used
-// (it is unmapped, as with any mmap).
+// (it is unmapped, as with any mmap): passing the Array in a call, or reading it with Float64s
+// and the other readers or a typed view, is then ErrInvalidArgument (not while Close runs concurrently).
 type SharedArray struct {
 	Array
 	seg *shm.Segment
@@ -70,6 +71,9 @@ func (s *SharedArray) Int64View() ([]int64, error) { return view[int64](s, "int6
 func (s *SharedArray) Int32View() ([]int32, error) { return view[int32](s, "int32") }
 
 func view[T number](s *SharedArray, dtype string) ([]T, error) {
+	if err := s.checkMapped(); err != nil {
+		return nil, err
+	}
 	if s.DType != dtype {
 		return nil, fmt.Errorf("%w: a %s array has no %s view", ErrInvalidArgument, s.DType, dtype)
 	}

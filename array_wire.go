@@ -43,6 +43,9 @@ func init() {
 }
 
 func (a Array) encode(enc *msgpack.Encoder) error {
+	if err := a.checkMapped(); err != nil {
+		return err
+	}
 	if err := enc.EncodeMapLen(3); err != nil {
 		return err
 	}
@@ -106,6 +109,9 @@ func (a *Array) decode(dec *msgpack.Decoder) error {
 		return err
 	}
 	out := Array{Data: a.Data[:0]}
+	if a.checkMapped() != nil {
+		out.Data = nil // a closed SharedArray's memory is unmapped: writing there would fault
+	}
 	for range max(n, 0) {
 		key, err := dec.DecodeString()
 		if err != nil {

@@ -60,6 +60,46 @@ func TestEchoEveryType(t *testing.T) {
 	}
 }
 
+// A Python dict with keys that are not strings is valid msgpack that Value's plain types
+// cannot hold: ErrSerialization saying so (it was msgpack's bare "invalid code" error), while
+// Decode into a fitting map reads it.
+func TestValueOfAMapWithIntKeys(t *testing.T) {
+	b := open(t)
+	res, err := b.Call(context.Background(), "echo", args("value", map[int]string{1: "a", 2: "b"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := res.Value(); !errors.Is(err, mlbridge.ErrSerialization) || !strings.Contains(err.Error(), "string keys") {
+		t.Fatalf("Value = %v, %v; want ErrSerialization about string keys", v, err)
+	}
+	var m map[int]string
+	if err := res.Decode(&m); err != nil || m[1] != "a" || m[2] != "b" {
+		t.Fatalf("Decode = %v, %v", m, err)
+	}
+}
+
+// A result that does not fit the type it is decoded into is ErrSerialization naming that type
+// (it was msgpack's bare error, which matched no sentinel): a string into an int, a list into an
+// Array, a map into a list.
+func TestDecodeIntoTheWrongTypeIsTyped(t *testing.T) {
+	b := open(t)
+	check := func(what string, err error, typ string) {
+		t.Helper()
+		if !errors.Is(err, mlbridge.ErrSerialization) || !strings.Contains(err.Error(), typ) {
+			t.Errorf("%s: %v, want ErrSerialization naming %s", what, err, typ)
+		}
+	}
+	_, err := mlbridge.Decode[int](b.Call(context.Background(), "echo", args("value", "seven")))
+	check("string into int", err, "*int")
+	_, err = mlbridge.Decode[mlbridge.Array](b.Call(context.Background(), "echo", args("value", []int{1, 2})))
+	check("list into Array", err, "*mlbridge.Array")
+	_, err = mlbridge.Decode[[]string](b.Call(context.Background(), "echo", args("value", map[string]int{"a": 1})))
+	check("map into []string", err, "*[]string")
+	if v, err := mlbridge.Decode[[]int](b.Call(context.Background(), "echo", args("value", []int{1, 2}))); err != nil || len(v) != 2 {
+		t.Fatalf("a fitting decode: %v %v", v, err)
+	}
+}
+
 // sameValue compares a sent value with what came back, allowing msgpack's integer and
 // float widths to differ from the Go type sent.
 func sameValue(got, want any) bool {

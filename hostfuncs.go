@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -53,7 +54,14 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 	f := &HostFunc{name: name, schema: schemaOf[In]()}
 	f.params = paramsOf(f.schema)
 	required := requiredOf(f.schema)
-	f.call = func(ctx context.Context, raw msgpack.RawMessage) (any, error) {
+	f.call = func(ctx context.Context, raw msgpack.RawMessage) (res any, err error) {
+		// A host function runs on a goroutine of its own: a panic there would end the whole
+		// host process, every pool and caller with it. It is that call's error instead.
+		defer func() {
+			if r := recover(); r != nil {
+				res, err = nil, fmt.Errorf("%w: host function %q panicked: %v (at %s)", ErrInternal, name, r, panicSite())
+			}
+		}()
 		var in In
 		if err := decodeArgs(raw, &in); err != nil {
 			return nil, fmt.Errorf("%w: host function %q takes %s: %w", ErrInvalidArgument, name, f.params, err)
@@ -68,6 +76,22 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 		o(f)
 	}
 	return *f
+}
+
+// panicSite is the file:line a recovered panic started at (called from the deferred function):
+// the first frame past the runtime's own.
+func panicSite() string {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf("%s:%d", f.File, f.Line)
+		}
+		if !more {
+			return "unknown"
+		}
+	}
 }
 
 // Name is the name Python calls the function by.

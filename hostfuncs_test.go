@@ -174,6 +174,69 @@ func TestHostFuncErrorsAreTypedBothWays(t *testing.T) {
 	t.Logf("uncaught: %v", err)
 }
 
+// A host function that panics fails its call (ErrInternal, saying where it panicked), from
+// both handler kinds and through Invoke; the host process and its pool go on. Before, the
+// panic ended the whole test binary.
+func TestHostFuncPanicIsTheCallsError(t *testing.T) {
+	boom := mlbridge.Func("boom", func(ctx context.Context, in struct{}) (int, error) {
+		var m map[string]int
+		m["x"] = 1 // a nil-map write: the kind of bug a host function ships with
+		return 0, nil
+	})
+	p := hostPool(t, boom)
+	got := poolCall[map[string]any](t, p, "host_call_catch", args("fn", "boom"))
+	if got["class"] != "HostCallError" || got["category"] != "internal" ||
+		!contains(got["message"], `host function "boom" panicked: assignment to entry in nil map`) ||
+		!contains(got["message"], "hostfuncs_test.go:") {
+		t.Fatalf("Python saw %v", got)
+	}
+	for _, op := range []string{"host_call", "host_call_sync"} {
+		if _, err := p.Call(context.Background(), op, args("fn", "boom")); !errors.Is(err, mlbridge.ErrInternal) {
+			t.Fatalf("%s: got %v, want ErrInternal", op, err)
+		}
+	}
+	if _, err := boom.Invoke(context.Background(), nil); !errors.Is(err, mlbridge.ErrInternal) {
+		t.Fatalf("Invoke: got %v, want ErrInternal", err)
+	}
+	if got := poolCall[string](t, p, "echo", args("value", "still here")); got != "still here" {
+		t.Fatalf("after the panics: %q", got)
+	}
+}
+
+// numpy values in a host call's arguments travel as they do in a result: an array as an
+// mlbridge.Array, a scalar as a number. They were refused ("can not serialize
+// 'numpy.ndarray' object").
+func TestHostFuncNumpyArguments(t *testing.T) {
+	type numpyIn struct {
+		A    mlbridge.Array   `json:"a"`
+		N    int              `json:"n"`
+		More []mlbridge.Array `json:"more"`
+	}
+	f := mlbridge.Func("weigh", func(ctx context.Context, in numpyIn) (float64, error) {
+		a, err := in.A.Float64s()
+		if err != nil || len(in.More) != 1 {
+			return 0, fmt.Errorf("%w: a %v (%v), more %v", mlbridge.ErrInvalidArgument, a, err, in.More)
+		}
+		m, err := in.More[0].Int32s()
+		if err != nil {
+			return 0, err
+		}
+		return float64(in.N)*(a[0]+a[1]+a[2]) + float64(m[0]+m[1]), nil
+	})
+	p := hostPool(t, f)
+	res, err := p.Call(context.Background(), "host_call_numpy", args("fn", "weigh"))
+	if err != nil && strings.Contains(err.Error(), "No module named 'numpy'") {
+		t.Skip("numpy is not installed for this interpreter")
+	}
+	var got float64
+	if err == nil {
+		err = res.Decode(&got)
+	}
+	if err != nil || got != 2*(0+1+2)+2 {
+		t.Fatalf("host_call_numpy = %v, %v; want 8", got, err)
+	}
+}
+
 func contains(v any, sub string) bool {
 	s, _ := v.(string)
 	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)

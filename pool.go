@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -451,6 +453,12 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		pw.state = stateDraining
 	}
 	p.mu.Unlock()
+	p.batchMu.Lock()
+	batchers := slices.Collect(maps.Values(p.batchers))
+	p.batchMu.Unlock()
+	for _, b := range batchers {
+		b.failQueued(ErrClosed)
+	}
 	close(p.stop)
 	if p.metrics != nil {
 		_ = p.metrics.Unregister()

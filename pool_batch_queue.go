@@ -18,14 +18,22 @@ func (b *batcher) add(it *batchItem) error {
 		return err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.queue) >= b.p.cfg.QueueSize {
+	if n := len(b.queue); n >= b.p.cfg.QueueSize {
+		b.mu.Unlock()
 		b.p.stats.overloaded.Add(1)
-		return fmt.Errorf("%w: %d calls waiting for a batch of op %q", ErrOverloaded, len(b.queue), b.op)
+		return fmt.Errorf("%w: %d calls waiting for a batch of op %q", ErrOverloaded, n, b.op)
 	}
 	it.since, it.queued = time.Now(), true
 	b.queue = append(b.queue, it)
 	b.scheduleLocked()
+	b.mu.Unlock()
+	// A Close between the check above and the append did not see this call: answer it now.
+	b.p.mu.Lock()
+	closed := b.p.closed
+	b.p.mu.Unlock()
+	if closed {
+		b.failQueued(ErrClosed)
+	}
 	return nil
 }
 
@@ -68,6 +76,24 @@ func (b *batcher) scheduleLocked() {
 		}
 		return
 	}
+}
+
+// failQueued answers every queued call with err, as the pool's own waiters are answered when
+// it closes: a call waiting for its batch would otherwise learn of it only once its max wait
+// passed. Dispatchers already waiting for a worker are failed by the pool's waiters.
+func (b *batcher) failQueued(err error) {
+	b.mu.Lock()
+	items := b.queue
+	b.queue = nil
+	for _, it := range items {
+		it.queued = false
+	}
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timerAt = time.Time{}
+	}
+	b.mu.Unlock()
+	deliver(items, nil, err, false)
 }
 
 func (b *batcher) onTimer() {

@@ -312,3 +312,34 @@ func TestBatchAnswerTooBigFailsOnlyItsItem(t *testing.T) {
 		t.Fatalf("%d callers failed; want the one result that did not fit", failed)
 	}
 }
+
+// TestBatchCloseFailsQueuedCalls: calls waiting for their batch when the pool closes fail at
+// once with ErrClosed, as calls waiting for a worker do. They waited out their max wait first
+// (here an hour) and only then saw the pool closed.
+func TestBatchCloseFailsQueuedCalls(t *testing.T) {
+	p := openBatchPool(t, withPolicy(mlbridge.BatchPolicy{MaxWait: time.Hour}))
+	queued := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := p.Call(context.Background(), "double", map[string]any{"x": i})
+			queued <- err
+		}()
+	}
+	for p.Stats().Batching["double"].Queued < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case err := <-queued:
+			if !errors.Is(err, mlbridge.ErrClosed) {
+				t.Fatalf("a queued call: %v, want ErrClosed", err)
+			}
+		case <-time.After(30 * time.Second): // a bound on a hang, far below the max wait
+			t.Fatalf("a queued call still waits %s after Close", time.Since(start).Round(time.Millisecond))
+		}
+	}
+}

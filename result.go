@@ -3,6 +3,7 @@ package mlbridge
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -22,20 +23,31 @@ type Result struct {
 }
 
 // Decode unmarshals the result into v. Struct fields match by `msgpack` tag, then `json`
-// tag, then name.
+// tag, then name. A result that does not fit v is ErrSerialization.
 func (r Result) Decode(v any) error {
+	var err error
 	if len(r.raw) == 0 {
-		return msgpack.Unmarshal([]byte{0xc0}, v) // a stream end or empty result is nil
+		err = msgpack.Unmarshal([]byte{0xc0}, v) // a stream end or empty result is nil
+	} else {
+		dec := msgpack.GetDecoder()
+		defer msgpack.PutDecoder(dec)
+		dec.Reset(resultReader{Reader: bytes.NewReader(r.raw), res: r})
+		dec.SetCustomStructTag("json")
+		err = dec.Decode(v)
 	}
-	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
-	dec.Reset(resultReader{Reader: bytes.NewReader(r.raw), res: r})
-	dec.SetCustomStructTag("json")
-	return dec.Decode(v)
+	if err != nil {
+		if errors.Is(err, ErrSerialization) || errors.Is(err, ErrInvalidArgument) {
+			return err // an array's own typed error
+		}
+		// the result does not fit v (a string into an int, a list into an Array...)
+		return fmt.Errorf("%w: decoding the result into %T: %w", ErrSerialization, v, err)
+	}
+	return nil
 }
 
 // Value decodes the result into plain Go values: nil, bool, int64/uint64, float,
-// string, []byte, []any, map[string]any.
+// string, []byte, []any, map[string]any. A map whose keys are not all strings (a Python dict
+// {1: "a"}) is ErrSerialization: Decode it into a map[int]string, say.
 func (r Result) Value() (any, error) {
 	if len(r.raw) == 0 {
 		return nil, nil
@@ -44,7 +56,13 @@ func (r Result) Value() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wire.DecodeValue(raw)
+	v, err := wire.DecodeValue(raw)
+	if err != nil {
+		// valid msgpack these types cannot hold: a Python dict with int or tuple keys
+		return nil, fmt.Errorf("%w: the result as plain Go values (maps need string keys; Decode into a typed value otherwise): %w",
+			ErrSerialization, err)
+	}
+	return v, nil
 }
 
 // Raw returns the msgpack encoding of the result. Arrays that arrived in shared memory are

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mlbridge/mlbridge"
@@ -151,6 +152,49 @@ func TestSharedArrayAllocatedInSharedMemory(t *testing.T) {
 	}
 	if _, err := mlbridge.NewSharedArray("complex128", 4); !errors.Is(err, mlbridge.ErrInvalidArgument) {
 		t.Fatalf("unknown dtype: %v", err)
+	}
+}
+
+// The Array of a closed SharedArray (its Data unmapped) is refused with ErrInvalidArgument,
+// whether it would go inline (small, or shared memory off) or in a segment, and by the readers:
+// reading it used to crash the whole host with an unrecoverable fault.
+func TestSharedArrayUsedAfterClose(t *testing.T) {
+	for _, shmMin := range []int{0, -1} {
+		b := open(t, func(c *mlbridge.Config) { c.SharedMemoryMin = shmMin })
+		for _, n := range []int{8, 1 << 20} {
+			sa, err := mlbridge.NewSharedFloat64Array(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := sa.Array // a copy of the Array, kept past Close (in an argument map, say)
+			if err := sa.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, arg := range []any{kept, sa} {
+				_, err := b.Call(context.Background(), "array_info", map[string]any{"a": arg})
+				if !errors.Is(err, mlbridge.ErrInvalidArgument) || !strings.Contains(err.Error(), "after its Close") {
+					t.Fatalf("SharedMemoryMin %d, %d elements, %T: %v", shmMin, n, arg, err)
+				}
+			}
+			if _, err := kept.Float64s(); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+				t.Fatalf("Float64s after Close: %v", err)
+			}
+			if v, err := sa.Float64View(); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+				t.Fatalf("Float64View after Close: %d elements, %v", len(v), err)
+			}
+			// decoding into it must not reuse the unmapped memory
+			ramp8, _ := mlbridge.Float64Array(ramp(n))
+			res, err := b.Call(context.Background(), "echo_array", map[string]any{"a": ramp8, "copy": true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := res.Decode(&kept); err != nil || !bytes.Equal(kept.Data, ramp8.Data) {
+				t.Fatalf("decoding into a closed SharedArray's Array: %v", err)
+			}
+		}
+		if info := call[arrayInfo](t, b, "array_info", map[string]any{"a": []float64{1, 2}}); info.Sum != 3 {
+			t.Fatalf("after the refusals: %+v", info)
+		}
 	}
 }
 

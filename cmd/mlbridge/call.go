@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,7 +76,8 @@ func printValue(out *json.Encoder, r mlbridge.Result) error {
 }
 
 // parseArgs reads a JSON object, keeping integers as integers (JSON has one number type;
-// Python handlers tell int from float).
+// Python handlers tell int from float). Anything after the object, and a number no 64-bit
+// type holds, is refused rather than dropped or rounded.
 func parseArgs(s string) (map[string]any, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
@@ -81,25 +85,53 @@ func parseArgs(s string) (map[string]any, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("arguments must be a JSON object: %w", err)
 	}
-	return numbers(m).(map[string]any), nil
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("arguments must be one JSON object, with nothing after it")
+	}
+	v, err := numbers(m)
+	if err != nil {
+		return nil, fmt.Errorf("arguments: %w", err)
+	}
+	m, _ = v.(map[string]any)
+	return m, nil
 }
 
-func numbers(v any) any {
+func numbers(v any) (any, error) {
+	var err error
 	switch x := v.(type) {
 	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
+		return number(x)
 	case []any:
 		for i := range x {
-			x[i] = numbers(x[i])
+			if x[i], err = numbers(x[i]); err != nil {
+				return nil, err
+			}
 		}
 	case map[string]any:
 		for k := range x {
-			x[k] = numbers(x[k])
+			if x[k], err = numbers(x[k]); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return v
+	return v, nil
+}
+
+// number is n as int64, else uint64 (up to 2^64-1, as msgpack carries), else float64 when it
+// is written as one and in range.
+func number(n json.Number) (any, error) {
+	if i, err := n.Int64(); err == nil {
+		return i, nil
+	}
+	if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+		return u, nil
+	}
+	if !strings.ContainsAny(string(n), ".eE") {
+		return nil, fmt.Errorf("integer %s does not fit in 64 bits", n)
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return nil, fmt.Errorf("number %s is out of float64's range", n)
+	}
+	return f, nil
 }

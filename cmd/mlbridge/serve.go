@@ -272,7 +272,7 @@ func adminMux(name string, p *mlbridge.Pool, metrics http.Handler) *http.ServeMu
 		}
 		v, err := res.Value()
 		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error(), "category": "serialization"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"result": v})
@@ -305,8 +305,16 @@ func errorBody(err error) map[string]any {
 	return body
 }
 
+// writeJSON encodes v before the status goes out: a value JSON cannot carry (a result holding
+// NaN or ±Inf) is a 500 saying so, not a 200 with an empty body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": "the answer cannot be written as JSON: " + err.Error(),
+			"category": "serialization"})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(body, '\n'))
 }

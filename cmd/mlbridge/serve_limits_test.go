@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -57,4 +58,88 @@ func TestServeDeepRequestFailsAlone(t *testing.T) {
 	if after := pid(); after != before {
 		t.Fatalf("the worker was replaced: pid %v, was %v", after, before)
 	}
+}
+
+// A result JSON cannot carry (here +Inf: array_info sums two 1e308s) was a 200 with an empty
+// body, the status written before the encoding failed. It is now a 500 that says why, with
+// category serialization.
+func TestServeAnswerJSONCannotCarry(t *testing.T) {
+	t.Setenv(tokenEnv, "")
+	addr, stop := startServe(t, "--workers", "1", "--addr", "127.0.0.1:0")
+	defer func() {
+		if err := stop(); err != nil {
+			t.Errorf("serve stopped with %v", err)
+		}
+	}()
+	for _, c := range []struct{ op, body, inError string }{
+		{"array_info", `{"a": [1e308, 1e308]}`, "unsupported value: +Inf"},
+		{"echo", `{"value": {"k": 1}}`, ""}, // control: a plain map is fine
+	} {
+		code, out := postJSON(t, addr, c.op, c.body)
+		if c.inError == "" {
+			if code != http.StatusOK {
+				t.Fatalf("%s: %d %v", c.op, code, out)
+			}
+			continue
+		}
+		msg, _ := out["error"].(string)
+		if code != http.StatusInternalServerError || out["category"] != "serialization" || !strings.Contains(msg, c.inError) {
+			t.Fatalf("%s %s: %d %v, want 500 serialization with %q", c.op, c.body, code, out, c.inError)
+		}
+	}
+}
+
+// Malformed bodies on POST /v1/call/{op} are 400s naming the problem, not read partly: data
+// after the object was ignored ({"a": 1}{"a": 2} called with a=1), a number out of float64's
+// range became +Inf, and an integer past 64 bits a rounded float.
+func TestServeCallBodyIsOneObjectOfExactNumbers(t *testing.T) {
+	t.Setenv(tokenEnv, "")
+	addr, stop := startServe(t, "--workers", "1", "--addr", "127.0.0.1:0")
+	defer func() {
+		if err := stop(); err != nil {
+			t.Errorf("serve stopped with %v", err)
+		}
+	}()
+	for _, c := range []struct{ body, inError string }{
+		{`{"value": 1}{"value": 2}`, "nothing after it"},
+		{`{"value": 1} trailing`, "nothing after it"},
+		{`{"value": 1e400}`, "out of float64's range"},
+		{`{"value": 36893488147419103232}`, "does not fit in 64 bits"},
+		{`{"value": [1, -1e999]}`, "out of float64's range"},
+	} {
+		code, out := postJSON(t, addr, "echo", c.body)
+		msg, _ := out["error"].(string)
+		if code != http.StatusBadRequest || !strings.Contains(msg, c.inError) {
+			t.Errorf("%s: %d %v, want 400 with %q", c.body, code, out, c.inError)
+		}
+	}
+	// what is right stays right: one object with trailing whitespace, and uint64's top range
+	// as an integer (a float would come back as 1.8446744073709552e+19)
+	for body, want := range map[string]string{
+		`{"value": 18446744073709551615}` + "\n ": `{"result":18446744073709551615}`,
+		`{"value": -3}`:    `{"result":-3}`,
+		`{"value": 2.5e3}`: `{"result":2500}`,
+	} {
+		resp, err := http.Post("http://"+addr+"/v1/call/echo", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(got)) != want {
+			t.Errorf("%q: %d %s, want %s", body, resp.StatusCode, got, want)
+		}
+	}
+}
+
+func postJSON(t *testing.T, addr, op, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/v1/call/"+op, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

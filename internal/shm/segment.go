@@ -84,6 +84,13 @@ func (s *Segment) Bytes() []byte {
 	return s.mem
 }
 
+// Closed reports whether Close was called: the mapping must not be read then.
+func (s *Segment) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.file == nil
+}
+
 // File is the segment's descriptor, for sending (nil for a received segment).
 func (s *Segment) File() *os.File { return s.file }
 

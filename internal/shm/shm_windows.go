@@ -24,6 +24,7 @@ func Create(int) (*Segment, error)                        { return nil, errUnsup
 func Open(f *os.File) (*Segment, error)                   { f.Close(); return nil, errUnsupported }
 func (*Segment) Bytes() []byte                            { return nil }
 func (*Segment) File() *os.File                           { return nil }
+func (*Segment) Closed() bool                             { return false }
 func (*Segment) CopyOut(int, int, []byte) ([]byte, error) { return nil, errUnsupported }
 func (*Segment) Close() error                             { return nil }
 func Pair() (host, child *os.File, err error)             { return nil, nil, errUnsupported }

@@ -157,7 +157,7 @@ func (e *Encoder) encodeArgs(args any) error {
 	if raw, ok := args.(msgpack.RawMessage); ok {
 		_, err = e.buf.Write(raw)
 	} else {
-		err = e.enc.Encode(args)
+		err = e.encodeUser(args)
 	}
 	e.buf.scan = nil
 	if err == nil {
@@ -170,6 +170,18 @@ func (e *Encoder) encodeArgs(args any) error {
 		return errors.New("arguments are not one whole msgpack value")
 	}
 	return nil
+}
+
+// encodeUser encodes a value the user gave (arguments, a host function's result). A panic in
+// the value's own EncodeMsgpack or MarshalMsgpack is an error of this value: it may run on a
+// goroutine of the library's (Submit, a host call), where it would end the process.
+func (e *Encoder) encodeUser(v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("encoding a %T panicked: %v", v, r)
+		}
+	}()
+	return e.enc.Encode(v)
 }
 
 // Cancel encodes a cancel for request id.

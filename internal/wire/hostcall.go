@@ -36,7 +36,7 @@ func (e *Encoder) HRes(id uint64, result any) ([]byte, error) {
 	if raw, ok := result.(msgpack.RawMessage); ok {
 		_, err = e.buf.Write(raw)
 	} else {
-		err = e.enc.Encode(result)
+		err = e.encodeUser(result)
 	}
 	if err == nil {
 		err = e.buf.err

@@ -38,6 +38,7 @@ _NUMERIC = "biuf"  # bool, int, uint, float
 def to_wire(a: np.ndarray) -> dict:
     """The wire map of ``a`` (copied to little-endian C order when it is not already)."""
     a = np.asarray(a)
+    _check_rank(a)
     le, name = _wire_dtype(a)
     a = a.astype(le, copy=False)  # no copy on a little-endian host
     return {"dtype": name, "shape": list(a.shape), "data": a.tobytes(order="C")}
@@ -63,6 +64,14 @@ def _wire_dtype(a: np.ndarray) -> tuple[np.dtype, str]:
         hint = "return a.tolist()"
     raise TypeError(f"a numpy array of dtype {a.dtype} cannot travel on the wire ({hint}); "
                     f"array dtypes are {', '.join(DTYPES)}")
+
+
+def _check_rank(a: np.ndarray) -> None:
+    """TypeError for an array of more dimensions than the wire carries: numpy 2 makes up to 64,
+    but no side accepts one past _MAX_DIMS as an argument, so it could not be sent back."""
+    if a.ndim > _MAX_DIMS:
+        raise TypeError(f"a numpy array of {a.ndim} dimensions cannot travel on the wire (at most {_MAX_DIMS}): "
+                        "reshape it, or return its shape and a.ravel() apart")
 
 
 # ------------------------------------------------------------------------------------------
@@ -147,6 +156,7 @@ def _array(a: np.ndarray, room: int, limit: int, shared: Any = None) -> dict:
     if ma is not None and isinstance(a, ma.MaskedArray):  # np.asarray would drop the mask silently
         raise TypeError("a numpy masked array cannot travel on the wire: return a.filled(value), or the data "
                         "and np.ma.getmaskarray(a) as two arrays")
+    _check_rank(a)
     le, name = _wire_dtype(a)
     if shared is not None and a.nbytes >= shared[0].min_bytes and len(shared[1]) < MAX_SEGMENTS_PER_FRAME:
         shm, ids = shared

@@ -610,6 +610,14 @@ class EchoBridge(BaseBridge):
         return "answered"
 
     @handler
+    async def host_call_numpy(self, fn: str):
+        """A host call whose arguments hold numpy values: an array, a scalar, an array in a list."""
+        import numpy as np
+
+        return await host.call(fn, {"a": np.arange(3, dtype=np.float64), "n": np.int64(2),
+                                    "more": [np.ones(2, dtype=np.int32)]})
+
+    @handler
     async def host_call_many(self, fn: str, n: int, args: dict | None = None) -> list:
         """n concurrent host calls from one handler."""
         return list(await asyncio.gather(*(host.call(fn, {**(args or {}), "i": i}) for i in range(n))))

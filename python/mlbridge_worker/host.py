@@ -41,6 +41,7 @@ from .errors import (
     Unavailable,
     Unknown,
 )
+from .output import _numpy_plain
 from .protocol import check_depth, pack_header
 from .request import _request_var
 
@@ -129,7 +130,17 @@ class HostCallMixin:
         try:
             if args:
                 check_depth(msg)  # the host would refuse it (too_deep)
-            payload = self._pack(msg)
+            try:
+                payload = self._pack(msg)
+            except TypeError:
+                # numpy values travel as in a result (scalars as numbers, arrays as array
+                # maps), inline: a host call has no shared-memory path
+                np_plain = _numpy_plain()
+                if np_plain is None or not args:
+                    raise
+                msg["args"] = np_plain(args, self.out_max, self.out_max)
+                check_depth(msg)  # an array map is two levels deeper than the array
+                payload = self._pack(msg)
         except Exception as e:
             raise InvalidArgument(f"host function {name!r}: the arguments cannot be sent: {e}") from e
         if len(payload) > self.out_max:

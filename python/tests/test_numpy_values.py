@@ -208,6 +208,14 @@ def test_arrays_go_cannot_read_are_refused_with_a_hint(a: np.ndarray, hint: str)
     assert hint in err["message"], err["message"]
 
 
+def test_arrays_past_the_wire_rank_are_refused():
+    # numpy 2 makes 33-d arrays; an argument of more than 32 dimensions is refused
+    # (test_arrays.py), so a result of that many could not be sent back
+    err = _refused({"a": np.zeros((1,) * 33)})
+    assert err["type"] == "TypeError" and "33 dimensions" in err["message"], err
+    assert _ok(np.zeros((1,) * 32))["shape"] == [1] * 32
+
+
 # ------------------------------------------------------------------------------ stream items
 
 

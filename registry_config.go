@@ -2,7 +2,6 @@ package mlbridge
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -129,8 +128,15 @@ type BatchingConfig struct {
 	Off     bool     `yaml:"off"`      // serve the op call by call
 }
 
-// ErrConfig is matched by every error about a registry configuration.
-var ErrConfig = errors.New("mlbridge: invalid registry configuration")
+// ErrConfig is matched by every error about a registry configuration. It also matches
+// ErrInvalidConfiguration, the category of every other configuration error (a Config, a
+// missing dir:, a bridge that fails to load), so one errors.Is covers them all.
+var ErrConfig error = registryConfigError{}
+
+type registryConfigError struct{}
+
+func (registryConfigError) Error() string { return "mlbridge: invalid registry configuration" }
+func (registryConfigError) Unwrap() error { return ErrInvalidConfiguration }
 
 // LoadRegistryConfig reads and validates a registry configuration file (mlbridge.yaml).
 // Relative paths in it resolve against the file's directory.

@@ -28,8 +28,13 @@ func TestRegistryConfigErrors(t *testing.T) {
 		"bad name":        "bridges:\n  Echo Bridge:\n    bridge: a.b:C\n",
 	}
 	for name, yaml := range cases {
-		if _, err := mlbridge.ParseRegistryConfig([]byte(yaml)); !errors.Is(err, mlbridge.ErrConfig) {
+		_, err := mlbridge.ParseRegistryConfig([]byte(yaml))
+		if !errors.Is(err, mlbridge.ErrConfig) {
 			t.Errorf("%s: got %v, want ErrConfig", name, err)
+		}
+		// The category every configuration error has, registry or not.
+		if !errors.Is(err, mlbridge.ErrInvalidConfiguration) {
+			t.Errorf("%s: got %v, want it to match ErrInvalidConfiguration too", name, err)
 		}
 	}
 	cfg, err := mlbridge.ParseRegistryConfig([]byte("default: echo\nbridges:\n  echo:\n    bridge: mlbridge_worker.echo:EchoBridge\n    call_timeout: 30s\n    options: {greeting: hi}\n"))
@@ -146,7 +151,8 @@ func TestRegistryRequirements(t *testing.T) {
 	if _, err := r.Adapter(ctx, "nope"); !errors.Is(err, mlbridge.ErrUnknownBridge) {
 		t.Fatalf("unknown bridge: %v", err)
 	}
-	if err := r.Register("echo", mlbridge.BridgeConfig{Bridge: testenv.EchoBridge}); !errors.Is(err, mlbridge.ErrConfig) {
+	if err := r.Register("echo", mlbridge.BridgeConfig{Bridge: testenv.EchoBridge}); !errors.Is(err, mlbridge.ErrConfig) ||
+		!errors.Is(err, mlbridge.ErrInvalidConfiguration) {
 		t.Fatalf("registered twice: %v", err)
 	}
 }

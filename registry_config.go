@@ -2,7 +2,9 @@ package mlbridge
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,9 +166,27 @@ func ParseRegistryConfig(data []byte) (RegistryConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) { // the decoder's bare "EOF" says nothing to a reader
+			return cfg, fmt.Errorf("%w: no YAML document, only whitespace or comments (a registry without bridges is \"bridges: {}\")", ErrConfig)
+		}
 		return cfg, fmt.Errorf("%w:\n%w", ErrConfig, explainYAML(data, err))
 	}
-	return cfg, cfg.Validate()
+	// A second document would be ignored, and the bridges it declares with it (an empty one,
+	// a trailing ---, holds nothing to lose).
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			return cfg, cfg.Validate()
+		}
+		if err != nil {
+			return cfg, fmt.Errorf("%w:\n%w", ErrConfig, explainYAML(data, err))
+		}
+		if len(next.Content) > 0 && next.Content[0].Tag != "!!null" {
+			return cfg, fmt.Errorf("%w: a second YAML document (line %d): the configuration is one document, without ---",
+				ErrConfig, next.Content[0].Line)
+		}
+	}
 }
 
 // resolvePaths makes the relative paths of c absolute against base.

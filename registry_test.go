@@ -157,6 +157,32 @@ func TestRegistryRequirements(t *testing.T) {
 	}
 }
 
+// An empty file and a second document are errors that say so: the decoder's own message for
+// the first was a bare "EOF", and a second document was silently dropped with its bridges.
+func TestRegistryConfigDocuments(t *testing.T) {
+	for name, c := range map[string]struct{ yaml, want string }{
+		"empty":         {"", "no YAML document"},
+		"comments only": {"# bridges come later\n", "no YAML document"},
+		"two documents": {"bridges: {}\n---\nbridges:\n  echo:\n    bridge: a.b:C\n", "a second YAML document (line 3)"},
+		"broken second": {"bridges: {}\n--- [\n", "line 2"},
+	} {
+		_, err := mlbridge.ParseRegistryConfig([]byte(c.yaml))
+		if !errors.Is(err, mlbridge.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want ErrConfig saying %q", name, err, c.want)
+		}
+	}
+	for name, y := range map[string]string{
+		"trailing ---": "bridges:\n  echo:\n    bridge: a.b:C\n---\n",
+		"leading ---":  "---\nbridges:\n  echo:\n    bridge: a.b:C\n",
+		"document end": "bridges:\n  echo:\n    bridge: a.b:C\n...\n",
+	} {
+		cfg, err := mlbridge.ParseRegistryConfig([]byte(y))
+		if err != nil || cfg.Bridges["echo"].Bridge != "a.b:C" {
+			t.Errorf("%s: %+v %v", name, cfg, err)
+		}
+	}
+}
+
 // A bridge declared by its legacy script (python/dspy_bridge.py) starts that script as each
 // worker, in pool-worker mode with the bridge's name as its worker id.
 func TestRegistryLegacyScript(t *testing.T) {

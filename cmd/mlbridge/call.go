@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,8 +74,9 @@ func printValue(out *json.Encoder, r mlbridge.Result) error {
 	return out.Encode(v)
 }
 
-// parseArgs reads a JSON object, keeping integers as integers (JSON has one number type;
-// Python handlers tell int from float).
+// parseArgs reads one JSON object, keeping integers as integers (JSON has one number type;
+// Python handlers tell int from float). Anything after the object is an error, not ignored:
+// `'{"a": 1} {"b": 2}'` is a quoting mistake, not a call with a=1.
 func parseArgs(s string) (map[string]any, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
@@ -81,25 +84,49 @@ func parseArgs(s string) (map[string]any, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("arguments must be a JSON object: %w", err)
 	}
-	return numbers(m).(map[string]any), nil
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("arguments must be one JSON object: more follows it at offset %d", dec.InputOffset())
+	}
+	v, err := numbers(m)
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
 }
 
-func numbers(v any) any {
+// numbers makes each json.Number an int64, a uint64 or a float64. A number that fits none
+// is refused: an integer would reach Python rounded through float64
+// (12345678901234567890 became 12345678901234567168) and 1e400 as +Inf, without a word.
+func numbers(v any) (any, error) {
+	var err error
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
-			return i
+			return i, nil
 		}
-		f, _ := x.Float64()
-		return f
+		if u, err := strconv.ParseUint(x.String(), 10, 64); err == nil {
+			return u, nil
+		}
+		if !strings.ContainsAny(x.String(), ".eE") {
+			return nil, fmt.Errorf("arguments: integer %s does not fit in 64 bits", x)
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("arguments: number %s is out of range", x)
+		}
+		return f, nil
 	case []any:
 		for i := range x {
-			x[i] = numbers(x[i])
+			if x[i], err = numbers(x[i]); err != nil {
+				return nil, err
+			}
 		}
 	case map[string]any:
 		for k := range x {
-			x[k] = numbers(x[k])
+			if x[k], err = numbers(x[k]); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return v
+	return v, nil
 }

@@ -317,3 +317,23 @@ func TestMigrateCommands(t *testing.T) {
 		t.Fatalf("--apply left the alias:\n%s", now)
 	}
 }
+
+// Arguments are one JSON object whose integers reach Python exactly: what follows the object
+// (a quoting mistake) and an integer that fits neither int64 nor uint64 are errors, where the
+// first was ignored and the second rounded through float64.
+func TestCallArgumentsExact(t *testing.T) {
+	for args, want := range map[string]string{
+		`{"a": 1, "b": 2} {"a": 5}`:        "one JSON object",
+		`{"a": 1, "b": 2} junk`:            "one JSON object",
+		`{"value": 123456789012345678901}`: "does not fit in 64 bits",
+		`{"value": [1e400]}`:               "out of range",
+	} {
+		if _, err := run(t, "call", "echo", args); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("call echo %s: %v, want an error saying %q", args, err, want)
+		}
+	}
+	out, err := run(t, "call", "echo", `{"value": [12345678901234567890, -9223372036854775808, 1.5]}`+" \n")
+	if err != nil || strings.TrimSpace(out) != "[12345678901234567890,-9223372036854775808,1.5]" {
+		t.Fatalf("call echo: %q %v", out, err)
+	}
+}

@@ -29,13 +29,17 @@ func (r Result) Decode(v any) error {
 	}
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
+	defer dec.SetMapDecoder(nil) // Reset does not clear it
 	dec.Reset(resultReader{Reader: bytes.NewReader(r.raw), res: r})
 	dec.SetCustomStructTag("json")
+	dec.SetMapDecoder(wire.DecodeMapValue) // into any: a dict with int keys is a map[any]any
 	return dec.Decode(v)
 }
 
-// Value decodes the result into plain Go values: nil, bool, int64/uint64, float,
-// string, []byte, []any, map[string]any.
+// Value decodes the result into plain Go values: nil, bool, integers in the width msgpack
+// carried them (int8…int64, uint8…uint64: 1 is an int8), float32/float64, string, []byte,
+// []any, map[string]any, and map[any]any for a dict with a key that is not a string
+// (Python's {0: "setosa"}). Decode into a typed value to choose the types.
 func (r Result) Value() (any, error) {
 	if len(r.raw) == 0 {
 		return nil, nil

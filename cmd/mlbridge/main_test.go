@@ -337,3 +337,39 @@ func TestCallArgumentsExact(t *testing.T) {
 		t.Fatalf("call echo: %q %v", out, err)
 	}
 }
+
+// What JSON cannot spell reaches stdout as Python's json module spells it, in strings: a
+// dict key that is not a string, and NaN/±Inf. `call` failed on both after the call had
+// succeeded (the map's keys did not even decode).
+func TestCallPrintsWhatJSONCannotSpell(t *testing.T) {
+	dir := t.TempDir()
+	bridge := `from mlbridge_worker import BaseBridge, handler
+
+class Odd(BaseBridge):
+    def _initialize_framework(self) -> None:
+        pass
+
+    def get_framework_info(self) -> dict:
+        return {"name": "odd", "version": "1", "capabilities": []}
+
+    @handler
+    def odd(self) -> dict:
+        return {"labels": {0: "setosa", 1: "versicolor"}, "nan": float("nan"), "inf": [float("inf"), float("-inf"), 1.5]}
+`
+	if err := os.WriteFile(filepath.Join(dir, "oddbridge.py"), []byte(bridge), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PYTHONPATH", dir) // the host's PYTHONPATH reaches the worker
+	out, err := run(t, "--bridge", "oddbridge:Odd", "call", "odd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %q: %v", out, err)
+	}
+	want := `{"inf":["Infinity","-Infinity",1.5],"labels":{"0":"setosa","1":"versicolor"},"nan":"NaN"}`
+	if b, _ := json.Marshal(got); string(b) != want {
+		t.Fatalf("got %s, want %s", b, want)
+	}
+}

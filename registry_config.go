@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -177,7 +179,7 @@ func ParseRegistryConfig(data []byte) (RegistryConfig, error) {
 		var next yaml.Node
 		err := dec.Decode(&next)
 		if errors.Is(err, io.EOF) {
-			return cfg, cfg.Validate()
+			break
 		}
 		if err != nil {
 			return cfg, fmt.Errorf("%w:\n%w", ErrConfig, explainYAML(data, err))
@@ -187,6 +189,17 @@ func ParseRegistryConfig(data []byte) (RegistryConfig, error) {
 				ErrConfig, next.Content[0].Line)
 		}
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err == nil {
+		// A merged (<<) mapping is walked once per merge: each message once.
+		msgs := fractionalInts(&doc, reflect.TypeFor[RegistryConfig]())
+		seen := map[string]bool{}
+		msgs = slices.DeleteFunc(msgs, func(m string) bool { dup := seen[m]; seen[m] = true; return dup })
+		if len(msgs) > 0 {
+			return cfg, fmt.Errorf("%w:\n%w", ErrConfig, explainYAML(data, &yaml.TypeError{Errors: msgs}))
+		}
+	}
+	return cfg, cfg.Validate()
 }
 
 // resolvePaths makes the relative paths of c absolute against base.

@@ -3,6 +3,7 @@ package mlbridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -180,6 +181,31 @@ func TestRegistryConfigDocuments(t *testing.T) {
 		if err != nil || cfg.Bridges["echo"].Bridge != "a.b:C" {
 			t.Errorf("%s: %+v %v", name, cfg, err)
 		}
+	}
+}
+
+// A number with a fraction for a whole-number setting is an error naming the bridge, key and
+// line; the decoder truncated it (workers: 2.9 started 2 workers). Whole numbers written as
+// floats (1e3) are whole, and free-form options keep their floats.
+func TestRegistryConfigFractionalInts(t *testing.T) {
+	yaml := "bridges:\n  echo: &e\n    bridge: a.b:C\n    workers: 2.9\n    queue_size: 1e3\n    options: {ratio: 0.5}\n" +
+		"  more:\n    <<: *e\n    max_requests: 7.5\n    workers: 2\n    batching: {predict: {max_size: 2.5}}\n"
+	_, err := mlbridge.ParseRegistryConfig([]byte(yaml))
+	for _, want := range []string{
+		`bridge "echo": workers: 2.9 is not a whole number (line 4)`,
+		`bridge "more": max_requests: 7.5 is not a whole number (line 9)`,
+		`bridge "more": batching: 2.5 is not a whole number (line 11)`,
+	} {
+		if !errors.Is(err, mlbridge.ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want ErrConfig saying %q", err, want)
+		}
+	}
+	if strings.Contains(fmt.Sprint(err), "1e3") || strings.Contains(fmt.Sprint(err), "0.5") {
+		t.Errorf("a whole number or an option was refused: %v", err)
+	}
+	cfg, err := mlbridge.ParseRegistryConfig([]byte("bridges:\n  echo:\n    bridge: a.b:C\n    queue_size: 1e3\n    options: {ratio: 0.5}\n"))
+	if err != nil || cfg.Bridges["echo"].QueueSize != 1000 || cfg.Bridges["echo"].Options["ratio"] != 0.5 {
+		t.Fatalf("whole float and option: %+v %v", cfg.Bridges["echo"], err)
 	}
 }
 

@@ -209,6 +209,28 @@ func TestRegistryConfigFractionalInts(t *testing.T) {
 	}
 }
 
+// Paths are not expanded, and a path that looks as if it expected it is an error saying so:
+// "${HOME}/venv/bin/python" was resolved as a directory "${HOME}" beside the file, and the
+// error was that no interpreter was there.
+func TestRegistryConfigUnexpandedPaths(t *testing.T) {
+	yaml := "python: ~/venv/bin/python\nbridges:\n  echo:\n    bridge: a.b:C\n    python: ${HOME}/venv/bin/python\n" +
+		"    pythonpath: [python, $PWD/lib]\n    dir: ~/work\n    script: \"\"\n"
+	_, err := mlbridge.ParseRegistryConfig([]byte(yaml))
+	for _, want := range []string{
+		`python "~/venv/bin/python": paths are not expanded`,
+		`bridge "echo": python "${HOME}/venv/bin/python": paths are not expanded`,
+		`dir "~/work": paths are not expanded`,
+		`pythonpath "$PWD/lib": paths are not expanded`,
+	} {
+		if !errors.Is(err, mlbridge.ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want ErrConfig saying %q", err, want)
+		}
+	}
+	if strings.Contains(fmt.Sprint(err), `"python"`) {
+		t.Errorf("a plain relative path was refused: %v", err)
+	}
+}
+
 // A bridge declared by its legacy script (python/dspy_bridge.py) starts that script as each
 // worker, in pool-worker mode with the bridge's name as its worker id.
 func TestRegistryLegacyScript(t *testing.T) {

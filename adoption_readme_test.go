@@ -39,6 +39,13 @@ func TestREADMEGoGetSteps(t *testing.T) {
 	if !ok {
 		t.Fatal(`README.md has no "In your own Go module" sh block`)
 	}
+	// The CLI's dependencies into the module cache (a no-op when there), so that the steps
+	// below, with GOPROXY=off, find them.
+	prime := exec.Command(goTool, "list", "-deps", "./cmd/mlbridge")
+	prime.Dir = testenv.Root()
+	if out, err := prime.CombinedOutput(); err != nil {
+		t.Fatalf("go list -deps ./cmd/mlbridge: %v\n%s", err, out)
+	}
 	app := t.TempDir()
 	writeFile(t, filepath.Join(app, "go.mod"), "module example.com/adopter\n\ngo 1.26.0\n\n"+
 		"replace github.com/mlbridge/mlbridge => "+testenv.Root()+"\n")

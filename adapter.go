@@ -57,6 +57,9 @@ func (p *Pool) Create(ctx context.Context, d store.Definition) (store.Definition
 	if d.ID == "" || d.Kind == "" {
 		return d, fmt.Errorf("%w: a definition needs an id and a kind", ErrInvalidArgument)
 	}
+	if err := p.closedErr(); err != nil {
+		return d, err // before the store: a closed pool took a global definition and said nil
+	}
 	if d.Global {
 		return p.Define(ctx, d) // applied to every worker, taken back if refused
 	}
@@ -115,6 +118,9 @@ func (p *Pool) List(ctx context.Context, kind string) ([]store.Definition, error
 
 // Delete implements Adapter.
 func (p *Pool) Delete(ctx context.Context, id string) error {
+	if err := p.closedErr(); err != nil {
+		return err
+	}
 	if _, err := p.Get(ctx, id); err != nil {
 		return err
 	}
@@ -128,6 +134,18 @@ func (p *Pool) Health(ctx context.Context) error {
 	}
 	if !p.Healthy() {
 		return fmt.Errorf("%w: not every worker is ready", ErrUnavailable)
+	}
+	return nil
+}
+
+// closedErr is ErrClosed once Close began. Create and Delete check it before they change the
+// store: with no worker left to refuse it, a definition was stored (or deleted) and the
+// call returned nil, or stored and then failed with ErrClosed, leaving it behind.
+func (p *Pool) closedErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
 	}
 	return nil
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -129,8 +132,15 @@ type BatchingConfig struct {
 	Off     bool     `yaml:"off"`      // serve the op call by call
 }
 
-// ErrConfig is matched by every error about a registry configuration.
-var ErrConfig = errors.New("mlbridge: invalid registry configuration")
+// ErrConfig is matched by every error about a registry configuration. It also matches
+// ErrInvalidConfiguration, the category of every other configuration error (a Config, a
+// missing dir:, a bridge that fails to load), so one errors.Is covers them all.
+var ErrConfig error = registryConfigError{}
+
+type registryConfigError struct{}
+
+func (registryConfigError) Error() string { return "mlbridge: invalid registry configuration" }
+func (registryConfigError) Unwrap() error { return ErrInvalidConfiguration }
 
 // LoadRegistryConfig reads and validates a registry configuration file (mlbridge.yaml).
 // Relative paths in it resolve against the file's directory.
@@ -158,7 +168,36 @@ func ParseRegistryConfig(data []byte) (RegistryConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) { // the decoder's bare "EOF" says nothing to a reader
+			return cfg, fmt.Errorf("%w: no YAML document, only whitespace or comments (a registry without bridges is \"bridges: {}\")", ErrConfig)
+		}
 		return cfg, fmt.Errorf("%w:\n%w", ErrConfig, explainYAML(data, err))
+	}
+	// A second document would be ignored, and the bridges it declares with it (an empty one,
+	// a trailing ---, holds nothing to lose).
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return cfg, fmt.Errorf("%w:\n%w", ErrConfig, explainYAML(data, err))
+		}
+		if len(next.Content) > 0 && next.Content[0].Tag != "!!null" {
+			return cfg, fmt.Errorf("%w: a second YAML document (line %d): the configuration is one document, without ---",
+				ErrConfig, next.Content[0].Line)
+		}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err == nil {
+		// A merged (<<) mapping is walked once per merge: each message once.
+		msgs := fractionalInts(&doc, reflect.TypeFor[RegistryConfig]())
+		seen := map[string]bool{}
+		msgs = slices.DeleteFunc(msgs, func(m string) bool { dup := seen[m]; seen[m] = true; return dup })
+		if len(msgs) > 0 {
+			return cfg, fmt.Errorf("%w:\n%w", ErrConfig, explainYAML(data, &yaml.TypeError{Errors: msgs}))
+		}
 	}
 	return cfg, cfg.Validate()
 }

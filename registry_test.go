@@ -3,6 +3,7 @@ package mlbridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,8 +29,13 @@ func TestRegistryConfigErrors(t *testing.T) {
 		"bad name":        "bridges:\n  Echo Bridge:\n    bridge: a.b:C\n",
 	}
 	for name, yaml := range cases {
-		if _, err := mlbridge.ParseRegistryConfig([]byte(yaml)); !errors.Is(err, mlbridge.ErrConfig) {
+		_, err := mlbridge.ParseRegistryConfig([]byte(yaml))
+		if !errors.Is(err, mlbridge.ErrConfig) {
 			t.Errorf("%s: got %v, want ErrConfig", name, err)
+		}
+		// The category every configuration error has, registry or not.
+		if !errors.Is(err, mlbridge.ErrInvalidConfiguration) {
+			t.Errorf("%s: got %v, want it to match ErrInvalidConfiguration too", name, err)
 		}
 	}
 	cfg, err := mlbridge.ParseRegistryConfig([]byte("default: echo\nbridges:\n  echo:\n    bridge: mlbridge_worker.echo:EchoBridge\n    call_timeout: 30s\n    options: {greeting: hi}\n"))
@@ -146,8 +152,82 @@ func TestRegistryRequirements(t *testing.T) {
 	if _, err := r.Adapter(ctx, "nope"); !errors.Is(err, mlbridge.ErrUnknownBridge) {
 		t.Fatalf("unknown bridge: %v", err)
 	}
-	if err := r.Register("echo", mlbridge.BridgeConfig{Bridge: testenv.EchoBridge}); !errors.Is(err, mlbridge.ErrConfig) {
+	if err := r.Register("echo", mlbridge.BridgeConfig{Bridge: testenv.EchoBridge}); !errors.Is(err, mlbridge.ErrConfig) ||
+		!errors.Is(err, mlbridge.ErrInvalidConfiguration) {
 		t.Fatalf("registered twice: %v", err)
+	}
+}
+
+// An empty file and a second document are errors that say so: the decoder's own message for
+// the first was a bare "EOF", and a second document was silently dropped with its bridges.
+func TestRegistryConfigDocuments(t *testing.T) {
+	for name, c := range map[string]struct{ yaml, want string }{
+		"empty":         {"", "no YAML document"},
+		"comments only": {"# bridges come later\n", "no YAML document"},
+		"two documents": {"bridges: {}\n---\nbridges:\n  echo:\n    bridge: a.b:C\n", "a second YAML document (line 3)"},
+		"broken second": {"bridges: {}\n--- [\n", "line 2"},
+	} {
+		_, err := mlbridge.ParseRegistryConfig([]byte(c.yaml))
+		if !errors.Is(err, mlbridge.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want ErrConfig saying %q", name, err, c.want)
+		}
+	}
+	for name, y := range map[string]string{
+		"trailing ---": "bridges:\n  echo:\n    bridge: a.b:C\n---\n",
+		"leading ---":  "---\nbridges:\n  echo:\n    bridge: a.b:C\n",
+		"document end": "bridges:\n  echo:\n    bridge: a.b:C\n...\n",
+	} {
+		cfg, err := mlbridge.ParseRegistryConfig([]byte(y))
+		if err != nil || cfg.Bridges["echo"].Bridge != "a.b:C" {
+			t.Errorf("%s: %+v %v", name, cfg, err)
+		}
+	}
+}
+
+// A number with a fraction for a whole-number setting is an error naming the bridge, key and
+// line; the decoder truncated it (workers: 2.9 started 2 workers). Whole numbers written as
+// floats (1e3) are whole, and free-form options keep their floats.
+func TestRegistryConfigFractionalInts(t *testing.T) {
+	yaml := "bridges:\n  echo: &e\n    bridge: a.b:C\n    workers: 2.9\n    queue_size: 1e3\n    options: {ratio: 0.5}\n" +
+		"  more:\n    <<: *e\n    max_requests: 7.5\n    workers: 2\n    batching: {predict: {max_size: 2.5}}\n"
+	_, err := mlbridge.ParseRegistryConfig([]byte(yaml))
+	for _, want := range []string{
+		`bridge "echo": workers: 2.9 is not a whole number (line 4)`,
+		`bridge "more": max_requests: 7.5 is not a whole number (line 9)`,
+		`bridge "more": batching: 2.5 is not a whole number (line 11)`,
+	} {
+		if !errors.Is(err, mlbridge.ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want ErrConfig saying %q", err, want)
+		}
+	}
+	if strings.Contains(fmt.Sprint(err), "1e3") || strings.Contains(fmt.Sprint(err), "0.5") {
+		t.Errorf("a whole number or an option was refused: %v", err)
+	}
+	cfg, err := mlbridge.ParseRegistryConfig([]byte("bridges:\n  echo:\n    bridge: a.b:C\n    queue_size: 1e3\n    options: {ratio: 0.5}\n"))
+	if err != nil || cfg.Bridges["echo"].QueueSize != 1000 || cfg.Bridges["echo"].Options["ratio"] != 0.5 {
+		t.Fatalf("whole float and option: %+v %v", cfg.Bridges["echo"], err)
+	}
+}
+
+// Paths are not expanded, and a path that looks as if it expected it is an error saying so:
+// "${HOME}/venv/bin/python" was resolved as a directory "${HOME}" beside the file, and the
+// error was that no interpreter was there.
+func TestRegistryConfigUnexpandedPaths(t *testing.T) {
+	yaml := "python: ~/venv/bin/python\nbridges:\n  echo:\n    bridge: a.b:C\n    python: ${HOME}/venv/bin/python\n" +
+		"    pythonpath: [python, $PWD/lib]\n    dir: ~/work\n    script: \"\"\n"
+	_, err := mlbridge.ParseRegistryConfig([]byte(yaml))
+	for _, want := range []string{
+		`python "~/venv/bin/python": paths are not expanded`,
+		`bridge "echo": python "${HOME}/venv/bin/python": paths are not expanded`,
+		`dir "~/work": paths are not expanded`,
+		`pythonpath "$PWD/lib": paths are not expanded`,
+	} {
+		if !errors.Is(err, mlbridge.ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want ErrConfig saying %q", err, want)
+		}
+	}
+	if strings.Contains(fmt.Sprint(err), `"python"`) {
+		t.Errorf("a plain relative path was refused: %v", err)
 	}
 }
 

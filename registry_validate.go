@@ -32,6 +32,9 @@ func (c RegistryConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("default names %q, which is not a declared bridge", c.Default))
 		}
 	}
+	if msg := unexpandedPath("python", c.Python); msg != "" {
+		errs = append(errs, errors.New(msg))
+	}
 	for _, name := range slices.Sorted(maps.Keys(c.Bridges)) {
 		if err := c.Bridges[name].validate(name); err != nil {
 			errs = append(errs, err)
@@ -137,8 +140,28 @@ func (b BridgeConfig) validate(name string) error {
 			add("pythonpath has an empty entry")
 		}
 	}
+	for _, kv := range [][2]string{{"python", b.Python}, {"dir", b.Dir}, {"script", b.Script}} {
+		if msg := unexpandedPath(kv[0], kv[1]); msg != "" {
+			add("%s", msg)
+		}
+	}
+	for _, p := range b.PythonPath {
+		if msg := unexpandedPath("pythonpath", p); msg != "" {
+			add("%s", msg)
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("bridge %q: %s", name, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// unexpandedPath says why path p of key cannot be meant as written: the configuration
+// expands neither variables nor ~, so "${HOME}/venv/bin/python" was read as a directory
+// named "${HOME}" next to the file, and the error was that no interpreter is there.
+func unexpandedPath(key, p string) string {
+	if strings.HasPrefix(p, "~") || strings.Contains(p, "${") || strings.HasPrefix(p, "$") {
+		return fmt.Sprintf("%s %q: paths are not expanded (no $VARIABLE, no ~): write the path, absolute or relative to the configuration file", key, p)
+	}
+	return ""
 }

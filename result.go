@@ -31,8 +31,10 @@ func (r Result) Decode(v any) error {
 	} else {
 		dec := msgpack.GetDecoder()
 		defer msgpack.PutDecoder(dec)
+		defer dec.SetMapDecoder(nil) // Reset does not clear it
 		dec.Reset(resultReader{Reader: bytes.NewReader(r.raw), res: r})
 		dec.SetCustomStructTag("json")
+		dec.SetMapDecoder(wire.DecodeMapValue) // into any: a dict with int keys is a map[any]any
 		err = dec.Decode(v)
 	}
 	if err != nil {
@@ -45,9 +47,11 @@ func (r Result) Decode(v any) error {
 	return nil
 }
 
-// Value decodes the result into plain Go values: nil, bool, int64/uint64, float,
-// string, []byte, []any, map[string]any. A map whose keys are not all strings (a Python dict
-// {1: "a"}) is ErrSerialization: Decode it into a map[int]string, say.
+// Value decodes the result into plain Go values: nil, bool, integers in the width msgpack
+// carried them (int8…int64, uint8…uint64: 1 is an int8), float32/float64, string, []byte,
+// []any, map[string]any, and map[any]any for a dict with a key that is not a string
+// (Python's {0: "setosa"}). Decode into a typed value to choose the types. A key Go cannot
+// use in a map (a Python tuple) is ErrSerialization.
 func (r Result) Value() (any, error) {
 	if len(r.raw) == 0 {
 		return nil, nil
@@ -58,8 +62,8 @@ func (r Result) Value() (any, error) {
 	}
 	v, err := wire.DecodeValue(raw)
 	if err != nil {
-		// valid msgpack these types cannot hold: a Python dict with int or tuple keys
-		return nil, fmt.Errorf("%w: the result as plain Go values (maps need string keys; Decode into a typed value otherwise): %w",
+		// valid msgpack these types cannot hold: a dict key Go cannot use in a map (a tuple)
+		return nil, fmt.Errorf("%w: the result as plain Go values (Decode into a typed value instead): %w",
 			ErrSerialization, err)
 	}
 	return v, nil

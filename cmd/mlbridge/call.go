@@ -21,6 +21,12 @@ func newCallCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "call OP [JSON-ARGS]",
 		Short: "Start a worker, call one op, print the result as JSON",
+		Long: `Starts one worker of --bridge, calls OP with JSON-ARGS (one JSON object; integers stay
+integers) and prints the result as one line of JSON on stdout (with --stream, one line per
+item). What JSON cannot spell is written as Python's json module writes it, in strings: a
+dict key that is not a string becomes one ({0: "a"} prints {"0":"a"}), and NaN, Infinity
+and -Infinity are the strings "NaN", "Infinity" and "-Infinity". Errors go to stderr, and
+the exit code is 1.`,
 		Example: `  mlbridge call add '{"a": 1, "b": 2}'
   mlbridge call count '{"n": 3}' --stream`,
 		Args: cobra.RangeArgs(1, 2),
@@ -72,7 +78,7 @@ func printValue(out *json.Encoder, r mlbridge.Result) error {
 	if err != nil {
 		return err
 	}
-	return out.Encode(v)
+	return out.Encode(jsonValue(v, true))
 }
 
 // parseArgs reads a JSON object, keeping integers as integers (JSON has one number type;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +27,9 @@ packages, the bridge module or script. Nothing is started. Exits 1 when somethin
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := mlbridge.LoadRegistryConfig(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%w (doctor checks a registry configuration: give its path with --config, or write one: docs/ARCHITECTURE.md, \"Registry settings\")", err)
+			}
 			if err != nil {
 				return err
 			}

@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlbridge/mlbridge"
 )
 
 // A requirement declared twice (a variable listed twice in env, the bridge's own module also
@@ -60,5 +63,15 @@ func TestDoctorPrintsEachProblemOnce(t *testing.T) {
 	var report map[string][]struct{ What string }
 	if err := json.Unmarshal([]byte(out), &report); err != nil || len(report["needy"]) != 3 {
 		t.Fatalf("JSON: %v %+v\n%s", err, report, out)
+	}
+}
+
+// Without a configuration file doctor says what it needs and how to give it, and the error
+// still matches ErrConfig and fs.ErrNotExist.
+func TestDoctorWithoutConfigurationSaysWhatToDo(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "mlbridge.yaml")
+	_, err := run(t, "doctor", "--config", missing)
+	if !errors.Is(err, mlbridge.ErrConfig) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "--config") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,5 +85,27 @@ func TestBenchWithFailedCallsExitsNonZero(t *testing.T) {
 	}
 	if code != 1 || !strings.Contains(stderr, "mlbridge: bench failed: scenario noop:") || !strings.Contains(stderr, "calls failed") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// A command that only groups others exits 1 on an argument that names none of them (cobra
+// printed the group's help and exited 0, so a script's typo passed), and still prints its
+// help and exits 0 when called alone.
+func TestUnknownSubcommandFails(t *testing.T) {
+	for _, args := range [][]string{{"store", "chek", "--path", "defs.db"}, {"python", "setp"}, {"completion", "tcsh"}} {
+		stdout, stderr, code := runMain(t, args...)
+		want := fmt.Sprintf("mlbridge: unknown command %q for \"mlbridge %s\"", args[1], args[0])
+		if code != 1 || !strings.HasPrefix(errorOutput(stderr), want) || stdout != "" {
+			t.Errorf("mlbridge %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", strings.Join(args, " "), code, stdout, stderr, want)
+		}
+	}
+	if _, stderr, _ := runMain(t, "store", "chek", "--path", "defs.db"); !strings.Contains(stderr, "did you mean check?") {
+		t.Errorf("no suggestion for a near miss: %q", stderr)
+	}
+	for _, group := range []string{"store", "python"} {
+		stdout, stderr, code := runMain(t, group)
+		if code != 0 || !strings.Contains(stdout, "Available Commands:") || stderr != "" {
+			t.Errorf("mlbridge %s: exit %d, stdout %q, stderr %q; want its help and exit 0", group, code, stdout, stderr)
+		}
 	}
 }

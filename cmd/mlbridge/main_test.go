@@ -317,3 +317,59 @@ func TestMigrateCommands(t *testing.T) {
 		t.Fatalf("--apply left the alias:\n%s", now)
 	}
 }
+
+// Arguments are one JSON object whose integers reach Python exactly: what follows the object
+// (a quoting mistake) and an integer that fits neither int64 nor uint64 are errors, where the
+// first was ignored and the second rounded through float64.
+func TestCallArgumentsExact(t *testing.T) {
+	for args, want := range map[string]string{
+		`{"a": 1, "b": 2} {"a": 5}`:        "one JSON object",
+		`{"a": 1, "b": 2} junk`:            "one JSON object",
+		`{"value": 123456789012345678901}`: "does not fit in 64 bits",
+		`{"value": [1e400]}`:               "out of float64's range",
+	} {
+		if _, err := run(t, "call", "echo", args); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("call echo %s: %v, want an error saying %q", args, err, want)
+		}
+	}
+	out, err := run(t, "call", "echo", `{"value": [12345678901234567890, -9223372036854775808, 1.5]}`+" \n")
+	if err != nil || strings.TrimSpace(out) != "[12345678901234567890,-9223372036854775808,1.5]" {
+		t.Fatalf("call echo: %q %v", out, err)
+	}
+}
+
+// What JSON cannot spell reaches stdout as Python's json module spells it, in strings: a
+// dict key that is not a string, and NaN/±Inf. `call` failed on both after the call had
+// succeeded (the map's keys did not even decode).
+func TestCallPrintsWhatJSONCannotSpell(t *testing.T) {
+	dir := t.TempDir()
+	bridge := `from mlbridge_worker import BaseBridge, handler
+
+class Odd(BaseBridge):
+    def _initialize_framework(self) -> None:
+        pass
+
+    def get_framework_info(self) -> dict:
+        return {"name": "odd", "version": "1", "capabilities": []}
+
+    @handler
+    def odd(self) -> dict:
+        return {"labels": {0: "setosa", 1: "versicolor"}, "nan": float("nan"), "inf": [float("inf"), float("-inf"), 1.5]}
+`
+	if err := os.WriteFile(filepath.Join(dir, "oddbridge.py"), []byte(bridge), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PYTHONPATH", dir) // the host's PYTHONPATH reaches the worker
+	out, err := run(t, "--bridge", "oddbridge:Odd", "call", "odd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %q: %v", out, err)
+	}
+	want := `{"inf":["Infinity","-Infinity",1.5],"labels":{"0":"setosa","1":"versicolor"},"nan":"NaN"}`
+	if b, _ := json.Marshal(got); string(b) != want {
+		t.Fatalf("got %s, want %s", b, want)
+	}
+}

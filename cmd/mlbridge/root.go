@@ -31,6 +31,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newCallCmd(g), newBenchCmd(g), newServeCmd(g), newStatusCmd(), newDoctorCmd(g), newNewBridgeCmd(), newMigrateCmd())
 	root.AddCommand(newStoreCmd())
 	root.AddCommand(newPythonCmd(g))
+	root.InitDefaultCompletionCmd() // now, so that refuseUnknownSubcommands sees it
+	refuseUnknownSubcommands(root)
 	return root
 }
 

@@ -275,7 +275,7 @@ func adminMux(name string, p *mlbridge.Pool, metrics http.Handler) *http.ServeMu
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error(), "category": "serialization"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"result": v})
+		writeJSON(w, http.StatusOK, map[string]any{"result": jsonValue(v, false)})
 	})
 	return mux
 }

@@ -74,11 +74,15 @@ func TestServeAnswerJSONCannotCarry(t *testing.T) {
 	for _, c := range []struct{ op, body, inError string }{
 		{"array_info", `{"a": [1e308, 1e308]}`, "unsupported value: +Inf"},
 		{"echo", `{"value": {"k": 1}}`, ""}, // control: a plain map is fine
+		{"labels", `{"n": 2}`, ""},          // int keys: strings, as Python's json.dumps writes them
 	} {
 		code, out := postJSON(t, addr, c.op, c.body)
 		if c.inError == "" {
 			if code != http.StatusOK {
 				t.Fatalf("%s: %d %v", c.op, code, out)
+			}
+			if res, _ := out["result"].(map[string]any); c.op == "labels" && (res["0"] != "label 0" || res["1"] != "label 1") {
+				t.Fatalf("labels: %v, want {\"0\": \"label 0\", \"1\": \"label 1\"}", out)
 			}
 			continue
 		}

@@ -32,13 +32,15 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w (start one with `mlbridge serve`)", err)
 			}
+			var st mlbridge.PoolStats
+			if err := json.Unmarshal(raw, &st); err != nil {
+				// Checked with --json too: something else on the port (a web page) must not
+				// reach a script's JSON parser with exit code 0.
+				return fmt.Errorf("unexpected answer from %s, not an mlbridge node's status: %w", url, err)
+			}
 			if asJSON {
 				_, err := cmd.OutOrStdout().Write(raw)
 				return err
-			}
-			var st mlbridge.PoolStats
-			if err := json.Unmarshal(raw, &st); err != nil {
-				return fmt.Errorf("unexpected answer from %s: %w", url, err)
 			}
 			printStatus(cmd.OutOrStdout(), st)
 			return nil

@@ -213,12 +213,14 @@ func (m *Message) validate(seen fieldSet, dir Direction) error {
 }
 
 // DecodeValue decodes any msgpack value into plain Go values (maps with string keys,
-// []any, []byte for bin). It is for tests, vectors and the CLI, not the hot path.
+// map[any]any when a key is not a string, []any, []byte for bin). It is for tests, vectors and the CLI, not the hot path.
 func DecodeValue(b []byte) (any, error) {
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
+	defer dec.SetMapDecoder(nil)
 	r := bytes.NewReader(b)
 	dec.Reset(r)
+	dec.SetMapDecoder(DecodeMapValue)
 	v, err := dec.DecodeInterface()
 	if err != nil {
 		return nil, err

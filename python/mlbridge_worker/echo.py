@@ -167,6 +167,12 @@ class EchoBridge(BaseBridge):
         return value
 
     @handler
+    async def labels(self, n: int = 2) -> dict:
+        """{0: "label 0", 1: "label 1", ...}: a dict with int keys, as scikit-learn's class maps
+        are (JSON, the serve API's format, has string keys only)."""
+        return {i: f"label {i}" for i in range(n)}
+
+    @handler
     def add(self, a: int, b: int) -> int:
         if type(a) is not int or type(b) is not int:
             raise InvalidArgument(

@@ -1,7 +1,6 @@
 package mlnats
 
 import (
-	"strconv"
 	"sync"
 	"time"
 
@@ -13,10 +12,7 @@ import (
 // it runs, a client's to the node while its host function runs. A timer, not a goroutine, and
 // the message (header made by hdr) built at the first beat: most calls end before it.
 func beat(nc *nats.Conn, subject, ms string, hdr func() nats.Header) (stop func()) {
-	every := defaultHeartbeat
-	if v, err := strconv.Atoi(ms); err == nil {
-		every = max(time.Duration(v)*time.Millisecond, minHeartbeat)
-	}
+	every := heartbeatEvery(ms)
 	// The lock orders the timer's assignment before its first run, and makes stop final: no
 	// beat is sent after stop returns (the answer must be the last message).
 	var mu sync.Mutex

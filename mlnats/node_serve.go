@@ -147,13 +147,12 @@ func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, o
 			return
 		}
 		for credit == 0 {
-			select {
-			case n := <-c.credit:
-				credit += n
-			case <-ctx.Done():
-				b.reply(r, nil, ctxErr("stream waiting for the consumer", ctx.Err()))
+			n, err := b.awaitCredit(ctx, c, r.Reply(), heartbeatEvery(h.Get(hHB)))
+			if err != nil {
+				b.reply(r, nil, err)
 				return
 			}
+			credit += n
 		}
 		credit--
 		m := &nats.Msg{Subject: r.Reply(), Header: hdr, Data: res.Raw()}

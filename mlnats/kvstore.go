@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -24,6 +25,7 @@ import (
 // it built before.
 type KVStore struct {
 	kv jetstream.KeyValue
+	nc *nats.Conn // the bucket's connection: Watch resumes when it reconnects
 }
 
 var _ store.Store = (*KVStore)(nil)
@@ -36,7 +38,7 @@ func OpenKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*K
 	if err != nil {
 		return nil, fmt.Errorf("mlnats: KV bucket %q: %w", bucket, err)
 	}
-	return &KVStore{kv: kv}, nil
+	return &KVStore{kv: kv, nc: js.Conn()}, nil
 }
 
 // key is the bucket key of id: base64url, since ids may hold characters keys may not.
@@ -152,52 +154,3 @@ func (s *KVStore) List(ctx context.Context) ([]store.Definition, error) {
 
 // Close implements store.Store; the bucket stays.
 func (s *KVStore) Close() error { return nil }
-
-// Change is one update to the bucket as Watch reports it.
-type Change struct {
-	ID         string
-	Deleted    bool
-	Definition store.Definition // the new definition (zero when Deleted)
-}
-
-// Watch reports every change after the call until ctx ends (then the channel closes): a
-// node uses it to drop what its workers built from a definition another node replaced.
-func (s *KVStore) Watch(ctx context.Context) (<-chan Change, error) {
-	w, err := s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
-	if err != nil {
-		return nil, fmt.Errorf("store: KV watch: %w", err)
-	}
-	out := make(chan Change, 16)
-	go func() {
-		defer close(out)
-		defer w.Stop()
-		for {
-			select {
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					continue
-				}
-				id, _ := base64.RawURLEncoding.DecodeString(e.Key())
-				c := Change{ID: string(id)}
-				if e.Operation() != jetstream.KeyValuePut {
-					c.Deleted = true
-				} else if d, err := decodeEntry(e); err == nil {
-					c.Definition = d
-				} else {
-					continue
-				}
-				select {
-				case out <- c:
-				case <-ctx.Done():
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
-}

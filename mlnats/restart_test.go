@@ -1,0 +1,185 @@
+package mlnats_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/mlnats"
+	"github.com/mlbridge/mlbridge/store"
+)
+
+// restartable is an embedded server that can be shut down and started again on the same
+// port with the same JetStream store directory.
+type restartable struct {
+	t    *testing.T
+	dir  string
+	port int
+	e    *mlnats.Embedded
+}
+
+func startRestartable(t *testing.T) *restartable {
+	t.Helper()
+	s := &restartable{t: t, dir: t.TempDir()}
+	s.start()
+	_, p, _ := splitPort(s.e.Addr())
+	s.port = p
+	t.Cleanup(func() {
+		if s.e != nil {
+			s.e.Close()
+		}
+	})
+	return s
+}
+
+func splitPort(addr string) (string, int, error) {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			p, err := strconv.Atoi(addr[i+1:])
+			return addr[:i], p, err
+		}
+	}
+	return addr, 0, errors.New("no port")
+}
+
+func (s *restartable) start() {
+	s.t.Helper()
+	e, err := mlnats.StartEmbedded(mlnats.EmbeddedConfig{StoreDir: s.dir, Port: s.port})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.e = e
+}
+
+func (s *restartable) stop() {
+	s.e.Close()
+	s.e = nil
+}
+
+// reconnecting connects with reconnects forever, retried every wait.
+func reconnecting(t *testing.T, url string, wait time.Duration) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(wait), nats.ReconnectJitter(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// TestServerRestart: the NATS server is shut down and started again (same port, same
+// JetStream store) while a call, a stream and the node's definitions watch are active. The
+// call and the stream fail with ErrNodeLost at once, new calls are served as soon as the
+// server is back, and a definition written while the node's watch was still reconnecting
+// reaches its worker right after it reconnects: the watch used to stay deaf for 10–20 s,
+// until nats.go's ordered consumer missed two idle heartbeats.
+func TestServerRestart(t *testing.T) {
+	srv := startRestartable(t)
+	url := srv.e.URL()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kvOn := func(nc *nats.Conn) *mlnats.KVStore {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, err := mlnats.OpenKVStore(ctx, js, "defs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+	// The node's store (and watch) reconnects after 500 ms; the writer's at once.
+	const watchReconnect = 500 * time.Millisecond
+	kv := kvOn(reconnecting(t, url, watchReconnect))
+	writer := kvOn(reconnecting(t, url, 20*time.Millisecond))
+	pool := openPool(t, func(c *mlbridge.PoolConfig) { c.Store = kv })
+	nodeNC := reconnecting(t, url, 50*time.Millisecond)
+	node, err := mlnats.NewNode(nodeNC, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{"echo": pool}, Definitions: kv, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	r, err := mlnats.Dial(ctx, reconnecting(t, url, 50*time.Millisecond), "echo", mlnats.Options{Logger: quiet, Heartbeat: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := pool.Create(ctx, store.Definition{ID: "cfg", Kind: "config", Global: true, Spec: map[string]any{"mode": "before"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// In flight: a call and a stream.
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := r.Call(ctx, "sleep", map[string]any{"seconds": 3})
+		callErr <- err
+	}()
+	streamErr := make(chan error, 1)
+	go func() {
+		var last error
+		for _, err := range r.Stream(ctx, "count", map[string]any{"n": 100000, "delay": 0.01}) {
+			if err != nil {
+				last = err
+			}
+		}
+		streamErr <- last
+	}()
+	time.Sleep(300 * time.Millisecond)
+	down := time.Now()
+	srv.stop()
+	for what, ch := range map[string]chan error{"call": callErr, "stream": streamErr} {
+		select {
+		case err := <-ch:
+			t.Logf("%s in flight across the restart: %v after %v", what, err, time.Since(down))
+			if !errors.Is(err, mlnats.ErrNodeLost) {
+				t.Errorf("%s in flight: %v, want ErrNodeLost", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s in flight: no answer 5 s after the server went down", what)
+		}
+	}
+	srv.start()
+	up := time.Now()
+
+	// A change written as soon as the server is back, while the node's watch is still down.
+	waitFor(t, "writer reconnected", func() bool {
+		_, err := writer.Put(ctx, store.Definition{ID: "cfg", Kind: "config", Global: true, Spec: map[string]any{"mode": "after"}})
+		return err == nil
+	})
+	// New calls are served: the micro services are back.
+	waitFor(t, "calls served again", func() bool {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		defer ccancel()
+		_, err := r.Call(cctx, "noop", nil)
+		return err == nil
+	})
+	t.Logf("calls served %v after the server came back", time.Since(up))
+	setting := func() any {
+		v, err := mlbridge.Decode[map[string]any](pool.Call(ctx, "get_setting", map[string]any{"name": "mode"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v["value"]
+	}
+	for setting() != "after" && time.Since(up) < 5*time.Second {
+		time.Sleep(5 * time.Millisecond)
+	}
+	took := time.Since(up)
+	t.Logf("the change made while the watch was down applied %v after the server came back", took)
+	if took > watchReconnect+2*time.Second {
+		t.Fatalf("the change made while the watch was down: not applied %v after the server came back", took)
+	}
+	// And one made well after: the watch follows on.
+	if _, err := writer.Put(ctx, store.Definition{ID: "cfg", Kind: "config", Global: true, Spec: map[string]any{"mode": "later"}}); err != nil {
+		t.Fatal(err)
+	}
+	took = waitFor(t, "a later change reached the worker", func() bool { return setting() == "later" })
+	t.Logf("later change applied after %v", took)
+}

@@ -270,12 +270,16 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 		return nil, "", fmt.Errorf("%w: %w: %s of %d bytes (max payload %d): object store %q: %w",
 			ErrPayloadTooLarge, class, what, len(data), b.nc.MaxPayload(), b.cfg.Bucket, err)
 	}
-	name := nuid.Next()
-	ref := b.cfg.Bucket + "/" + name
-	if _, err := s.PutBytes(ctx, name, data); err != nil {
-		// The store purges a half-written object's chunks, but a put whose ctx ended while
-		// its last publishes were in flight can still complete on the server: delete it.
-		b.dropLater(ref)
+	ref, err := b.put(ctx, s, data)
+	if err != nil && ctx.Err() == nil && !b.isClosing() {
+		// The bucket may be gone since we opened it (deleted by an operator's cleanup): the
+		// put finds no stream. Open it again, creating it, and try once more.
+		b.forget(b.cfg.Bucket)
+		if s, err = b.store(ctx, b.cfg.Bucket, true); err == nil {
+			ref, err = b.put(ctx, s, data)
+		}
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, "", ctxErr("storing "+what, ctx.Err())
 		}
@@ -286,6 +290,26 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 	}
 	h[hBlob] = []string{ref}
 	return nil, ref, nil
+}
+
+// put stores data under a new name in s, and returns its reference.
+func (b *blobs) put(ctx context.Context, s jetstream.ObjectStore, data []byte) (string, error) {
+	name := nuid.Next()
+	ref := b.cfg.Bucket + "/" + name
+	if _, err := s.PutBytes(ctx, name, data); err != nil {
+		// The store purges a half-written object's chunks, but a put whose ctx ended while
+		// its last publishes were in flight can still complete on the server: delete it.
+		b.dropLater(ref)
+		return "", err
+	}
+	return ref, nil
+}
+
+// forget drops the open handle of bucket: the next transfer looks it up again.
+func (b *blobs) forget(bucket string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.stores, bucket)
 }
 
 // unpack returns a message's value: its body, or the stored value it names (and that

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/store"
 )
 
@@ -39,6 +40,22 @@ func OpenKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*K
 		return nil, fmt.Errorf("mlnats: KV bucket %q: %w", bucket, err)
 	}
 	return &KVStore{kv: kv, nc: js.Conn()}, nil
+}
+
+// kvErr is err, when it says the bucket or its server cannot be reached (the bucket was
+// deleted, JetStream is off or recovering, the connection is down or closed), also as
+// mlbridge.ErrUnavailable: a caller can tell "try later" from a bad definition.
+func kvErr(err error) error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, jetstream.ErrStreamNotFound),
+		errors.Is(err, jetstream.ErrBucketNotFound), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
+		// Watches (and so List) run on nats.go's legacy JetStream API, with errors of its own.
+		errors.Is(err, nats.ErrStreamNotFound), errors.Is(err, nats.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrBucketNotFound), errors.Is(err, nats.ErrJetStreamNotEnabled):
+		return fmt.Errorf("%w: %w", mlbridge.ErrUnavailable, err)
+	}
+	return err
 }
 
 // key is the bucket key of id: base64url, since ids may hold characters keys may not.
@@ -79,7 +96,7 @@ func (s *KVStore) Put(ctx context.Context, d store.Definition) (store.Definition
 		rev, err = s.kv.Put(ctx, key(d.ID), val)
 	}
 	if err != nil {
-		return store.Definition{}, fmt.Errorf("store: KV put %q: %w", d.ID, err)
+		return store.Definition{}, fmt.Errorf("store: KV put %q: %w", d.ID, kvErr(err))
 	}
 	d.Version = rev
 	return d, nil
@@ -92,7 +109,7 @@ func (s *KVStore) Get(ctx context.Context, id string) (store.Definition, error) 
 		return store.Definition{}, fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	if err != nil {
-		return store.Definition{}, fmt.Errorf("store: KV get %q: %w", id, err)
+		return store.Definition{}, fmt.Errorf("store: KV get %q: %w", id, kvErr(err))
 	}
 	return decodeEntry(e)
 }
@@ -113,7 +130,7 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	if err != nil {
-		return fmt.Errorf("store: KV get %q: %w", id, err)
+		return fmt.Errorf("store: KV get %q: %w", id, kvErr(err))
 	}
 	// Only the revision we saw: a Put in between wins over this Delete.
 	err = s.kv.Delete(ctx, key(id), jetstream.LastRevision(e.Revision()))
@@ -121,7 +138,7 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %q: replaced while being deleted", store.ErrConflict, id)
 	}
 	if err != nil {
-		return fmt.Errorf("store: KV delete %q: %w", id, err)
+		return fmt.Errorf("store: KV delete %q: %w", id, kvErr(err))
 	}
 	return nil
 }
@@ -130,7 +147,7 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 func (s *KVStore) List(ctx context.Context) ([]store.Definition, error) {
 	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("store: KV list: %w", err)
+		return nil, fmt.Errorf("store: KV list: %w", kvErr(err))
 	}
 	defer w.Stop()
 	var out []store.Definition

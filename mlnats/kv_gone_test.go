@@ -21,7 +21,8 @@ func unavailable(t *testing.T, what string, err error) {
 }
 
 // TestKVBucketDeleted: the definitions bucket is deleted under a node that uses and watches
-// it. Every use of the store fails with mlbridge.ErrUnavailable (untyped errors before).
+// it. Every use of the store fails with mlbridge.ErrUnavailable (untyped errors before);
+// once the bucket is made again, the node's watch follows it (it had ended for good).
 func TestKVBucketDeleted(t *testing.T) {
 	e := embedded(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -34,7 +35,7 @@ func TestKVBucketDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startNodeWith(t, e, func(c *mlnats.NodeConfig) { c.Definitions = kv }, func(c *mlbridge.PoolConfig) { c.Store = kv })
+	n := startNodeWith(t, e, func(c *mlnats.NodeConfig) { c.Definitions = kv }, func(c *mlbridge.PoolConfig) { c.Store = kv })
 	r := dial(t, e, mlnats.Options{})
 	if _, err := r.Create(ctx, store.Definition{ID: "hello", Kind: "greeting", Spec: map[string]any{"prefix": "hi"}}); err != nil {
 		t.Fatal(err)
@@ -58,4 +59,28 @@ func TestKVBucketDeleted(t *testing.T) {
 	unavailable(t, "Delete", kv.Delete(ctx, "hello"))
 	_, err = kv.List(ctx)
 	unavailable(t, "List", err)
+
+	// Made again (another node's OpenKVStore): the node's watch follows the new bucket.
+	again, err := mlnats.OpenKVStore(ctx, js, "defs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := time.Now()
+	if _, err := again.Put(ctx, store.Definition{ID: "cfg", Kind: "config", Global: true, Spec: map[string]any{"mode": "again"}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		v, err := mlbridge.Decode[map[string]any](n.pool.Call(ctx, "get_setting", map[string]any{"name": "mode"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v["value"] == "again" {
+			break
+		}
+		if time.Since(made) > 5*time.Second {
+			t.Fatal("a definition written in the bucket made again did not reach the node's worker within 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("the node's worker has the new bucket's definition %v after it was made", time.Since(made))
 }

@@ -241,6 +241,16 @@ func (b *blobs) dial(d *dialing) {
 	}
 }
 
+// bound is ctx, also ended when close starts: a transfer must not outlive its owner's
+// Close. (A put whose connection closes under it waits for acks that never come, until its
+// ctx ends: a Remote closed during a 64 MiB upload left the call waiting for its deadline,
+// 5 minutes without one.)
+func (b *blobs) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(b.life, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
 // closedErr is the error of a transfer that failed because close started: ErrClosed, not a
 // payload problem.
 func (b *blobs) closedErr(what string) error {
@@ -259,9 +269,12 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 		ctx, cancel = context.WithTimeout(ctx, blobTimeout)
 		defer cancel()
 	}
+	caller := ctx
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
 	s, err := b.store(ctx, b.cfg.Bucket, true)
-	if ctx.Err() != nil { // the caller gave up: that, not the store, is the error
-		return nil, "", ctxErr("storing "+what, ctx.Err())
+	if caller.Err() != nil { // the caller gave up: that, not the store, is the error
+		return nil, "", ctxErr("storing "+what, caller.Err())
 	}
 	if err != nil && b.isClosing() {
 		return nil, "", b.closedErr("storing " + what)
@@ -280,8 +293,8 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 		}
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, "", ctxErr("storing "+what, ctx.Err())
+		if caller.Err() != nil {
+			return nil, "", ctxErr("storing "+what, caller.Err())
 		}
 		if b.isClosing() {
 			return nil, "", b.closedErr("storing " + what)
@@ -328,13 +341,16 @@ func (b *blobs) unpack(ctx context.Context, m *nats.Msg) ([]byte, string, error)
 		ctx, cancel = context.WithTimeout(ctx, blobTimeout)
 		defer cancel()
 	}
+	caller := ctx
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
 	s, err := b.store(ctx, bucket, false)
 	var data []byte
 	if err == nil {
 		data, err = s.GetBytes(ctx, name)
 	}
-	if ctx.Err() != nil {
-		return nil, ref, ctxErr("reading stored value "+ref, ctx.Err())
+	if caller.Err() != nil {
+		return nil, ref, ctxErr("reading stored value "+ref, caller.Err())
 	}
 	if err != nil && b.isClosing() {
 		return nil, ref, b.closedErr("reading stored value " + ref)

@@ -133,8 +133,8 @@ func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {
 }
 
 // stream sends the chunks of a generator op as the client's credit allows: at most the
-// window in flight, so a slow consumer slows the Python generator instead of filling
-// buffers.
+// window in flight, so a slow consumer's chunks wait here, not in NATS or the client. (The
+// pool queues them up to its MaxStreamBuffer meanwhile; it does not slow the generator.)
 func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, op string, args any, set mlbridge.CallSettings, h nats.Header) {
 	credit := defaultWindow
 	if w, err := strconv.Atoi(h.Get(hWindow)); err == nil && w > 0 {

@@ -3,19 +3,22 @@ package mlnats
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/mlbridge/mlbridge"
 )
 
-// probesLost is how many probes in a row must find nobody on a stream's reply subject
-// before the node takes its consumer for gone: a client reconnecting (a server restart)
-// is briefly absent too.
-const probesLost = 4
+const (
+	// probeEvery is how many heartbeats apart a node probes the client of a long call.
+	probeEvery = 2
+	// probesLost is how many probes in a row must find nobody on the call's reply subject
+	// before the node takes the client for gone: about LostAfter (4 heartbeats), the
+	// silence after which a client gives up on a node.
+	probesLost = 2
+)
 
 // heartbeatEvery is the interval a peer asked for in an Mlb-Hb header (the default when it
 // named none).
@@ -26,44 +29,61 @@ func heartbeatEvery(ms string) time.Duration {
 	return defaultHeartbeat
 }
 
-// awaitCredit waits for a stream consumer's next grant. A consumer whose connection dropped
-// (a crash sends no cancel) would hold the stream here, and its Python generator with it,
-// forever; so while it waits the node probes the consumer's reply subject every interval
-// with a request that no client answers (a client takes it for a heartbeat): only the
-// server does, with no responders, once nobody listens on the subject. After probesLost
-// such answers in a row the consumer is gone: ErrUnavailable.
-func (b *nodeBridge) awaitCredit(ctx context.Context, c *nodeCall, reply string, every time.Duration) (int, error) {
-	next := time.NewTimer(every)
-	defer next.Stop()
-	var answered chan error // the probe in flight, nil between probes
-	gone := 0
-	for {
-		select {
-		case n := <-c.credit:
-			return n, nil
-		case <-ctx.Done():
-			return 0, ctxErr("stream waiting for the consumer", ctx.Err())
-		case <-next.C:
-			answered = make(chan error, 1)
-			go func(ch chan<- error) {
-				// An alive client never answers: the request ends at its timeout.
-				pctx, cancel := context.WithTimeout(ctx, every)
-				defer cancel()
-				probe := &nats.Msg{Subject: reply, Header: nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}}
-				_, err := b.n.nc.RequestMsgWithContext(pctx, probe)
-				ch <- err
-			}(answered)
-		case err := <-answered:
-			answered = nil
-			if errors.Is(err, nats.ErrNoResponders) {
-				gone++
-			} else {
-				gone = 0
-			}
-			if gone >= probesLost {
-				return 0, fmt.Errorf("mlnats: stream waiting for the consumer: %w: nobody listens on its reply subject any more (the client is gone)", mlbridge.ErrUnavailable)
-			}
-			next.Reset(every)
-		}
+// callerWatch cancels a call whose client is gone. A client that crashes or loses its
+// connection sends no cancel: without this a call with no deadline ran to its end, and a
+// stream waited for credit forever, holding its Python task, its worker's slot and
+// Node.Shutdown. Every probeEvery heartbeats of a long call the node sends the client a
+// probe: a request on the call's reply subject, which no client answers (it takes it for
+// a heartbeat); only the server does, with no responders, once nobody listens there.
+// After probesLost such answers in a row the call is cancelled.
+type callerWatch struct {
+	n      *Node
+	reply  string
+	every  time.Duration
+	cancel context.CancelFunc
+
+	beats   int         // heartbeats sent (beat's lock orders the calls to w.beat)
+	probing atomic.Bool // a probe is in flight
+	gone    atomic.Int32
+	// life ends when the call does: a probe in flight stops waiting.
+	life context.Context
+	end  context.CancelFunc
+	once sync.Once
+}
+
+func newCallerWatch(n *Node, reply string, every time.Duration, cancel context.CancelFunc) *callerWatch {
+	return &callerWatch{n: n, reply: reply, every: every, cancel: cancel}
+}
+
+// beat runs after each heartbeat, on the heartbeat's timer: it starts a probe every
+// probeEvery beats, unless one is still waiting.
+func (w *callerWatch) beat() {
+	if w.beats++; w.beats%probeEvery != 0 || !w.probing.CompareAndSwap(false, true) {
+		return
 	}
+	w.once.Do(func() { w.life, w.end = context.WithCancel(context.Background()) })
+	go w.probe()
+}
+
+func (w *callerWatch) probe() {
+	defer w.probing.Store(false)
+	// An alive client never answers: the request ends at its timeout.
+	ctx, cancel := context.WithTimeout(w.life, w.every)
+	defer cancel()
+	m := &nats.Msg{Subject: w.reply, Header: nats.Header{hKind: {kindHB}, hNode: {w.n.cfg.ID}}}
+	_, err := w.n.nc.RequestMsgWithContext(ctx, m)
+	if !errors.Is(err, nats.ErrNoResponders) {
+		w.gone.Store(0)
+		return
+	}
+	if w.gone.Add(1) >= probesLost && w.life.Err() == nil {
+		w.n.log.Info("mlnats: the client of a call is gone; cancelling it", "reply", w.reply)
+		w.cancel()
+	}
+}
+
+// stop ends the watch with its call: a probe in flight returns at once.
+func (w *callerWatch) stop() {
+	w.once.Do(func() { w.life, w.end = context.WithCancel(context.Background()) })
+	w.end()
 }

@@ -12,10 +12,11 @@ import (
 	"github.com/mlbridge/mlbridge/mlnats"
 )
 
-// TestStreamClientVanishes: a client whose connection drops mid-stream (a crash: no cancel
-// is sent) leaves the node waiting for credit that will never come. The node finds nobody
-// on the stream's reply subject and stops the Python generator (it waited forever before).
-func TestStreamClientVanishes(t *testing.T) {
+// TestClientVanishes: a client whose connection drops (a crash: no cancel is sent) during
+// a stream, a call and a submitted call, none with a deadline. The node finds nobody on
+// their reply subjects and cancels them, Python tasks included: the stream waited for
+// credit forever before, and the calls ran to their end.
+func TestClientVanishes(t *testing.T) {
 	e := embedded(t)
 	startNode(t, e)
 	nc, err := nats.Connect(e.URL(), nats.MaxReconnects(0))
@@ -29,22 +30,27 @@ func TestStreamClientVanishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	go func() { _, _ = r.Call(ctx, "sleep", map[string]any{"seconds": 600, "token": "vanish-call"}) }()
+	go func() { _, _ = r.Submit(ctx, "sleep", map[string]any{"seconds": 600, "token": "vanish-submit"}).Wait(ctx) }()
 	got := 0
 	// A slow generator (200 s in all), so that it is still running when the client goes.
-	for _, err := range r.Stream(ctx, "count", map[string]any{"n": 100000, "delay": 0.002, "token": "vanish"}) {
+	for _, err := range r.Stream(ctx, "count", map[string]any{"n": 100000, "delay": 0.002, "token": "vanish-stream"}) {
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got++; got == 1 {
-			nc.Close() // the client crashes: nothing more is read, no cancel is sent
+			time.Sleep(200 * time.Millisecond) // the calls are running
+			nc.Close()                         // the client crashes: nothing more is read, no cancel is sent
 			break
 		}
 	}
 	probe := dial(t, e, mlnats.Options{})
 	start := time.Now()
-	waitFor(t, "the generator cancelled", func() bool {
-		toks, err := mlbridge.Decode[[]string](probe.Call(ctx, "cancelled_tokens", nil))
-		return err == nil && slices.Contains(toks, "vanish")
-	})
-	t.Logf("generator cancelled %v after the client vanished", time.Since(start))
+	for _, token := range []string{"vanish-stream", "vanish-call", "vanish-submit"} {
+		waitFor(t, token+" cancelled", func() bool {
+			toks, err := mlbridge.Decode[[]string](probe.Call(ctx, "cancelled_tokens", nil))
+			return err == nil && slices.Contains(toks, token)
+		})
+		t.Logf("%s cancelled %v after the client vanished", token, time.Since(start))
+	}
 }

@@ -141,6 +141,7 @@ func (b *blobs) isClosing() bool {
 // are not kept: JetStream may be enabled later.
 func (b *blobs) lookup(ctx context.Context, bucket string, create bool) (jetstream.ObjectStore, error) {
 	b.mu.Lock()
+	b.forgetClosedLocked()
 	s := b.stores[bucket]
 	b.mu.Unlock()
 	if s != nil {
@@ -177,6 +178,7 @@ func (b *blobs) lookup(ctx context.Context, bucket string, create bool) (jetstre
 func (b *blobs) conn(ctx context.Context) (jetstream.JetStream, error) {
 	for {
 		b.mu.Lock()
+		b.forgetClosedLocked()
 		if b.js != nil {
 			js := b.js
 			b.mu.Unlock()
@@ -203,6 +205,16 @@ func (b *blobs) conn(ctx context.Context) (jetstream.JetStream, error) {
 		case <-b.life.Done():
 			return nil, errBlobsClosed
 		}
+	}
+}
+
+// forgetClosedLocked drops the values' connection once it is closed for good (the server
+// dropped it, a slow consumer say, and it had no reconnects left, or none allowed): the
+// next transfer opens another, where every one failed with ErrPayloadTooLarge before.
+// b.mu is held.
+func (b *blobs) forgetClosedLocked() {
+	if b.own != nil && b.own.IsClosed() && !b.closing {
+		b.own, b.js, b.stores = nil, nil, map[string]jetstream.ObjectStore{}
 	}
 }
 

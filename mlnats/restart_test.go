@@ -101,17 +101,27 @@ func TestServerRestart(t *testing.T) {
 	writer := kvOn(reconnecting(t, url, 20*time.Millisecond))
 	pool := openPool(t, func(c *mlbridge.PoolConfig) { c.Store = kv })
 	nodeNC := reconnecting(t, url, 50*time.Millisecond)
-	node, err := mlnats.NewNode(nodeNC, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{"echo": pool}, Definitions: kv, Logger: quiet})
+	blobs := mlnats.BlobConfig{Bucket: "restart-test", Threshold: 1 << 10}
+	node, err := mlnats.NewNode(nodeNC, mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{"echo": pool}, Definitions: kv, Logger: quiet, Blobs: blobs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	r, err := mlnats.Dial(ctx, reconnecting(t, url, 50*time.Millisecond), "echo", mlnats.Options{Logger: quiet, Heartbeat: 50 * time.Millisecond})
+	r, err := mlnats.Dial(ctx, reconnecting(t, url, 50*time.Millisecond), "echo", mlnats.Options{Logger: quiet, Heartbeat: 50 * time.Millisecond, Blobs: blobs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	if _, err := pool.Create(ctx, store.Definition{ID: "cfg", Kind: "config", Global: true, Spec: map[string]any{"mode": "before"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Large values through the Object Store, before and after: both sides' values
+	// connections reconnect too.
+	large := func() error {
+		_, err := r.Call(ctx, "echo", map[string]any{"value": make([]byte, 8<<10)})
+		return err
+	}
+	if err := large(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -161,6 +171,7 @@ func TestServerRestart(t *testing.T) {
 		return err == nil
 	})
 	t.Logf("calls served %v after the server came back", time.Since(up))
+	waitFor(t, "large values served again", func() bool { return large() == nil })
 	setting := func() any {
 		v, err := mlbridge.Decode[map[string]any](pool.Call(ctx, "get_setting", map[string]any{"name": "mode"}))
 		if err != nil {

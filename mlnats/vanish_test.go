@@ -31,7 +31,9 @@ func TestClientVanishes(t *testing.T) {
 	}
 	defer r.Close()
 	go func() { _, _ = r.Call(ctx, "sleep", map[string]any{"seconds": 600, "token": "vanish-call"}) }()
-	go func() { _, _ = r.Submit(ctx, "sleep", map[string]any{"seconds": 600, "token": "vanish-submit"}).Wait(ctx) }()
+	go func() {
+		_, _ = r.Submit(ctx, "sleep", map[string]any{"seconds": 600, "token": "vanish-submit"}).Wait(ctx)
+	}()
 	got := 0
 	// A slow generator (200 s in all), so that it is still running when the client goes.
 	for _, err := range r.Stream(ctx, "count", map[string]any{"n": 100000, "delay": 0.002, "token": "vanish-stream"}) {

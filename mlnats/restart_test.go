@@ -172,6 +172,10 @@ func TestServerRestart(t *testing.T) {
 	})
 	t.Logf("calls served %v after the server came back", time.Since(up))
 	waitFor(t, "large values served again", func() bool { return large() == nil })
+	// And discovery: `nats micro ls` finds the service again.
+	if _, err := reconnecting(t, url, 50*time.Millisecond).Request("$SRV.PING.mlbridge-echo", nil, 2*time.Second); err != nil {
+		t.Fatalf("micro discovery after the restart: %v", err)
+	}
 	setting := func() any {
 		v, err := mlbridge.Decode[map[string]any](pool.Call(ctx, "get_setting", map[string]any{"name": "mode"}))
 		if err != nil {

@@ -257,10 +257,50 @@ func (b *blobs) dial(d *dialing) {
 // Close. (A put whose connection closes under it waits for acks that never come, until its
 // ctx ends: a Remote closed during a 64 MiB upload left the call waiting for its deadline,
 // 5 minutes without one.)
-func (b *blobs) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(b.life, cancel)
-	return ctx, func() { stop(); cancel() }
+func (b *blobs) bound(ctx context.Context) (context.Context, context.CancelCauseFunc, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(b.life, func() { cancel(errBlobsClosed) })
+	return ctx, cancel, func() { stop(); cancel(nil) }
+}
+
+// errValuesDown: the values' connection lost its server during a transfer.
+var errValuesDown = errors.New("mlnats: the connection for values lost its server")
+
+// failOnDisconnect ends a transfer (cancel, with errValuesDown) as soon as the values'
+// connection is not connected. A put or a get does not fail when its connection drops: it
+// waits for its ctx, 5 minutes without a deadline (a put for acks that never come), where
+// a call with a small value fails after LostAfter. Call it once store has returned.
+func (b *blobs) failOnDisconnect(cancel context.CancelCauseFunc) (stop func()) {
+	b.mu.Lock()
+	own := b.own
+	b.mu.Unlock()
+	if own == nil {
+		return func() {}
+	}
+	changed := own.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	if !own.IsConnected() {
+		cancel(errValuesDown)
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-changed:
+			cancel(errValuesDown)
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+		own.RemoveStatusListener(changed)
+	}
+}
+
+// unavailable says whether a transfer failed because the server could not be reached: the
+// values' connection lost it, it could not be dialled, or the main connection is down too.
+func (b *blobs) unavailable(ctx context.Context, err error) bool {
+	return errors.Is(context.Cause(ctx), errValuesDown) || errors.Is(err, nats.ErrNoServers) || !b.nc.IsConnected()
 }
 
 // closedErr is the error of a transfer that failed because close started: ErrClosed, not a
@@ -282,7 +322,7 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 		defer cancel()
 	}
 	caller := ctx
-	ctx, cancel := b.bound(ctx)
+	ctx, cancelCause, cancel := b.bound(ctx)
 	defer cancel()
 	s, err := b.store(ctx, b.cfg.Bucket, true)
 	if caller.Err() != nil { // the caller gave up: that, not the store, is the error
@@ -291,10 +331,14 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 	if err != nil && b.isClosing() {
 		return nil, "", b.closedErr("storing " + what)
 	}
+	if err != nil && b.unavailable(ctx, err) {
+		return nil, "", fmt.Errorf("mlnats: storing %s: %w: %w", what, mlbridge.ErrUnavailable, err)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w: %s of %d bytes (max payload %d): object store %q: %w",
 			ErrPayloadTooLarge, class, what, len(data), b.nc.MaxPayload(), b.cfg.Bucket, err)
 	}
+	defer b.failOnDisconnect(cancelCause)()
 	ref, err := b.put(ctx, s, data)
 	if err != nil && ctx.Err() == nil && !b.isClosing() {
 		// The bucket may be gone since we opened it (deleted by an operator's cleanup): the
@@ -310,6 +354,9 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 		}
 		if b.isClosing() {
 			return nil, "", b.closedErr("storing " + what)
+		}
+		if b.unavailable(ctx, err) {
+			return nil, "", fmt.Errorf("mlnats: storing %s of %d bytes: %w: %w", what, len(data), mlbridge.ErrUnavailable, errors.Join(context.Cause(ctx), err))
 		}
 		return nil, "", fmt.Errorf("%w: %w: storing %s of %d bytes in %q: %w", ErrPayloadTooLarge, class, what, len(data), b.cfg.Bucket, err)
 	}
@@ -354,18 +401,23 @@ func (b *blobs) unpack(ctx context.Context, m *nats.Msg) ([]byte, string, error)
 		defer cancel()
 	}
 	caller := ctx
-	ctx, cancel := b.bound(ctx)
+	ctx, cancelCause, cancel := b.bound(ctx)
 	defer cancel()
 	s, err := b.store(ctx, bucket, false)
 	var data []byte
 	if err == nil {
+		stop := b.failOnDisconnect(cancelCause)
 		data, err = s.GetBytes(ctx, name)
+		stop()
 	}
 	if caller.Err() != nil {
 		return nil, ref, ctxErr("reading stored value "+ref, caller.Err())
 	}
 	if err != nil && b.isClosing() {
 		return nil, ref, b.closedErr("reading stored value " + ref)
+	}
+	if err != nil && b.unavailable(ctx, err) {
+		return nil, ref, fmt.Errorf("%w: %w: %s: %w", ErrBlobLost, mlbridge.ErrUnavailable, ref, errors.Join(context.Cause(ctx), err))
 	}
 	if err != nil {
 		return nil, ref, fmt.Errorf("%w: %s: %w", ErrBlobLost, ref, err)

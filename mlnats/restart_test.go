@@ -198,3 +198,25 @@ func TestServerRestart(t *testing.T) {
 	took = waitFor(t, "a later change reached the worker", func() bool { return setting() == "later" })
 	t.Logf("later change applied after %v", took)
 }
+
+// TestNodeShutdownServerDown: a node shut down while its server is unreachable, with no
+// call in flight, leaves at once: it waited for its flush until ctx ended (Close took its
+// whole minute, and failed with "0 calls still running").
+func TestNodeShutdownServerDown(t *testing.T) {
+	srv := startRestartable(t)
+	pool := openPool(t)
+	node, err := mlnats.NewNode(reconnecting(t, srv.e.URL(), 50*time.Millisecond), mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{"echo": pool}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.stop()
+	time.Sleep(100 * time.Millisecond) // the node sees its connection drop
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = node.Shutdown(ctx)
+	t.Logf("Shutdown with the server down: %v after %v", err, time.Since(start))
+	if err != nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("Shutdown with the server down and no call in flight: %v after %v", err, time.Since(start))
+	}
+}

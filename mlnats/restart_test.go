@@ -3,6 +3,7 @@ package mlnats_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -218,5 +219,64 @@ func TestNodeShutdownServerDown(t *testing.T) {
 	t.Logf("Shutdown with the server down: %v after %v", err, time.Since(start))
 	if err != nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("Shutdown with the server down and no call in flight: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestAbandonedCallsStopAfterRestart: across a server restart a client gives up on its
+// calls (ErrNodeLost: no heartbeat came for LostAfter) without the node knowing; the node
+// runs them on after it reconnects, and the client, alive, listens on its reply subjects,
+// so the node's probes find it there. When the node's heartbeats for a call it has given
+// up on reach it, the client tells the node to cancel: the stream waited for credit
+// forever before, and the call ran to its end.
+func TestAbandonedCallsStopAfterRestart(t *testing.T) {
+	srv := startRestartable(t)
+	url := srv.e.URL()
+	startNodeOn := func() {
+		pool := openPool(t)
+		node, err := mlnats.NewNode(reconnecting(t, url, 50*time.Millisecond), mlnats.NodeConfig{Adapters: map[string]mlbridge.Adapter{"echo": pool}, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = node.Close() })
+	}
+	startNodeOn()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := mlnats.Dial(ctx, reconnecting(t, url, 50*time.Millisecond), "echo", mlnats.Options{Logger: quiet, Heartbeat: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	errs := make(chan error, 2)
+	go func() {
+		_, err := r.Call(ctx, "sleep", map[string]any{"seconds": 600, "token": "abandoned-call"})
+		errs <- err
+	}()
+	go func() {
+		var last error
+		for _, err := range r.Stream(ctx, "count", map[string]any{"n": 100000, "delay": 0.002, "token": "abandoned-stream"}) {
+			if err != nil {
+				last = err
+			}
+		}
+		errs <- last
+	}()
+	time.Sleep(300 * time.Millisecond)
+	srv.stop()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, mlnats.ErrNodeLost) {
+			t.Fatalf("in flight across the restart: %v, want ErrNodeLost", err)
+		}
+	}
+	srv.start()
+	up := time.Now()
+	for _, token := range []string{"abandoned-call", "abandoned-stream"} {
+		waitFor(t, token+" cancelled on the node", func() bool {
+			cctx, ccancel := context.WithTimeout(ctx, time.Second)
+			defer ccancel()
+			toks, err := mlbridge.Decode[[]string](r.Call(cctx, "cancelled_tokens", nil))
+			return err == nil && slices.Contains(toks, token)
+		})
+		t.Logf("%s cancelled on the node %v after the server came back", token, time.Since(up))
 	}
 }

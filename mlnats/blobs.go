@@ -141,6 +141,7 @@ func (b *blobs) isClosing() bool {
 // are not kept: JetStream may be enabled later.
 func (b *blobs) lookup(ctx context.Context, bucket string, create bool) (jetstream.ObjectStore, error) {
 	b.mu.Lock()
+	b.forgetClosedLocked()
 	s := b.stores[bucket]
 	b.mu.Unlock()
 	if s != nil {
@@ -177,6 +178,7 @@ func (b *blobs) lookup(ctx context.Context, bucket string, create bool) (jetstre
 func (b *blobs) conn(ctx context.Context) (jetstream.JetStream, error) {
 	for {
 		b.mu.Lock()
+		b.forgetClosedLocked()
 		if b.js != nil {
 			js := b.js
 			b.mu.Unlock()
@@ -203,6 +205,16 @@ func (b *blobs) conn(ctx context.Context) (jetstream.JetStream, error) {
 		case <-b.life.Done():
 			return nil, errBlobsClosed
 		}
+	}
+}
+
+// forgetClosedLocked drops the values' connection once it is closed for good (the server
+// dropped it, a slow consumer say, and it had no reconnects left, or none allowed): the
+// next transfer opens another, where every one failed with ErrPayloadTooLarge before.
+// b.mu is held.
+func (b *blobs) forgetClosedLocked() {
+	if b.own != nil && b.own.IsClosed() && !b.closing {
+		b.own, b.js, b.stores = nil, nil, map[string]jetstream.ObjectStore{}
 	}
 }
 
@@ -241,6 +253,56 @@ func (b *blobs) dial(d *dialing) {
 	}
 }
 
+// bound is ctx, also ended when close starts: a transfer must not outlive its owner's
+// Close. (A put whose connection closes under it waits for acks that never come, until its
+// ctx ends: a Remote closed during a 64 MiB upload left the call waiting for its deadline,
+// 5 minutes without one.)
+func (b *blobs) bound(ctx context.Context) (context.Context, context.CancelCauseFunc, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(b.life, func() { cancel(errBlobsClosed) })
+	return ctx, cancel, func() { stop(); cancel(nil) }
+}
+
+// errValuesDown: the values' connection lost its server during a transfer.
+var errValuesDown = errors.New("mlnats: the connection for values lost its server")
+
+// failOnDisconnect ends a transfer (cancel, with errValuesDown) as soon as the values'
+// connection is not connected. A put or a get does not fail when its connection drops: it
+// waits for its ctx, 5 minutes without a deadline (a put for acks that never come), where
+// a call with a small value fails after LostAfter. Call it once store has returned.
+func (b *blobs) failOnDisconnect(cancel context.CancelCauseFunc) (stop func()) {
+	b.mu.Lock()
+	own := b.own
+	b.mu.Unlock()
+	if own == nil {
+		return func() {}
+	}
+	changed := own.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	if !own.IsConnected() {
+		cancel(errValuesDown)
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-changed:
+			cancel(errValuesDown)
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+		own.RemoveStatusListener(changed)
+	}
+}
+
+// unavailable says whether a transfer failed because the server could not be reached: the
+// values' connection lost it, it could not be dialled, or the main connection is down too.
+func (b *blobs) unavailable(ctx context.Context, err error) bool {
+	return errors.Is(context.Cause(ctx), errValuesDown) || errors.Is(err, nats.ErrNoServers) || !b.nc.IsConnected()
+}
+
 // closedErr is the error of a transfer that failed because close started: ErrClosed, not a
 // payload problem.
 func (b *blobs) closedErr(what string) error {
@@ -259,33 +321,67 @@ func (b *blobs) pack(ctx context.Context, h nats.Header, data []byte, what strin
 		ctx, cancel = context.WithTimeout(ctx, blobTimeout)
 		defer cancel()
 	}
+	caller := ctx
+	ctx, cancelCause, cancel := b.bound(ctx)
+	defer cancel()
 	s, err := b.store(ctx, b.cfg.Bucket, true)
-	if ctx.Err() != nil { // the caller gave up: that, not the store, is the error
-		return nil, "", ctxErr("storing "+what, ctx.Err())
+	if caller.Err() != nil { // the caller gave up: that, not the store, is the error
+		return nil, "", ctxErr("storing "+what, caller.Err())
 	}
 	if err != nil && b.isClosing() {
 		return nil, "", b.closedErr("storing " + what)
+	}
+	if err != nil && b.unavailable(ctx, err) {
+		return nil, "", fmt.Errorf("mlnats: storing %s: %w: %w", what, mlbridge.ErrUnavailable, err)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w: %s of %d bytes (max payload %d): object store %q: %w",
 			ErrPayloadTooLarge, class, what, len(data), b.nc.MaxPayload(), b.cfg.Bucket, err)
 	}
+	defer b.failOnDisconnect(cancelCause)()
+	ref, err := b.put(ctx, s, data)
+	if err != nil && ctx.Err() == nil && !b.isClosing() {
+		// The bucket may be gone since we opened it (deleted by an operator's cleanup): the
+		// put finds no stream. Open it again, creating it, and try once more.
+		b.forget(b.cfg.Bucket)
+		if s, err = b.store(ctx, b.cfg.Bucket, true); err == nil {
+			ref, err = b.put(ctx, s, data)
+		}
+	}
+	if err != nil {
+		if caller.Err() != nil {
+			return nil, "", ctxErr("storing "+what, caller.Err())
+		}
+		if b.isClosing() {
+			return nil, "", b.closedErr("storing " + what)
+		}
+		if b.unavailable(ctx, err) {
+			return nil, "", fmt.Errorf("mlnats: storing %s of %d bytes: %w: %w", what, len(data), mlbridge.ErrUnavailable, errors.Join(context.Cause(ctx), err))
+		}
+		return nil, "", fmt.Errorf("%w: %w: storing %s of %d bytes in %q: %w", ErrPayloadTooLarge, class, what, len(data), b.cfg.Bucket, err)
+	}
+	h[hBlob] = []string{ref}
+	return nil, ref, nil
+}
+
+// put stores data under a new name in s, and returns its reference.
+func (b *blobs) put(ctx context.Context, s jetstream.ObjectStore, data []byte) (string, error) {
 	name := nuid.Next()
 	ref := b.cfg.Bucket + "/" + name
 	if _, err := s.PutBytes(ctx, name, data); err != nil {
 		// The store purges a half-written object's chunks, but a put whose ctx ended while
 		// its last publishes were in flight can still complete on the server: delete it.
 		b.dropLater(ref)
-		if ctx.Err() != nil {
-			return nil, "", ctxErr("storing "+what, ctx.Err())
-		}
-		if b.isClosing() {
-			return nil, "", b.closedErr("storing " + what)
-		}
-		return nil, "", fmt.Errorf("%w: %w: storing %s of %d bytes in %q: %w", ErrPayloadTooLarge, class, what, len(data), b.cfg.Bucket, err)
+		return "", err
 	}
-	h[hBlob] = []string{ref}
-	return nil, ref, nil
+	return ref, nil
+}
+
+// forget drops the open handle of bucket: the next transfer looks it up again.
+func (b *blobs) forget(bucket string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.stores, bucket)
 }
 
 // unpack returns a message's value: its body, or the stored value it names (and that
@@ -304,16 +400,24 @@ func (b *blobs) unpack(ctx context.Context, m *nats.Msg) ([]byte, string, error)
 		ctx, cancel = context.WithTimeout(ctx, blobTimeout)
 		defer cancel()
 	}
+	caller := ctx
+	ctx, cancelCause, cancel := b.bound(ctx)
+	defer cancel()
 	s, err := b.store(ctx, bucket, false)
 	var data []byte
 	if err == nil {
+		stop := b.failOnDisconnect(cancelCause)
 		data, err = s.GetBytes(ctx, name)
+		stop()
 	}
-	if ctx.Err() != nil {
-		return nil, ref, ctxErr("reading stored value "+ref, ctx.Err())
+	if caller.Err() != nil {
+		return nil, ref, ctxErr("reading stored value "+ref, caller.Err())
 	}
 	if err != nil && b.isClosing() {
 		return nil, ref, b.closedErr("reading stored value " + ref)
+	}
+	if err != nil && b.unavailable(ctx, err) {
+		return nil, ref, fmt.Errorf("%w: %w: %s: %w", ErrBlobLost, mlbridge.ErrUnavailable, ref, errors.Join(context.Cause(ctx), err))
 	}
 	if err != nil {
 		return nil, ref, fmt.Errorf("%w: %s: %w", ErrBlobLost, ref, err)

@@ -1,7 +1,6 @@
 package mlnats
 
 import (
-	"strconv"
 	"sync"
 	"time"
 
@@ -12,11 +11,9 @@ import (
 // for; the default heartbeat when it named none) until stop: a node's to the client of a call
 // it runs, a client's to the node while its host function runs. A timer, not a goroutine, and
 // the message (header made by hdr) built at the first beat: most calls end before it.
-func beat(nc *nats.Conn, subject, ms string, hdr func() nats.Header) (stop func()) {
-	every := defaultHeartbeat
-	if v, err := strconv.Atoi(ms); err == nil {
-		every = max(time.Duration(v)*time.Millisecond, minHeartbeat)
-	}
+// onBeat, if not nil, runs after each beat (it must not block).
+func beat(nc *nats.Conn, subject, ms string, hdr func() nats.Header, onBeat func()) (stop func()) {
+	every := heartbeatEvery(ms)
 	// The lock orders the timer's assignment before its first run, and makes stop final: no
 	// beat is sent after stop returns (the answer must be the last message).
 	var mu sync.Mutex
@@ -33,6 +30,9 @@ func beat(nc *nats.Conn, subject, ms string, hdr func() nats.Header) (stop func(
 				msg = &nats.Msg{Subject: subject, Header: hdr()}
 			}
 			_ = nc.PublishMsg(msg)
+			if onBeat != nil {
+				onBeat()
+			}
 			t.Reset(every)
 		}
 	})

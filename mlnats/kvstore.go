@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/store"
 )
 
@@ -24,6 +26,7 @@ import (
 // it built before.
 type KVStore struct {
 	kv jetstream.KeyValue
+	nc *nats.Conn // the bucket's connection: Watch resumes when it reconnects
 }
 
 var _ store.Store = (*KVStore)(nil)
@@ -36,7 +39,23 @@ func OpenKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*K
 	if err != nil {
 		return nil, fmt.Errorf("mlnats: KV bucket %q: %w", bucket, err)
 	}
-	return &KVStore{kv: kv}, nil
+	return &KVStore{kv: kv, nc: js.Conn()}, nil
+}
+
+// kvErr is err, when it says the bucket or its server cannot be reached (the bucket was
+// deleted, JetStream is off or recovering, the connection is down or closed), also as
+// mlbridge.ErrUnavailable: a caller can tell "try later" from a bad definition.
+func kvErr(err error) error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, jetstream.ErrStreamNotFound),
+		errors.Is(err, jetstream.ErrBucketNotFound), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
+		// Watches (and so List) run on nats.go's legacy JetStream API, with errors of its own.
+		errors.Is(err, nats.ErrStreamNotFound), errors.Is(err, nats.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrBucketNotFound), errors.Is(err, nats.ErrJetStreamNotEnabled):
+		return fmt.Errorf("%w: %w", mlbridge.ErrUnavailable, err)
+	}
+	return err
 }
 
 // key is the bucket key of id: base64url, since ids may hold characters keys may not.
@@ -77,7 +96,7 @@ func (s *KVStore) Put(ctx context.Context, d store.Definition) (store.Definition
 		rev, err = s.kv.Put(ctx, key(d.ID), val)
 	}
 	if err != nil {
-		return store.Definition{}, fmt.Errorf("store: KV put %q: %w", d.ID, err)
+		return store.Definition{}, fmt.Errorf("store: KV put %q: %w", d.ID, kvErr(err))
 	}
 	d.Version = rev
 	return d, nil
@@ -90,7 +109,7 @@ func (s *KVStore) Get(ctx context.Context, id string) (store.Definition, error) 
 		return store.Definition{}, fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	if err != nil {
-		return store.Definition{}, fmt.Errorf("store: KV get %q: %w", id, err)
+		return store.Definition{}, fmt.Errorf("store: KV get %q: %w", id, kvErr(err))
 	}
 	return decodeEntry(e)
 }
@@ -111,7 +130,7 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	if err != nil {
-		return fmt.Errorf("store: KV get %q: %w", id, err)
+		return fmt.Errorf("store: KV get %q: %w", id, kvErr(err))
 	}
 	// Only the revision we saw: a Put in between wins over this Delete.
 	err = s.kv.Delete(ctx, key(id), jetstream.LastRevision(e.Revision()))
@@ -119,7 +138,7 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %q: replaced while being deleted", store.ErrConflict, id)
 	}
 	if err != nil {
-		return fmt.Errorf("store: KV delete %q: %w", id, err)
+		return fmt.Errorf("store: KV delete %q: %w", id, kvErr(err))
 	}
 	return nil
 }
@@ -128,7 +147,7 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 func (s *KVStore) List(ctx context.Context) ([]store.Definition, error) {
 	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("store: KV list: %w", err)
+		return nil, fmt.Errorf("store: KV list: %w", kvErr(err))
 	}
 	defer w.Stop()
 	var out []store.Definition
@@ -152,52 +171,3 @@ func (s *KVStore) List(ctx context.Context) ([]store.Definition, error) {
 
 // Close implements store.Store; the bucket stays.
 func (s *KVStore) Close() error { return nil }
-
-// Change is one update to the bucket as Watch reports it.
-type Change struct {
-	ID         string
-	Deleted    bool
-	Definition store.Definition // the new definition (zero when Deleted)
-}
-
-// Watch reports every change after the call until ctx ends (then the channel closes): a
-// node uses it to drop what its workers built from a definition another node replaced.
-func (s *KVStore) Watch(ctx context.Context) (<-chan Change, error) {
-	w, err := s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
-	if err != nil {
-		return nil, fmt.Errorf("store: KV watch: %w", err)
-	}
-	out := make(chan Change, 16)
-	go func() {
-		defer close(out)
-		defer w.Stop()
-		for {
-			select {
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					continue
-				}
-				id, _ := base64.RawURLEncoding.DecodeString(e.Key())
-				c := Change{ID: string(id)}
-				if e.Operation() != jetstream.KeyValuePut {
-					c.Deleted = true
-				} else if d, err := decodeEntry(e); err == nil {
-					c.Definition = d
-				} else {
-					continue
-				}
-				select {
-				case out <- c:
-				case <-ctx.Done():
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
-}

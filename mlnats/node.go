@@ -248,8 +248,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	err := n.stopServices()
 	// Requests delivered before the unsubscribe are still being dispatched: wait until the
-	// server has the unsubscribes and the count of calls has stayed at zero a moment.
-	_ = n.nc.FlushWithContext(ctx)
+	// server has the unsubscribes and the count of calls has stayed at zero a moment. Not
+	// while the connection is down: nothing is delivered then, and a flush would wait for
+	// the server until ctx ends (Close took its whole minute, failing, with no call left).
+	if n.nc.IsConnected() {
+		fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+		_ = n.nc.FlushWithContext(fctx)
+		cancel()
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for idle := 0; idle < 3; {
@@ -270,6 +276,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.log.Info("mlnats: node drained and left")
 	return err
 }
+
+// flushTimeout bounds Shutdown's flush: one round trip, unless the server went away.
+const flushTimeout = 2 * time.Second
 
 // Close is Shutdown bounded by a minute.
 func (n *Node) Close() error {

@@ -58,7 +58,7 @@ func (b *nodeBridge) handle(ep string, r micro.Request) {
 		delete(b.calls, id)
 		b.mu.Unlock()
 	}()
-	defer b.heartbeat(id, h)()
+	defer b.heartbeat(id, h, cancel)()
 
 	op := h.Get(hOp)
 	// Arguments in the Object Store are read under the call's deadline; the client deletes
@@ -98,11 +98,17 @@ func (b *nodeBridge) handle(ep string, r micro.Request) {
 }
 
 // heartbeat tells the client, while the call runs, that this node is alive and which it is
-// (so cancels come here directly). Fast calls end before the first one.
-func (b *nodeBridge) heartbeat(reply string, h nats.Header) (stop func()) {
-	return beat(b.n.nc, reply, h.Get(hHB), func() nats.Header {
+// (so cancels come here directly), and cancels the call if the client is gone (probeCaller).
+// Fast calls end before the first beat.
+func (b *nodeBridge) heartbeat(reply string, h nats.Header, cancel context.CancelFunc) (stop func()) {
+	w := newCallerWatch(b.n, reply, heartbeatEvery(h.Get(hHB)), cancel)
+	stopBeat := beat(b.n.nc, reply, h.Get(hHB), func() nats.Header {
 		return nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}
-	})
+	}, w.beat)
+	return func() {
+		stopBeat()
+		w.stop()
+	}
 }
 
 func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {
@@ -133,8 +139,8 @@ func (b *nodeBridge) reply(r micro.Request, raw []byte, err error) {
 }
 
 // stream sends the chunks of a generator op as the client's credit allows: at most the
-// window in flight, so a slow consumer slows the Python generator instead of filling
-// buffers.
+// window in flight, so a slow consumer's chunks wait here, not in NATS or the client. (The
+// pool queues them up to its MaxStreamBuffer meanwhile; it does not slow the generator.)
 func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, op string, args any, set mlbridge.CallSettings, h nats.Header) {
 	credit := defaultWindow
 	if w, err := strconv.Atoi(h.Get(hWindow)); err == nil && w > 0 {
@@ -150,7 +156,7 @@ func (b *nodeBridge) stream(ctx context.Context, c *nodeCall, r micro.Request, o
 			select {
 			case n := <-c.credit:
 				credit += n
-			case <-ctx.Done():
+			case <-ctx.Done(): // the consumer cancelled, or is gone (callerWatch)
 				b.reply(r, nil, ctxErr("stream waiting for the consumer", ctx.Err()))
 				return
 			}

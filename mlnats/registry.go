@@ -11,17 +11,21 @@ import (
 )
 
 // RegistryDialer reaches the bridges a Registry declares with remote: (mlbridge.yaml):
-// each gets its own connection (with connect's options, then the entry's creds) and a
-// Remote with opt (the entry's prefix wins). The Registry's host functions for the entry
-// (RegistryOptions.HostFuncs) are served with opt.HostFuncs, the entry's winning over
-// opt's of the same name. Closing the adapter closes its connection.
+// each gets its own connection (reconnecting forever, then connect's options, then the
+// entry's creds) and a Remote with opt (the entry's prefix wins). The Registry's host
+// functions for the entry (RegistryOptions.HostFuncs) are served with opt.HostFuncs, the
+// entry's winning over opt's of the same name. Closing the adapter closes its connection.
 //
 //	reg, err := mlbridge.OpenRegistry("mlbridge.yaml", mlbridge.RegistryOptions{
 //		Remote: mlnats.RegistryDialer(mlnats.Options{}),
 //	})
 func RegistryDialer(opt Options, connect ...nats.Option) mlbridge.RemoteDialer {
 	return func(ctx context.Context, entry string, rb mlbridge.RemoteBridge) (mlbridge.Adapter, error) {
-		opts := append([]nats.Option{nats.Name("mlbridge " + entry)}, connect...)
+		// Reconnect for as long as it takes, as a node does (serve --nats): with nats.go's
+		// default budget (60 attempts, 2 s apart) an outage of two minutes closed the
+		// connection for good, and the bridge failed every call until the program
+		// restarted. connect may say otherwise.
+		opts := append([]nats.Option{nats.Name("mlbridge " + entry), nats.MaxReconnects(-1)}, connect...)
 		if rb.Creds != "" {
 			opts = append(opts, nats.UserCredentials(rb.Creds))
 		}

@@ -150,6 +150,7 @@ func (r *Remote) route(m *nats.Msg) {
 		// A call that ended: a late heartbeat, chunk or result. A value stored for it
 		// would wait for the bucket's TTL; nobody else will read it.
 		r.dropStored(m)
+		r.cancelAbandoned(m)
 		return
 	}
 	if m.Header.Get(hKind) == kindHB && len(ch) > cap(ch)/2 {
@@ -160,6 +161,24 @@ func (r *Remote) route(m *nats.Msg) {
 	default:
 		r.log.Warn("mlnats: reply dropped, the call's buffer is full", "subject", m.Subject)
 		r.dropStored(m)
+	}
+}
+
+// cancelAbandoned tells a node that still runs a call this Remote gave up on to cancel
+// it. A call given up as ErrNodeLost (no heartbeat for LostAfter: a server restart, a
+// partition) sends no cancel, the node being taken for dead; if it was not, it runs the
+// call on once it reconnects (a stream waits for credit forever), and its probes find
+// this Remote still listening on the call's reply subject. Its heartbeats and chunks for
+// the call say it still runs it: each is answered with a cancel. (A heartbeat can also
+// follow a call's answer by a hair; the node ignores a cancel for a call it has done.)
+func (r *Remote) cancelAbandoned(m *nats.Msg) {
+	node := m.Header.Get(hNode)
+	if node == "" {
+		return
+	}
+	switch m.Header.Get(hKind) {
+	case kindHB, kindChunk:
+		_ = r.nc.PublishMsg(&nats.Msg{Subject: r.subj.ctlPrefix + node, Header: nats.Header{hID: {m.Subject}, hCtl: {ctlCancel}}})
 	}
 }
 

@@ -128,7 +128,7 @@ func (s *hostServer) run(ctx context.Context, cancel context.CancelFunc, m *nats
 		cancel()
 	}()
 	name := m.Header.Get(hFn)
-	stopHB := beat(s.nc, m.Reply, m.Header.Get(hHB), func() nats.Header { return nats.Header{hKind: {kindHB}} })
+	stopHB := beat(s.nc, m.Reply, m.Header.Get(hHB), func() nats.Header { return nats.Header{hKind: {kindHB}} }, nil)
 	var res any
 	var err error
 	if f, ok := s.funcs[name]; ok {

@@ -94,9 +94,9 @@ func (p *Pool) Describe(ctx context.Context, id string) (map[string]any, error) 
 
 // Get implements Adapter.
 func (p *Pool) Get(ctx context.Context, id string) (store.Definition, error) {
-	d, err := p.store.Get(ctx, id)
+	d, err := p.getDefinition(ctx, id)
 	if err != nil {
-		return d, fmt.Errorf("%w: resource %q: %w", ErrNotFound, id, err)
+		return d, err
 	}
 	return d, nil
 }

@@ -2,6 +2,7 @@ package mlbridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mlbridge/mlbridge/internal/worker"
@@ -48,9 +49,9 @@ func (p *Pool) ensureDepth(ctx context.Context, pw *poolWorker, id string, depth
 		return fmt.Errorf("%w: resource %q: requirements nest deeper than %d (a cycle?)", ErrInvalidArgument, id, maxRequiresDepth)
 	}
 	for {
-		d, err := p.store.Get(ctx, id)
+		d, err := p.getDefinition(ctx, id)
 		if err != nil {
-			return fmt.Errorf("%w: resource %q: %w", ErrNotFound, id, err)
+			return err
 		}
 		for _, r := range d.Requires {
 			if err := p.ensureDepth(ctx, pw, r, depth+1); err != nil {
@@ -148,4 +149,20 @@ func (p *Pool) runningWorkers() []*poolWorker {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]*poolWorker(nil), p.workers...)
+}
+
+// getDefinition reads id from the store: ErrNotFound when it holds none; any other failure
+// (a store that cannot be read now: a damaged file, a KV bucket out of reach) is
+// ErrUnavailable, not "not found", so that a caller retries it rather than re-creating id.
+func (p *Pool) getDefinition(ctx context.Context, id string) (store.Definition, error) {
+	d, err := p.store.Get(ctx, id)
+	switch {
+	case err == nil:
+		return d, nil
+	case errors.Is(err, store.ErrNotFound):
+		return d, fmt.Errorf("%w: resource %q: %w", ErrNotFound, id, err)
+	case errors.Is(err, ErrUnavailable) || ctx.Err() != nil:
+		return d, fmt.Errorf("resource %q: reading the store: %w", id, err)
+	}
+	return d, fmt.Errorf("%w: resource %q: reading the store: %w", ErrUnavailable, id, err)
 }

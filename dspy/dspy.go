@@ -212,7 +212,11 @@ func (c *Client) chosenID(ctx context.Context, v any) (string, error) {
 
 // exists turns an id that is not a stored program into ErrNotFound before any call is made.
 func (c *Client) exists(ctx context.Context, id string) error {
-	if d, err := c.a.Get(ctx, id); err != nil || d.Kind != "program" {
+	d, err := c.a.Get(ctx, id)
+	if err != nil && !errors.Is(err, mlbridge.ErrNotFound) {
+		return err // a store that cannot be read now (ErrUnavailable) is not a missing program
+	}
+	if err != nil || d.Kind != "program" {
 		return fmt.Errorf("%w: program %q", mlbridge.ErrNotFound, id)
 	}
 	return nil

@@ -83,6 +83,9 @@ type optimizeChunk struct {
 // not stored either (ErrProgramChanged).
 func (c *Client) Optimize(ctx context.Context, id string, cfg OptimizeConfig) (OptimizeResult, error) {
 	d, err := c.a.Get(ctx, id)
+	if err != nil && !errors.Is(err, mlbridge.ErrNotFound) {
+		return OptimizeResult{}, err // a store that cannot be read now is not a missing program
+	}
 	if err != nil || d.Kind != "program" {
 		return OptimizeResult{}, fmt.Errorf("%w: program %q", mlbridge.ErrNotFound, id)
 	}
@@ -129,7 +132,12 @@ func (c *Client) Optimize(ctx context.Context, id string, cfg OptimizeConfig) (O
 	// (IfVersion). The read first is for a node that predates IfVersion and would write
 	// unconditionally: it catches a redefinition made during the optimization, leaving
 	// only the instant before the write.
-	if cur, err := c.a.Get(ctx, id); err != nil || cur.Version != d.Version {
+	switch cur, err := c.a.Get(ctx, id); {
+	case errors.Is(err, mlbridge.ErrNotFound):
+		return OptimizeResult{}, fmt.Errorf("%w: program %q was deleted during the optimization: %w", ErrProgramChanged, id, err)
+	case err != nil:
+		return OptimizeResult{}, err // the store cannot be read now: nothing is stored
+	case cur.Version != d.Version:
 		return OptimizeResult{}, fmt.Errorf("%w: program %q (version %d when the optimization started)", ErrProgramChanged, id, d.Version)
 	}
 	stored, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "program", Spec: d.Spec, State: last.Result.State,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -388,4 +389,50 @@ func followingProgram(t *testing.T) (*dspy.Client, string) {
 		t.Fatal(err)
 	}
 	return c, id
+}
+
+// outageStore is a memory store whose reads fail while down is set, as an unreachable KV
+// bucket's do.
+type outageStore struct {
+	store.Store
+	down atomic.Bool
+}
+
+func (s *outageStore) Get(ctx context.Context, id string) (store.Definition, error) {
+	if s.down.Load() {
+		return store.Definition{}, errors.New("kv: no responders")
+	}
+	return s.Store.Get(ctx, id)
+}
+
+// A store that cannot be read is not a missing program: the client's operations fail with
+// ErrUnavailable, so that the caller retries rather than creating the program again, and
+// Optimize stores nothing.
+func TestStoreOutageIsNotAMissingProgram(t *testing.T) {
+	ctx := context.Background()
+	s := &outageStore{Store: store.NewMemory()}
+	c, _ := openOn(t, s)
+	if err := c.ConfigureLM(ctx, followExamples); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(ctx, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.down.Store(true)
+	_, infoErr := c.GetProgramInfo(ctx, id)
+	delErr := c.DeleteProgram(ctx, id)
+	_, optErr := c.Optimize(ctx, id, dspy.OptimizeConfig{Optimizer: "BootstrapFewShot", Trainset: capitals, Metric: dspy.F1("answer")})
+	for what, err := range map[string]error{"GetProgramInfo": infoErr, "DeleteProgram": delErr, "Optimize": optErr} {
+		if !errors.Is(err, mlbridge.ErrUnavailable) || errors.Is(err, mlbridge.ErrNotFound) {
+			t.Errorf("%s with the store down: %v, want ErrUnavailable, not ErrNotFound", what, err)
+		}
+	}
+	s.down.Store(false)
+	if _, err := c.GetProgramInfo(ctx, "nope"); !errors.Is(err, mlbridge.ErrNotFound) {
+		t.Errorf("a program never made: %v, want ErrNotFound", err)
+	}
+	if info, err := c.GetProgramInfo(ctx, id); err != nil || info.Demos != 0 {
+		t.Errorf("after the outage: %+v %v", info, err)
+	}
 }

@@ -300,3 +300,30 @@ func TestWorkerInterruptedMidCallIsAnExit(t *testing.T) {
 		}
 	}
 }
+
+// TestForkInAHandlerLeavesTheProtocolToTheWorker: a handler that calls os.fork() in the event
+// loop's thread and returns in both processes. The copy must not answer for the worker or read
+// its requests: its answer used to reach the caller first (the copy's pid, child 0), and it
+// kept serving from the same pipes. Now the copy is cut off from the protocol at the fork
+// (ends of input and output point at /dev/null), sees EOF and exits.
+func TestForkInAHandlerLeavesTheProtocolToTheWorker(t *testing.T) {
+	b := open(t)
+	pid := b.Info().Pid
+	got := call[map[string]int](t, b, "fork_and_return", nil)
+	if got["pid"] != pid || got["child"] == 0 {
+		t.Fatalf("answered by %v, the worker is %d", got, pid)
+	}
+	if !processGone(got["child"]) {
+		t.Fatalf("the forked copy %d still runs", got["child"])
+	}
+	for i := range 50 {
+		if v := call[int](t, b, "echo", args("value", i)); v != i {
+			t.Fatalf("echo %d: %d", i, v)
+		}
+	}
+	select {
+	case <-b.Done():
+		t.Fatal("the worker died")
+	default:
+	}
+}

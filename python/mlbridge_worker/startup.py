@@ -63,6 +63,7 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
                spin_us: int = 0, shm: SharedMemory | None = None) -> None:
     rt = Runtime(proto_in, proto_out, threads=threads, max_frame=max_frame, spin_us=spin_us, shm=shm)
     await rt.connect()
+    os.register_at_fork(after_in_child=rt.detach_forked_copy)
 
     parent = os.environ.get(PARENT_PID_ENV)
     if parent:

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
 )
 
 // Zygote is a Python process that has imported the bridge once and forks workers on request
@@ -76,8 +78,12 @@ func (z *Zygote) Pid() int { return z.proc.pid() }
 func (z *Zygote) Done() <-chan struct{} { return z.done }
 
 // spawn asks the zygote for a new worker whose stdio are fresh pipes; shared, if not nil, is
-// the worker's end of its segment channel (it becomes the worker's fd 3).
-func (z *Zygote) spawn(shared *os.File) (*process, error) {
+// the worker's end of its segment channel (it becomes the worker's fd 3). It waits for the
+// fork as a direct start waits for the hello: until ctx ends or for at most limit (the
+// handshake timeout). A zygote whose import of the bridge hangs forks nothing, and the start
+// fails like the start of a worker that hangs at import. A request given up is still
+// answered by the zygote, in order; its worker reads EOF instead of a hello and exits.
+func (z *Zygote) spawn(ctx context.Context, shared *os.File, limit time.Duration) (*process, error) {
 	child, host, err := pipes()
 	if err != nil {
 		return nil, err
@@ -102,6 +108,8 @@ func (z *Zygote) spawn(shared *os.File) (*process, error) {
 		closeAll(host[:]...)
 		return nil, fmt.Errorf("mlbridge: zygote spawn: %w", err)
 	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
 	select {
 	case <-ready:
 		// The zygote put the child in its own group before naming it: guard that group.
@@ -114,9 +122,12 @@ func (z *Zygote) spawn(shared *os.File) (*process, error) {
 	case <-z.done:
 		closeAll(host[:]...)
 		return nil, z.err
-	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
 		closeAll(host[:]...)
-		return nil, errors.New("mlbridge: zygote did not fork a worker within 30s")
+		return nil, fmt.Errorf("%w: %w", errs.ErrHandshake, CtxError("waiting for the zygote to fork a worker", ctx.Err()))
+	case <-timer.C:
+		closeAll(host[:]...)
+		return nil, fmt.Errorf("%w: the zygote did not fork a worker within %s (still importing the bridge?)", errs.ErrHandshake, limit)
 	}
 }
 

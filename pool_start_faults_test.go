@@ -69,3 +69,32 @@ func TestPreloadedPoolWhoseBridgeImportHangs(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestInterpreterThatExitsAtOnce: a configured interpreter that ends as soon as it starts (a
+// pyenv shim whose version is not installed, a wrapper script that fails) is a handshake
+// failure that carries its exit code and stderr. It used to be an untyped "start the lifeline
+// guardian: operation not permitted": the guardian could not join a process group that was
+// already gone, and that hid why the interpreter had ended.
+func TestInterpreterThatExitsAtOnce(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "python")
+	body := "#!/bin/sh\necho \"shim: version 3.99 is not installed\" >&2\nexit 127\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // the guardian races the exit: each start must end the same way
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		b, err := mlbridge.Open(ctx, mlbridge.Config{Bridge: testenv.EchoBridge, Python: script, Logger: quietLogger(t)})
+		cancel()
+		if err == nil {
+			b.Close()
+			t.Fatal("opened")
+		}
+		var exit *mlbridge.ExitError
+		if !errors.Is(err, mlbridge.ErrHandshake) || !errors.As(err, &exit) {
+			t.Fatalf("open: %v", err)
+		}
+		if exit.ExitCode != 127 || !strings.Contains(strings.Join(exit.Stderr, "\n"), "not installed") {
+			t.Fatalf("exit error %+v", exit)
+		}
+	}
+}

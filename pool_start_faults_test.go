@@ -98,3 +98,31 @@ func TestInterpreterThatExitsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPreloadedPoolWhoseInterpreterExitsAtOnce: the same with Preload: the zygote ends at once,
+// and opening the pool is ErrHandshake with its exit code and stderr, not an untyped
+// "zygote spawn: sendmsg: broken pipe".
+func TestPreloadedPoolWhoseInterpreterExitsAtOnce(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "python")
+	body := "#!/bin/sh\necho \"shim: version 3.99 is not installed\" >&2\nexit 127\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+		Config: mlbridge.Config{Bridge: testenv.EchoBridge, Python: script, Logger: quietLogger(t)},
+		Size:   2, Preload: true,
+	})
+	if err == nil {
+		p.Close()
+		t.Fatal("opened")
+	}
+	var exit *mlbridge.ExitError
+	if !errors.Is(err, mlbridge.ErrHandshake) || !errors.As(err, &exit) {
+		t.Fatalf("open: %v", err)
+	}
+	if exit.ExitCode != 127 || !strings.Contains(strings.Join(exit.Stderr, "\n"), "not installed") {
+		t.Fatalf("exit error %+v", exit)
+	}
+}

@@ -23,6 +23,7 @@ type Zygote struct {
 	proc *process
 	ctrl *net.UnixConn
 	log  warner
+	tail *stderrTail
 
 	spawnMu sync.Mutex // one spawn request in flight at a time
 
@@ -66,7 +67,7 @@ func StartZygote(cfg Config) (*Zygote, error) {
 	tail := newStderrTail(cfg.StderrLines)
 	go tail.run(proc.stderr, log)
 	closeAll(proc.stdin) // the zygote reads nothing on stdin
-	z := &Zygote{proc: proc, ctrl: conn.(*net.UnixConn), log: log, running: map[int]*process{}, done: make(chan struct{})}
+	z := &Zygote{proc: proc, ctrl: conn.(*net.UnixConn), log: log, tail: tail, running: map[int]*process{}, done: make(chan struct{})}
 	go z.readLoop()
 	return z, nil
 }
@@ -106,7 +107,7 @@ func (z *Zygote) spawn(ctx context.Context, shared *os.File, limit time.Duration
 	oob := fdRights(append(child[:], nonNil(shared)...)...)
 	if _, _, err := z.ctrl.WriteMsgUnix([]byte("spawn"), oob, nil); err != nil {
 		closeAll(host[:]...)
-		return nil, fmt.Errorf("mlbridge: zygote spawn: %w", err)
+		return nil, z.spawnFailed(err)
 	}
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
@@ -176,12 +177,31 @@ func (z *Zygote) readLoop() {
 	}
 }
 
+// spawnFailed explains a spawn request the zygote could not take: once it is gone, why.
+func (z *Zygote) spawnFailed(err error) error {
+	select {
+	case <-z.done:
+		return z.err
+	case <-time.After(time.Second):
+		return fmt.Errorf("mlbridge: zygote spawn: %w", err)
+	}
+}
+
 // fail runs when the control channel closes: the zygote is gone, and with it its workers.
 func (z *Zygote) fail() {
 	<-z.proc.exited
-	z.mu.Lock()
+	select { // the rest of its stderr, briefly: why it ended is usually its last line
+	case <-z.tail.done:
+	case <-time.After(time.Second):
+	}
 	code, sig := z.proc.exitStatus()
-	z.err = fmt.Errorf("mlbridge: zygote pid %d exited (code %d %s)", z.proc.pid(), code, sig)
+	// Every spawn from now on fails as the start of a worker that could not start would: an
+	// interpreter that ended at once, a preload that killed the zygote.
+	err := fmt.Errorf("%w: %w", errs.ErrHandshake, &errs.ExitError{
+		Pid: z.proc.pid(), ExitCode: code, Signal: sig, Reason: "the zygote exited", Stderr: z.tail.last(),
+	})
+	z.mu.Lock()
+	z.err = err
 	running := z.running
 	z.running = map[int]*process{}
 	z.mu.Unlock()

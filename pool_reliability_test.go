@@ -412,3 +412,31 @@ func parentPid(t *testing.T, pid int) int {
 	}
 	return ppid
 }
+
+// TestPoolConcurrentCloseWaitsForTheFirst: Close called from several goroutines at once (a
+// deferred Close and a signal handler's) while a call runs. Each returns only once the pool
+// is down: no worker process is left running after any of them returned. The later ones used
+// to return nil at once, while the first was still draining.
+func TestPoolConcurrentCloseWaitsForTheFirst(t *testing.T) {
+	p := openPool(t)
+	workers := pids(p)
+	running := p.Submit(context.Background(), "sleep", args("seconds", 0.5))
+	time.Sleep(100 * time.Millisecond) // the call has reached its worker
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := p.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+			for _, pid := range workers {
+				if processAlive(pid) {
+					t.Errorf("Close returned while worker %d still runs", pid)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := running.Wait(context.Background()); err != nil {
+		t.Fatalf("the call running at Close: %v", err)
+	}
+}

@@ -206,7 +206,7 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	}
 	p := &Pool{
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
-		stop:   make(chan struct{}), stopped: make(chan struct{}),
+		stop: make(chan struct{}), stopped: make(chan struct{}),
 		tracer: newCallTracer(cfg.TracerProvider, cfg.Name, captureContent(worker.Env(cfg.EnvAllow, cfg.Env))),
 	}
 	p.wcfg.Spans = p.tracer // each request's handler span, under its client span

@@ -440,3 +440,44 @@ func TestPoolConcurrentCloseWaitsForTheFirst(t *testing.T) {
 		t.Fatalf("the call running at Close: %v", err)
 	}
 }
+
+// openPipes counts this process's descriptors that are pipes (Linux: /proc).
+func openPipes(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "pipe:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPreloadedPoolLeavesNoDescriptors: opening and closing a pool with Preload leaves no
+// descriptor behind. The zygote's stdout and stderr pipes used to stay open in the host,
+// two per zygote: every pool opened and closed (and every zygote that died and was
+// replaced) cost two descriptors for good.
+func TestPreloadedPoolLeavesNoDescriptors(t *testing.T) {
+	openPool(t, func(c *mlbridge.PoolConfig) { c.Preload = true }).Close() // the lifeline's pipe
+	before := openPipes(t)
+	for i := range 3 {
+		p := openPool(t, func(c *mlbridge.PoolConfig) { c.Preload = true })
+		if v := poolCall[int](t, p, "echo", args("value", i)); v != i {
+			t.Fatalf("echo %d: %d", i, v)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Guardians end (and their stderr pipes close) just after Close: give them a moment.
+	for i := 0; openPipes(t) > before; i++ {
+		if i == 300 {
+			t.Fatalf("pipes open: %d before, %d after three pools", before, openPipes(t))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

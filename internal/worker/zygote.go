@@ -194,6 +194,7 @@ func (z *Zygote) fail() {
 	case <-z.tail.done:
 	case <-time.After(time.Second):
 	}
+	closeAll(z.proc.stdout, z.proc.stderr) // nothing else closes the host's ends
 	code, sig := z.proc.exitStatus()
 	// Every spawn from now on fails as the start of a worker that could not start would: an
 	// interpreter that ended at once, a preload that killed the zygote.

@@ -481,3 +481,53 @@ func TestPreloadedPoolLeavesNoDescriptors(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPreloadedWorkerKilledWhileItsZygoteIsStopped: the zygote is stopped (SIGSTOP, a frozen
+// container) when one of its workers is killed mid-call. The zygote cannot report the exit;
+// the call still fails with ErrWorkerExited within a few seconds, and once the zygote runs
+// again the pool is whole. The call (and every call placed on that worker after it) used to
+// wait forever for an exit status that only the stopped zygote could send.
+func TestPreloadedWorkerKilledWhileItsZygoteIsStopped(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.Size, c.Preload = 2, true })
+	victim := pids(p)[0]
+	zygote := parentPid(t, victim)
+	if zygote == os.Getpid() {
+		t.Fatalf("worker %d is not a zygote's", victim)
+	}
+	if err := syscall.Kill(zygote, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(zygote, syscall.SIGCONT) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // the other worker's call: Close need not drain it
+	calls := []*mlbridge.Future{ // one each: the dispatch spreads them over both workers
+		p.Submit(ctx, "sleep_pid", args("seconds", 30.0)),
+		p.Submit(ctx, "sleep_pid", args("seconds", 30.0)),
+	}
+	time.Sleep(200 * time.Millisecond) // both reached their workers
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan error, len(calls))
+	t0 := time.Now()
+	for _, f := range calls {
+		go func() {
+			if _, err := f.Wait(context.Background()); err != nil {
+				failed <- err
+			}
+		}()
+	}
+	select {
+	case err := <-failed:
+		if !errors.Is(err, mlbridge.ErrWorkerExited) {
+			t.Fatalf("the killed worker's call: %v", err)
+		}
+		t.Logf("the call failed %s after the kill: %v", time.Since(t0).Round(time.Millisecond), err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the killed worker's call still waits 20 s later")
+	}
+	if err := syscall.Kill(zygote, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitReplaced(t, p, victim)
+}

@@ -499,7 +499,7 @@ func TestPreloadedWorkerKilledWhileItsZygoteIsStopped(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(zygote, syscall.SIGCONT) })
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel() // the other worker's call: Close need not drain it
+	defer cancel()               // the other worker's call: Close need not drain it
 	calls := []*mlbridge.Future{ // one each: the dispatch spreads them over both workers
 		p.Submit(ctx, "sleep_pid", args("seconds", 30.0)),
 		p.Submit(ctx, "sleep_pid", args("seconds", 30.0)),

@@ -272,3 +272,58 @@ func processAlive(pid int) bool {
 	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
 }
+
+// TestWorkerInterruptedMidCallIsAnExit: SIGINT to a worker (an operator's `kill -INT`) ends it
+// like SIGTERM or SIGHUP do. Its calls fail with ErrWorkerExited, so an idempotent one is
+// placed again; they used to come back as ErrCancelled — asyncio.Runner turned the signal
+// into a cancellation of every task — a cancellation nobody asked for, never retried.
+func TestWorkerInterruptedMidCallIsAnExit(t *testing.T) {
+	b := open(t)
+	ctx := context.Background()
+	futures := []*mlbridge.Future{
+		b.Submit(ctx, "kind_async", args("outcome", "wait", "token", "int-async")),
+		b.Submit(ctx, "kind_sync", args("outcome", "wait", "token", "int-sync")),
+	}
+	waitForToken(t, b, "started:int-async")
+	waitForToken(t, b, "started:int-sync")
+	if err := syscall.Kill(b.Info().Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range futures {
+		_, err := f.Wait(ctx)
+		var exit *mlbridge.ExitError
+		if errors.Is(err, mlbridge.ErrCancelled) || !errors.Is(err, mlbridge.ErrWorkerExited) || !errors.As(err, &exit) {
+			t.Fatalf("call in flight at SIGINT: %v", err)
+		}
+		if exit.Signal != "interrupt" {
+			t.Fatalf("exit error %+v", exit)
+		}
+	}
+}
+
+// TestForkInAHandlerLeavesTheProtocolToTheWorker: a handler that calls os.fork() in the event
+// loop's thread and returns in both processes. The copy must not answer for the worker or read
+// its requests: its answer used to reach the caller first (the copy's pid, child 0), and it
+// kept serving from the same pipes. Now the copy is cut off from the protocol at the fork
+// (ends of input and output point at /dev/null), sees EOF and exits.
+func TestForkInAHandlerLeavesTheProtocolToTheWorker(t *testing.T) {
+	b := open(t)
+	pid := b.Info().Pid
+	got := call[map[string]int](t, b, "fork_and_return", nil)
+	if got["pid"] != pid || got["child"] == 0 {
+		t.Fatalf("answered by %v, the worker is %d", got, pid)
+	}
+	if !processGone(got["child"]) {
+		t.Fatalf("the forked copy %d still runs", got["child"])
+	}
+	for i := range 50 {
+		if v := call[int](t, b, "echo", args("value", i)); v != i {
+			t.Fatalf("echo %d: %d", i, v)
+		}
+	}
+	select {
+	case <-b.Done():
+		t.Fatal("the worker died")
+	default:
+	}
+}

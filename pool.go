@@ -173,6 +173,7 @@ type Pool struct {
 	zygote *worker.Zygote // with Preload: forks the workers; restarted if it dies
 
 	stop      chan struct{} // closed by Close
+	stopped   chan struct{} // closed once Close has stopped every worker and the zygote
 	slotsWG   sync.WaitGroup
 	stats     poolStats
 	migration migrationStats
@@ -207,7 +208,7 @@ func OpenPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	}
 	p := &Pool{
 		cfg: cfg, wcfg: cfg.workerConfig(), log: cfg.Logger, store: cfg.Store,
-		stop:   make(chan struct{}),
+		stop: make(chan struct{}), stopped: make(chan struct{}),
 		tracer: newCallTracer(cfg.TracerProvider, cfg.Name, captureContent(worker.Env(cfg.EnvAllow, cfg.Env))),
 	}
 	p.wcfg.Spans = p.tracer // each request's handler span, under its client span
@@ -432,12 +433,18 @@ func (p *Pool) Close() error {
 	return p.Shutdown(ctx)
 }
 
-// Shutdown is Close bounded by ctx.
+// Shutdown is Close bounded by ctx. A second Shutdown (or Close) waits, within its own ctx,
+// for the first to finish: nothing of the pool runs after any of them returned nil.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil
+		select {
+		case <-p.stopped:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	p.closed = true
 	p.waiters.failAll(ErrClosed)
@@ -485,6 +492,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		}
 		p.zmu.Unlock()
 		close(done)
+		close(p.stopped)
 	}()
 	select {
 	case <-done:

@@ -412,3 +412,122 @@ func parentPid(t *testing.T, pid int) int {
 	}
 	return ppid
 }
+
+// TestPoolConcurrentCloseWaitsForTheFirst: Close called from several goroutines at once (a
+// deferred Close and a signal handler's) while a call runs. Each returns only once the pool
+// is down: no worker process is left running after any of them returned. The later ones used
+// to return nil at once, while the first was still draining.
+func TestPoolConcurrentCloseWaitsForTheFirst(t *testing.T) {
+	p := openPool(t)
+	workers := pids(p)
+	running := p.Submit(context.Background(), "sleep", args("seconds", 0.5))
+	time.Sleep(100 * time.Millisecond) // the call has reached its worker
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := p.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+			for _, pid := range workers {
+				if processAlive(pid) {
+					t.Errorf("Close returned while worker %d still runs", pid)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := running.Wait(context.Background()); err != nil {
+		t.Fatalf("the call running at Close: %v", err)
+	}
+}
+
+// openPipes counts this process's descriptors that are pipes (Linux: /proc).
+func openPipes(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "pipe:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPreloadedPoolLeavesNoDescriptors: opening and closing a pool with Preload leaves no
+// descriptor behind. The zygote's stdout and stderr pipes used to stay open in the host,
+// two per zygote: every pool opened and closed (and every zygote that died and was
+// replaced) cost two descriptors for good.
+func TestPreloadedPoolLeavesNoDescriptors(t *testing.T) {
+	openPool(t, func(c *mlbridge.PoolConfig) { c.Preload = true }).Close() // the lifeline's pipe
+	before := openPipes(t)
+	for i := range 3 {
+		p := openPool(t, func(c *mlbridge.PoolConfig) { c.Preload = true })
+		if v := poolCall[int](t, p, "echo", args("value", i)); v != i {
+			t.Fatalf("echo %d: %d", i, v)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Guardians end (and their stderr pipes close) just after Close: give them a moment.
+	for i := 0; openPipes(t) > before; i++ {
+		if i == 300 {
+			t.Fatalf("pipes open: %d before, %d after three pools", before, openPipes(t))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPreloadedWorkerKilledWhileItsZygoteIsStopped: the zygote is stopped (SIGSTOP, a frozen
+// container) when one of its workers is killed mid-call. The zygote cannot report the exit;
+// the call still fails with ErrWorkerExited within a few seconds, and once the zygote runs
+// again the pool is whole. The call (and every call placed on that worker after it) used to
+// wait forever for an exit status that only the stopped zygote could send.
+func TestPreloadedWorkerKilledWhileItsZygoteIsStopped(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) { c.Size, c.Preload = 2, true })
+	victim := pids(p)[0]
+	zygote := parentPid(t, victim)
+	if zygote == os.Getpid() {
+		t.Fatalf("worker %d is not a zygote's", victim)
+	}
+	if err := syscall.Kill(zygote, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(zygote, syscall.SIGCONT) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()               // the other worker's call: Close need not drain it
+	calls := []*mlbridge.Future{ // one each: the dispatch spreads them over both workers
+		p.Submit(ctx, "sleep_pid", args("seconds", 30.0)),
+		p.Submit(ctx, "sleep_pid", args("seconds", 30.0)),
+	}
+	time.Sleep(200 * time.Millisecond) // both reached their workers
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan error, len(calls))
+	t0 := time.Now()
+	for _, f := range calls {
+		go func() {
+			if _, err := f.Wait(context.Background()); err != nil {
+				failed <- err
+			}
+		}()
+	}
+	select {
+	case err := <-failed:
+		if !errors.Is(err, mlbridge.ErrWorkerExited) {
+			t.Fatalf("the killed worker's call: %v", err)
+		}
+		t.Logf("the call failed %s after the kill: %v", time.Since(t0).Round(time.Millisecond), err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the killed worker's call still waits 20 s later")
+	}
+	if err := syscall.Kill(zygote, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitReplaced(t, p, victim)
+}

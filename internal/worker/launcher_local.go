@@ -16,7 +16,7 @@ import (
 // localLauncher starts a Python worker process on this machine (spawn.go, zygote.go).
 type localLauncher struct{}
 
-func (localLauncher) Launch(_ context.Context, cfg Config) (*Conn, error) {
+func (localLauncher) Launch(ctx context.Context, cfg Config) (*Conn, error) {
 	if err := supported(); err != nil { // Windows: refused before looking for an interpreter
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func (localLauncher) Launch(_ context.Context, cfg Config) (*Conn, error) {
 	}
 	var proc *process
 	if cfg.Zygote != nil {
-		proc, err = cfg.Zygote.spawn(shmChild)
+		proc, err = cfg.Zygote.spawn(ctx, shmChild, cfg.HandshakeTimeout)
 	} else {
 		if shmChild != nil {
 			cmd.ExtraFiles = []*os.File{shmChild}

@@ -1,11 +1,13 @@
 package worker
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
 	"syscall"
+	"time"
 )
 
 // process is a started worker process and the host's ends of its pipes. It is either our
@@ -70,6 +72,12 @@ func spawn(cmd *exec.Cmd) (*process, error) {
 	if err == nil {
 		if err = guard(cmd.Path, p.id, slog.Default()); err != nil {
 			p.signalGroup(syscall.SIGKILL) // unguarded, it must not run
+			if groupGone(err) && p.waitExited(time.Second) {
+				// It ended at once (a wrapper or shim that failed, an interpreter that cannot
+				// start): nothing is left to guard, and the handshake reports its exit status
+				// and stderr, which say why, instead of the guardian's EPERM.
+				err = nil
+			}
 		}
 	}
 	if err != nil {
@@ -80,6 +88,22 @@ func spawn(cmd *exec.Cmd) (*process, error) {
 }
 
 func (p *process) pid() int { return p.id }
+
+// groupGone: the guardian could not join the worker's process group because no process is
+// left in it (the worker already exited and was reaped).
+func groupGone(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ESRCH)
+}
+
+// waitExited reports whether the process has exited, waiting up to limit.
+func (p *process) waitExited(limit time.Duration) bool {
+	select {
+	case <-p.exited:
+		return true
+	case <-time.After(limit):
+		return false
+	}
+}
 
 // exitStatus describes how the process ended: exit code, or -1 and the signal's name.
 func (p *process) exitStatus() (code int, signal string) {

@@ -75,7 +75,12 @@ func (w *Worker) ended(symptom string) *errs.ExitError {
 	case <-w.proc.Exited():
 	case <-time.After(w.cfg.KillDelay):
 		w.kill("stdout closed but the process did not exit")
-		<-w.proc.Exited()
+		select {
+		case <-w.proc.Exited():
+		case <-time.After(w.cfg.KillDelay):
+			// Killed, but nobody reports its exit: a worker forked by a zygote that is
+			// stopped (SIGSTOP) reaps nothing. Its calls must not wait for that.
+		}
 	}
 	w.stderrDone(time.Second)
 	return w.exitError(symptom)

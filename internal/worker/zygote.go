@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mlbridge/mlbridge/internal/errs"
 )
 
 // Zygote is a Python process that has imported the bridge once and forks workers on request
@@ -21,6 +23,7 @@ type Zygote struct {
 	proc *process
 	ctrl *net.UnixConn
 	log  warner
+	tail *stderrTail
 
 	spawnMu sync.Mutex // one spawn request in flight at a time
 
@@ -64,7 +67,7 @@ func StartZygote(cfg Config) (*Zygote, error) {
 	tail := newStderrTail(cfg.StderrLines)
 	go tail.run(proc.stderr, log)
 	closeAll(proc.stdin) // the zygote reads nothing on stdin
-	z := &Zygote{proc: proc, ctrl: conn.(*net.UnixConn), log: log, running: map[int]*process{}, done: make(chan struct{})}
+	z := &Zygote{proc: proc, ctrl: conn.(*net.UnixConn), log: log, tail: tail, running: map[int]*process{}, done: make(chan struct{})}
 	go z.readLoop()
 	return z, nil
 }
@@ -76,8 +79,12 @@ func (z *Zygote) Pid() int { return z.proc.pid() }
 func (z *Zygote) Done() <-chan struct{} { return z.done }
 
 // spawn asks the zygote for a new worker whose stdio are fresh pipes; shared, if not nil, is
-// the worker's end of its segment channel (it becomes the worker's fd 3).
-func (z *Zygote) spawn(shared *os.File) (*process, error) {
+// the worker's end of its segment channel (it becomes the worker's fd 3). It waits for the
+// fork as a direct start waits for the hello: until ctx ends or for at most limit (the
+// handshake timeout). A zygote whose import of the bridge hangs forks nothing, and the start
+// fails like the start of a worker that hangs at import. A request given up is still
+// answered by the zygote, in order; its worker reads EOF instead of a hello and exits.
+func (z *Zygote) spawn(ctx context.Context, shared *os.File, limit time.Duration) (*process, error) {
 	child, host, err := pipes()
 	if err != nil {
 		return nil, err
@@ -100,8 +107,10 @@ func (z *Zygote) spawn(shared *os.File) (*process, error) {
 	oob := fdRights(append(child[:], nonNil(shared)...)...)
 	if _, _, err := z.ctrl.WriteMsgUnix([]byte("spawn"), oob, nil); err != nil {
 		closeAll(host[:]...)
-		return nil, fmt.Errorf("mlbridge: zygote spawn: %w", err)
+		return nil, z.spawnFailed(err)
 	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
 	select {
 	case <-ready:
 		// The zygote put the child in its own group before naming it: guard that group.
@@ -114,9 +123,12 @@ func (z *Zygote) spawn(shared *os.File) (*process, error) {
 	case <-z.done:
 		closeAll(host[:]...)
 		return nil, z.err
-	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
 		closeAll(host[:]...)
-		return nil, errors.New("mlbridge: zygote did not fork a worker within 30s")
+		return nil, fmt.Errorf("%w: %w", errs.ErrHandshake, CtxError("waiting for the zygote to fork a worker", ctx.Err()))
+	case <-timer.C:
+		closeAll(host[:]...)
+		return nil, fmt.Errorf("%w: the zygote did not fork a worker within %s (still importing the bridge?)", errs.ErrHandshake, limit)
 	}
 }
 
@@ -165,12 +177,32 @@ func (z *Zygote) readLoop() {
 	}
 }
 
+// spawnFailed explains a spawn request the zygote could not take: once it is gone, why.
+func (z *Zygote) spawnFailed(err error) error {
+	select {
+	case <-z.done:
+		return z.err
+	case <-time.After(time.Second):
+		return fmt.Errorf("mlbridge: zygote spawn: %w", err)
+	}
+}
+
 // fail runs when the control channel closes: the zygote is gone, and with it its workers.
 func (z *Zygote) fail() {
 	<-z.proc.exited
-	z.mu.Lock()
+	select { // the rest of its stderr, briefly: why it ended is usually its last line
+	case <-z.tail.done:
+	case <-time.After(time.Second):
+	}
+	closeAll(z.proc.stdout, z.proc.stderr) // nothing else closes the host's ends
 	code, sig := z.proc.exitStatus()
-	z.err = fmt.Errorf("mlbridge: zygote pid %d exited (code %d %s)", z.proc.pid(), code, sig)
+	// Every spawn from now on fails as the start of a worker that could not start would: an
+	// interpreter that ended at once, a preload that killed the zygote.
+	err := fmt.Errorf("%w: %w", errs.ErrHandshake, &errs.ExitError{
+		Pid: z.proc.pid(), ExitCode: code, Signal: sig, Reason: "the zygote exited", Stderr: z.tail.last(),
+	})
+	z.mu.Lock()
+	z.err = err
 	running := z.running
 	z.running = map[int]*process{}
 	z.mu.Unlock()

@@ -637,6 +637,17 @@ class EchoBridge(BaseBridge):
     async def host_funcs(self) -> dict:
         return host.functions()
 
+    # -- fault injection: what user code may do to the process it runs in
+    @handler
+    async def fork_and_return(self, delay: float = 0.2) -> dict:
+        """``os.fork()`` in the event loop's thread, returning in both processes (the copy's
+        answer comes first: the original waits ``delay``). What each process saw."""
+        parent = os.getpid()
+        child = os.fork()
+        if child:
+            await asyncio.sleep(delay)
+        return {"pid": os.getpid(), "parent": parent, "child": child}
+
 
 class SerialEchoBridge(EchoBridge):
     """EchoBridge that declares it runs one call at a time (tests the host's use of capacity)."""

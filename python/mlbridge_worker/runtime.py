@@ -164,6 +164,28 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         log(f"protocol error on input ({e.kind}): {e}; the stream cannot be trusted, exiting", logging.ERROR)
         self.hard_exit(EXIT_PROTOCOL)
 
+    def detach_forked_copy(self) -> None:
+        """In a child forked from this worker (``os.register_at_fork``): let go of the
+        protocol. The child's descriptors for the protocol pipes and the segment channel now
+        point at /dev/null, so nothing it does reads the worker's requests or writes an answer
+        in its name, and it does not keep the pipes open after the worker dies. A copy of the
+        event loop itself (the fork ran on the loop's thread, and the handler returned in both
+        processes) exits as soon as the handler hands it back to the loop: asyncio no longer
+        sees a running loop there, so it could run nothing anyway. A child that execs or runs
+        a multiprocessing target never comes back to the loop."""
+        fds = [self.proto_in, self.proto_out]
+        if self.shm is not None:
+            fds.append(self.shm.sock.fileno())
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            for fd in fds:
+                if fd >= 0:
+                    os.dup2(null, fd, inheritable=False)
+        finally:
+            os.close(null)
+        if self.loop is not None and threading.get_ident() == self.loop_thread:
+            self.loop.call_soon(_end_forked_copy)
+
     def hard_exit(self, code: int) -> None:
         self.exiting = True
         tracing.flush()  # os._exit runs no atexit hook: send buffered spans now
@@ -173,6 +195,12 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
             except Exception:
                 pass
         os._exit(code)
+
+
+def _end_forked_copy() -> None:
+    log(f"a handler forked the worker and returned in the child (pid {os.getpid()}); the child exits",
+        logging.WARNING)
+    os._exit(EXIT_OK)
 
 
 _STARTUP_NAMES = frozenset({"load_bridge", "main", "run", "loop_factory", "LOOP_ENV", "LOOP_NAME"})

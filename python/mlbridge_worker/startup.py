@@ -10,6 +10,7 @@ import importlib
 import inspect
 import logging
 import os
+import signal
 import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,7 @@ async def main(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8
                spin_us: int = 0, shm: SharedMemory | None = None) -> None:
     rt = Runtime(proto_in, proto_out, threads=threads, max_frame=max_frame, spin_us=spin_us, shm=shm)
     await rt.connect()
+    os.register_at_fork(after_in_child=rt.detach_forked_copy)
 
     parent = os.environ.get(PARENT_PID_ENV)
     if parent:
@@ -192,6 +194,10 @@ def loop_factory():
 
 def run(bridge_spec: str, proto_in: int, proto_out: int, threads: int = 8, max_frame: int = DEFAULT_MAX_FRAME,
         spin_us: int = 0, shm: SharedMemory | None = None) -> None:
+    # SIGINT ends a worker as SIGTERM and SIGHUP do. Left to Python, asyncio.Runner would turn
+    # it into a cancellation of every task: the host would read "cancelled" answers to calls
+    # nobody cancelled (and never retry them) from a worker that is exiting anyway.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(main(bridge_spec, proto_in, proto_out, threads, max_frame, spin_us, shm))

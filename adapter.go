@@ -138,8 +138,8 @@ func (p *Pool) Health(ctx context.Context) error {
 	return nil
 }
 
-// closedErr is ErrClosed once Close began. Create and Delete check it before they change the
-// store: with no worker left to refuse it, a definition was stored (or deleted) and the
+// closedErr is ErrClosed once Close began. Create, Delete, Define and Forget check it before
+// they change the store: with no worker left to refuse it, a definition was stored (or deleted) and the
 // call returned nil, or stored and then failed with ErrClosed, leaving it behind.
 func (p *Pool) closedErr() error {
 	p.mu.Lock()

@@ -43,7 +43,17 @@ func TestAdapterCreateAndDeleteAfterClose(t *testing.T) {
 	if err := p.Delete(ctx, "kept"); !errors.Is(err, mlbridge.ErrClosed) {
 		t.Errorf("Delete after Close: %v, want ErrClosed", err)
 	}
+	// the Pool's own Define and Forget, which Create and Delete go through, the same
+	if _, err := p.Define(ctx, store.Definition{ID: "defined", Kind: "greeting", Global: true}); !errors.Is(err, mlbridge.ErrClosed) {
+		t.Errorf("Define after Close: %v, want ErrClosed", err)
+	}
+	if _, err := defs.Get(ctx, "defined"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Define after Close changed the store: %v", err)
+	}
+	if err := p.Forget(ctx, "kept"); !errors.Is(err, mlbridge.ErrClosed) {
+		t.Errorf("Forget after Close: %v, want ErrClosed", err)
+	}
 	if _, err := defs.Get(ctx, "kept"); err != nil {
-		t.Errorf("Delete after Close changed the store: %v", err)
+		t.Errorf("Delete or Forget after Close changed the store: %v", err)
 	}
 }

@@ -555,6 +555,9 @@ func (p *Pool) closeNow() error {
 // before, because a definition no worker can build would stop every replacement worker from
 // starting. One worker tries it first; the rest, in parallel, only after it succeeded.
 func (p *Pool) Define(ctx context.Context, d store.Definition) (store.Definition, error) {
+	if err := p.closedErr(); err != nil {
+		return d, err // nothing stored: no worker is left to apply it, or to refuse it
+	}
 	prev, prevErr := p.store.Get(ctx, d.ID)
 	d, err := p.store.Put(ctx, d)
 	if err != nil || !d.Global {

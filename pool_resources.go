@@ -123,6 +123,9 @@ func (p *Pool) applyGlobals(ctx context.Context, pw *poolWorker) error {
 
 // Forget deletes a definition from the store and drops what workers built from it.
 func (p *Pool) Forget(ctx context.Context, id string) error {
+	if err := p.closedErr(); err != nil {
+		return err // as Delete: a closed pool changes no store
+	}
 	if err := p.store.Delete(ctx, id); err != nil {
 		return err
 	}

@@ -93,36 +93,13 @@ func TestForwardArgumentsToAnOlderClient(t *testing.T) {
 // stored results (a version before them, which would take the reference for an empty
 // result) gets a result over the max payload as the typed error it always was.
 func TestHostServerResultToAnOlderNode(t *testing.T) {
-	_, nc := serverConn(t)
-	b := newBlobs(nc, BlobConfig{})
-	t.Cleanup(b.close)
-	f := mlbridge.Func("big", func(context.Context, struct{}) ([]byte, error) { return make([]byte, 2<<20), nil })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := newHostServer(nc, b, []mlbridge.HostFunc{f}, func(string) context.Context { return ctx }, propagation.TraceContext{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.close() })
+	ask := hostServerOf(t, mlbridge.Func("big", func(context.Context, struct{}) ([]byte, error) { return make([]byte, 2<<20), nil }))
 	for _, current := range []bool{false, true} {
-		reply, err := nc.SubscribeSync(nc.NewInbox())
-		if err != nil {
-			t.Fatal(err)
-		}
 		h := nats.Header{hFn: {"big"}, hID: {"_INBOX.call"}}
 		if current {
 			h[hHostBlobs] = []string{"1"}
 		}
-		if err := nc.PublishMsg(&nats.Msg{Subject: s.subject, Reply: reply.Subject, Header: h}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := reply.NextMsgWithContext(ctx)
-		for err == nil && m.Header.Get(hKind) == kindHB {
-			m, err = reply.NextMsgWithContext(ctx)
-		}
-		if err != nil {
-			t.Fatalf("current node %v: no answer: %v", current, err)
-		}
+		m := ask(h)
 		switch {
 		case current && (m.Header.Get(hKind) != kindRes || m.Header.Get(hBlob) == ""):
 			t.Fatalf("current node: answer %q, blob %q; want a stored result", m.Header.Get(hKind), m.Header.Get(hBlob))
@@ -295,37 +272,13 @@ func TestForwardDropsALateStoredResult(t *testing.T) {
 // TestHostServerArgumentsLost: a host call whose stored arguments are gone fails with
 // ErrBlobLost, as unavailable, without running the function.
 func TestHostServerArgumentsLost(t *testing.T) {
-	_, nc := serverConn(t)
-	b := newBlobs(nc, BlobConfig{})
-	t.Cleanup(b.close)
 	ran := make(chan struct{}, 1)
-	f := mlbridge.Func("fn", func(context.Context, struct{}) (int, error) {
+	ask := hostServerOf(t, mlbridge.Func("fn", func(context.Context, struct{}) (int, error) {
 		ran <- struct{}{}
 		return 1, nil
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := newHostServer(nc, b, []mlbridge.HostFunc{f}, func(string) context.Context { return ctx }, propagation.TraceContext{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.close() })
+	}))
 	for _, ref := range []string{"no-bucket/obj", "bad reference"} {
-		reply, err := nc.SubscribeSync(nc.NewInbox())
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := nats.Header{hFn: {"fn"}, hID: {"_INBOX.call"}, hBlob: {ref}}
-		if err := nc.PublishMsg(&nats.Msg{Subject: s.subject, Reply: reply.Subject, Header: h}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := reply.NextMsgWithContext(ctx)
-		for err == nil && m.Header.Get(hKind) == kindHB {
-			m, err = reply.NextMsgWithContext(ctx)
-		}
-		if err != nil {
-			t.Fatalf("%s: no answer: %v", ref, err)
-		}
+		m := ask(nats.Header{hFn: {"fn"}, hID: {"_INBOX.call"}, hBlob: {ref}})
 		if m.Header.Get(hKind) != kindErr {
 			t.Fatalf("%s: answer %q, want an error", ref, m.Header.Get(hKind))
 		}
@@ -337,5 +290,40 @@ func TestHostServerArgumentsLost(t *testing.T) {
 	case <-ran:
 		t.Fatal("the function ran without its arguments")
 	default:
+	}
+}
+
+// hostServerOf serves f as a client's host functions on a server of its own (JetStream on),
+// with every call's ctx bounded by 10 s; ask sends one host call with header h, as a node
+// would, and returns its answer (heartbeats skipped).
+func hostServerOf(t *testing.T, f ...mlbridge.HostFunc) (ask func(h nats.Header) *nats.Msg) {
+	t.Helper()
+	_, nc := serverConn(t)
+	b := newBlobs(nc, BlobConfig{})
+	t.Cleanup(b.close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	s, err := newHostServer(nc, b, f, func(string) context.Context { return ctx }, propagation.TraceContext{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.close() })
+	return func(h nats.Header) *nats.Msg {
+		t.Helper()
+		reply, err := nc.SubscribeSync(nc.NewInbox())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.PublishMsg(&nats.Msg{Subject: s.subject, Reply: reply.Subject, Header: h}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := reply.NextMsgWithContext(ctx)
+		for err == nil && m.Header.Get(hKind) == kindHB {
+			m, err = reply.NextMsgWithContext(ctx)
+		}
+		if err != nil {
+			t.Fatalf("host call %v: no answer: %v", h, err)
+		}
+		return m
 	}
 }

@@ -101,7 +101,7 @@ func (b *nodeBridge) handle(ep string, r micro.Request) {
 // (so cancels come here directly), and cancels the call if the client is gone (probeCaller).
 // Fast calls end before the first beat.
 func (b *nodeBridge) heartbeat(reply string, h nats.Header, cancel context.CancelFunc) (stop func()) {
-	w := newCallerWatch(b.n, reply, heartbeatEvery(h.Get(hHB)), cancel)
+	w := newCallerWatch(b.n, reply, heartbeatEvery(h.Get(hHB)), clientPatience(h.Get(hLost)), cancel)
 	stopBeat := beat(b.n.nc, reply, h.Get(hHB), func() nats.Header {
 		return nats.Header{hKind: {kindHB}, hNode: {b.n.cfg.ID}}
 	}, w.beat)

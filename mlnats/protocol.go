@@ -47,6 +47,10 @@ const (
 	// (Mlb-Blob). A peer that did not say so (an older version) gets them inline, or the
 	// typed ErrPayloadTooLarge when they do not fit, as before.
 	hHostBlobs = "Mlb-Host-Blobs"
+	// On requests: the client's LostAfter in milliseconds, how long it waits for a node it
+	// cannot hear. A node cancels a call whose client it cannot reach only after that long
+	// (a client reconnecting within it keeps its call).
+	hLost = "Mlb-Lost"
 
 	kindHB    = "hb"
 	kindRes   = "res"

@@ -61,6 +61,8 @@ type Remote struct {
 	host   *hostServer // nil without Options.HostFuncs
 	// hbMillis is Options.Heartbeat as its header value, formatted once.
 	hbMillis string
+	// lostMillis is Options.LostAfter as its header value (hLost), formatted once.
+	lostMillis string
 
 	inbox string // prefix of every reply subject; one wildcard subscription routes them
 	sub   *nats.Subscription
@@ -107,6 +109,7 @@ func Dial(ctx context.Context, nc *nats.Conn, bridge string, opt Options) (*Remo
 		log: opt.Logger.With("bridge", bridge), inbox: nc.NewInbox() + ".",
 		done: make(chan struct{}), pending: map[string]chan *nats.Msg{},
 		blobs: newBlobs(nc, opt.Blobs), hbMillis: strconv.FormatInt(opt.Heartbeat.Milliseconds(), 10),
+		lostMillis: strconv.FormatInt(opt.LostAfter.Milliseconds(), 10),
 	}
 	if len(opt.HostFuncs) > 0 {
 		r.origins = map[string]context.Context{}
@@ -243,7 +246,7 @@ func (r *Remote) open(ctx context.Context, subject, op string, p packed, set mlb
 		return nil, ctxErr(fmt.Sprintf("op %q", op), err)
 	}
 	x := &exchange{r: r, token: nuid.Next(), ch: make(chan *nats.Msg, buf)}
-	h := nats.Header{hOp: {op}, hHB: {r.hbMillis}}
+	h := nats.Header{hOp: {op}, hHB: {r.hbMillis}, hLost: {r.lostMillis}}
 	if p.ref != "" {
 		h[hBlob] = []string{p.ref}
 	}

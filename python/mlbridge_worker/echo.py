@@ -648,6 +648,15 @@ class EchoBridge(BaseBridge):
             await asyncio.sleep(delay)
         return {"pid": os.getpid(), "parent": parent, "child": child}
 
+    @handler
+    def sync_fork_and_return(self, delay: float = 0.2) -> dict:
+        """``fork_and_return`` in a sync handler: the fork runs on a thread of the pool."""
+        parent = os.getpid()
+        child = os.fork()
+        if child:
+            time.sleep(delay)
+        return {"pid": os.getpid(), "parent": parent, "child": child}
+
 
 class SerialEchoBridge(EchoBridge):
     """EchoBridge that declares it runs one call at a time (tests the host's use of capacity)."""

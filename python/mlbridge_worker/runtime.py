@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import msgpack
 
 from . import tracing
+from .forks import end_forked_copy
 from .base_bridge import BaseBridge
 from .batching import BatchMixin, single_call
 from .dispatch import DispatchMixin
@@ -56,6 +57,8 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
                  spin_us: int = 0, shm: SharedMemory | None = None):
         self.proto_in = proto_in
         self.proto_out = proto_out
+        self.pid = os.getpid()  # the worker's: a handler's forked copy is another process
+        self.detached = False  # set in a forked copy by detach_forked_copy
         self.threads = threads
         self.spin_ns = spin_us * 1000
         self.max_frame = max_frame  # what we accept
@@ -172,7 +175,14 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         event loop itself (the fork ran on the loop's thread, and the handler returned in both
         processes) exits as soon as the handler hands it back to the loop: asyncio no longer
         sees a running loop there, so it could run nothing anyway. A child that execs or runs
-        a multiprocessing target never comes back to the loop."""
+        a multiprocessing target never comes back to the loop; a copy made by a sync handler
+        ends when that handler returns (:func:`.forks.end_if_forked_copy`).
+
+        Once per lineage: in a child of a child the descriptors may have been reused for
+        something else (a daemon that closed them all), so they are left alone."""
+        if self.detached:
+            return
+        self.detached = True
         fds = [self.proto_in, self.proto_out]
         if self.shm is not None:
             fds.append(self.shm.sock.fileno())
@@ -184,7 +194,7 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
         finally:
             os.close(null)
         if self.loop is not None and threading.get_ident() == self.loop_thread:
-            self.loop.call_soon(_end_forked_copy)
+            self.loop.call_soon(end_forked_copy)
 
     def hard_exit(self, code: int) -> None:
         self.exiting = True
@@ -195,12 +205,6 @@ class Runtime(TransportMixin, DispatchMixin, OutputMixin, StreamMixin, SyncCallM
             except Exception:
                 pass
         os._exit(code)
-
-
-def _end_forked_copy() -> None:
-    log(f"a handler forked the worker and returned in the child (pid {os.getpid()}); the child exits",
-        logging.WARNING)
-    os._exit(EXIT_OK)
 
 
 _STARTUP_NAMES = frozenset({"load_bridge", "main", "run", "loop_factory", "LOOP_ENV", "LOOP_NAME"})

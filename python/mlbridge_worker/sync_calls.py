@@ -11,6 +11,7 @@ from __future__ import annotations
 import types
 
 from .errors import InvalidConfiguration
+from .forks import end_if_forked_copy
 from .request import Request, _sync_request_var
 
 _CoroutineType = types.CoroutineType
@@ -36,6 +37,7 @@ class SyncCallMixin:
                     )
         except BaseException as e:
             ok, value = False, e
+        end_if_forked_copy(self.pid)
         try:
             self.loop.call_soon_threadsafe(self._sync_done, req, ok, value)
         except RuntimeError:  # loop closed: the process is exiting
@@ -93,6 +95,7 @@ class SyncCallMixin:
                     gen.close()
                 except BaseException:
                     pass
+            end_if_forked_copy(self.pid)
         try:
             post(self._sync_gen_end, req)
         except RuntimeError:

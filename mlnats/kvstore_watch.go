@@ -39,13 +39,18 @@ const (
 // the revision after the last it saw) and when JetStream announces the bucket created again
 // (from its first revision), and stops the old one when JetStream announces it deleted.
 func (s *KVStore) Watch(ctx context.Context) (<-chan Change, error) {
-	w, err := s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	// The bucket's position first, then a watch from the revision after it: a change made
+	// between the two is reported, not skipped as one seen before (the caller reads what
+	// was stored before the call itself). Resumed watches start after the last one seen.
+	created, last, ok := s.position(ctx)
+	opts := []jetstream.WatchOpt{jetstream.UpdatesOnly()}
+	if ok {
+		opts = []jetstream.WatchOpt{jetstream.IncludeHistory(), jetstream.ResumeFromRevision(last + 1)}
+	}
+	w, err := s.kv.WatchAll(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: KV watch: %w", kvErr(err))
 	}
-	// Where a resumed watch starts when nothing was seen yet: after what was stored when
-	// this one started (what was stored before, the caller reads itself).
-	created, last, _ := s.position(ctx)
 	kw := &kvWatch{s: s, w: w, created: created, last: last, out: make(chan Change, 16)}
 	if s.nc != nil {
 		kw.reconnected = s.nc.StatusChanged(nats.CONNECTED)

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // jsonValue makes a decoded result encodable as JSON, which has no spelling for two things
@@ -36,12 +38,46 @@ func jsonValue(v any, spellFloats bool) any {
 	case map[any]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[fmt.Sprint(k)] = jsonValue(e, spellFloats)
+			key := jsonKey(k)
+			if _, dup := out[key]; dup {
+				// {1: "a", "1": "b"}: one would silently replace the other
+				return unencodable{fmt.Errorf("two keys of one dict are both %q in JSON", key)}
+			}
+			out[key] = jsonValue(e, spellFloats)
 		}
 		return out
 	}
 	return v
 }
+
+// jsonKey is a dict key as Python's json.dumps writes it: None → "null", True → "true",
+// 1.0 → "1.0", 2 → "2".
+func jsonKey(k any) string {
+	switch x := k.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return pyFloat(x)
+	case float32:
+		return pyFloat(float64(x))
+	}
+	return fmt.Sprint(k)
+}
+
+func pyFloat(f float64) string {
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eEnN") { // whole: Python writes 1.0, not 1
+		s += ".0"
+	}
+	return s
+}
+
+// unencodable stands for a value JSON cannot carry: encoding it fails with err.
+type unencodable struct{ err error }
+
+func (u unencodable) MarshalJSON() ([]byte, error) { return nil, u.err }
 
 func jsonFloat(f float64, v any) any {
 	switch {

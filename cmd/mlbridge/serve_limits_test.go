@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,14 +76,22 @@ func TestServeAnswerJSONCannotCarry(t *testing.T) {
 		{"array_info", `{"a": [1e308, 1e308]}`, "unsupported value: +Inf"},
 		{"echo", `{"value": {"k": 1}}`, ""}, // control: a plain map is fine
 		{"labels", `{"n": 2}`, ""},          // int keys: strings, as Python's json.dumps writes them
+		{"labels", `{"keys": "float"}`, ""}, // 0.0 → "0.0", as json.dumps
+		{"labels", `{"keys": "none"}`, ""},  // None → "null", as json.dumps
+		{"labels", `{"keys": "clash"}`, `two keys of one dict are both "0"`},
 	} {
 		code, out := postJSON(t, addr, c.op, c.body)
 		if c.inError == "" {
 			if code != http.StatusOK {
 				t.Fatalf("%s: %d %v", c.op, code, out)
 			}
-			if res, _ := out["result"].(map[string]any); c.op == "labels" && (res["0"] != "label 0" || res["1"] != "label 1") {
-				t.Fatalf("labels: %v, want {\"0\": \"label 0\", \"1\": \"label 1\"}", out)
+			want := map[string]map[string]any{
+				`{"n": 2}`:          {"0": "label 0", "1": "label 1"},
+				`{"keys": "float"}`: {"0.0": "label 0", "1.0": "label 1"},
+				`{"keys": "none"}`:  {"null": "label"},
+			}[c.body]
+			if res, _ := out["result"].(map[string]any); c.op == "labels" && !maps.Equal(res, want) {
+				t.Fatalf("labels %s: %v, want %v", c.body, out, want)
 			}
 			continue
 		}

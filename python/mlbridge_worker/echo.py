@@ -167,10 +167,16 @@ class EchoBridge(BaseBridge):
         return value
 
     @handler
-    async def labels(self, n: int = 2) -> dict:
+    async def labels(self, n: int = 2, keys: str = "int") -> dict:
         """{0: "label 0", 1: "label 1", ...}: a dict with int keys, as scikit-learn's class maps
-        are (JSON, the serve API's format, has string keys only)."""
-        return {i: f"label {i}" for i in range(n)}
+        are (JSON, the serve API's format, has string keys only). ``keys``: "float" (0.0, 1.0...),
+        "none" (one key, None), "clash" (0 and "0")."""
+        if keys == "none":
+            return {None: "label"}
+        if keys == "clash":
+            return {0: "int zero", "0": "str zero"}
+        conv = float if keys == "float" else int
+        return {conv(i): f"label {i}" for i in range(n)}
 
     @handler
     def add(self, a: int, b: int) -> int:

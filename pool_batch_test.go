@@ -325,8 +325,10 @@ func TestBatchCloseFailsQueuedCalls(t *testing.T) {
 			queued <- err
 		}()
 	}
-	for p.Stats().Batching["double"].Queued < 2 {
-		time.Sleep(5 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); p.Stats().Batching["double"].Queued < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the 2 calls were not queued within 30 s: %+v", p.Stats().Batching["double"])
+		}
 	}
 	start := time.Now()
 	if err := p.Close(); err != nil {

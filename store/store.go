@@ -75,6 +75,8 @@ type Store interface {
 	// With d.IfAbsent it fails with ErrExists, storing nothing, when d.ID is stored; with
 	// d.IfVersion, ErrConflict unless d.ID is stored at that Version.
 	Put(ctx context.Context, d Definition) (Definition, error)
+	// Get returns id's definition; an id not stored is an error matching ErrNotFound (a pool
+	// reports any other failure as unavailable, not as a missing definition).
 	Get(ctx context.Context, id string) (Definition, error)
 	// Delete removes id (ErrNotFound when it is not stored). A store shared by several
 	// writers may refuse a delete that raced a newer write with ErrConflict (mlnats.KVStore).

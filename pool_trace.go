@@ -298,13 +298,22 @@ var globalTracer = sync.OnceValue(func() *callTracer {
 func (p *Pool) operationTracer() *callTracer { return p.tracer }
 
 // TraceOperation starts the span of a typed client's operation (dspy.Client.ExecuteProgram,
-// ...) with a's tracer (a *Pool's TracerProvider; otherwise the global provider): the calls the
+// ...) with a's tracer (a *Pool's TracerProvider, also through an adapter that wraps it and
+// says so with an Unwrap() Adapter method; otherwise the global provider): the calls the
 // operation makes are its children, and so are their Python handler spans. Call end with the
 // operation's error. With no provider it starts nothing and returns ctx itself.
 func TraceOperation(ctx context.Context, a Adapter, name string) (context.Context, func(error)) {
 	ct := globalTracer()
-	if t, ok := a.(interface{ operationTracer() *callTracer }); ok {
-		ct = t.operationTracer()
+	for a != nil { // through wrappers (adapters' deprecation counter) to the adapter they run on
+		if t, ok := a.(interface{ operationTracer() *callTracer }); ok {
+			ct = t.operationTracer()
+			break
+		}
+		w, ok := a.(interface{ Unwrap() Adapter })
+		if !ok {
+			break
+		}
+		a = w.Unwrap()
 	}
 	tr, on := ct.tracer()
 	if !on {

@@ -113,6 +113,10 @@ type countingAdapter struct {
 	t *telemetry
 }
 
+// Unwrap is the adapter counted: mlbridge.TraceOperation traces a legacy type's operations with
+// its tracer (a pool's TracerProvider and content switch), as it would the pool's own.
+func (c countingAdapter) Unwrap() mlbridge.Adapter { return c.Adapter }
+
 func (c countingAdapter) Create(ctx context.Context, d store.Definition) (store.Definition, error) {
 	ctx, err := c.t.record(ctx, "create:"+d.Kind)
 	if err != nil {

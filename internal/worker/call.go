@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"go.opentelemetry.io/otel/trace"
@@ -55,6 +56,11 @@ type Call struct {
 func (s *session) Send(ctx context.Context, op string, args any, stream bool) (*Call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, opCtxError(op, err)
+	}
+	if !utf8.ValidString(op) {
+		// the protocol's envelope strings are UTF-8: the worker would refuse the request as
+		// a protocol error, though the bad input is the caller's (serve's /v1/call/%ff)
+		return nil, fmt.Errorf("%w: op %q is not valid UTF-8", errs.ErrInvalidArgument, op)
 	}
 	deadline := wireDeadline(ctx)
 	id := s.nextID.Add(1)

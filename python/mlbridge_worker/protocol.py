@@ -455,7 +455,7 @@ def _type_name(v: Any) -> str:
     if t is float:
         return "float"
     if t is str:
-        return "str"
+        return "str" if is_str(v) else "a str that is not valid UTF-8"
     if t is bytes:
         return "bin"
     if t is list or t is tuple:

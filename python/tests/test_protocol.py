@@ -96,6 +96,14 @@ def test_req_error_carries_readable_id():
     assert ei.value.kind == "bad_field" and ei.value.id is None
 
 
+def test_op_not_utf8_is_named_so():
+    # decoded with surrogateescape, it is a str: "must be a string, got str" said nothing
+    op = b"summarize\xff".decode("utf-8", "surrogateescape")
+    with pytest.raises(ProtocolError) as ei:
+        check_req({"t": "req", "id": 3, "op": op})
+    assert ei.value.kind == "bad_field" and "not valid UTF-8" in str(ei.value)
+
+
 def test_check_req_defaults():
     assert check_req({"t": "req", "id": 1, "op": "x"}) == (1, "x", {}, None, False)
     assert check_req({"t": "req", "id": 1, "op": "x", "args": {"a": 1}, "deadline": 5, "stream": True}) == (

@@ -183,3 +183,25 @@ func TestDummyLMOutOfAnswers(t *testing.T) {
 		t.Fatalf("out of answers: %v, %v; want ErrModel", out, err)
 	}
 }
+
+// An input named as a field the module adds itself is refused when the program is created:
+// ChainOfThought's "reasoning" output replaced it, and DSPy ignored the caller's value.
+func TestInputNamedAsAModuleField(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	for _, tc := range []struct {
+		sig  string
+		opts []dspy.ProgramOption
+	}{
+		{"reasoning -> answer", []dspy.ProgramOption{dspy.WithModule("ChainOfThought")}},
+		{"question, reasoning -> answer", []dspy.ProgramOption{dspy.WithModule("MultiChainComparison")}},
+	} {
+		if id, err := c.CreateProgram(ctx, tc.sig, tc.opts...); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+			t.Errorf("%s: CreateProgram = %q, %v; want ErrInvalidArgument", tc.sig, id, err)
+		}
+	}
+	// Predict adds nothing: the same input is fine there.
+	if _, err := c.CreateProgram(ctx, "reasoning -> answer"); err != nil {
+		t.Fatal(err)
+	}
+}

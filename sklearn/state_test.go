@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/internal/testenv"
+	"github.com/mlbridge/mlbridge/sklearn"
 	"github.com/mlbridge/mlbridge/store"
 )
 
@@ -43,5 +45,35 @@ func TestTamperedStateTouchesNoFile(t *testing.T) {
 	}
 	if data, err := os.ReadFile(precious); err != nil || string(data) != "important data" {
 		t.Errorf("the tampered state changed a file: %q, %v", data, err)
+	}
+}
+
+// CreateModel on an id a definition of another kind holds (a DSPy program, in a store pools
+// share) is refused: it replaced that definition, and the program was gone.
+func TestCreateModelOverAnotherKind(t *testing.T) {
+	ctx := context.Background()
+	shared := store.NewMemory()
+	program := store.Definition{ID: "shared", Kind: "program", Spec: map[string]any{"signature": "question -> answer"}}
+	if _, err := shared.Put(ctx, program); err != nil {
+		t.Fatal(err)
+	}
+	p, err := mlbridge.OpenPool(ctx, mlbridge.PoolConfig{
+		Config: mlbridge.Config{Bridge: sklearn.Bridge, Python: testenv.Python(t)}, Size: 1, Store: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	cs := sklearn.New(p)
+	if err := cs.CreateModel(ctx, "shared", sklearn.Estimator{Name: "LogisticRegression"}); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("CreateModel over a program: %v; want ErrInvalidArgument", err)
+	}
+	if d, err := shared.Get(ctx, "shared"); err != nil || d.Kind != "program" {
+		t.Fatalf("the program after CreateModel: %+v, %v", d, err)
+	}
+	// a model id is redefined as before
+	for range 2 {
+		if err := cs.CreateModel(ctx, "m", sklearn.Estimator{Name: "LogisticRegression"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -205,3 +205,22 @@ func TestInputNamedAsAModuleField(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A prompt longer than the local model's context window is the caller's input: ErrInvalidArgument,
+// as a provider's context-window error is, not llama.cpp's ValueError reported as unknown.
+// The prompt is refused before any token is generated, so the test is quick.
+func TestLocalLMPromptOverContext(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	if err := c.ConfigureLM(ctx, dspy.LMConfig{Provider: "local", ContextSize: 512, MaxTokens: 8}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(ctx, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ExecuteProgram(ctx, id, map[string]any{"question": strings.Repeat("word ", 3000)})
+	if !errors.Is(err, mlbridge.ErrInvalidArgument) || !strings.Contains(err.Error(), "context") {
+		t.Fatalf("a prompt over the context window: %v; want ErrInvalidArgument", err)
+	}
+}

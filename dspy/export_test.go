@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mlbridge/mlbridge"
@@ -150,5 +151,17 @@ func TestImportProgramRefusesHostileState(t *testing.T) {
 	out, err := c.ExecuteProgram(ctx, id, map[string]any{"question": "capital of France?"})
 	if err != nil || out["answer"] != "Paris" {
 		t.Fatalf("a state naming an LM: %v, %v; want the configured LM's answer", out, err)
+	}
+}
+
+// JSON nested deeper than Python's recursion limit (Go's json.Valid takes it) is refused with
+// ErrInvalidArgument, not an unknown RecursionError.
+func TestImportProgramDeeplyNestedState(t *testing.T) {
+	ctx := context.Background()
+	c, p := openOn(t, nil)
+	t.Cleanup(func() { _ = p.Close() })
+	deep := `{"a": ` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`
+	if id, err := c.ImportProgram(ctx, "question -> answer", []byte(deep)); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("ImportProgram = %q, %v; want ErrInvalidArgument", id, err)
 	}
 }

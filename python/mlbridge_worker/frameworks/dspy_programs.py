@@ -91,6 +91,8 @@ def load_state(module: dspy.Module, state: bytes) -> None:
         obj = json.loads(state)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"program state is not JSON: {e}") from e
+    except RecursionError as e:  # valid JSON nested deeper than Python's stack (Go allows 10000)
+        raise InvalidArgument("program state is nested too deeply to be DSPy's state") from e
     if not isinstance(obj, dict):
         raise InvalidArgument("program state must be a JSON object (DSPy's dump_state)")
     obj.pop("metadata", None)  # Module.save adds one; load_state does not take it

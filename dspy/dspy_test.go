@@ -160,3 +160,67 @@ func (b *barrierStore) Get(ctx context.Context, id string) (store.Definition, er
 	}
 	return b.Store.Get(ctx, id)
 }
+
+// A dummy LM out of answers fails the call with ErrModel. DSPy's DummyLM answers
+// {"answer": "No more responses"} instead: a program with an output named answer returned that
+// text as the LM's answer.
+func TestDummyLMOutOfAnswers(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	if err := c.ConfigureLM(ctx, dspy.LMConfig{Provider: "dummy", Answers: []map[string]any{{"answer": "Paris"}}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(ctx, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{"question": "capital of France?"}
+	if out, err := c.ExecuteProgram(ctx, id, in); err != nil || out["answer"] != "Paris" {
+		t.Fatalf("first answer: %v, %v", out, err)
+	}
+	out, err := c.ExecuteProgram(ctx, id, in)
+	if !errors.Is(err, mlbridge.ErrModel) || !strings.Contains(err.Error(), "out of answers") {
+		t.Fatalf("out of answers: %v, %v; want ErrModel", out, err)
+	}
+}
+
+// An input named as a field the module adds itself is refused when the program is created:
+// ChainOfThought's "reasoning" output replaced it, and DSPy ignored the caller's value.
+func TestInputNamedAsAModuleField(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	for _, tc := range []struct {
+		sig  string
+		opts []dspy.ProgramOption
+	}{
+		{"reasoning -> answer", []dspy.ProgramOption{dspy.WithModule("ChainOfThought")}},
+		{"question, reasoning -> answer", []dspy.ProgramOption{dspy.WithModule("MultiChainComparison")}},
+	} {
+		if id, err := c.CreateProgram(ctx, tc.sig, tc.opts...); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+			t.Errorf("%s: CreateProgram = %q, %v; want ErrInvalidArgument", tc.sig, id, err)
+		}
+	}
+	// Predict adds nothing: the same input is fine there.
+	if _, err := c.CreateProgram(ctx, "reasoning -> answer"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A prompt longer than the local model's context window is the caller's input: ErrInvalidArgument,
+// as a provider's context-window error is, not llama.cpp's ValueError reported as unknown.
+// The prompt is refused before any token is generated, so the test is quick.
+func TestLocalLMPromptOverContext(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	if err := c.ConfigureLM(ctx, dspy.LMConfig{Provider: "local", ContextSize: 512, MaxTokens: 8}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(ctx, "question -> answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ExecuteProgram(ctx, id, map[string]any{"question": strings.Repeat("word ", 3000)})
+	if !errors.Is(err, mlbridge.ErrInvalidArgument) || !strings.Contains(err.Error(), "context") {
+		t.Fatalf("a prompt over the context window: %v; want ErrInvalidArgument", err)
+	}
+}

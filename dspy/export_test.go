@@ -1,13 +1,18 @@
 package dspy_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/mlbridge/mlbridge"
+	"github.com/mlbridge/mlbridge/dspy"
 	"github.com/mlbridge/mlbridge/internal/testenv"
 )
 
@@ -111,5 +116,52 @@ func TestProgramJSONWithPlainDSPy(t *testing.T) {
 		if loaded.Answers[d.Question] != d.Answer {
 			t.Fatalf("plain DSPy answered %q for %q, want %q", loaded.Answers[d.Question], d.Question, d.Answer)
 		}
+	}
+}
+
+// A hostile or damaged state is refused when the program is imported, with
+// mlbridge.ErrInvalidArgument: DSPy's Predict.load_state sets every unknown key of a state onto
+// the predictor ("forward": "x" would make each call fail later with an untyped error), and a
+// state's "lm" would pick another model than the one ConfigureLM set (it is dropped).
+func TestImportProgramRefusesHostileState(t *testing.T) {
+	ctx := context.Background()
+	c, p := openOn(t, nil)
+	t.Cleanup(func() { _ = p.Close() })
+	if err := c.ConfigureLM(ctx, dspy.LMConfig{Provider: "dummy", Answers: []map[string]any{{"answer": "Paris"}}}); err != nil {
+		t.Fatal(err)
+	}
+	state := func(extra string) []byte {
+		return []byte(`{"traces": [], "train": [], "demos": [], "lm": null, ` + extra +
+			`"signature": {"instructions": "Answer.", "fields": [{"prefix": "Question:", "description": "q"}, {"prefix": "Answer:", "description": "a"}]}}`)
+	}
+	for name, bad := range map[string][]byte{
+		"forward":   state(`"forward": "boom", `),
+		"callbacks": state(`"callbacks": "x", `),
+		"demos":     bytes.Replace(state(""), []byte(`"demos": []`), []byte(`"demos": [1, 2]`), 1),
+	} {
+		if id, err := c.ImportProgram(ctx, "question -> answer", bad); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+			t.Errorf("%s: ImportProgram = %q, %v; want ErrInvalidArgument", name, id, err)
+		}
+	}
+	withLM := bytes.Replace(state(""), []byte(`"lm": null`), []byte(`"lm": {"model": "openai/gpt-4o"}`), 1)
+	id, err := c.ImportProgram(ctx, "question -> answer", withLM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.ExecuteProgram(ctx, id, map[string]any{"question": "capital of France?"})
+	if err != nil || out["answer"] != "Paris" {
+		t.Fatalf("a state naming an LM: %v, %v; want the configured LM's answer", out, err)
+	}
+}
+
+// JSON nested deeper than Python's recursion limit (Go's json.Valid takes it) is refused with
+// ErrInvalidArgument, not an unknown RecursionError.
+func TestImportProgramDeeplyNestedState(t *testing.T) {
+	ctx := context.Background()
+	c, p := openOn(t, nil)
+	t.Cleanup(func() { _ = p.Close() })
+	deep := `{"a": ` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`
+	if id, err := c.ImportProgram(ctx, "question -> answer", []byte(deep)); !errors.Is(err, mlbridge.ErrInvalidArgument) {
+		t.Fatalf("ImportProgram = %q, %v; want ErrInvalidArgument", id, err)
 	}
 }

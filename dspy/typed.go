@@ -49,7 +49,8 @@ func (e *OutputError) Unwrap() []error {
 // number for a float field, a bool for a bool field; lists, maps and structs are decoded into
 // their Go type. A missing output or one of another type is an *OutputError (matching
 // mlbridge.ErrSerialization) rather than a zero value. A pointer field is optional: a missing
-// output leaves it nil. Outputs T has no field for (ChainOfThought's reasoning, say) are
+// output leaves it nil. An embedded struct without a tag name takes its fields' outputs, as
+// the decoders promote them. Outputs T has no field for (ChainOfThought's reasoning, say) are
 // ignored. A T that is not a struct is mlbridge.ErrInvalidArgument, before any call.
 func Execute[T any](ctx context.Context, c *Client, id string, inputs any) (T, error) {
 	var zero T
@@ -88,6 +89,13 @@ func fill(v reflect.Value, outputs map[string]msgpack.RawMessage, program string
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
+		promoted, err := fillEmbedded(v.Field(i), f, outputs, program)
+		if err != nil {
+			return err
+		}
+		if promoted {
+			continue
+		}
 		name := fieldName(f)
 		if !f.IsExported() || name == "-" {
 			continue
@@ -107,8 +115,37 @@ func fill(v reflect.Value, outputs map[string]msgpack.RawMessage, program string
 	return nil
 }
 
+// fillEmbedded fills an embedded struct without a tag name (by value or, exported, by pointer)
+// from the outputs of its own fields' names: the decoders of mlbridge.Decode promote them. It
+// says whether f was such a field.
+func fillEmbedded(v reflect.Value, f reflect.StructField, outputs map[string]msgpack.RawMessage, program string) (bool, error) {
+	if !f.Anonymous || tagName(f) != "" {
+		return false, nil
+	}
+	switch {
+	case f.Type.Kind() == reflect.Struct:
+		return true, fill(v, outputs, program)
+	case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct && f.IsExported():
+		p := reflect.New(f.Type.Elem())
+		if err := fill(p.Elem(), outputs, program); err != nil {
+			return true, err
+		}
+		v.Set(p)
+		return true, nil
+	}
+	return false, nil
+}
+
 // fieldName is the output a struct field takes, by the repo's decoding rule.
 func fieldName(f reflect.StructField) string {
+	if name := tagName(f); name != "" {
+		return name
+	}
+	return f.Name
+}
+
+// tagName is the name a field's msgpack, else json, tag gives it ("" for none).
+func tagName(f reflect.StructField) string {
 	for _, key := range []string{"msgpack", "json"} {
 		if tag, ok := f.Tag.Lookup(key); ok {
 			if name, _, _ := strings.Cut(tag, ","); name != "" {
@@ -116,7 +153,7 @@ func fieldName(f reflect.StructField) string {
 			}
 		}
 	}
-	return f.Name
+	return ""
 }
 
 // decodeField decodes one output into field, refusing scalars of another type (msgpack would

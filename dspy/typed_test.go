@@ -89,3 +89,56 @@ func TestExecuteTypedMismatch(t *testing.T) {
 	}](ctx, c, id, in)
 	check(err, "answer", "string")
 }
+
+// Base is embedded in the structs below: its fields are the outputs' own, as mlbridge.Decode
+// (msgpack, encoding/json) promote them, not an output named "Base".
+type Base struct {
+	Answer string `msgpack:"answer"`
+}
+
+type withConfidence struct {
+	Confidence float64 `json:"confidence"`
+}
+
+// An embedded struct's fields are filled from the outputs of their names, as mlbridge.Decode
+// does: embedded by value, by pointer, or unexported; a missing promoted output is still an
+// OutputError.
+func TestExecuteTypedEmbedded(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	answer := map[string]any{"answer": "Paris", "confidence": "0.9"}
+	if err := c.ConfigureLM(ctx, dspy.LMConfig{Provider: "dummy", Answers: []map[string]any{answer, answer, answer, answer}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateProgram(ctx, "question -> answer, confidence: float")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{"question": "q"}
+	type byValue struct {
+		Base
+		withConfidence
+	}
+	v, err := dspy.Execute[byValue](ctx, c, id, in)
+	if err != nil || v.Answer != "Paris" || v.Confidence != 0.9 {
+		t.Fatalf("embedded by value: %+v, %v", v, err)
+	}
+	type byPointer struct {
+		*Base
+		Confidence float64 `msgpack:"confidence"`
+	}
+	p, err := dspy.Execute[byPointer](ctx, c, id, in)
+	if err != nil || p.Base == nil || p.Answer != "Paris" || p.Confidence != 0.9 {
+		t.Fatalf("embedded by pointer: %+v, %v", p, err)
+	}
+	type missing struct {
+		Base
+		Votes struct {
+			N int `msgpack:"votes"`
+		} `msgpack:"tally"` // a tagged struct field is an output of its own, not promoted
+	}
+	_, err = dspy.Execute[missing](ctx, c, id, in)
+	if oe, ok := errors.AsType[*dspy.OutputError](err); !ok || oe.Field != "tally" || oe.Got != "missing" {
+		t.Fatalf("a missing tagged struct: %v", err)
+	}
+}

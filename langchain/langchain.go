@@ -10,6 +10,7 @@ package langchain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -89,8 +90,12 @@ func (m ModelConfig) spec() map[string]any {
 	return s
 }
 
-// CreateModel defines chat model id.
+// CreateModel defines chat model id. It redefines a model of that id; a chain's id is
+// mlbridge.ErrInvalidArgument.
 func (c *Client) CreateModel(ctx context.Context, id string, cfg ModelConfig) error {
+	if err := c.sameKind(ctx, id, "model"); err != nil {
+		return err
+	}
 	ctx, end := mlbridge.TraceOperation(ctx, c.a, "langchain.CreateModel")
 	_, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "model", Spec: cfg.spec()})
 	end(err)
@@ -172,9 +177,13 @@ func (cfg ChainConfig) check() error {
 	return nil
 }
 
-// CreateChain defines chain id; its model is built first on any worker that runs it.
+// CreateChain defines chain id; its model is built first on any worker that runs it. It
+// redefines a chain of that id; a model's id is mlbridge.ErrInvalidArgument.
 func (c *Client) CreateChain(ctx context.Context, id string, cfg ChainConfig) error {
 	if err := cfg.check(); err != nil {
+		return err
+	}
+	if err := c.sameKind(ctx, id, "chain"); err != nil {
 		return err
 	}
 	spec := map[string]any{"model": cfg.Model}
@@ -259,4 +268,16 @@ func (s *Session) Send(ctx context.Context, text string) (string, error) {
 	}
 	s.History = append(msgs, reply)
 	return reply.Content, nil
+}
+
+// sameKind refuses an id that a definition of another kind holds: models and chains share one
+// id space, and Create would replace the other definition (a chain's model, or a chain).
+func (c *Client) sameKind(ctx context.Context, id, kind string) error {
+	switch d, err := c.a.Get(ctx, id); {
+	case err == nil && d.Kind != kind:
+		return fmt.Errorf("%w: id %q is a %s, not a %s", mlbridge.ErrInvalidArgument, id, d.Kind, kind)
+	case err != nil && !errors.Is(err, mlbridge.ErrNotFound):
+		return err
+	}
+	return nil
 }

@@ -39,7 +39,8 @@ func (e Estimator) spec() map[string]any {
 	return s
 }
 
-// CreateModel defines model id: one estimator, or a pipeline of several in order.
+// CreateModel defines model id: one estimator, or a pipeline of several in order. It redefines
+// a model of that id; an id another kind of definition holds is mlbridge.ErrInvalidArgument.
 func (c *Client) CreateModel(ctx context.Context, id string, steps ...Estimator) error {
 	var spec map[string]any
 	switch len(steps) {
@@ -53,6 +54,14 @@ func (c *Client) CreateModel(ctx context.Context, id string, steps ...Estimator)
 			pipe[i] = s.spec()
 		}
 		spec = map[string]any{"pipeline": pipe}
+	}
+	// Redefining a model is fine; replacing another kind's definition (a program, in a store
+	// pools share) would lose it.
+	switch d, err := c.a.Get(ctx, id); {
+	case err == nil && d.Kind != "model":
+		return fmt.Errorf("%w: id %q is a %s, not a model", mlbridge.ErrInvalidArgument, id, d.Kind)
+	case err != nil && !errors.Is(err, mlbridge.ErrNotFound):
+		return err
 	}
 	ctx, end := mlbridge.TraceOperation(ctx, c.a, "sklearn.CreateModel")
 	_, err := c.a.Create(ctx, store.Definition{ID: id, Kind: "model", Spec: spec})

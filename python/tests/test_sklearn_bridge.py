@@ -3,6 +3,7 @@ through a real worker process."""
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import warnings
@@ -187,6 +188,32 @@ def test_tampered_or_foreign_state_is_refused(bridge, tmp_path):
     # a good state with a bad spec is refused for the spec
     with pytest.raises(InvalidArgument, match="unknown estimator"):
         bridge.define_resource("m", "model", 1, {"estimator": "Nope"}, pickle.dumps(fitted_logreg))
+
+
+def _binunicode(s: str) -> bytes:
+    b = s.encode()
+    return b"X" + len(b).to_bytes(4, "little") + b
+
+
+def test_tampered_state_constructs_no_class_that_touches_files(bridge, tmp_path):
+    """Classes reachable from numpy / sklearn modules that act on files: numpy's DataSource,
+    whose finalizer rmtree()s the _destpath a state sets once the refused object is collected,
+    and gzip's GzipFile imported into sklearn.datasets._covtype, which GzipFile(path, "wb")
+    truncates. Both are refused by name, before they are built."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("important data")
+    rmtree = (b"\x80\x02cnumpy.lib._datasource\nDataSource\n)\x81}(" + _binunicode("_istmpdest") + b"\x88"
+              + _binunicode("_destpath") + _binunicode(str(victim)) + b"ub.")
+    truncate = (b"\x80\x02csklearn.datasets._covtype\nGzipFile\n" + _binunicode(str(precious))
+                + _binunicode("wb") + b"\x86R.")
+    for state, name in [(rmtree, "DataSource"), (truncate, "GzipFile")]:
+        with pytest.raises(InvalidArgument, match=f"refers to .*{name}"):
+            bridge.define_resource("m", "model", 1, {"estimator": "PCA"}, state)
+    gc.collect()
+    assert victim.is_dir()
+    assert precious.read_text() == "important data"
 
 
 def test_unfitted_model(bridge):

@@ -90,7 +90,23 @@ def _int(spec: dict, key: str, default: int, low: int = 1) -> int:
     return v
 
 
+def _check_added_inputs(module_type: str, sig: type[dspy.Signature], spec: dict) -> None:
+    """An input named as a field the module adds itself would be lost: ChainOfThought's output
+    "reasoning" replaces an input of that name (DSPy then ignores the caller's value with a
+    warning), ReAct passes its own "trajectory"."""
+    added = set()
+    if module_type in ("ChainOfThought", "MultiChainComparison", "ReAct") or spec.get("inner") == "ChainOfThought":
+        added.add("reasoning")
+    if module_type == "ReAct":
+        added.add("trajectory")
+    clash = sorted(added & set(sig.input_fields))
+    if clash:
+        raise InvalidArgument(f"{module_type} adds field(s) {', '.join(map(repr, clash))} itself: "
+                              "rename the input (its value would be lost)")
+
+
 def build_module(module_type: str, sig: type[dspy.Signature], spec: dict) -> dspy.Module:
+    _check_added_inputs(module_type, sig, spec)
     if module_type in INNER:
         return INNER[module_type](sig)
     if module_type == "ReAct":

@@ -91,6 +91,8 @@ def load_state(module: dspy.Module, state: bytes) -> None:
         obj = json.loads(state)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"program state is not JSON: {e}") from e
+    except RecursionError as e:  # valid JSON nested deeper than Python's stack (Go allows 10000)
+        raise InvalidArgument("program state is nested too deeply to be DSPy's state") from e
     if not isinstance(obj, dict):
         raise InvalidArgument("program state must be a JSON object (DSPy's dump_state)")
     obj.pop("metadata", None)  # Module.save adds one; load_state does not take it
@@ -100,10 +102,35 @@ def load_state(module: dspy.Module, state: bytes) -> None:
     if have != want:
         raise InvalidArgument(f"program state has predictors {sorted(have)}, the module has {sorted(want)}: "
                               "it was saved from another module or signature")
+    for name, predictor_state in (obj.items() if have != {"self"} else [("self", obj)]):
+        _check_predictor_state(name, predictor_state)
     try:
         module.load_state(obj)
     except Exception as e:  # KeyError, TypeError, pydantic errors on a damaged state
         raise InvalidArgument(f"program state does not load: {type(e).__name__}: {e}") from e
+
+
+#: the keys of one predictor's state in DSPy's dump_state; Predict.load_state setattr()s any
+#: other key onto the predictor, so a state naming "forward" or "callbacks" would break it
+_PREDICTOR_STATE_KEYS = frozenset(("traces", "train", "demos", "signature", "lm", "fields"))
+
+
+def _check_predictor_state(name: str, state: Any) -> None:
+    """One predictor's state is DSPy's shape: its keys only, demos a list of maps. Its "lm" is
+    dropped: the LM ConfigureLM sets answers every program, a state does not pick another."""
+    if not isinstance(state, dict):
+        raise InvalidArgument(f"program state of predictor {name!r} must be a JSON object")
+    extra = state.keys() - _PREDICTOR_STATE_KEYS
+    if extra:
+        raise InvalidArgument(f"program state of predictor {name!r} has unknown keys {sorted(extra)}; "
+                              f"DSPy's state has {sorted(_PREDICTOR_STATE_KEYS)}")
+    demos = state.get("demos", [])
+    if not isinstance(demos, list) or not all(isinstance(d, dict) for d in demos):
+        raise InvalidArgument(f"program state of predictor {name!r}: demos must be a list of objects")
+    for key in ("traces", "train"):
+        if not isinstance(state.get(key, []), list):
+            raise InvalidArgument(f"program state of predictor {name!r}: {key} must be a list")
+    state["lm"] = None
 
 
 def dump_state(module: dspy.Module) -> bytes:

@@ -36,7 +36,7 @@ import dspy
 from dspy.lm15 import Message, Response, StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta, TextPart, Usage
 
 from .. import genai
-from ..errors import InvalidConfiguration
+from ..errors import InvalidArgument, InvalidConfiguration
 from ..request import current_request
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class LlamaCppEngine:
             try:
                 started = False
                 finish = "stop"
-                for chunk in chunks:
+                for chunk in _context_checked(chunks):
                     if stop.is_set():
                         return
                     if not started:
@@ -195,6 +195,18 @@ class LlamaCppEngine:
 
     def close(self) -> None:
         self._llama.close()
+
+
+def _context_checked(chunks: Iterator[Any]) -> Iterator[Any]:
+    """llama.cpp's chunks; a prompt longer than the context window is the caller's input, as a
+    provider's ContextWindowExceededError is (invalid_argument), not llama.cpp's bare ValueError
+    (which DSPy would report as an unexpected LM error, category unknown)."""
+    try:
+        yield from chunks
+    except ValueError as e:
+        if "exceed context window" in str(e):
+            raise InvalidArgument(f"the prompt does not fit the local model's context: {e}") from e
+        raise
 
 
 def _first_chunk_marked(events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:

@@ -149,11 +149,21 @@ class _Unpickler(pickle.Unpickler):
         # dotted names (they would reach methods: Class.method).
         if ours and module in sys.modules and "." not in name:
             obj = super().find_class(module, name)
-            if isinstance(obj, type) and not issubclass(obj, np.memmap):  # memmap opens files
+            if isinstance(obj, type) and _safe_class(obj):
                 return obj
             if name in _RECONSTRUCTORS or name.startswith("__pyx_unpickle_"):
                 return obj
         raise InvalidArgument(f"model state refers to {module}.{name}, which a saved model never needs")
+
+
+def _safe_class(cls: type) -> bool:
+    """A class a state may construct: defined in numpy or scikit-learn (not a class those modules
+    merely import: sklearn.datasets._covtype.GzipFile is gzip's, and GzipFile(path, "wb") truncates
+    any file), no finalizer (numpy's DataSource.__del__ rmtree()s whatever _destpath the state
+    gives it when the refused object is collected), and no memmap (it opens files)."""
+    own = cls.__module__ == "numpy" or cls.__module__.startswith(("numpy.", "sklearn."))
+    finalizer = any("__del__" in vars(c) for c in cls.__mro__ if c is not object)
+    return own and not finalizer and not issubclass(cls, np.memmap)
 
 
 # ------------------------------------------------------------------ datasets

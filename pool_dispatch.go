@@ -155,9 +155,9 @@ func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, err
 	case <-ctx.Done():
 		p.mu.Lock()
 		select {
-		case pw := <-w.ch: // handed a worker just as ctx ended: give it back
+		case pw := <-w.ch: // handed a worker just as ctx ended: give it back, not served
+			p.returnLocked(pw)
 			p.mu.Unlock()
-			p.release(pw, nil)
 		case err := <-w.fail:
 			p.mu.Unlock()
 			return nil, err

@@ -139,9 +139,10 @@ func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, err
 		return pw, nil
 	}
 	if p.waiters.len() >= p.cfg.QueueSize {
+		slots := len(p.slots) // the autoscaler's target now, not the starting Size
 		p.mu.Unlock()
 		p.stats.overloaded.Add(1)
-		return nil, fmt.Errorf("%w: %d calls waiting for %d workers", ErrOverloaded, p.cfg.QueueSize, p.cfg.Size)
+		return nil, fmt.Errorf("%w: %d calls waiting for %d workers", ErrOverloaded, p.cfg.QueueSize, slots)
 	}
 	w := &waiter{ch: make(chan *poolWorker, 1), fail: make(chan error, 1), avoid: avoid, since: time.Now()}
 	e := p.waiters.push(w)

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,5 +143,105 @@ func TestPoolCancelledWaitersAreNotCountedServed(t *testing.T) {
 	if served < uint64(succeeded) || served > uint64(succeeded)+1 || st.Waiting != 0 || st.Workers[0].InFlight != 0 {
 		t.Fatalf("served %d, succeeded %d (want equal, or one more); waiting %d, in flight %d",
 			served, succeeded, st.Waiting, st.Workers[0].InFlight)
+	}
+}
+
+// Autoscaling under load while new workers fail to start: the breaker opens after the
+// threshold instead of respawning without end, the ready worker keeps serving every queued
+// call, and once its last worker is gone the calls fail fast with a typed ErrCrashLoop. When
+// starts work again the pool recovers and grows.
+func TestPoolAutoscaleCrashLoopUnderLoad(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "fail-start")
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MinSize, c.MaxSize, c.MaxInFlight = 1, 1, 4, 1
+		c.CrashLoopThreshold, c.CrashLoopCooldown = 3, 300*time.Millisecond
+		c.Env = append(c.Env, "MLBRIDGE_ECHO_FAIL_START_IF="+marker)
+	})
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := pids(p)[0]
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.02})
+				cancel()
+				if err != nil && !errors.Is(err, mlbridge.ErrCrashLoop) && !errors.Is(err, mlbridge.ErrWorkerExited) {
+					t.Errorf("call: %v", err)
+				}
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	eventually(t, "the breaker to open", func() bool { return errors.Is(p.Err(), mlbridge.ErrCrashLoop) })
+	crashes := p.Stats().Crashes
+	if err := noop(p); err != nil {
+		t.Fatalf("a call while the ready worker serves: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // cooldowns double: a try or two, not a respawn storm
+	if st := p.Stats(); st.Crashes > crashes+3 || st.Scaling.Target > 4 || st.Ready != 1 {
+		t.Fatalf("while the breaker is open: crashes %d→%d, target %d, ready %d", crashes, st.Crashes, st.Scaling.Target, st.Ready)
+	}
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "no ready worker", func() bool { return p.Stats().Ready == 0 })
+	if _, err := p.Call(context.Background(), "noop", nil); !errors.Is(err, mlbridge.ErrCrashLoop) {
+		t.Fatalf("call with no worker and the breaker open: %v, want ErrCrashLoop", err)
+	}
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "recovery and growth", func() bool {
+		st := p.Stats()
+		return st.Error == "" && st.Ready >= 2
+	})
+	for _, w := range p.Stats().Workers {
+		if w.InFlight < 0 {
+			t.Fatalf("negative in flight: %+v", w)
+		}
+	}
+}
+
+// A full queue on a grown pool fails at once with ErrOverloaded, and the error names the
+// workers the pool has now (it named the starting Size), without counting the refused calls
+// as waiting.
+func TestPoolOverloadedAfterGrowthNamesTheCurrentSize(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MinSize, c.MaxSize, c.MaxInFlight, c.QueueSize = 1, 1, 2, 1, 1
+	})
+	var busy sync.WaitGroup
+	defer busy.Wait()
+	for range 2 {
+		busy.Go(func() {
+			if _, err := p.Call(context.Background(), "sleep", map[string]any{"seconds": 1.5}); err != nil {
+				t.Errorf("busy call: %v", err)
+			}
+		})
+	}
+	eventually(t, "growth to MaxSize, both busy", func() bool {
+		st := p.Stats()
+		return st.Ready == 2 && st.Waiting == 0 && st.Workers[0].InFlight+st.Workers[1].InFlight == 2
+	})
+	queued := make(chan error, 1)
+	busy.Go(func() { queued <- noop(p) })
+	eventually(t, "one call queued", func() bool { return p.Stats().Waiting == 1 })
+	_, err := p.Call(context.Background(), "noop", nil)
+	if !errors.Is(err, mlbridge.ErrOverloaded) || !strings.Contains(err.Error(), "for 2 workers") {
+		t.Fatalf("call past a full queue: %v, want ErrOverloaded naming 2 workers", err)
+	}
+	if st := p.Stats(); st.Overloaded != 1 || st.Waiting != 1 {
+		t.Fatalf("overloaded %d, waiting %d", st.Overloaded, st.Waiting)
+	}
+	if err := <-queued; err != nil {
+		t.Fatalf("the queued call: %v", err)
 	}
 }

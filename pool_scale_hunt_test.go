@@ -3,10 +3,10 @@ package mlbridge_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"

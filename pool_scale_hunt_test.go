@@ -245,3 +245,71 @@ func TestPoolOverloadedAfterGrowthNamesTheCurrentSize(t *testing.T) {
 		t.Fatalf("the queued call: %v", err)
 	}
 }
+
+// Step loads up to MaxSize and back, twice, with recycling after few calls racing the
+// scale-downs: no call fails, and every Stats snapshot taken meanwhile is consistent (the
+// target within the bounds, one slot per target place, ready ≤ target, in-flight counts
+// within 0 and the limit).
+func TestPoolStepLoadsWithRecyclingKeepStatsConsistent(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MinSize, c.MaxSize, c.ScaleDownIdle = 0, 1, 3, 200*time.Millisecond
+		c.MaxInFlight, c.MaxRequests = 2, 25
+	})
+	done := make(chan struct{})
+	var checker sync.WaitGroup
+	checker.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			st := p.Stats()
+			bad := st.Size < 1 || st.Size > 3 || st.Scaling.Target != st.Size || len(st.Slots) != st.Size ||
+				st.Ready > st.Size || st.Waiting < 0
+			for _, w := range st.Workers {
+				bad = bad || w.InFlight < 0 || w.InFlight > 2
+			}
+			if bad {
+				t.Errorf("inconsistent stats: size %d ready %d waiting %d slots %d scaling %+v workers %+v",
+					st.Size, st.Ready, st.Waiting, len(st.Slots), st.Scaling, st.Workers)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	for round := range 2 {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 12 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.02})
+					cancel()
+					if err != nil {
+						t.Errorf("round %d: call failed: %v", round, err)
+					}
+				}
+			})
+		}
+		eventually(t, "growth to MaxSize", func() bool { st := p.Stats(); return st.Size == 3 && st.Ready == 3 })
+		close(stop)
+		wg.Wait()
+		eventually(t, "shrink to MinSize", func() bool { st := p.Stats(); return st.Size == 1 && st.Ready == 1 })
+	}
+	close(done)
+	checker.Wait()
+	st := p.Stats()
+	if st.Recycles == 0 || st.Scaling.Downs < 2 || st.Scaling.Ups < 2 {
+		t.Fatalf("recycles %d, scaling %+v: the test did not race recycling with scaling", st.Recycles, st.Scaling)
+	}
+	if err := noop(p); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -313,3 +313,40 @@ func TestPoolStepLoadsWithRecyclingKeepStatsConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// While the crash-loop breaker is open, a healthy worker that reaches MaxRequests keeps
+// serving: its replacement could not start, so recycling it turned a degraded pool into
+// an outage (every call ErrCrashLoop). The recycle happens once the breaker closes.
+func TestPoolRecycleWaitsWhileTheBreakerIsOpen(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "fail-start")
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MaxRequests, c.MaxInFlight = 2, 4, 1
+		c.CrashLoopThreshold, c.CrashLoopCooldown = 2, 300*time.Millisecond
+		c.Env = append(c.Env, "MLBRIDGE_ECHO_FAIL_START_IF="+marker)
+	})
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pids(p)[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the breaker to open", func() bool { return errors.Is(p.Err(), mlbridge.ErrCrashLoop) })
+	for i := range 10 {
+		if err := noop(p); err != nil {
+			t.Fatalf("call %d with one healthy worker left: %v", i, err)
+		}
+	}
+	if st := p.Stats(); st.Ready != 1 || st.Recycles != 0 {
+		t.Fatalf("ready %d, recycles %d: the last healthy worker was recycled", st.Ready, st.Recycles)
+	}
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "recovery", func() bool { return p.Err() == nil && p.Stats().Ready == 2 })
+	for range 2 {
+		if err := noop(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the postponed recycle", func() bool { st := p.Stats(); return st.Recycles >= 1 && st.Ready == 2 })
+}

@@ -350,3 +350,40 @@ func TestPoolRecycleWaitsWhileTheBreakerIsOpen(t *testing.T) {
 	}
 	eventually(t, "the postponed recycle", func() bool { st := p.Stats(); return st.Recycles >= 1 && st.Ready == 2 })
 }
+
+// Close while the pool grows under a queue: every call either completes or fails with a
+// typed ErrClosed, and no worker process outlives Close, including those still starting.
+func TestPoolCloseDuringScaleUpFailsQueuedCallsTyped(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MinSize, c.MaxSize, c.MaxInFlight = 1, 1, 4, 1
+	})
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			_, err := p.Call(context.Background(), "sleep", map[string]any{"seconds": 0.2})
+			if err != nil && !errors.Is(err, mlbridge.ErrClosed) {
+				t.Errorf("call during Close: %v, want nil or ErrClosed", err)
+			}
+		})
+	}
+	eventually(t, "growth to begin", func() bool { return p.Stats().Scaling.Target >= 2 })
+	var seen []int
+	for _, w := range p.Stats().Workers {
+		seen = append(seen, w.Pid)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	wg.Wait()
+	for _, w := range p.Stats().Workers {
+		seen = append(seen, w.Pid)
+	}
+	for _, pid := range seen {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("worker %d still runs after Close", pid)
+		}
+	}
+	if _, err := p.Call(context.Background(), "noop", nil); !errors.Is(err, mlbridge.ErrClosed) {
+		t.Fatalf("call after Close: %v", err)
+	}
+}

@@ -387,3 +387,50 @@ func TestPoolCloseDuringScaleUpFailsQueuedCallsTyped(t *testing.T) {
 		t.Fatalf("call after Close: %v", err)
 	}
 }
+
+// Workers added by the autoscaler are killed as soon as they serve, twice, under a load of
+// idempotent calls: no call fails (each is retried on another worker), and the pool still
+// reaches MaxSize.
+func TestPoolNewWorkersKilledDuringScaleUp(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MinSize, c.MaxSize, c.MaxInFlight = 1, 1, 3, 1
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.05}, mlbridge.Idempotent())
+				cancel()
+				if err != nil {
+					t.Errorf("idempotent call while new workers die: %v", err)
+				}
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	killed := map[int]bool{}
+	for len(killed) < 2 {
+		var victim int
+		eventually(t, "a new worker serving", func() bool {
+			for _, w := range p.Stats().Workers {
+				if w.Slot > 0 && w.State == "ready" && w.InFlight > 0 && !killed[w.Pid] {
+					victim = w.Pid
+					return true
+				}
+			}
+			return false
+		})
+		killed[victim] = true
+		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "MaxSize after the kills", func() bool { st := p.Stats(); return st.Ready == 3 && st.Error == "" })
+}

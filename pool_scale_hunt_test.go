@@ -434,3 +434,44 @@ func TestPoolNewWorkersKilledDuringScaleUp(t *testing.T) {
 	}
 	eventually(t, "MaxSize after the kills", func() bool { st := p.Stats(); return st.Ready == 3 && st.Error == "" })
 }
+
+// Scale-down while the highest slot's worker has a long call in flight: the idle worker
+// goes (slot 0), the busy one keeps its call to the end and stays.
+func TestPoolScaleDownSparesTheBusyWorker(t *testing.T) {
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MinSize, c.MaxSize, c.MaxInFlight, c.ScaleDownIdle = 1, 1, 2, 1, 200*time.Millisecond
+	})
+	long := make(chan error, 1)
+	var longPid int
+	// Occupy slot 0 so that the pool grows, and the long call lands on slot 1.
+	hold := make(chan error, 1)
+	go func() {
+		_, err := p.Call(context.Background(), "sleep", map[string]any{"seconds": 0.6})
+		hold <- err
+	}()
+	eventually(t, "slot 0 busy", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	go func() {
+		_, err := p.Call(context.Background(), "sleep", map[string]any{"seconds": 3})
+		long <- err
+	}()
+	eventually(t, "the long call on slot 1", func() bool {
+		for _, w := range p.Stats().Workers {
+			if w.Slot == 1 && w.InFlight == 1 {
+				longPid = w.Pid
+				return true
+			}
+		}
+		return false
+	})
+	if err := <-hold; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "scale-down to MinSize", func() bool { return p.Stats().Size == 1 })
+	if err := <-long; err != nil {
+		t.Fatalf("the busy worker's call: %v", err)
+	}
+	st := p.Stats()
+	if len(st.Workers) != 1 || st.Workers[0].Pid != longPid || st.Workers[0].State != "ready" {
+		t.Fatalf("after scale-down: %+v, want the busy worker %d kept", st.Workers, longPid)
+	}
+}

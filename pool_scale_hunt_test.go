@@ -475,3 +475,33 @@ func TestPoolScaleDownSparesTheBusyWorker(t *testing.T) {
 		t.Fatalf("after scale-down: %+v, want the busy worker %d kept", st.Workers, longPid)
 	}
 }
+
+// An autoscaling pool whose breaker opened while MinSize workers still serve is not healthy:
+// Healthy (serve's /v1/healthz) agrees with Err, Health and Stats().Healthy, and recovers with them.
+func TestPoolHealthyIsFalseWhileTheBreakerIsOpen(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "fail-start")
+	p := openPool(t, func(c *mlbridge.PoolConfig) {
+		c.Size, c.MinSize, c.MaxSize = 2, 1, 2
+		c.CrashLoopThreshold, c.CrashLoopCooldown = 2, 300*time.Millisecond
+		c.Env = append(c.Env, "MLBRIDGE_ECHO_FAIL_START_IF="+marker)
+	})
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pids(p)[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the breaker to open", func() bool { return errors.Is(p.Err(), mlbridge.ErrCrashLoop) })
+	st := p.Stats()
+	if st.Ready < 1 || st.Healthy || p.Health(context.Background()) == nil || p.Healthy() {
+		t.Fatalf("breaker open with %d ready: Stats healthy %v, Health %v, Healthy %v",
+			st.Ready, st.Healthy, p.Health(context.Background()), p.Healthy())
+	}
+	if err := noop(p); err != nil {
+		t.Fatalf("the ready worker still serves: %v", err)
+	}
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "recovery", func() bool { return p.Healthy() && p.Stats().Healthy && p.Health(context.Background()) == nil })
+}

@@ -139,9 +139,10 @@ func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, err
 		return pw, nil
 	}
 	if p.waiters.len() >= p.cfg.QueueSize {
+		slots := len(p.slots) // the autoscaler's target now, not the starting Size
 		p.mu.Unlock()
 		p.stats.overloaded.Add(1)
-		return nil, fmt.Errorf("%w: %d calls waiting for %d workers", ErrOverloaded, p.cfg.QueueSize, p.cfg.Size)
+		return nil, fmt.Errorf("%w: %d calls waiting for %d workers", ErrOverloaded, p.cfg.QueueSize, slots)
 	}
 	w := &waiter{ch: make(chan *poolWorker, 1), fail: make(chan error, 1), avoid: avoid, since: time.Now()}
 	e := p.waiters.push(w)
@@ -155,9 +156,9 @@ func (p *Pool) acquire(ctx context.Context, avoid *poolWorker) (*poolWorker, err
 	case <-ctx.Done():
 		p.mu.Lock()
 		select {
-		case pw := <-w.ch: // handed a worker just as ctx ended: give it back
+		case pw := <-w.ch: // handed a worker just as ctx ended: give it back, not served
+			p.returnLocked(pw)
 			p.mu.Unlock()
-			p.release(pw, nil)
 		case err := <-w.fail:
 			p.mu.Unlock()
 			return nil, err

@@ -314,9 +314,12 @@ type recycleRequest struct {
 }
 
 // requestRecycle marks a worker draining (no new calls) and asks its slot to replace it.
+// While the crash-loop breaker is open only a wedged worker goes: no replacement would
+// start, so recycling a serving one only took capacity away (the last one: an outage). The
+// limit is checked again later (the next call, the monitor), and recycles then.
 func (p *Pool) requestRecycle(pw *poolWorker, reason recycleReason, detail string) {
 	p.mu.Lock()
-	if pw.state != stateReady || p.closed {
+	if pw.state != stateReady || p.closed || (p.breaker.open && reason != recycleWedged) {
 		p.mu.Unlock()
 		return
 	}

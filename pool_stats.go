@@ -155,20 +155,15 @@ func (p *Pool) slotRestarts(index int) int {
 	return 0
 }
 
-// Healthy reports readiness: not failed or closed, and every slot has a ready worker.
+// Healthy reports readiness: not failed (an open crash-loop breaker, even while ready workers
+// still serve: as Err, Health and PoolStats.Healthy say) or closed, and MinSize ready workers.
 func (p *Pool) Healthy() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.unavailableLocked() != nil {
+	if p.failErr != nil || p.closed {
 		return false
 	}
-	ready := 0
-	for _, pw := range p.workers {
-		if pw.state == stateReady && !pw.dead() {
-			ready++
-		}
-	}
-	return ready >= p.cfg.MinSize // a fixed pool's MinSize is its Size
+	return p.readyLocked() >= p.cfg.MinSize // a fixed pool's MinSize is its Size
 }
 
 // poolStats is recorded on every call: atomics and a log-linear histogram, no locks on the

@@ -161,29 +161,6 @@ func (b *barrierStore) Get(ctx context.Context, id string) (store.Definition, er
 	return b.Store.Get(ctx, id)
 }
 
-// A dummy LM out of answers fails the call with ErrModel. DSPy's DummyLM answers
-// {"answer": "No more responses"} instead: a program with an output named answer returned that
-// text as the LM's answer.
-func TestDummyLMOutOfAnswers(t *testing.T) {
-	ctx := context.Background()
-	c := open(t)
-	if err := c.ConfigureLM(ctx, dspy.LMConfig{Provider: "dummy", Answers: []map[string]any{{"answer": "Paris"}}}); err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.CreateProgram(ctx, "question -> answer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := map[string]any{"question": "capital of France?"}
-	if out, err := c.ExecuteProgram(ctx, id, in); err != nil || out["answer"] != "Paris" {
-		t.Fatalf("first answer: %v, %v", out, err)
-	}
-	out, err := c.ExecuteProgram(ctx, id, in)
-	if !errors.Is(err, mlbridge.ErrModel) || !strings.Contains(err.Error(), "out of answers") {
-		t.Fatalf("out of answers: %v, %v; want ErrModel", out, err)
-	}
-}
-
 // An input named as a field the module adds itself is refused when the program is created:
 // ChainOfThought's "reasoning" output replaced it, and DSPy ignored the caller's value.
 func TestInputNamedAsAModuleField(t *testing.T) {

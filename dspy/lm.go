@@ -7,8 +7,8 @@ type LMConfig struct {
 	//     worker by llama.cpp — offline, no key; ModelPath, Threads and ContextSize tune it.
 	//   - "openai_compatible": any provider DSPy supports, by Model ("openai/..." is assumed
 	//     when BaseURL is set and Model has no provider prefix), BaseURL and APIKeyEnv.
-	//   - "dummy": DSPy's DummyLM (tests): it answers Answers in order (past the last, a
-	//     call fails with mlbridge.ErrModel), or, with AnswersByPrompt, the answer whose key the prompt's last message contains; with
+	//   - "dummy": DSPy's DummyLM (tests): it answers Answers in order, or, with
+	//     AnswersByPrompt, the answer whose key the prompt's last message contains; with
 	//     FollowExamples, a question that is one of the prompt's few-shot demos gets that
 	//     demo's answer (DSPy's DummyLM "follow examples" mode: demos an optimizer chose
 	//     change what it answers) and any other question no answer at all (a parse error).

@@ -92,7 +92,10 @@ type session struct {
 
 	startFailed bool // set before die when Start returns the error: die stays quiet
 	done        chan struct{}
-	dieOnce     sync.Once
+	// ended closes when die has done all it does, its records logged: Shutdown waits for it,
+	// so that nothing about the worker is logged after Close returns
+	ended   chan struct{}
+	dieOnce sync.Once
 }
 
 func newSession(cfg Config, log *slog.Logger, r io.Reader, w io.Writer, release func(), p peer) *session {
@@ -111,6 +114,7 @@ func newSession(cfg Config, log *slog.Logger, r io.Reader, w io.Writer, release 
 		bw:           bufio.NewWriterSize(w, 64<<10),
 		pending:      map[uint64]*Call{},
 		done:         make(chan struct{}),
+		ended:        make(chan struct{}),
 		unresponsive: make(chan struct{}),
 	}
 }
@@ -371,6 +375,7 @@ func (s *session) die(symptom string) {
 			s.log.LogAttrs(context.Background(), slog.LevelWarn, "mlbridge: worker exited",
 				append(LostCallAttrs(lost), slog.Any("err", exit))...)
 		}
+		close(s.ended)
 	})
 }
 
@@ -394,7 +399,7 @@ func (s *session) Shutdown(ctx context.Context) error {
 		go s.stop()
 	}
 	select {
-	case <-s.done:
+	case <-s.ended:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -51,7 +51,7 @@ def build_lm(spec: dict) -> tuple[dspy.BaseLM, dspy.Adapter]:
             raise InvalidArgument("follow_examples must be a bool")
         if not isinstance(answers, (list, dict)) or not (answers or follow):
             raise InvalidArgument("a dummy LM needs a non-empty list (or map) of answers, or follow_examples")
-        lm = DummyLM(_ScriptedAnswers(answers) if isinstance(answers, list) else answers, follow_examples=follow)
+        lm = DummyLM(answers or [], follow_examples=follow)
         default_adapter = "chat"
     else:
         raise InvalidArgument(f"unknown LM provider {kind!r} (have: {', '.join(PROVIDERS)})")
@@ -59,23 +59,6 @@ def build_lm(spec: dict) -> tuple[dspy.BaseLM, dspy.Adapter]:
     if adapter not in ADAPTERS:
         raise InvalidArgument(f"unknown adapter {adapter!r} (have: {', '.join(ADAPTERS)})")
     return instrument(lm), ADAPTERS[adapter]()
-
-
-class _ScriptedAnswers:
-    """A dummy LM's answers in order, then a ModelError. DSPy's DummyLM, out of answers, answers
-    {"answer": "No more responses"}: a program with an output named answer would return that
-    text as if the LM had said it."""
-
-    def __init__(self, answers: list) -> None:
-        self._answers, self._count = iter(answers), len(answers)
-
-    def __iter__(self) -> "_ScriptedAnswers":
-        return self
-
-    def __next__(self) -> dict:
-        for answer in self._answers:
-            return answer
-        raise ModelError(f"the dummy LM is out of answers (it was given {self._count})")
 
 
 def _remote_lm(spec: dict) -> dspy.BaseLM:
@@ -127,7 +110,7 @@ def map_error(e: Exception) -> BridgeError:
     if isinstance(e, BridgeError):
         return e
     if isinstance(e, dx.LMUnexpectedError) and isinstance(e.__cause__, BridgeError):
-        return e.__cause__  # ours, raised inside an LM call (the dummy LM out of answers): DSPy wrapped it
+        return e.__cause__  # ours, raised inside an LM call: DSPy wrapped it
     for types, category in _CATEGORIES:
         if isinstance(e, types):
             return category(str(e), type_name=type(e).__name__)

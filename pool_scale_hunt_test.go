@@ -318,19 +318,7 @@ func TestPoolStepLoadsWithRecyclingKeepStatsConsistent(t *testing.T) {
 // serving: its replacement could not start, so recycling it turned a degraded pool into
 // an outage (every call ErrCrashLoop). The recycle happens once the breaker closes.
 func TestPoolRecycleWaitsWhileTheBreakerIsOpen(t *testing.T) {
-	marker := filepath.Join(t.TempDir(), "fail-start")
-	p := openPool(t, func(c *mlbridge.PoolConfig) {
-		c.Size, c.MaxRequests, c.MaxInFlight = 2, 4, 1
-		c.CrashLoopThreshold, c.CrashLoopCooldown = 2, 300*time.Millisecond
-		c.Env = append(c.Env, "MLBRIDGE_ECHO_FAIL_START_IF="+marker)
-	})
-	if err := os.WriteFile(marker, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(pids(p)[1], syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the breaker to open", func() bool { return errors.Is(p.Err(), mlbridge.ErrCrashLoop) })
+	p, heal := poolWithOpenBreaker(t, func(c *mlbridge.PoolConfig) { c.Size, c.MaxRequests, c.MaxInFlight = 2, 4, 1 })
 	for i := range 10 {
 		if err := noop(p); err != nil {
 			t.Fatalf("call %d with one healthy worker left: %v", i, err)
@@ -339,9 +327,7 @@ func TestPoolRecycleWaitsWhileTheBreakerIsOpen(t *testing.T) {
 	if st := p.Stats(); st.Ready != 1 || st.Recycles != 0 {
 		t.Fatalf("ready %d, recycles %d: the last healthy worker was recycled", st.Ready, st.Recycles)
 	}
-	if err := os.Remove(marker); err != nil {
-		t.Fatal(err)
-	}
+	heal()
 	eventually(t, "recovery", func() bool { return p.Err() == nil && p.Stats().Ready == 2 })
 	for range 2 {
 		if err := noop(p); err != nil {
@@ -479,9 +465,28 @@ func TestPoolScaleDownSparesTheBusyWorker(t *testing.T) {
 // An autoscaling pool whose breaker opened while MinSize workers still serve is not healthy:
 // Healthy (serve's /v1/healthz) agrees with Err, Health and Stats().Healthy, and recovers with them.
 func TestPoolHealthyIsFalseWhileTheBreakerIsOpen(t *testing.T) {
+	p, heal := poolWithOpenBreaker(t, func(c *mlbridge.PoolConfig) { c.Size, c.MinSize, c.MaxSize = 2, 1, 2 })
+	st := p.Stats()
+	if st.Ready < 1 || st.Healthy || p.Health(context.Background()) == nil || p.Healthy() {
+		t.Fatalf("breaker open with %d ready: Stats healthy %v, Health %v, Healthy %v",
+			st.Ready, st.Healthy, p.Health(context.Background()), p.Healthy())
+	}
+	if err := noop(p); err != nil {
+		t.Fatalf("the ready worker still serves: %v", err)
+	}
+	heal()
+	eventually(t, "recovery", func() bool { return p.Healthy() && p.Stats().Healthy && p.Health(context.Background()) == nil })
+}
+
+// poolWithOpenBreaker opens a pool of 2 workers (size set by mutate; a crash-loop breaker that
+// opens after 2 failed starts and cools down 300 ms), makes every later start fail (the echo
+// bridge's MLBRIDGE_ECHO_FAIL_START_IF marker), kills worker 1 and waits for the breaker to
+// open: the other worker still serves. heal lets starts succeed again.
+func poolWithOpenBreaker(t *testing.T, mutate func(*mlbridge.PoolConfig)) (p *mlbridge.Pool, heal func()) {
+	t.Helper()
 	marker := filepath.Join(t.TempDir(), "fail-start")
-	p := openPool(t, func(c *mlbridge.PoolConfig) {
-		c.Size, c.MinSize, c.MaxSize = 2, 1, 2
+	p = openPool(t, func(c *mlbridge.PoolConfig) {
+		mutate(c)
 		c.CrashLoopThreshold, c.CrashLoopCooldown = 2, 300*time.Millisecond
 		c.Env = append(c.Env, "MLBRIDGE_ECHO_FAIL_START_IF="+marker)
 	})
@@ -492,16 +497,10 @@ func TestPoolHealthyIsFalseWhileTheBreakerIsOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the breaker to open", func() bool { return errors.Is(p.Err(), mlbridge.ErrCrashLoop) })
-	st := p.Stats()
-	if st.Ready < 1 || st.Healthy || p.Health(context.Background()) == nil || p.Healthy() {
-		t.Fatalf("breaker open with %d ready: Stats healthy %v, Health %v, Healthy %v",
-			st.Ready, st.Healthy, p.Health(context.Background()), p.Healthy())
+	return p, func() {
+		t.Helper()
+		if err := os.Remove(marker); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := noop(p); err != nil {
-		t.Fatalf("the ready worker still serves: %v", err)
-	}
-	if err := os.Remove(marker); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "recovery", func() bool { return p.Healthy() && p.Stats().Healthy && p.Health(context.Background()) == nil })
 }

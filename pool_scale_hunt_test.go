@@ -161,26 +161,15 @@ func TestPoolAutoscaleCrashLoopUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := pids(p)[0]
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.02})
-				cancel()
-				if err != nil && !errors.Is(err, mlbridge.ErrCrashLoop) && !errors.Is(err, mlbridge.ErrWorkerExited) {
-					t.Errorf("call: %v", err)
-				}
-			}
-		})
-	}
-	defer func() { close(stop); wg.Wait() }()
+	stop := callInLoops(8, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.02})
+		cancel()
+		if err != nil && !errors.Is(err, mlbridge.ErrCrashLoop) && !errors.Is(err, mlbridge.ErrWorkerExited) {
+			t.Errorf("call: %v", err)
+		}
+	})
+	defer stop()
 	eventually(t, "the breaker to open", func() bool { return errors.Is(p.Err(), mlbridge.ErrCrashLoop) })
 	crashes := p.Stats().Crashes
 	if err := noop(p); err != nil {
@@ -279,28 +268,16 @@ func TestPoolStepLoadsWithRecyclingKeepStatsConsistent(t *testing.T) {
 		}
 	})
 	for round := range 2 {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 12 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.02})
-					cancel()
-					if err != nil {
-						t.Errorf("round %d: call failed: %v", round, err)
-					}
-				}
-			})
-		}
+		stop := callInLoops(12, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.02})
+			cancel()
+			if err != nil {
+				t.Errorf("round %d: call failed: %v", round, err)
+			}
+		})
 		eventually(t, "growth to MaxSize", func() bool { st := p.Stats(); return st.Size == 3 && st.Ready == 3 })
-		close(stop)
-		wg.Wait()
+		stop()
 		eventually(t, "shrink to MinSize", func() bool { st := p.Stats(); return st.Size == 1 && st.Ready == 1 })
 	}
 	close(done)
@@ -381,26 +358,15 @@ func TestPoolNewWorkersKilledDuringScaleUp(t *testing.T) {
 	p := openPool(t, func(c *mlbridge.PoolConfig) {
 		c.Size, c.MinSize, c.MaxSize, c.MaxInFlight = 1, 1, 3, 1
 	})
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 12 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.05}, mlbridge.Idempotent())
-				cancel()
-				if err != nil {
-					t.Errorf("idempotent call while new workers die: %v", err)
-				}
-			}
-		})
-	}
-	defer func() { close(stop); wg.Wait() }()
+	stop := callInLoops(12, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.05}, mlbridge.Idempotent())
+		cancel()
+		if err != nil {
+			t.Errorf("idempotent call while new workers die: %v", err)
+		}
+	})
+	defer stop()
 	killed := map[int]bool{}
 	for len(killed) < 2 {
 		var victim int
@@ -503,4 +469,25 @@ func poolWithOpenBreaker(t *testing.T, mutate func(*mlbridge.PoolConfig)) (p *ml
 			t.Fatal(err)
 		}
 	}
+}
+
+// callInLoops runs call from n goroutines, each again and again, until stop is called; stop
+// waits for them to return (calling it again does nothing).
+func callInLoops(n int, call func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				call()
+			}
+		})
+	}
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }

@@ -44,28 +44,17 @@ func autoscaleStep(t *testing.T, preload bool) {
 
 	const callers = 32
 	var calls, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range callers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.075})
-				cancel()
-				calls.Add(1)
-				if err != nil {
-					failed.Add(1)
-					t.Errorf("call failed while scaling: %v", err)
-				}
-			}
-		})
-	}
+	stop := callInLoops(callers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := p.Call(ctx, "sleep", map[string]any{"seconds": 0.075})
+		cancel()
+		calls.Add(1)
+		if err != nil {
+			failed.Add(1)
+			t.Errorf("call failed while scaling: %v", err)
+		}
+	})
 	var grow time.Duration
 	for {
 		st := p.Stats()
@@ -74,8 +63,7 @@ func autoscaleStep(t *testing.T, preload bool) {
 			break
 		}
 		if time.Since(start) > time.Minute {
-			close(stop)
-			wg.Wait()
+			stop()
 			t.Fatalf("never reached MaxSize: %+v ready %d", st.Scaling, st.Ready)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -88,8 +76,7 @@ func autoscaleStep(t *testing.T, preload bool) {
 	if st := p.Stats(); st.Scaling.Target != 4 || st.Scaling.Downs != 0 {
 		t.Errorf("under load: %+v", st.Scaling)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	stopped := time.Now()
 
 	var shrink time.Duration
@@ -215,25 +202,14 @@ func TestFakePoolAutoscaleHoldsWhileStartsFail(t *testing.T) {
 	p := openFake(t, cfg)
 	fail.Store(true)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				if _, err := p.Call(ctx, "sleep", map[string]any{"ms": 50}); err != nil {
-					t.Errorf("call: %v", err) // the one ready worker keeps serving the queue
-				}
-				cancel()
-			}
-		})
-	}
-	defer func() { close(stop); wg.Wait() }()
+	stop := callInLoops(8, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := p.Call(ctx, "sleep", map[string]any{"ms": 50}); err != nil {
+			t.Errorf("call: %v", err) // the one ready worker keeps serving the queue
+		}
+		cancel()
+	})
+	defer stop()
 	eventually(t, "the breaker to open", func() bool { return p.Stats().Error != "" })
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/mlbridge/mlbridge"
 	"github.com/mlbridge/mlbridge/mlnats"
 	"github.com/mlbridge/mlbridge/store"
@@ -21,14 +19,7 @@ func TestDefinitionDeletedDuringCall(t *testing.T) {
 	e := embedded(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	js, err := jetstream.New(connect(t, e))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := mlnats.OpenKVStore(ctx, js, "defs")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := kvStore(t, e, "defs")
 	start := func() *testNode {
 		return startNodeWith(t, e, func(c *mlnats.NodeConfig) { c.Definitions = kv }, func(c *mlbridge.PoolConfig) { c.Store = kv })
 	}
@@ -55,7 +46,7 @@ func TestDefinitionDeletedDuringCall(t *testing.T) {
 	}
 	waitFor(t, "B's worker dropped the definition", func() bool { _, held := resources(t, b.pool)["hello"]; return !held })
 	r := dial(t, e, mlnats.Options{})
-	_, err = r.Call(ctx, "greet", map[string]any{"id": "hello", "name": "x"}, mlbridge.Uses("hello"))
+	_, err := r.Call(ctx, "greet", map[string]any{"id": "hello", "name": "x"}, mlbridge.Uses("hello"))
 	if !errors.Is(err, mlbridge.ErrNotFound) {
 		t.Fatalf("a call using the deleted definition: %v, want ErrNotFound", err)
 	}
